@@ -1,0 +1,92 @@
+// Package cluster defines what the attest engine needs from a runtime that
+// runs a user's program as a cluster of nodes, and the values both sides
+// share: node specifications, network impairments and the event log.
+//
+// The Docker runtime (attest/docker) implements Runtime; the engine (attest)
+// only ever talks to these interfaces, so it never sees a container.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Runtime starts clusters.
+type Runtime interface {
+	// Create builds or finds the target's image, creates the cluster's
+	// network, volumes and nodes, and starts every node. It returns once
+	// every node's process has been started; waiting for /health is the
+	// engine's job. On error nothing it created is left behind.
+	Create(ctx context.Context, spec Spec) (Cluster, error)
+}
+
+// Spec describes a cluster to create.
+type Spec struct {
+	// Nodes is the number of nodes, named n1 … nN.
+	Nodes int
+	// ShutdownTimeout is how long Stop waits after SIGTERM before SIGKILL.
+	ShutdownTimeout time.Duration
+	// Events receives lifecycle and fault events. It may be nil.
+	Events *EventLog
+}
+
+// Cluster is a running set of nodes. Its methods are safe for concurrent
+// use; operations on one node are serialised.
+type Cluster interface {
+	// Nodes returns the node names in order: n1, n2, …
+	Nodes() []string
+	// URL returns the base URL at which the runner reaches a node from the
+	// host, for example "http://127.0.0.1:49153".
+	URL(name string) (string, error)
+	// Addr returns the node's address inside the cluster ("10.0.42.101:8080"),
+	// which is also its ADDR and its identity.
+	Addr(name string) (string, error)
+
+	// Start starts a stopped or killed node.
+	Start(ctx context.Context, name string) error
+	// Stop sends SIGTERM and, if the node has not exited within the
+	// shutdown timeout, SIGKILL; it returns once the node has exited.
+	Stop(ctx context.Context, name string) error
+	// Kill sends SIGKILL and returns once the node has exited.
+	Kill(ctx context.Context, name string) error
+	// Running reports whether the node's process is running.
+	Running(name string) bool
+
+	// Partition cuts the network between groups, both ways; traffic inside
+	// a group is untouched. Nodes in no group keep talking to everyone.
+	// A new partition replaces the previous one. Partitions survive
+	// restarts of the nodes they cut off.
+	Partition(ctx context.Context, groups [][]string) error
+	// Heal removes every partition.
+	Heal(ctx context.Context) error
+	// Impair applies impairments to the outgoing traffic of the named
+	// nodes, replacing any impairments they had.
+	Impair(ctx context.Context, names []string, imps []Impairment) error
+	// Repair removes the impairments of the named nodes.
+	Repair(ctx context.Context, names []string) error
+
+	// LogTail returns up to n of the node's most recent output lines.
+	LogTail(name string, n int) []string
+
+	// Close stops every node and removes everything the cluster created.
+	Close(ctx context.Context) error
+}
+
+// ErrUnknownNode is returned for a node name that is not in the cluster.
+type ErrUnknownNode struct{ Name string }
+
+func (e *ErrUnknownNode) Error() string {
+	return fmt.Sprintf("no node named %q in this cluster", e.Name)
+}
+
+// TargetError marks an error caused by the program under test — its image
+// does not build, a node exits or never becomes healthy — rather than by
+// clstr or its environment (Docker unreachable, a bad option). Front ends
+// use it to tell "the target failed" from "clstr could not judge".
+type TargetError struct{ Err error }
+
+func (e *TargetError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *TargetError) Unwrap() error { return e.Err }
