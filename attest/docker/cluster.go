@@ -1,0 +1,545 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/netd"
+)
+
+// Node contract constants (see CONTRACT.md).
+const (
+	nodePort = 8080
+	dataDir  = "/app/data"
+	maxNodes = 150 // n150 is host .250 of the /24
+)
+
+// cleanupTimeout bounds teardown when the run's context is already gone
+// (Ctrl-C): teardown must still happen, but not hang forever.
+const cleanupTimeout = 60 * time.Second
+
+type dockerCluster struct {
+	rt              *Runtime
+	run             string // run id
+	networkID       string
+	subnet          netip.Prefix
+	shutdownTimeout time.Duration
+	events          *cluster.EventLog
+	nodes           []*node
+	byName          map[string]*node
+
+	// followers owns the log-following goroutines; logCtx stops them.
+	followers sync.WaitGroup
+	logCtx    context.Context
+	logStop   context.CancelFunc
+
+	faultMu   sync.Mutex // guards partition and serialises fault changes
+	partition map[string][]string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type node struct {
+	name        string
+	ip          netip.Addr
+	hostPort    string
+	sandboxID   string
+	containerID string
+	volume      string
+	log         *nodeLog
+
+	mu      sync.Mutex // serialises lifecycle operations; guards running
+	running bool
+}
+
+var _ cluster.Cluster = (*dockerCluster)(nil)
+
+// Create implements cluster.Runtime. It removes leftovers of dead runs
+// first, then builds what it needs and starts every node. If anything
+// fails, everything created so far is removed.
+func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Cluster, err error) {
+	if spec.Nodes < 1 || spec.Nodes > maxNodes {
+		return nil, fmt.Errorf("cluster size %d: choose between 1 and %d nodes", spec.Nodes, maxNodes)
+	}
+	if _, err := Clean(ctx, r.cli, CleanOptions{}); err != nil {
+		spec.Events.Add("", "CLEANUP OF OLD RUNS FAILED: %v", err)
+	}
+	image, err := r.targetImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	netdImage, err := r.netdImage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clstr-netd image: %w", err)
+	}
+
+	c := &dockerCluster{
+		rt:              r,
+		run:             newRunID(),
+		shutdownTimeout: spec.ShutdownTimeout,
+		events:          spec.Events,
+		byName:          map[string]*node{},
+	}
+	if c.shutdownTimeout <= 0 {
+		c.shutdownTimeout = 5 * time.Second
+	}
+	c.logCtx, c.logStop = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			if cerr := c.Close(context.WithoutCancel(ctx)); cerr != nil {
+				err = fmt.Errorf("%w\n(cleanup: %v)", err, cerr)
+			}
+		}
+	}()
+
+	c.networkID, c.subnet, err = r.createNetwork(ctx, "clstr-"+c.run, r.labels.forRun(c.run, "network", ""))
+	if err != nil {
+		return nil, err
+	}
+	if c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
+		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
+	}
+	for i := 1; i <= spec.Nodes; i++ {
+		name := "n" + strconv.Itoa(i)
+		l, err := openNodeLog(r.opts.LogDir, name)
+		if err != nil {
+			return nil, err
+		}
+		n := &node{name: name, ip: nodeIP(c.subnet, i), log: l}
+		c.nodes = append(c.nodes, n)
+		c.byName[name] = n
+	}
+
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.createNode(ctx, n, image, netdImage)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// createNode creates the node's volume, sandbox and container, and starts
+// them.
+func (c *dockerCluster) createNode(ctx context.Context, n *node, image, netdImage string) error {
+	cli, labels := c.rt.cli, c.rt.labels
+	prefix := "clstr-" + c.run + "-" + n.name
+
+	vol, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: prefix + "-data", Labels: labels.forRun(c.run, "data", n.name)})
+	if err != nil {
+		return fmt.Errorf("%s: create data volume: %w", n.name, err)
+	}
+	n.volume = vol.Name
+
+	port := nat.Port(fmt.Sprintf("%d/tcp", nodePort))
+	sb, err := cli.ContainerCreate(ctx,
+		&container.Config{
+			Image:        netdImage,
+			Hostname:     n.name,
+			ExposedPorts: nat.PortSet{port: struct{}{}},
+			Labels:       labels.forRun(c.run, "sandbox", n.name),
+		},
+		&container.HostConfig{
+			NetworkMode:  container.NetworkMode("clstr-" + c.run),
+			PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+			CapDrop:      []string{"ALL"},
+			CapAdd:       []string{"NET_ADMIN", "NET_RAW"},
+		},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			"clstr-" + c.run: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip.String()}},
+		}},
+		nil, prefix+"-net")
+	if err != nil {
+		return fmt.Errorf("%s: create sandbox: %w", n.name, err)
+	}
+	n.sandboxID = sb.ID
+	if err := cli.ContainerStart(ctx, sb.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("%s: start sandbox: %w", n.name, portHint(err))
+	}
+	info, err := cli.ContainerInspect(ctx, sb.ID)
+	if err != nil {
+		return fmt.Errorf("%s: inspect sandbox: %w", n.name, err)
+	}
+	if b := info.NetworkSettings.Ports[port]; len(b) > 0 {
+		n.hostPort = b[0].HostPort
+	}
+	if n.hostPort == "" {
+		return fmt.Errorf("%s: Docker published no host port for %s", n.name, port)
+	}
+
+	env := []string{
+		"ADDR=" + c.addr(n),
+		"PEERS=" + strings.Join(c.peers(n), ","),
+		"DATA_DIR=" + dataDir,
+	}
+	for k, v := range c.rt.opts.Env {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env[3:])
+	init := true
+	ct, err := cli.ContainerCreate(ctx,
+		&container.Config{Image: image, Env: env, Labels: labels.forRun(c.run, "node", n.name)},
+		&container.HostConfig{
+			NetworkMode: container.NetworkMode("container:" + sb.ID),
+			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol.Name, Target: dataDir}},
+			// An init process forwards SIGTERM to the program and reaps
+			// zombies, so a node stops as it would on a host.
+			Init: &init,
+		},
+		nil, nil, prefix)
+	if err != nil {
+		return fmt.Errorf("%s: create container from %s: %w", n.name, image, err)
+	}
+	n.containerID = ct.ID
+	return c.Start(ctx, n.name)
+}
+
+// portHint explains a port clash, which a user can act on.
+func portHint(err error) error {
+	if strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "port is already allocated") {
+		return fmt.Errorf("%w\na port on 127.0.0.1 is taken; stop whatever holds it and try again", err)
+	}
+	return err
+}
+
+func (c *dockerCluster) addr(n *node) string {
+	return netip.AddrPortFrom(n.ip, nodePort).String()
+}
+
+func (c *dockerCluster) peers(n *node) []string {
+	var out []string
+	for _, p := range c.nodes {
+		if p != n {
+			out = append(out, c.addr(p))
+		}
+	}
+	return out
+}
+
+func (c *dockerCluster) node(name string) (*node, error) {
+	n, ok := c.byName[name]
+	if !ok {
+		return nil, &cluster.ErrUnknownNode{Name: name}
+	}
+	return n, nil
+}
+
+// Nodes implements cluster.Cluster.
+func (c *dockerCluster) Nodes() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.name
+	}
+	return out
+}
+
+// URL implements cluster.Cluster.
+func (c *dockerCluster) URL(name string) (string, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return "", err
+	}
+	return "http://127.0.0.1:" + n.hostPort, nil
+}
+
+// Addr implements cluster.Cluster.
+func (c *dockerCluster) Addr(name string) (string, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return "", err
+	}
+	return c.addr(n), nil
+}
+
+// Running implements cluster.Cluster.
+func (c *dockerCluster) Running(name string) bool {
+	n, err := c.node(name)
+	if err != nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.running
+}
+
+// Start implements cluster.Cluster.
+func (c *dockerCluster) Start(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.running {
+		return nil
+	}
+	if err := c.rt.cli.ContainerStart(ctx, n.containerID, container.StartOptions{}); err != nil {
+		return &cluster.TargetError{Err: fmt.Errorf("%s: start: %w", n.name, err)}
+	}
+	n.running = true
+	c.events.Add(n.name, "START")
+	c.followers.Add(1)
+	go func() {
+		defer c.followers.Done()
+		c.follow(c.logCtx, n)
+	}()
+	return nil
+}
+
+// Stop implements cluster.Cluster: SIGTERM, then SIGKILL after the
+// shutdown timeout. Docker's own stop and restart are not used, because on
+// some daemon versions a restart with a signal silently stops gracefully.
+func (c *dockerCluster) Stop(ctx context.Context, name string) error {
+	return c.halt(ctx, name, "SIGTERM")
+}
+
+// Kill implements cluster.Cluster: SIGKILL at once.
+func (c *dockerCluster) Kill(ctx context.Context, name string) error {
+	return c.halt(ctx, name, "SIGKILL")
+}
+
+func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return nil
+	}
+	cli := c.rt.cli
+	// Wait registered before the signal, so the exit cannot be missed.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited, waitErr := cli.ContainerWait(wctx, n.containerID, container.WaitConditionNotRunning)
+	if err := cli.ContainerKill(ctx, n.containerID, signal); err != nil && !isNotRunning(err) {
+		return fmt.Errorf("%s: send %s: %w", n.name, signal, err)
+	}
+	timeout := c.shutdownTimeout
+	if signal == "SIGKILL" {
+		timeout = cleanupTimeout
+	}
+	event := "KILL"
+	select {
+	case <-exited:
+		if signal == "SIGTERM" {
+			event = "STOP"
+		}
+	case err := <-waitErr:
+		return fmt.Errorf("%s: wait for exit: %w", n.name, err)
+	case <-time.After(timeout):
+		if signal == "SIGKILL" {
+			return fmt.Errorf("%s: still running %v after SIGKILL", n.name, timeout)
+		}
+		c.events.Add(n.name, "STOP: no exit %v after SIGTERM, sending SIGKILL", timeout)
+		if err := cli.ContainerKill(ctx, n.containerID, "SIGKILL"); err != nil && !isNotRunning(err) {
+			return fmt.Errorf("%s: send SIGKILL: %w", n.name, err)
+		}
+		select {
+		case <-exited:
+		case err := <-waitErr:
+			return fmt.Errorf("%s: wait for exit: %w", n.name, err)
+		}
+	}
+	n.running = false
+	c.events.Add(n.name, "%s", event)
+	return nil
+}
+
+func isNotRunning(err error) bool {
+	return strings.Contains(err.Error(), "is not running")
+}
+
+// Partition implements cluster.Cluster.
+func (c *dockerCluster) Partition(ctx context.Context, groups [][]string) error {
+	group := map[string]int{}
+	for g, names := range groups {
+		for _, name := range names {
+			if _, err := c.node(name); err != nil {
+				return err
+			}
+			if _, dup := group[name]; dup {
+				return fmt.Errorf("partition: %s is in more than one group", name)
+			}
+			group[name] = g
+		}
+	}
+	blocked := map[string][]string{}
+	for _, n := range c.nodes {
+		g, in := group[n.name]
+		for _, p := range c.nodes {
+			if pg, pin := group[p.name]; in && pin && pg != g {
+				blocked[n.name] = append(blocked[n.name], p.name)
+			}
+		}
+	}
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	if err := c.applyPartition(ctx, blocked); err != nil {
+		return err
+	}
+	for _, n := range c.nodes {
+		if b := blocked[n.name]; len(b) > 0 {
+			c.events.Add(n.name, "PARTITIONED FROM: %s", strings.Join(b, ", "))
+		}
+	}
+	return nil
+}
+
+// Heal implements cluster.Cluster.
+func (c *dockerCluster) Heal(ctx context.Context) error {
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	if err := c.applyPartition(ctx, nil); err != nil {
+		return err
+	}
+	c.events.Add("", "PARTITION HEALED")
+	return nil
+}
+
+// applyPartition programs every node whose blocked set changes.
+func (c *dockerCluster) applyPartition(ctx context.Context, blocked map[string][]string) error {
+	return c.eachNode(c.nodes, func(n *node) error {
+		if slices.Equal(c.partition[n.name], blocked[n.name]) {
+			return nil
+		}
+		req := netd.Request{Op: "partition"}
+		for _, name := range blocked[n.name] {
+			req.Block = append(req.Block, c.byName[name].ip.String())
+		}
+		_, err := c.netctl(ctx, n, req)
+		if err != nil {
+			return fmt.Errorf("partition: %w", err)
+		}
+		return nil
+	}, func() { c.partition = blocked })
+}
+
+// eachNode runs fn on the nodes in parallel; if all succeed it calls done.
+func (c *dockerCluster) eachNode(nodes []*node, fn func(*node) error, done func()) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(n)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	done()
+	return nil
+}
+
+// Impair implements cluster.Cluster.
+func (c *dockerCluster) Impair(ctx context.Context, names []string, imps []cluster.Impairment) error {
+	if err := cluster.Impairments(imps).Validate(); err != nil {
+		return err
+	}
+	nodes, err := c.lookup(names)
+	if err != nil {
+		return err
+	}
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	return c.eachNode(nodes, func(n *node) error {
+		resp, err := c.netctl(ctx, n, netd.Request{Op: "impair", Impairments: imps})
+		if err != nil {
+			return fmt.Errorf("impair: %w", err)
+		}
+		c.events.Add(n.name, "IMPAIRED: %s (%s)", cluster.Impairments(imps), resp.Path)
+		return nil
+	}, func() {})
+}
+
+// Repair implements cluster.Cluster.
+func (c *dockerCluster) Repair(ctx context.Context, names []string) error {
+	nodes, err := c.lookup(names)
+	if err != nil {
+		return err
+	}
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	return c.eachNode(nodes, func(n *node) error {
+		if _, err := c.netctl(ctx, n, netd.Request{Op: "repair"}); err != nil {
+			return fmt.Errorf("repair: %w", err)
+		}
+		c.events.Add(n.name, "REPAIRED")
+		return nil
+	}, func() {})
+}
+
+func (c *dockerCluster) lookup(names []string) ([]*node, error) {
+	out := make([]*node, 0, len(names))
+	for _, name := range names {
+		n, err := c.node(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// LogTail implements cluster.Cluster.
+func (c *dockerCluster) LogTail(name string, n int) []string {
+	nd, err := c.node(name)
+	if err != nil {
+		return nil
+	}
+	return nd.log.lastLines(n)
+}
+
+// Close implements cluster.Cluster. It removes the run's containers,
+// network and volumes even when ctx is already cancelled.
+func (c *dockerCluster) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		_, err := Clean(ctx, c.rt.cli, CleanOptions{Run: c.run})
+		c.logStop()
+		c.followers.Wait()
+		for _, n := range c.nodes {
+			err = errors.Join(err, n.log.close())
+		}
+		if err != nil {
+			c.closeErr = fmt.Errorf("clean up run %s: %w", c.run, err)
+		}
+	})
+	return c.closeErr
+}
+

@@ -1,0 +1,257 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+func TestNodesGetTheContract(t *testing.T) {
+	c, _ := testCluster(t, 3, Options{})
+	want := map[string]nodeInfo{
+		"n1": {Addr: "10.0.42.101:8080", Peers: []string{"10.0.42.102:8080", "10.0.42.103:8080"}},
+		"n2": {Addr: "10.0.42.102:8080", Peers: []string{"10.0.42.101:8080", "10.0.42.103:8080"}},
+		"n3": {Addr: "10.0.42.103:8080", Peers: []string{"10.0.42.101:8080", "10.0.42.102:8080"}},
+	}
+	if c.subnet.String() != DefaultSubnet {
+		// Another run holds the default subnet; addresses follow the subnet.
+		t.Skipf("default subnet busy (using %s); contract addresses not checkable", c.subnet)
+	}
+	for _, name := range c.Nodes() {
+		var got nodeInfo
+		getJSON(t, c, name, "/info", &got)
+		w := want[name]
+		if got.Addr != w.Addr || !reflect.DeepEqual(got.Peers, w.Peers) || got.DataDir != "/app/data" {
+			t.Errorf("%s: got ADDR=%s PEERS=%v DATA_DIR=%s, want %s %v /app/data", name, got.Addr, got.Peers, got.DataDir, w.Addr, w.Peers)
+		}
+		if addr, _ := c.Addr(name); addr != w.Addr {
+			t.Errorf("Addr(%s) = %s, want %s", name, addr, w.Addr)
+		}
+		if u, _ := c.URL(name); !strings.HasPrefix(u, "http://127.0.0.1:") {
+			t.Errorf("URL(%s) = %s, want a port on 127.0.0.1", name, u)
+		}
+	}
+}
+
+func TestStopKillAndRestartAreRealSignals(t *testing.T) {
+	c, events := testCluster(t, 1, Options{})
+	ctx := context.Background()
+	expect := func(previous string, starts int) {
+		t.Helper()
+		waitHealthy(t, c, "n1")
+		var got nodeInfo
+		getJSON(t, c, "n1", "/info", &got)
+		if got.Previous != previous || got.Starts != starts {
+			t.Fatalf("after restart: previous run ended %q, start %d; want %q, start %d", got.Previous, got.Starts, previous, starts)
+		}
+	}
+	expect("first", 1)
+
+	// Restart (SIGTERM): stop, then start.
+	must(t, c.Stop(ctx, "n1"))
+	if c.Running("n1") {
+		t.Fatal("n1 still running after Stop")
+	}
+	must(t, c.Start(ctx, "n1"))
+	expect("sigterm", 2)
+
+	// Restart with SIGKILL: kill, then start.
+	must(t, c.Kill(ctx, "n1"))
+	must(t, c.Start(ctx, "n1"))
+	expect("killed", 3) // the start count also proves DATA_DIR survived
+
+	// Plain stop and kill, each followed by a later start.
+	must(t, c.Kill(ctx, "n1"))
+	must(t, c.Start(ctx, "n1"))
+	expect("killed", 4)
+	must(t, c.Stop(ctx, "n1"))
+	must(t, c.Start(ctx, "n1"))
+	expect("sigterm", 5)
+
+	var kinds []string
+	for _, e := range events.Events() {
+		kinds = append(kinds, e.Text)
+	}
+	want := []string{"START", "STOP", "START", "KILL", "START", "KILL", "START", "STOP", "START"}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Errorf("events %v, want %v", kinds, want)
+	}
+	lines := c.LogTail("n1", 100)
+	var started int
+	for _, l := range lines {
+		if strings.Contains(l, "testnode: started as") {
+			started++
+		}
+	}
+	if started != 5 {
+		t.Errorf("log has %d start lines across 5 runs, want 5 (captured across restarts, no repeats):\n%s", started, strings.Join(lines, "\n"))
+	}
+}
+
+func TestStopEscalatesToSIGKILL(t *testing.T) {
+	c, events := testCluster(t, 1, Options{Env: map[string]string{"TESTNODE_IGNORE_SIGTERM": "1"}})
+	ctx := context.Background()
+	start := time.Now()
+	must(t, c.Stop(ctx, "n1"))
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("Stop returned after %v, before the 2s shutdown timeout", d)
+	}
+	must(t, c.Start(ctx, "n1"))
+	waitHealthy(t, c, "n1")
+	var got nodeInfo
+	getJSON(t, c, "n1", "/info", &got)
+	if got.Previous != "killed" {
+		t.Errorf("previous run ended %q, want killed", got.Previous)
+	}
+	found := false
+	for _, e := range events.Events() {
+		found = found || strings.HasPrefix(e.Text, "STOP: no exit")
+	}
+	if !found {
+		t.Errorf("no escalation event in %v", events.Events())
+	}
+}
+
+func TestPartitionIsBidirectionalAndHeals(t *testing.T) {
+	c, events := testCluster(t, 5, Options{})
+	ctx := context.Background()
+	full := reachability(t, c)
+	for _, n := range c.Nodes() {
+		if len(full[n]) != 4 {
+			t.Fatalf("before the partition %s reaches %v, want all 4 peers", n, full[n])
+		}
+	}
+
+	must(t, c.Partition(ctx, [][]string{{"n1", "n2"}, {"n3", "n4", "n5"}}))
+	want := map[string][]string{
+		"n1": {"n2"}, "n2": {"n1"},
+		"n3": {"n4", "n5"}, "n4": {"n3", "n5"}, "n5": {"n3", "n4"},
+	}
+	if got := reachability(t, c); !reflect.DeepEqual(got, want) {
+		t.Fatalf("partitioned: reach %s, want %s", fmtReach(got), fmtReach(want))
+	}
+
+	// A partitioned node killed and restarted is still cut off.
+	must(t, c.Kill(ctx, "n1"))
+	must(t, c.Start(ctx, "n1"))
+	waitHealthy(t, c, "n1")
+	if got := reachability(t, c); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after restarting n1: reach %s, want %s", fmtReach(got), fmtReach(want))
+	}
+
+	must(t, c.Heal(ctx))
+	for n, peers := range reachability(t, c) {
+		if len(peers) != 4 {
+			t.Errorf("after heal %s reaches %v, want all 4 peers", n, peers)
+		}
+	}
+	var texts []string
+	for _, e := range events.Events() {
+		texts = append(texts, e.Node+" "+e.Text)
+	}
+	for _, w := range []string{"n1 PARTITIONED FROM: n3, n4, n5", "n3 PARTITIONED FROM: n1, n2", " PARTITION HEALED"} {
+		if !slices.Contains(texts, w) {
+			t.Errorf("event %q missing from %q", w, texts)
+		}
+	}
+}
+
+func TestPartitionLeavesUngroupedNodesAlone(t *testing.T) {
+	c, _ := testCluster(t, 3, Options{})
+	must(t, c.Partition(context.Background(), [][]string{{"n1"}, {"n2"}}))
+	want := map[string][]string{"n1": {"n3"}, "n2": {"n3"}, "n3": {"n1", "n2"}}
+	if got := reachability(t, c); !reflect.DeepEqual(got, want) {
+		t.Fatalf("reach %s, want %s", fmtReach(got), fmtReach(want))
+	}
+	if err := c.Partition(context.Background(), [][]string{{"n1"}, {"n1", "n2"}}); err == nil {
+		t.Error("a node in two groups was accepted")
+	}
+	if err := c.Partition(context.Background(), [][]string{{"n9"}}); err == nil {
+		t.Error("an unknown node was accepted")
+	}
+}
+
+func TestDockerfileTarget(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, testnodeBin, filepath.Join(dir, "testnode"))
+	must(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY testnode /testnode\nENTRYPOINT [\"/testnode\"]\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("big\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "big"), make([]byte, 1<<20), 0o644))
+	c, _ := testCluster(t, 1, Options{Dir: dir})
+	var got nodeInfo
+	getJSON(t, c, "n1", "/info", &got)
+	if got.Previous != "first" {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestBadTargetsGiveOneClearError(t *testing.T) {
+	dockerOrSkip(t)
+	ctx := context.Background()
+	broken := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(broken, "Dockerfile"), []byte("FROM scratch\nCOPY missing-file /x\n"), 0o644))
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"dynamic binary", Options{Binary: "/bin/ls"}, "dynamically linked"},
+		{"not an executable", Options{Binary: "cluster.go"}, "not a Linux executable"},
+		{"missing binary", Options{Binary: "/nonexistent/node"}, "no such file"},
+		{"no Dockerfile", Options{Dir: t.TempDir()}, "no Dockerfile"},
+		{"failing build", Options{Dir: broken}, "image build failed"},
+		{"unknown image", Options{Image: "clstr-no-such-image:latest"}, "not on this Docker daemon"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, err := New(ctx, tc.opts)
+			must(t, err)
+			defer rt.Close()
+			_, err = rt.Create(ctx, cluster.Spec{Nodes: 1})
+			var te *cluster.TargetError
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a target error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableDaemon(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	_, err := New(context.Background(), Options{Binary: testnodeBin})
+	var de *DaemonError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "cannot reach the Docker daemon") || !strings.Contains(err.Error(), "start it") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	must(t, err)
+	must(t, os.WriteFile(to, b, 0o755))
+}
+
+// runHelperProcess re-runs this test binary as a child that executes the
+// named test helper.
+func helperCommand(t *testing.T, name string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v")
+	cmd.Env = append(os.Environ(), append(env, "CLSTR_TEST_HELPER=1")...)
+	return cmd
+}

@@ -1,0 +1,182 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+)
+
+// Labels on everything a run creates.
+const (
+	// LabelRun holds the run's id; every container, network and volume of
+	// a run carries it, which is how leftovers are found.
+	LabelRun = "io.clstr.run"
+	// LabelOwner names the process that owns the run: "host/pid/start".
+	LabelOwner = "io.clstr.owner"
+	// LabelNode holds the node name (n1 …) on node containers and volumes.
+	LabelNode = "io.clstr.node"
+	// LabelRole says what a resource is: "node", "sandbox", "data",
+	// "network" or, on images, "netd" and "target".
+	LabelRole = "io.clstr.role"
+)
+
+// ownerLabels identify the running process, so that a later run can tell
+// a live run's resources (leave them) from a dead one's (remove them).
+type ownerLabels struct {
+	owner string
+}
+
+func newOwnerLabels() ownerLabels {
+	host, _ := os.Hostname()
+	pid := os.Getpid()
+	return ownerLabels{owner: fmt.Sprintf("%s/%d/%s", host, pid, procStart(pid))}
+}
+
+func (o ownerLabels) forRun(run, role, node string) map[string]string {
+	m := map[string]string{LabelRun: run, LabelOwner: o.owner, LabelRole: role}
+	if node != "" {
+		m[LabelNode] = node
+	}
+	return m
+}
+
+// procStart returns the start time of a process in clock ticks since boot
+// (field 22 of /proc/PID/stat), which tells a process from a later one that
+// reused its pid. It is "" where /proc is not readable.
+func procStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces; fields after it don't.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
+
+// ownerAlive reports whether the process named by an owner label may still
+// be running. Owners on other hosts are presumed alive.
+func ownerAlive(owner string) bool {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	if parts[0] != host {
+		return true
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	return parts[2] == "" || procStart(pid) == "" || procStart(pid) == parts[2]
+}
+
+// CleanOptions choose what Clean removes.
+type CleanOptions struct {
+	// All removes every run's resources, including live runs'.
+	All bool
+	// Run, if set, removes only that run's resources.
+	Run string
+}
+
+// CleanResult counts what Clean removed.
+type CleanResult struct {
+	Containers, Networks, Volumes int
+}
+
+// Clean removes the labelled containers, networks and volumes of runs whose
+// owner process is gone (or, with All, of every run). Each run calls it
+// before it starts, so a runner killed with SIGKILL leaves nothing behind
+// for long.
+func Clean(ctx context.Context, cli *client.Client, opts CleanOptions) (CleanResult, error) {
+	var res CleanResult
+	f := filters.NewArgs(filters.Arg("label", LabelRun))
+	if opts.Run != "" {
+		f = filters.NewArgs(filters.Arg("label", LabelRun+"="+opts.Run))
+	}
+	doomed := func(labels map[string]string) bool {
+		return opts.All || opts.Run != "" || !ownerAlive(labels[LabelOwner])
+	}
+	var errs []error
+
+	containers, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return res, fmt.Errorf("list containers: %w", err)
+	}
+	// User containers first: they share the sandboxes' namespaces.
+	for _, pass := range []func(string) bool{
+		func(role string) bool { return role != "sandbox" },
+		func(role string) bool { return role == "sandbox" },
+	} {
+		for _, c := range containers {
+			if !doomed(c.Labels) || !pass(c.Labels[LabelRole]) {
+				continue
+			}
+			err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !client.IsErrNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove container %s: %w", strings.TrimPrefix(firstName(c.Names), "/"), err))
+				continue
+			}
+			res.Containers++
+		}
+	}
+
+	networks, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list networks: %w", err))
+	}
+	for _, n := range networks {
+		if !doomed(n.Labels) {
+			continue
+		}
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+			continue
+		}
+		res.Networks++
+	}
+
+	vols, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list volumes: %w", err))
+	}
+	for _, v := range vols.Volumes {
+		if !doomed(v.Labels) {
+			continue
+		}
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
+			continue
+		}
+		res.Volumes++
+	}
+	return res, errors.Join(errs...)
+}
+
+func firstName(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}

@@ -1,0 +1,123 @@
+// Package docker runs attest clusters as Docker containers through the
+// Docker Engine API (github.com/docker/docker/client); it never shells out
+// to the docker command.
+//
+// Every node is two containers: a sandbox of clstr's own that owns the
+// node's network namespace, address and published port and runs clstr-netd
+// (see internal/netd), and the user's container, which joins that
+// namespace. Faults are programmed by clstr-netd from outside the user's
+// container, so the user's image needs nothing for them — a FROM scratch
+// image with one static binary supports every fault — and the user's
+// process never holds NET_ADMIN. Because the sandbox outlives the user's
+// process, partitions and impairments hold across kills and restarts.
+//
+// Everything a run creates carries the labels of labels.go; a run killed
+// before it could clean up is cleaned by the next one.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// Options say what program to run and how.
+type Options struct {
+	// Exactly one of Dir, Image and Binary names the program:
+	// Dir is a directory with a Dockerfile; Image an existing image tag;
+	// Binary a static Linux executable, wrapped FROM scratch by the runner.
+	Dir    string
+	Image  string
+	Binary string
+
+	// Env is added to every node's environment.
+	Env map[string]string
+	// LogDir, if set, receives one "<node>.log" file per node.
+	LogDir string
+	// Subnet is the cluster network's first choice; "" means 10.0.42.0/24.
+	// If it is taken, the next free 10.0.x.0/24 is used.
+	Subnet string
+	// BuildOutput, if set, receives the image build's output as it runs.
+	BuildOutput io.Writer
+}
+
+// Runtime creates clusters on a Docker daemon. It implements
+// cluster.Runtime.
+type Runtime struct {
+	opts   Options
+	cli    *client.Client
+	labels ownerLabels
+}
+
+var _ cluster.Runtime = (*Runtime)(nil)
+
+// New connects to the Docker daemon named by the environment (DOCKER_HOST
+// and friends, or the default socket) and checks that it answers.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	n := 0
+	for _, s := range []string{opts.Dir, opts.Image, opts.Binary} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("say what to run: exactly one of a Dockerfile directory, an image tag or a static binary")
+	}
+	cli, err := Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{opts: opts, cli: cli, labels: newOwnerLabels()}, nil
+}
+
+// Connect opens a client to the Docker daemon and checks that it answers,
+// negotiating the API version (Docker 20.10, API 1.41, and newer).
+func Connect(ctx context.Context) (*client.Client, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		cli.Close()
+		return nil, &DaemonError{Host: cli.DaemonHost(), Err: err}
+	}
+	return cli, nil
+}
+
+// DaemonError says the Docker daemon could not be reached.
+type DaemonError struct {
+	Host string
+	Err  error
+}
+
+func (e *DaemonError) Error() string {
+	msg := e.Err.Error()
+	hint := "start it (for example `sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running daemon"
+	if strings.Contains(msg, "permission denied") {
+		hint = "your user may not use it: add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root"
+	}
+	return fmt.Sprintf("cannot reach the Docker daemon at %s: %s\n%s", e.Host, firstLine(msg), hint)
+}
+
+// Unwrap returns the underlying error.
+func (e *DaemonError) Unwrap() error { return e.Err }
+
+// Close releases the connection to the daemon. Clusters must be closed first.
+func (r *Runtime) Close() error { return r.cli.Close() }
+
+// Client returns the runtime's Docker client.
+func (r *Runtime) Client() *client.Client { return r.cli }
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

@@ -1,0 +1,344 @@
+// Command testnode is the small node program clstr's own end-to-end tests
+// run as a cluster. It follows the node contract (ADDR, PEERS, DATA_DIR,
+// GET /health) and reports what it sees: how its previous run ended, and
+// which peers it can reach over TCP and UDP.
+//
+// Endpoints:
+//
+//	GET  /health               200 once serving
+//	GET  /info                 {"addr", "peers", "data_dir", "previous", "starts", "pid"}
+//	ANY  /echo                 {"method", "body", "headers"}
+//	GET  /status/{code}        answers with that status
+//	GET  /redirect             307 to /echo
+//	GET  /probe                {"<peer>": {"tcp": bool, "udp": bool}} for every peer
+//	GET  /probe/udp?peer=ADDR&n=N   sends N numbered UDP datagrams to peer,
+//	                           reports received, duplicates, reordered, rtts
+//	ANY  /kv/{key}             PUT stores, GET reads (in memory)
+//	POST /exit                 exits with status 3
+//
+// Environment switches for tests: TESTNODE_IGNORE_SIGTERM=1 ignores
+// SIGTERM; TESTNODE_UNHEALTHY=1 answers /health with 503.
+//
+// "previous" is "first" on a fresh DATA_DIR, "sigterm" when the last run
+// exited through its SIGTERM handler, and "killed" when it did not exit
+// cleanly (SIGKILL).
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("testnode: ")
+	addr := os.Getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		log.Fatalf("bad ADDR %q: %v", addr, err)
+	}
+	var peers []string
+	if p := os.Getenv("PEERS"); p != "" {
+		peers = strings.Split(p, ",")
+	}
+	dataDir := os.Getenv("DATA_DIR")
+	if dataDir == "" {
+		dataDir = "."
+	}
+
+	n := &node{addr: addr, peers: peers, dataDir: dataDir, kv: map[string]string{}}
+	n.previous, n.starts = n.recordStart()
+	log.Printf("started as %s (start %d, previous run: %s)", addr, n.starts, n.previous)
+
+	udp, err := net.ListenPacket("udp", ":"+port)
+	if err != nil {
+		log.Fatalf("udp: %v", err)
+	}
+	go echoUDP(udp)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+			if os.Getenv("TESTNODE_IGNORE_SIGTERM") == "1" {
+				log.Printf("ignoring SIGTERM")
+				continue
+			}
+			n.writeState("sigterm")
+			log.Printf("got SIGTERM, exiting")
+			os.Exit(0)
+		}
+	}()
+
+	srv := &http.Server{Addr: ":" + port, Handler: n.routes()}
+	log.Fatal(srv.ListenAndServe())
+}
+
+type node struct {
+	addr, dataDir string
+	peers         []string
+	previous      string
+	starts        int
+
+	mu sync.Mutex // guards kv
+	kv map[string]string
+}
+
+// recordStart reads how the previous run ended and marks this one running.
+func (n *node) recordStart() (previous string, starts int) {
+	b, _ := os.ReadFile(filepath.Join(n.dataDir, "state"))
+	state, count, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	starts, _ = strconv.Atoi(count)
+	switch state {
+	case "":
+		previous = "first"
+	case "running":
+		previous = "killed"
+	default:
+		previous = state
+	}
+	starts++
+	n.starts = starts
+	n.writeState("running")
+	return previous, starts
+}
+
+func (n *node) writeState(state string) {
+	path := filepath.Join(n.dataDir, "state")
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		log.Printf("state: %v", err)
+		return
+	}
+	fmt.Fprintf(f, "%s %d\n", state, n.starts)
+	f.Sync()
+	f.Close()
+	if err := os.Rename(path+".tmp", path); err != nil {
+		log.Printf("state: %v", err)
+	}
+}
+
+func (n *node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("TESTNODE_UNHEALTHY") == "1" {
+			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{
+			"addr": n.addr, "peers": n.peers, "data_dir": n.dataDir,
+			"previous": n.previous, "starts": n.starts, "pid": os.Getpid(),
+		})
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		headers := map[string]string{}
+		for k := range r.Header {
+			headers[k] = r.Header.Get(k)
+		}
+		writeJSON(w, map[string]any{"method": r.Method, "body": string(body), "headers": headers, "node": n.addr})
+	})
+	mux.HandleFunc("GET /status/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, err := strconv.Atoi(r.PathValue("code"))
+		if err != nil || code < 100 || code > 999 {
+			http.Error(w, "bad status code", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "status %d\n", code)
+	})
+	mux.HandleFunc("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/echo", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("GET /probe", n.probe)
+	mux.HandleFunc("GET /probe/udp", n.probeUDP)
+	mux.HandleFunc("/kv/{key}", n.handleKV)
+	mux.HandleFunc("POST /exit", func(w http.ResponseWriter, r *http.Request) {
+		log.Printf("exiting on request")
+		w.WriteHeader(http.StatusOK)
+		go func() { time.Sleep(50 * time.Millisecond); os.Exit(3) }()
+	})
+	return mux
+}
+
+func (n *node) handleKV(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	switch r.Method {
+	case http.MethodPut:
+		body, _ := io.ReadAll(r.Body)
+		n.mu.Lock()
+		n.kv[key] = string(body)
+		n.mu.Unlock()
+	case http.MethodGet:
+		n.mu.Lock()
+		v, ok := n.kv[key]
+		n.mu.Unlock()
+		if !ok {
+			http.Error(w, "key not found", http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, v)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// probe reports, for every peer, whether a TCP connection and a UDP echo
+// get through within a short timeout.
+func (n *node) probe(w http.ResponseWriter, r *http.Request) {
+	type reach struct {
+		TCP bool `json:"tcp"`
+		UDP bool `json:"udp"`
+	}
+	out := map[string]reach{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range n.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := reach{TCP: dialTCP(p), UDP: pingUDP(p)}
+			mu.Lock()
+			out[p] = res
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, out)
+}
+
+const probeTimeout = 500 * time.Millisecond
+
+func dialTCP(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, probeTimeout)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func pingUDP(addr string) bool {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	for try := 0; try < 3; try++ {
+		c.SetDeadline(time.Now().Add(probeTimeout / 3))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return false
+		}
+		if k, err := c.Read(buf); err == nil && string(buf[:k]) == "ping" {
+			return true
+		}
+	}
+	return false
+}
+
+// echoUDP answers every datagram with itself.
+func echoUDP(pc net.PacketConn) {
+	buf := make([]byte, 2048)
+	for {
+		k, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			log.Printf("udp: %v", err)
+			return
+		}
+		pc.WriteTo(buf[:k], from)
+	}
+}
+
+// probeUDP sends n numbered datagrams to a peer's UDP echo, one every
+// interval, and reports what came back: how many, how many twice, how many
+// out of order, and the round-trip times in milliseconds.
+func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
+	peer := r.URL.Query().Get("peer")
+	count, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	if count <= 0 || count > 5000 {
+		count = 100
+	}
+	interval, err := time.ParseDuration(r.URL.Query().Get("interval"))
+	if err != nil || interval <= 0 {
+		interval = 2 * time.Millisecond
+	}
+	known := false
+	for _, p := range n.peers {
+		known = known || p == peer
+	}
+	if !known {
+		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
+		return
+	}
+	c, err := net.Dial("udp", peer)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer c.Close()
+
+	sent := make([]time.Time, count)
+	seen := make([]int, count)
+	var rtts []float64
+	dups, reordered, highest := 0, 0, -1
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			i, err := strconv.Atoi(string(buf[:k]))
+			if err != nil || i < 0 || i >= count {
+				continue
+			}
+			seen[i]++
+			if seen[i] > 1 {
+				dups++
+				continue
+			}
+			if i < highest {
+				reordered++
+			} else {
+				highest = i
+			}
+			rtts = append(rtts, float64(time.Since(sent[i]).Microseconds())/1000)
+		}
+	}()
+	for i := 0; i < count; i++ {
+		sent[i] = time.Now()
+		c.Write([]byte(strconv.Itoa(i)))
+		time.Sleep(interval)
+	}
+	<-done
+	sort.Float64s(rtts)
+	writeJSON(w, map[string]any{"sent": count, "received": len(rtts), "duplicates": dups, "reordered": reordered, "rtt_ms": rtts})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
