@@ -542,4 +542,3 @@ func (c *dockerCluster) Close(ctx context.Context) error {
 	})
 	return c.closeErr
 }
-
