@@ -13,8 +13,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
@@ -38,7 +41,7 @@ func (r *Runtime) targetImage(ctx context.Context) (string, error) {
 		}
 		return r.opts.Image, nil
 	case r.opts.Binary != "":
-		return r.binaryImage(ctx, r.opts.Binary, "target", "", nil)
+		return r.binaryImage(ctx, r.opts.Binary, "target", "", nil, nil)
 	default:
 		return r.dirImage(ctx, r.opts.Dir)
 	}
@@ -46,26 +49,51 @@ func (r *Runtime) targetImage(ctx context.Context) (string, error) {
 
 // binaryImage wraps a static Linux executable in a FROM scratch image,
 // tagged by the executable's content so an unchanged binary is not rebuilt.
-// entrypointArgs follow the binary in the image's entrypoint.
-func (r *Runtime) binaryImage(ctx context.Context, path, role, name string, entrypointArgs []string) (string, error) {
+// entrypointArgs follow the binary in the image's entrypoint; extra maps
+// further absolute paths in the image to host files (a dynamically linked
+// binary's loader and libraries). Only extra-less binaries must be static.
+func (r *Runtime) binaryImage(ctx context.Context, binPath, role, name string, entrypointArgs []string, extra map[string]string) (string, error) {
 	wrapErr := func(err error) error {
 		if role == "target" {
 			return &cluster.TargetError{Err: err}
 		}
 		return err
 	}
-	bin, err := os.ReadFile(path)
+	bin, err := os.ReadFile(binPath)
 	if err != nil {
 		return "", wrapErr(fmt.Errorf("read binary: %w", err))
 	}
-	if err := checkStatic(path, bin); err != nil {
-		return "", wrapErr(err)
+	if len(extra) == 0 {
+		if err := checkStatic(binPath, bin); err != nil {
+			return "", wrapErr(err)
+		}
 	}
 	if name == "" {
-		name = filepath.Base(path)
+		name = filepath.Base(binPath)
 	}
-	sum := sha256.Sum256(append(bin, []byte(strings.Join(append([]string{name}, entrypointArgs...), "\x00"))...))
-	tag := fmt.Sprintf("clstr-%s:%s", role, hex.EncodeToString(sum[:])[:16])
+	h := sha256.New()
+	h.Write(bin)
+	fmt.Fprintln(h, name, entrypointArgs)
+	files := []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"rootfs/app/" + name, 0o755, bin}}
+	for _, dst := range slices.Sorted(maps.Keys(extra)) {
+		data, err := os.ReadFile(extra[dst])
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(h, dst)
+		h.Write(data)
+		files = append(files, struct {
+			name string
+			mode int64
+			data []byte
+		}{"rootfs" + dst, 0o755, data})
+	}
+	sum := h.Sum(nil)
+	tag := fmt.Sprintf("clstr-%s:%s", role, hex.EncodeToString(sum)[:16])
 	if _, err := r.cli.ImageInspect(ctx, tag); err == nil {
 		return tag, nil
 	}
@@ -74,15 +102,19 @@ func (r *Runtime) binaryImage(ctx context.Context, path, role, name string, entr
 	dockerfile := fmt.Sprintf("FROM scratch\nCOPY rootfs/ /\nWORKDIR /app\nENTRYPOINT %s\n", entry)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	files := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"Dockerfile", 0o644, []byte(dockerfile)},
-		{"rootfs/app/" + name, 0o755, bin},
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
+		return "", err
 	}
-	for _, dir := range []string{"rootfs/", "rootfs/app/", "rootfs/run/", "rootfs/tmp/"} {
+	if _, err := io.WriteString(tw, dockerfile); err != nil {
+		return "", err
+	}
+	dirs := map[string]bool{"rootfs/run/": true, "rootfs/tmp/": true}
+	for _, f := range files {
+		for d := path.Dir(f.name); d != "."; d = path.Dir(d) {
+			dirs[d+"/"] = true
+		}
+	}
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
 		if err := tw.WriteHeader(&tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
 			return "", err
 		}

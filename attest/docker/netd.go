@@ -3,20 +3,20 @@ package docker
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/clstr-dev/clstr/internal/netd"
@@ -24,12 +24,9 @@ import (
 
 // netdName is the name clstr-netd runs under in its sandbox image. Any
 // program that imports this package becomes clstr-netd when started under
-// that name, so a static clstr binary can serve as its own sidecar.
+// that name, so clstr (or a Go test binary) serves as its own sidecar; a
+// dynamically linked one brings its interpreter and libraries along.
 const netdName = "clstr-netd"
-
-// netdPackage is built when no static binary that contains clstr-netd is
-// at hand (a test binary built with -race, or clstr built with cgo).
-const netdPackage = "github.com/clstr-dev/clstr/internal/netd/cmd/clstr-netd"
 
 func init() {
 	if filepath.Base(os.Args[0]) == netdName {
@@ -39,62 +36,82 @@ func init() {
 
 var netdBinary = sync.OnceValues(findNetdBinary)
 
-// findNetdBinary returns a static executable that runs clstr-netd: the one
-// CLSTR_NETD_BINARY names, this very program if it is static, or one built
-// from source with the Go toolchain into the user's cache.
+// findNetdBinary returns an executable that runs clstr-netd: the one
+// CLSTR_NETD_BINARY names, or else this very program, which becomes
+// clstr-netd when started under that name.
 func findNetdBinary() (string, error) {
 	if p := os.Getenv("CLSTR_NETD_BINARY"); p != "" {
-		if !isStatic(p) {
-			return "", fmt.Errorf("CLSTR_NETD_BINARY=%s is not a static Linux executable", p)
-		}
 		return p, nil
 	}
 	self, err := os.Executable()
-	if err == nil && isStatic(self) {
-		return self, nil
-	}
-	gobin, err := exec.LookPath("go")
 	if err != nil {
-		return "", errors.New("fault injection needs a statically linked clstr: build clstr with CGO_ENABLED=0, or set CLSTR_NETD_BINARY to a static clstr-netd")
+		return "", fmt.Errorf("find this program to run it as clstr-netd: %w; set CLSTR_NETD_BINARY to a static clstr binary", err)
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "clstr")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("cache directory: %w", err)
-	}
-	// One output per building program, so concurrent builds do not race.
-	sum := sha256.Sum256([]byte(self))
-	out := filepath.Join(dir, "clstr-netd-"+hex.EncodeToString(sum[:])[:12])
-	cmd := exec.Command(gobin, "build", "-trimpath", "-buildvcs=false", "-o", out+".tmp", netdPackage)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build %s: %v\n%s\nor build clstr with CGO_ENABLED=0, or set CLSTR_NETD_BINARY", netdPackage, err, strings.TrimSpace(stderr.String()))
-	}
-	if err := os.Rename(out+".tmp", out); err != nil {
-		return "", err
-	}
-	return out, nil
+	return self, nil
 }
 
-// isStatic reports whether path is a Linux ELF executable without an
-// interpreter, which can run in a FROM scratch image.
-func isStatic(path string) bool {
-	f, err := elf.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return false
+// libDirs are searched for the shared libraries of a dynamically linked
+// clstr-netd, in this order.
+var libDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib",
+}
+
+// runtimeFiles returns what a dynamically linked executable needs in an
+// otherwise empty image: its ELF interpreter and every shared library it
+// loads, transitively, keyed by the absolute path they must have there.
+// A static executable needs nothing.
+func runtimeFiles(path string) (map[string]string, error) {
+	files := map[string]string{}
+	var visit func(string) error
+	visit = func(p string) error {
+		f, err := elf.Open(p)
+		if err != nil {
+			return err
 		}
+		defer f.Close()
+		for _, prog := range f.Progs {
+			if prog.Type != elf.PT_INTERP {
+				continue
+			}
+			b := make([]byte, prog.Filesz)
+			if _, err := prog.ReadAt(b, 0); err != nil {
+				return fmt.Errorf("%s: read interpreter: %w", p, err)
+			}
+			interp := strings.TrimRight(string(b), "\x00")
+			files[interp] = interp
+		}
+		libs, err := f.ImportedLibraries()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		for _, lib := range libs {
+			if _, done := files["/lib/"+lib]; done {
+				continue
+			}
+			found := ""
+			for _, dir := range libDirs {
+				if _, err := os.Stat(filepath.Join(dir, lib)); err == nil {
+					found = filepath.Join(dir, lib)
+					break
+				}
+			}
+			if found == "" {
+				return fmt.Errorf("%s needs %s, which is in none of %v; build clstr with CGO_ENABLED=0", p, lib, libDirs)
+			}
+			// The loader of a FROM scratch image searches /lib.
+			files["/lib/"+lib] = found
+			if err := visit(found); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return true
+	if err := visit(path); err != nil {
+		return nil, err
+	}
+	return files, nil
 }
 
 // netdImage returns the sandbox image, building it on first use.
@@ -103,7 +120,32 @@ func (r *Runtime) netdImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return r.binaryImage(ctx, bin, "netd", netdName, []string{"serve"})
+	libs, err := runtimeFiles(bin)
+	if err != nil {
+		return "", fmt.Errorf("clstr-netd: %w", err)
+	}
+	tag, err := r.binaryImage(ctx, bin, "netd", netdName, []string{"serve"}, libs)
+	if err != nil {
+		return "", err
+	}
+	r.pruneNetdImages(ctx, tag)
+	return tag, nil
+}
+
+// pruneNetdImages removes sandbox images of earlier clstr builds, so that
+// rebuilding clstr does not pile images up. Images in use stay.
+func (r *Runtime) pruneNetdImages(ctx context.Context, keep string) {
+	imgs, err := r.cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelRole+"=netd"))})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		if slices.Contains(img.RepoTags, keep) {
+			continue
+		}
+		// Refused while a live run's sandbox uses it; that is fine.
+		_, _ = r.cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
+	}
 }
 
 // netctl sends one request to a node's clstr-netd by running
