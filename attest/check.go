@@ -1,0 +1,391 @@
+package attest
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Check is a request to one or more nodes and what their answers must be.
+// Build it with Do's request methods and the modifiers below, then call Run
+// (or Exec). Modifiers change the check and return it, so they chain:
+//
+//	do.GET(Node("n1"), "/kv/key").
+//		Eventually().
+//		Status(Is(200)).
+//		Body(Is("value")).
+//		Hint("A replica should receive the write.").
+//		Run()
+//
+// A check sends its requests to the selected nodes in parallel; by default
+// it runs once, at once.
+type Check struct {
+	d       *Do
+	method  string
+	sel     NodeSelector
+	path    string
+	body    []byte
+	header  H
+	conds   []condition
+	hint    string
+	timing  Timing
+	timeout time.Duration
+	pos     string
+	// err is a mistake in building the check, reported when it runs.
+	err error
+}
+
+// condition is one matcher on one field of a response.
+type condition struct {
+	field fieldKind
+	name  string // header name or JSON path
+	m     anyMatcher
+}
+
+type fieldKind int
+
+const (
+	fieldStatus fieldKind = iota
+	fieldBody
+	fieldHeader
+	fieldJSON
+)
+
+func (c condition) describe() string {
+	switch c.field {
+	case fieldStatus:
+		return "status"
+	case fieldBody:
+		return "body"
+	case fieldHeader:
+		return "header " + c.name
+	}
+	return "JSON " + strconv.Quote(c.name)
+}
+
+func (d *Do) newCheck(method string, sel NodeSelector, path string, args []any) *Check {
+	c := &Check{d: d, method: method, sel: sel, path: path}
+	bodies := 0
+	for _, a := range args {
+		switch a := a.(type) {
+		case nil:
+		case string:
+			c.body = []byte(a)
+			bodies++
+		case []byte:
+			c.body = a
+			bodies++
+		case H:
+			c.addHeaders(a)
+		case map[string]string:
+			c.addHeaders(a)
+		case http.Header:
+			for k, vs := range a {
+				if len(vs) > 0 {
+					c.addHeaders(H{k: vs[0]})
+				}
+			}
+		default:
+			c.fault(fmt.Errorf("%s: argument of type %T: want a body (string or []byte) or headers (H)", method, a))
+		}
+	}
+	if bodies > 1 {
+		c.fault(fmt.Errorf("%s: %d bodies given, want at most one", method, bodies))
+	}
+	return c
+}
+
+func (c *Check) addHeaders(h map[string]string) {
+	if c.header == nil {
+		c.header = H{}
+	}
+	for k, v := range h {
+		c.header[k] = v
+	}
+}
+
+func (c *Check) fault(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *Check) add(field fieldKind, name string, ms []anyMatcher) *Check {
+	for _, m := range ms {
+		if m == nil {
+			c.fault(fmt.Errorf("%s: nil matcher", condition{field: field, name: name}.describe()))
+			continue
+		}
+		c.conds = append(c.conds, condition{field, name, m})
+	}
+	return c
+}
+
+// Status adds conditions on the status code; all must hold.
+func (c *Check) Status(matchers ...Matcher[int]) *Check {
+	return c.add(fieldStatus, "", anyMatchers(matchers))
+}
+
+// Body adds conditions on the body; all must hold.
+func (c *Check) Body(matchers ...Matcher[string]) *Check {
+	return c.add(fieldBody, "", anyMatchers(matchers))
+}
+
+// JSON adds conditions on the field of a JSON body at path, in gjson syntax
+// ("role", "entries.0.term", "peers.#"); all must hold. A body that is not
+// JSON fails every JSON condition.
+func (c *Check) JSON(path string, matchers ...Matcher[string]) *Check {
+	return c.add(fieldJSON, path, anyMatchers(matchers))
+}
+
+// Header adds conditions on a response header (its values joined by ", ");
+// all must hold.
+func (c *Check) Header(name string, matchers ...Matcher[string]) *Check {
+	return c.add(fieldHeader, http.CanonicalHeaderKey(name), anyMatchers(matchers))
+}
+
+func anyMatchers[T any](ms []Matcher[T]) []anyMatcher {
+	out := make([]anyMatcher, len(ms))
+	for i, m := range ms {
+		if m != nil {
+			out[i] = m
+		}
+	}
+	return out
+}
+
+// Hint sets the advice shown when the check fails; write it as a concrete
+// next step.
+func (c *Check) Hint(text string) *Check {
+	c.hint = text
+	return c
+}
+
+// Eventually makes the check retry until it passes or the timeout (default:
+// the suite's retry timeout) expires. The first attempt is immediate; the
+// next ones follow every poll interval. On timeout the failure is the last
+// attempt's.
+func (c *Check) Eventually(timeout ...time.Duration) *Check {
+	return c.setTiming(TimingEventually, timeout)
+}
+
+// Consistently makes the check repeat, every poll interval, for the timeout
+// (default: the suite's retry timeout); it fails at the first attempt that
+// does not pass.
+func (c *Check) Consistently(timeout ...time.Duration) *Check {
+	return c.setTiming(TimingConsistently, timeout)
+}
+
+func (c *Check) setTiming(t Timing, timeout []time.Duration) *Check {
+	c.timing, c.timeout = t, 0
+	switch {
+	case len(timeout) > 1:
+		c.fault(fmt.Errorf("%v: give at most one timeout", t))
+	case len(timeout) == 1 && timeout[0] <= 0:
+		c.fault(fmt.Errorf("%v: timeout %v must be positive", t, timeout[0]))
+	case len(timeout) == 1:
+		c.timeout = timeout[0]
+	}
+	return c
+}
+
+// At sets the source position that failures of the check show, for
+// example "election.star:42:9". By default it is the Go file and line that
+// called Run or Exec.
+func (c *Check) At(pos string) *Check {
+	c.pos = pos
+	return c
+}
+
+// String describes the check: "PUT /kv/key on all_nodes()".
+func (c *Check) String() string {
+	return fmt.Sprintf("%s %s on %s", c.method, c.path, c.sel.short())
+}
+
+// Run runs the check and, if it fails, stops the test with a *Failure.
+func (c *Check) Run() {
+	pos := c.pos
+	if pos == "" {
+		pos = callerPos(1)
+	}
+	if _, f := c.exec(pos); f != nil {
+		c.d.stop(f)
+	}
+}
+
+// Exec runs the check and returns the responses of its last attempt, one
+// per selected node in cluster order, and a *Failure if it failed. It never
+// panics on a failed check.
+func (c *Check) Exec() ([]*Response, error) {
+	pos := c.pos
+	if pos == "" {
+		pos = callerPos(1)
+	}
+	resps, f := c.exec(pos)
+	if f != nil {
+		return resps, f
+	}
+	return resps, nil
+}
+
+func (c *Check) exec(pos string) ([]*Response, *Failure) {
+	if c.err != nil {
+		return nil, c.failure(pos, c.err)
+	}
+	r := c.d.r
+	timeout := c.timeout
+	if timeout == 0 {
+		timeout = r.cfg.RetryTimeout
+	}
+	var resps []*Response
+	var last *Failure
+	attempt := func() error {
+		var err error
+		resps, last, err = c.attempt(pos)
+		if err != nil {
+			return Permanent(err)
+		}
+		if last != nil {
+			return last
+		}
+		return nil
+	}
+	wait := func(elapsed time.Duration, lastErr error) {
+		r.rep.Waiting(Wait{
+			Test: c.d.test, Pos: pos, What: c.String(), Timing: c.timing,
+			Elapsed: elapsed, Timeout: timeout, Last: lastErr,
+		})
+	}
+	switch c.timing {
+	case TimingEventually:
+		switch out, err := r.eventually(timeout, attempt, wait); out {
+		case passed:
+			return resps, nil
+		case timedOut:
+			last.Timing, last.Timeout = TimingEventually, timeout
+			return resps, last
+		default:
+			return resps, c.stopped(pos, err)
+		}
+	case TimingConsistently:
+		switch out, held, err := r.consistently(timeout, attempt, wait); out {
+		case passed:
+			return resps, nil
+		case timedOut:
+			last.Timing, last.Timeout, last.Held = TimingConsistently, timeout, held
+			return resps, last
+		default:
+			return resps, c.stopped(pos, err)
+		}
+	}
+	resps, last, err := c.attempt(pos)
+	switch {
+	case err != nil:
+		return resps, c.stopped(pos, err)
+	case last != nil:
+		return resps, last
+	}
+	return resps, nil
+}
+
+// stopped is the failure of a check cut short by a permanent error or
+// cancellation.
+func (c *Check) stopped(pos string, err error) *Failure {
+	if f, ok := err.(*Failure); ok {
+		return f
+	}
+	return c.failure(pos, err)
+}
+
+func (c *Check) failure(pos string, err error) *Failure {
+	return &Failure{Test: c.d.test, Pos: pos, What: c.String(), Hint: c.hint, Err: err}
+}
+
+// attempt sends the requests once and judges the answers. It returns a
+// failure if the check did not pass, and an error if it cannot be tried at
+// all (an unknown node).
+func (c *Check) attempt(pos string) ([]*Response, *Failure, error) {
+	r := c.d.r
+	names, err := r.resolve(c.sel)
+	if err != nil {
+		return nil, nil, c.failure(pos, err)
+	}
+	resps := make([]*Response, len(names))
+	if len(names) == 1 {
+		resps[0] = r.send(r.ctx, names[0], c.method, c.path, c.body, c.header, true)
+	} else {
+		var wg sync.WaitGroup
+		for i, n := range names {
+			wg.Go(func() { resps[i] = r.send(r.ctx, n, c.method, c.path, c.body, c.header, true) })
+		}
+		wg.Wait()
+	}
+	reports := make([]NodeReport, len(resps))
+	passedBy := make([]bool, len(resps))
+	for i, resp := range resps {
+		problems := c.judge(resp)
+		passedBy[i] = resp.Err == nil && len(problems) == 0
+		reports[i] = NodeReport{Response: resp, Passed: passedBy[i], Problems: problems}
+	}
+	ok, problem := c.sel.judge(names, passedBy)
+	if ok {
+		return resps, nil, nil
+	}
+	if err := r.ctx.Err(); err != nil {
+		return resps, nil, r.interrupted(err)
+	}
+	tooMany := c.sel.kind == selectExactlyOne && slices.Contains(passedBy, true)
+	return resps, &Failure{
+		Test: c.d.test, Pos: pos, What: c.String(), Problem: problem,
+		Nodes: reports, Hint: c.hint, tooMany: tooMany,
+	}, nil
+}
+
+// judge returns what the response got wrong, one line per unmet condition.
+func (c *Check) judge(resp *Response) []string {
+	if resp.Err != nil {
+		return nil
+	}
+	var problems []string
+	jsonChecked, isJSON := false, false
+	for _, cond := range c.conds {
+		var v Value
+		switch cond.field {
+		case fieldStatus:
+			v = TextValue(strconv.Itoa(resp.Status))
+		case fieldBody:
+			v = TextValue(resp.Body)
+		case fieldHeader:
+			vals := resp.Header.Values(cond.name)
+			if len(vals) == 0 {
+				v = Value{Missing: true}
+			} else {
+				v = TextValue(strings.Join(vals, ", "))
+			}
+		case fieldJSON:
+			if !jsonChecked {
+				jsonChecked, isJSON = true, gjson.Valid(resp.Body)
+			}
+			if !isJSON {
+				problems = append(problems, fmt.Sprintf("expected %s %s, but the body is not JSON",
+					cond.describe(), cond.m))
+				continue
+			}
+			v = JSONValue(gjson.Get(resp.Body, cond.name))
+		}
+		if ok, why := cond.m.Match(v); !ok {
+			p := fmt.Sprintf("expected %s %s, got %s", cond.describe(), cond.m, v)
+			if why != "" {
+				p += " (" + why + ")"
+			}
+			problems = append(problems, p)
+		}
+	}
+	return problems
+}

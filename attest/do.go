@@ -1,0 +1,683 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// H is a set of request headers: do.POST(Node("n1"), "/api", body,
+// H{"Content-Type": "application/json"}).
+type H map[string]string
+
+// maxBody bounds the response body the engine reads.
+const maxBody = 64 << 20
+
+// logTailLines is how many of a node's last log lines a failure shows.
+const logTailLines = 20
+
+// run is the state of one Suite.Run, shared by every Do of the run.
+type run struct {
+	ctx    context.Context
+	cfg    Config
+	events *cluster.EventLog
+	rep    *reporter
+
+	verbose bool
+	// cl and nodes are set once the cluster exists, before any test.
+	cl    cluster.Cluster
+	nodes []string
+
+	// One client for the whole run, so connections are reused; sized for
+	// Concurrently at the concurrency limit.
+	transport *http.Transport
+	client    *http.Client
+
+	// rec collects request latencies while a Concurrently runs.
+	rec atomic.Pointer[recorder]
+}
+
+func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
+	t := &http.Transport{
+		Proxy: nil, // nodes are on this host; never go through a proxy
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.RequestTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: cfg.ConcurrencyLimit + 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &run{
+		ctx:       ctx,
+		cfg:       cfg,
+		events:    opts.Events,
+		rep:       newReporter(opts.Reporter),
+		verbose:   opts.Verbose,
+		transport: t,
+		client: &http.Client{
+			Transport: t,
+			// A redirect is an answer to check, not to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+	}
+}
+
+// Response is one node's answer to a request.
+type Response struct {
+	// Node is the node the request went to.
+	Node string
+	// Method and URL are the request's.
+	Method string
+	URL    string
+	// Status is the response status code, 0 if there was no response.
+	Status int
+	Header http.Header
+	Body   string
+	// Err says why there was no response: the node is down, did not
+	// answer within the request timeout, …
+	Err error
+	// Duration is how long the request took.
+	Duration time.Duration
+}
+
+// JSON returns the field at the gjson path of a JSON body as text (a
+// string's contents, a number's digits), or "" if there is no such field.
+func (r *Response) JSON(path string) string {
+	return gjson.Get(r.Body, path).String()
+}
+
+// FetchResponse is a node's answer to Do.Fetch.
+type FetchResponse = Response
+
+// send makes one request to a node and reads the whole answer. record says
+// whether Concurrently's latency statistics count it.
+func (r *run) send(ctx context.Context, node, method, path string, body []byte, header H, record bool) *Response {
+	resp := &Response{Node: node, Method: method}
+	base, err := r.cl.URL(node)
+	if err != nil {
+		resp.Err = err
+		return resp
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	resp.URL = base + path
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, resp.URL, rd)
+	if err != nil {
+		resp.Err = err
+		return resp
+	}
+	for k, v := range header {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	hr, err := r.client.Do(req)
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(io.LimitReader(hr.Body, maxBody+1))
+		hr.Body.Close()
+		resp.Status, resp.Header, resp.Body = hr.StatusCode, hr.Header, string(b)
+		if err == nil && len(b) > maxBody {
+			err = fmt.Errorf("body larger than %d MiB", maxBody>>20)
+		}
+	}
+	resp.Duration = time.Since(start)
+	if err != nil {
+		resp.Err = r.requestError(err, resp.Duration)
+	}
+	if record {
+		if rec := r.rec.Load(); rec != nil {
+			rec.add(node, resp.Duration, resp.Err != nil)
+		}
+	}
+	return resp
+}
+
+// requestError makes a transport error read well beside the URL that the
+// failure output shows anyway.
+func (r *run) requestError(err error, took time.Duration) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() == nil {
+		return fmt.Errorf("no response within %v: %w", roundDuration(took), err)
+	}
+	return err
+}
+
+// Do is what a test body gets: it makes requests, manages nodes and
+// injects faults on the run's cluster. Its methods are safe to call from
+// the goroutines of Concurrently.
+//
+// Methods that can fail stop the test by panicking with a *Failure, which
+// Suite.Run recovers; Ops has the same operations returning errors.
+type Do struct {
+	r    *run
+	test string
+}
+
+// Context returns the run's context; it is cancelled when the run is.
+func (d *Do) Context() context.Context { return d.r.ctx }
+
+// Test returns the name of the running test ("setup" in a setup step).
+func (d *Do) Test() string { return d.test }
+
+// Config returns the suite's configuration.
+func (d *Do) Config() Config { return d.r.cfg }
+
+// Nodes returns the names of all nodes of the cluster in order, running or
+// not.
+func (d *Do) Nodes() []string { return slices.Clone(d.r.nodes) }
+
+// Names returns the names of the nodes sel selects now, in cluster order.
+func (d *Do) Names(sel NodeSelector) []string {
+	names, err := d.Ops(callerPos(1)).Names(sel)
+	d.must(err)
+	return names
+}
+
+// Running reports whether the named node is running.
+func (d *Do) Running(name string) bool { return d.r.cl.Running(name) }
+
+// Addr returns the node's address inside the cluster ("10.0.42.101:8080"),
+// which is its ADDR and identity, as nodes report each other.
+func (d *Do) Addr(name string) string {
+	addr, err := d.Ops(callerPos(1)).Addr(name)
+	d.must(err)
+	return addr
+}
+
+// GET returns a check of a GET request to the nodes sel selects. The
+// optional args are a body (string or []byte) and headers (H).
+func (d *Do) GET(sel NodeSelector, path string, args ...any) *Check {
+	return d.newCheck(http.MethodGet, sel, path, args)
+}
+
+// PUT returns a check of a PUT request; args as for GET.
+func (d *Do) PUT(sel NodeSelector, path string, args ...any) *Check {
+	return d.newCheck(http.MethodPut, sel, path, args)
+}
+
+// POST returns a check of a POST request; args as for GET.
+func (d *Do) POST(sel NodeSelector, path string, args ...any) *Check {
+	return d.newCheck(http.MethodPost, sel, path, args)
+}
+
+// DELETE returns a check of a DELETE request; args as for GET.
+func (d *Do) DELETE(sel NodeSelector, path string, args ...any) *Check {
+	return d.newCheck(http.MethodDelete, sel, path, args)
+}
+
+// PATCH returns a check of a PATCH request; args as for GET.
+func (d *Do) PATCH(sel NodeSelector, path string, args ...any) *Check {
+	return d.newCheck(http.MethodPatch, sel, path, args)
+}
+
+// Request returns a check of a request with any method; args as for GET.
+func (d *Do) Request(method string, sel NodeSelector, path string, args ...any) *Check {
+	return d.newCheck(method, sel, path, args)
+}
+
+// Fetch sends one GET request to the named node and returns its answer, or
+// nil if the node could not be reached. It checks nothing.
+func (d *Do) Fetch(name, path string) *FetchResponse {
+	resp, err := d.Ops(callerPos(1)).Fetch(name, path)
+	d.must(err)
+	return resp
+}
+
+// Start starts a stopped or killed node and waits until it answers GET
+// /health with 200, within the node start timeout.
+func (d *Do) Start(name string) { d.must(d.Ops(callerPos(1)).Start(name)) }
+
+// Stop sends the node SIGTERM and, if it has not exited within the shutdown
+// timeout, SIGKILL; it returns once the node has exited.
+func (d *Do) Stop(name string) { d.must(d.Ops(callerPos(1)).Stop(name)) }
+
+// Kill sends the node SIGKILL and returns once it has exited.
+func (d *Do) Kill(name string) { d.must(d.Ops(callerPos(1)).Kill(name)) }
+
+// Restart stops the node, gracefully by default (as Stop) or, with
+// syscall.SIGKILL, by crashing it (as Kill), then starts it as Start does.
+func (d *Do) Restart(name string, sig ...syscall.Signal) {
+	d.must(d.Ops(callerPos(1)).Restart(name, sig...))
+}
+
+// Partition cuts the network between the groups of nodes, both ways, and
+// waits the settle time; a new partition replaces the previous one.
+func (d *Do) Partition(groups ...[]string) { d.must(d.Ops(callerPos(1)).Partition(groups...)) }
+
+// Heal removes every partition and waits the settle time.
+func (d *Do) Heal() { d.must(d.Ops(callerPos(1)).Heal()) }
+
+// Impair applies the impairments to the outgoing traffic of the nodes sel
+// selects, replacing any they had, and waits the settle time.
+func (d *Do) Impair(sel NodeSelector, imps ...Impairment) {
+	d.must(d.Ops(callerPos(1)).Impair(sel, imps...))
+}
+
+// Repair removes the impairments of the selected nodes, of every running
+// node when no selector is given, and waits the settle time.
+func (d *Do) Repair(sel ...NodeSelector) { d.must(d.Ops(callerPos(1)).Repair(sel...)) }
+
+// Log writes a message into the run's event log, as "LOG: message".
+func (d *Do) Log(format string, args ...any) {
+	d.r.events.Add("", "LOG: %s", fmt.Sprintf(format, args...))
+}
+
+// Fail stops the test with err as its failure.
+func (d *Do) Fail(err error) {
+	if err == nil {
+		err = errors.New("failed")
+	}
+	f := asFailure(err)
+	if f.Pos == "" {
+		f.Pos = callerPos(1)
+	}
+	d.stop(f)
+}
+
+// Failf stops the test with a failure that says what fmt.Sprintf makes of
+// format and args.
+func (d *Do) Failf(format string, args ...any) {
+	d.stop(&Failure{Pos: callerPos(1), Problem: fmt.Sprintf(format, args...)})
+}
+
+func (d *Do) must(err error) {
+	if err != nil {
+		d.stop(asFailure(err))
+	}
+}
+
+// stop ends the test: Suite.Run (or Concurrently, Eventually) recovers the
+// failure.
+func (d *Do) stop(f *Failure) {
+	if f.Test == "" {
+		f.Test = d.test
+	}
+	panic(f)
+}
+
+// Ops returns the operations of d in a form that returns errors instead of
+// stopping the test, for front ends that report failures as values, such
+// as the Starlark binding. Every error an Ops method returns is a *Failure
+// whose position is pos (for example "election.star:42:9").
+func (d *Do) Ops(pos string) *Ops { return &Ops{d: d, pos: pos} }
+
+// Ops is the error-returning form of Do's operations; see Do.Ops. The
+// panicking methods of Do are these plus a panic.
+type Ops struct {
+	d   *Do
+	pos string
+}
+
+func (o *Ops) fail(what string, err error) *Failure {
+	return &Failure{Test: o.d.test, Pos: o.pos, What: what, Err: err}
+}
+
+func (o *Ops) known(name string) error {
+	if !slices.Contains(o.d.r.nodes, name) {
+		return unknownNode(name, o.d.r.nodes)
+	}
+	return nil
+}
+
+// Names returns the names of the nodes sel selects now, in cluster order.
+func (o *Ops) Names(sel NodeSelector) ([]string, error) {
+	names, err := o.d.r.resolve(sel)
+	if err != nil {
+		return nil, o.fail("select "+sel.String(), err)
+	}
+	return names, nil
+}
+
+func (r *run) resolve(sel NodeSelector) ([]string, error) {
+	return sel.resolve(r.nodes, r.cl.Running)
+}
+
+// Addr returns the node's address inside the cluster.
+func (o *Ops) Addr(name string) (string, error) {
+	if err := o.known(name); err != nil {
+		return "", o.fail("addr "+name, err)
+	}
+	addr, err := o.d.r.cl.Addr(name)
+	if err != nil {
+		return "", o.fail("addr "+name, env(err))
+	}
+	return addr, nil
+}
+
+// Fetch sends one GET request to the named node and returns its answer, or
+// nil if the node could not be reached; the error is for an unknown node.
+func (o *Ops) Fetch(name, path string) (*FetchResponse, error) {
+	if err := o.known(name); err != nil {
+		return nil, o.fail("fetch "+path+" from "+name, err)
+	}
+	resp := o.d.r.send(o.d.r.ctx, name, http.MethodGet, path, nil, nil, true)
+	if resp.Err != nil {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// Start starts a stopped or killed node and waits until it answers GET
+// /health with 200.
+func (o *Ops) Start(name string) error {
+	what := "start " + name
+	if err := o.known(name); err != nil {
+		return o.fail(what, err)
+	}
+	if err := o.start(name); err != nil {
+		return o.fail(what, err)
+	}
+	return nil
+}
+
+func (o *Ops) start(name string) error {
+	r := o.d.r
+	if err := r.cl.Start(r.ctx, name); err != nil {
+		return r.interrupted(env(err))
+	}
+	if err := r.waitHealthy(r.ctx, []string{name}); err != nil {
+		return r.interrupted(err)
+	}
+	return nil
+}
+
+// Stop stops a node gracefully: SIGTERM, then SIGKILL after the shutdown
+// timeout.
+func (o *Ops) Stop(name string) error {
+	what := "stop " + name
+	if err := o.known(name); err != nil {
+		return o.fail(what, err)
+	}
+	if err := o.halt(name, false); err != nil {
+		return o.fail(what, err)
+	}
+	return nil
+}
+
+// Kill sends a node SIGKILL.
+func (o *Ops) Kill(name string) error {
+	what := "kill " + name
+	if err := o.known(name); err != nil {
+		return o.fail(what, err)
+	}
+	if err := o.halt(name, true); err != nil {
+		return o.fail(what, err)
+	}
+	return nil
+}
+
+func (o *Ops) halt(name string, kill bool) error {
+	r := o.d.r
+	halt := r.cl.Stop
+	if kill {
+		halt = r.cl.Kill
+	}
+	err := halt(r.ctx, name)
+	// Connections kept alive to the old process are dead now; a request
+	// must not find one after the node restarts.
+	r.transport.CloseIdleConnections()
+	if err != nil {
+		return r.interrupted(env(err))
+	}
+	return nil
+}
+
+// Restart stops a node (gracefully, or with syscall.SIGKILL by crashing it)
+// and starts it again, waiting for GET /health.
+func (o *Ops) Restart(name string, sig ...syscall.Signal) error {
+	what := "restart " + name
+	if err := o.known(name); err != nil {
+		return o.fail(what, err)
+	}
+	kill := false
+	switch {
+	case len(sig) > 1:
+		return o.fail(what, errors.New("give at most one signal"))
+	case len(sig) == 0 || sig[0] == syscall.SIGTERM:
+	case sig[0] == syscall.SIGKILL:
+		kill = true
+	default:
+		return o.fail(what, fmt.Errorf("signal %v: restart supports SIGTERM (graceful) and SIGKILL (crash)", sig[0]))
+	}
+	if kill {
+		what += " with SIGKILL"
+		o.d.r.events.Add(name, "RESTART: KILL")
+	} else {
+		o.d.r.events.Add(name, "RESTART: TERM")
+	}
+	if err := o.halt(name, kill); err != nil {
+		return o.fail(what, err)
+	}
+	if err := o.start(name); err != nil {
+		return o.fail(what, err)
+	}
+	return nil
+}
+
+// Partition cuts the network between the groups, both ways, and waits the
+// settle time.
+func (o *Ops) Partition(groups ...[]string) error {
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		parts[i] = strings.Join(g, ", ")
+	}
+	what := "partition " + strings.Join(parts, " | ")
+	for _, g := range groups {
+		for _, n := range g {
+			if err := o.known(n); err != nil {
+				return o.fail(what, err)
+			}
+		}
+	}
+	r := o.d.r
+	gs := make([][]string, len(groups))
+	for i, g := range groups {
+		gs[i] = slices.Clone(g)
+	}
+	if err := r.cl.Partition(r.ctx, gs); err != nil {
+		return o.fail(what, r.interrupted(env(err)))
+	}
+	return o.settle(what)
+}
+
+// Heal removes every partition and waits the settle time.
+func (o *Ops) Heal() error {
+	r := o.d.r
+	if err := r.cl.Heal(r.ctx); err != nil {
+		return o.fail("heal", r.interrupted(env(err)))
+	}
+	return o.settle("heal")
+}
+
+// Impair applies impairments to the outgoing traffic of the selected nodes
+// and waits the settle time.
+func (o *Ops) Impair(sel NodeSelector, imps ...Impairment) error {
+	what := fmt.Sprintf("impair %s: %s", sel, cluster.Impairments(imps))
+	if len(imps) == 0 {
+		return o.fail(what, errors.New("no impairment given: use Delay, Loss, Duplicate or Reorder"))
+	}
+	if err := cluster.Impairments(imps).Validate(); err != nil {
+		return o.fail(what, err)
+	}
+	r := o.d.r
+	names, err := r.resolve(sel)
+	if err != nil {
+		return o.fail(what, err)
+	}
+	if len(names) == 0 {
+		return o.fail(what, errors.New("no running node selected"))
+	}
+	if err := r.cl.Impair(r.ctx, names, slices.Clone(imps)); err != nil {
+		return o.fail(what, r.interrupted(env(err)))
+	}
+	return o.settle(what)
+}
+
+// Repair removes the impairments of the selected nodes, of every running
+// node when no selector is given, and waits the settle time.
+func (o *Ops) Repair(sel ...NodeSelector) error {
+	if len(sel) == 0 {
+		sel = []NodeSelector{{}}
+	}
+	parts := make([]string, len(sel))
+	for i, s := range sel {
+		parts[i] = s.String()
+	}
+	what := "repair " + strings.Join(parts, ", ")
+	r := o.d.r
+	var names []string
+	for _, s := range sel {
+		ns, err := r.resolve(s)
+		if err != nil {
+			return o.fail(what, err)
+		}
+		for _, n := range ns {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := r.cl.Repair(r.ctx, names); err != nil {
+		return o.fail(what, r.interrupted(env(err)))
+	}
+	return o.settle(what)
+}
+
+func (o *Ops) settle(what string) error {
+	if err := sleep(o.d.r.ctx, o.d.r.cfg.Settle); err != nil {
+		return o.fail(what, o.d.r.interrupted(err))
+	}
+	return nil
+}
+
+// waitHealthy polls GET /health on the nodes in parallel until each answers
+// 200 within the node start timeout. A node that does not is the target's
+// fault: the error is a *cluster.TargetError with the node's last log
+// lines.
+func (r *run) waitHealthy(ctx context.Context, names []string) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { errs[i] = r.waitNode(ctx, name) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return env(err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &cluster.TargetError{Err: err}
+	}
+	return nil
+}
+
+// healthPoll caps the pause between health checks: a node that is up
+// should not wait a whole poll interval to be noticed.
+const healthPoll = 20 * time.Millisecond
+
+func (r *run) waitNode(ctx context.Context, name string) error {
+	timeout := r.cfg.NodeStartTimeout
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		resp := r.send(ctx, name, http.MethodGet, "/health", nil, nil, false)
+		if resp.Err == nil && resp.Status == http.StatusOK {
+			return nil
+		}
+		if err := sleep(ctx, min(r.cfg.PollInterval, healthPoll)); err != nil {
+			if r.ctx.Err() != nil {
+				return err
+			}
+			last := statusText(resp.Status)
+			if resp.Err != nil {
+				last = resp.Err.Error()
+			}
+			return fmt.Errorf("node %s did not answer GET /health with 200 within %v (last attempt: %s)%s",
+				name, timeout, last, r.logTail(name))
+		}
+	}
+}
+
+// logTail renders the node's last log lines for an error message.
+func (r *run) logTail(name string) string {
+	lines := r.cl.LogTail(name, logTailLines)
+	if len(lines) == 0 {
+		return " — it wrote no log lines"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, " — last log lines of %s:", name)
+	for _, l := range lines {
+		b.WriteString("\n    ")
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// sleep waits for d or until ctx is done, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// callerPos returns "file.go:42" for the caller skip frames above its own
+// caller.
+func callerPos(skip int) string {
+	_, file, line, ok := runtime.Caller(skip + 1)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return fmt.Sprint(code)
+}
