@@ -1,0 +1,491 @@
+// Package attesttest provides a cluster.Runtime whose nodes are
+// http.Handlers served in this process on 127.0.0.1, for fast tests of the
+// engine and its front ends without Docker.
+//
+// A node is one listener and one http.Server. Stopping it shuts the server
+// down (gracefully, within the shutdown timeout, or at once for a kill) and
+// starting it serves a fresh handler on the same port, so whatever the
+// handler keeps in memory is lost on a restart, as with a real process;
+// state meant to survive restarts lives outside the handler.
+//
+// Partitions and impairments are recorded, logged and visible through
+// Cluster.Blocked and Cluster.Impairments, but do not touch traffic:
+// handlers that want to act partitioned ask Node.Blocked.
+package attesttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// Runtime is a cluster.Runtime of in-process HTTP servers.
+type Runtime struct {
+	// Handler returns the handler a node serves. It is called each time
+	// the node starts. Required.
+	Handler func(n *Node) http.Handler
+	// Fail, if set, is called before every operation — "create", "start",
+	// "stop", "kill", "partition", "heal", "impair", "repair", "close" —
+	// with the node it concerns ("" for none); the error it returns, if
+	// any, is the operation's. Tests use it to make the runtime fail.
+	Fail func(op, node string) error
+
+	mu       sync.Mutex // guards clusters
+	clusters []*Cluster
+}
+
+// New returns a Runtime whose nodes serve what handler returns.
+func New(handler func(n *Node) http.Handler) *Runtime {
+	return &Runtime{Handler: handler}
+}
+
+// Clusters returns every cluster the runtime created, in order.
+func (rt *Runtime) Clusters() []*Cluster {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return slices.Clone(rt.clusters)
+}
+
+// Last returns the cluster created last, or nil.
+func (rt *Runtime) Last() *Cluster {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(rt.clusters) == 0 {
+		return nil
+	}
+	return rt.clusters[len(rt.clusters)-1]
+}
+
+func (rt *Runtime) fail(op, node string) error {
+	if rt.Fail == nil {
+		return nil
+	}
+	return rt.Fail(op, node)
+}
+
+// Create implements cluster.Runtime: it listens on a free port of
+// 127.0.0.1 for every node and starts serving.
+func (rt *Runtime) Create(ctx context.Context, spec cluster.Spec) (cluster.Cluster, error) {
+	if rt.Handler == nil {
+		return nil, errors.New("attesttest: Runtime.Handler is not set")
+	}
+	if spec.Nodes < 1 {
+		return nil, fmt.Errorf("attesttest: cluster of %d nodes", spec.Nodes)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := rt.fail("create", ""); err != nil {
+		return nil, err
+	}
+	c := &Cluster{rt: rt, events: spec.Events, shutdown: spec.ShutdownTimeout, byName: map[string]*node{}}
+	lns := make([]net.Listener, spec.Nodes)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			return nil, fmt.Errorf("attesttest: listen: %w", err)
+		}
+		lns[i] = ln
+		n := &node{name: fmt.Sprintf("n%d", i+1), addr: ln.Addr().String()}
+		c.nodes = append(c.nodes, n)
+		c.byName[n.name] = n
+	}
+	for i, n := range c.nodes {
+		n.mu.Lock()
+		c.serve(n, lns[i])
+		n.mu.Unlock()
+	}
+	rt.mu.Lock()
+	rt.clusters = append(rt.clusters, c)
+	rt.mu.Unlock()
+	return c, nil
+}
+
+// Node is what a node's handler knows about itself.
+type Node struct {
+	// Name is the node's name: "n1".
+	Name string
+	// Addr is the node's address, "127.0.0.1:port"; its URL is
+	// "http://" + Addr.
+	Addr string
+	// Peers are the other nodes' addresses, in node order.
+	Peers []string
+
+	c *Cluster
+}
+
+// Logf adds a line to the node's log, as a process writes to stdout.
+func (n *Node) Logf(format string, args ...any) {
+	n.c.byName[n.Name].log(fmt.Sprintf(format, args...))
+}
+
+// Blocked reports whether a partition cuts this node off from the node at
+// peer (an address from Peers).
+func (n *Node) Blocked(peer string) bool {
+	for _, p := range n.c.nodes {
+		if p.addr == peer {
+			return n.c.Blocked(n.Name, p.name)
+		}
+	}
+	return false
+}
+
+// Cluster is a cluster of in-process nodes. It implements cluster.Cluster.
+type Cluster struct {
+	rt       *Runtime
+	events   *cluster.EventLog
+	shutdown time.Duration
+	nodes    []*node
+	byName   map[string]*node
+
+	mu       sync.Mutex // guards the fields below
+	closes   int
+	blocked  map[[2]string]bool
+	impaired map[string]cluster.Impairments
+}
+
+type node struct {
+	name string
+	addr string
+
+	mu      sync.Mutex // serialises operations on the node; guards the fields below
+	running bool
+	starts  int
+	srv     *http.Server
+	done    chan struct{} // closed when srv.Serve has returned
+
+	logMu sync.Mutex // guards logs
+	logs  []string
+}
+
+func (n *node) log(line string) {
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
+	n.logs = append(n.logs, line)
+}
+
+// Write lets a node's log be an io.Writer, for http.Server's ErrorLog.
+func (n *node) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		n.log(l)
+	}
+	return len(p), nil
+}
+
+// serve starts the node's server on ln; n.mu is held.
+func (c *Cluster) serve(n *node, ln net.Listener) {
+	var peers []string
+	for _, p := range c.nodes {
+		if p != n {
+			peers = append(peers, p.addr)
+		}
+	}
+	srv := &http.Server{
+		Handler:           c.rt.Handler(&Node{Name: n.name, Addr: n.addr, Peers: peers, c: c}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(n, "", 0),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln) // returns when Shutdown or Close is called
+	}()
+	n.srv, n.done, n.running = srv, done, true
+	n.starts++
+	c.events.Add(n.name, "START")
+}
+
+func (c *Cluster) node(name string) (*node, error) {
+	n, ok := c.byName[name]
+	if !ok {
+		return nil, &cluster.ErrUnknownNode{Name: name}
+	}
+	return n, nil
+}
+
+// Nodes implements cluster.Cluster.
+func (c *Cluster) Nodes() []string {
+	names := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		names[i] = n.name
+	}
+	return names
+}
+
+// URL implements cluster.Cluster.
+func (c *Cluster) URL(name string) (string, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + n.addr, nil
+}
+
+// Addr implements cluster.Cluster: the same address as the URL's.
+func (c *Cluster) Addr(name string) (string, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return "", err
+	}
+	return n.addr, nil
+}
+
+// Running implements cluster.Cluster.
+func (c *Cluster) Running(name string) bool {
+	n, err := c.node(name)
+	if err != nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.running
+}
+
+// Starts returns how many times the node has started, its first start
+// included.
+func (c *Cluster) Starts(name string) int {
+	n, err := c.node(name)
+	if err != nil {
+		return 0
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.starts
+}
+
+// Start implements cluster.Cluster: it serves a new handler on the node's
+// port.
+func (c *Cluster) Start(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	if err := c.rt.fail("start", name); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.running {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", n.addr)
+	if err != nil {
+		return &cluster.TargetError{Err: fmt.Errorf("%s: start: %w", name, err)}
+	}
+	c.serve(n, ln)
+	return nil
+}
+
+// Stop implements cluster.Cluster: the server shuts down gracefully, and
+// is closed if requests are still running after the shutdown timeout.
+func (c *Cluster) Stop(ctx context.Context, name string) error {
+	return c.halt(ctx, name, false)
+}
+
+// Kill implements cluster.Cluster: the server and its connections close at
+// once.
+func (c *Cluster) Kill(ctx context.Context, name string) error {
+	return c.halt(ctx, name, true)
+}
+
+func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	op := "stop"
+	if kill {
+		op = "kill"
+	}
+	if err := c.rt.fail(op, name); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return nil
+	}
+	event := "KILL"
+	if kill {
+		n.srv.Close()
+	} else {
+		sctx, cancel := context.WithTimeout(ctx, c.shutdown)
+		err := n.srv.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			c.events.Add(n.name, "STOP: no exit %v after SIGTERM, sending SIGKILL", c.shutdown)
+			n.srv.Close()
+		} else {
+			event = "STOP"
+		}
+	}
+	<-n.done
+	n.running = false
+	c.events.Add(n.name, "%s", event)
+	return nil
+}
+
+// Partition implements cluster.Cluster by recording which nodes are cut off
+// from which; see Blocked.
+func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
+	group := map[string]int{}
+	for g, names := range groups {
+		for _, name := range names {
+			if _, err := c.node(name); err != nil {
+				return err
+			}
+			if _, dup := group[name]; dup {
+				return fmt.Errorf("partition: %s is in more than one group", name)
+			}
+			group[name] = g
+		}
+	}
+	if err := c.rt.fail("partition", ""); err != nil {
+		return err
+	}
+	blocked := map[[2]string]bool{}
+	for _, a := range c.nodes {
+		var cut []string
+		for _, b := range c.nodes {
+			ga, ina := group[a.name]
+			gb, inb := group[b.name]
+			if ina && inb && ga != gb {
+				blocked[[2]string{a.name, b.name}] = true
+				cut = append(cut, b.name)
+			}
+		}
+		if len(cut) > 0 {
+			c.events.Add(a.name, "PARTITIONED FROM: %s", strings.Join(cut, ", "))
+		}
+	}
+	c.mu.Lock()
+	c.blocked = blocked
+	c.mu.Unlock()
+	return nil
+}
+
+// Heal implements cluster.Cluster.
+func (c *Cluster) Heal(ctx context.Context) error {
+	if err := c.rt.fail("heal", ""); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.blocked = nil
+	c.mu.Unlock()
+	c.events.Add("", "PARTITION HEALED")
+	return nil
+}
+
+// Blocked reports whether the current partition cuts node a off from
+// node b.
+func (c *Cluster) Blocked(a, b string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blocked[[2]string{a, b}]
+}
+
+// Impair implements cluster.Cluster by recording the impairments; see
+// Impairments.
+func (c *Cluster) Impair(ctx context.Context, names []string, imps []cluster.Impairment) error {
+	if err := cluster.Impairments(imps).Validate(); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, err := c.node(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		if err := c.rt.fail("impair", name); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.impaired == nil {
+		c.impaired = map[string]cluster.Impairments{}
+	}
+	for _, name := range names {
+		c.impaired[name] = slices.Clone(imps)
+		c.events.Add(name, "IMPAIRED: %s", cluster.Impairments(imps))
+	}
+	return nil
+}
+
+// Repair implements cluster.Cluster.
+func (c *Cluster) Repair(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if _, err := c.node(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		if err := c.rt.fail("repair", name); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range names {
+		delete(c.impaired, name)
+		c.events.Add(name, "REPAIRED")
+	}
+	return nil
+}
+
+// Impairments returns the impairments in force on the node.
+func (c *Cluster) Impairments(name string) cluster.Impairments {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.impaired[name])
+}
+
+// LogTail implements cluster.Cluster.
+func (c *Cluster) LogTail(name string, lines int) []string {
+	n, err := c.node(name)
+	if err != nil {
+		return nil
+	}
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
+	return slices.Clone(n.logs[max(0, len(n.logs)-lines):])
+}
+
+// Close implements cluster.Cluster: every running node is killed. Closing
+// again does nothing more. A Fail hook's error for "close" is returned after
+// the nodes are gone, so a failing close leaves no server behind.
+func (c *Cluster) Close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closes++
+	c.mu.Unlock()
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		if n.running {
+			n.srv.Close()
+			<-n.done
+			n.running = false
+		}
+		n.mu.Unlock()
+	}
+	return c.rt.fail("close", "")
+}
+
+// Closes returns how many times Close was called.
+func (c *Cluster) Closes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closes
+}
