@@ -236,7 +236,7 @@ func (c *Check) Exec() ([]*Response, error) {
 
 func (c *Check) exec(pos string) ([]*Response, *Failure) {
 	if c.err != nil {
-		return nil, c.failure(pos, c.err)
+		return nil, c.failure(pos, env(c.err))
 	}
 	r := c.d.r
 	timeout := c.timeout

@@ -37,7 +37,7 @@ func (o *Ops) Concurrently(n int, fn func(i int) error) error {
 	what := fmt.Sprintf("concurrently(%d)", n)
 	switch {
 	case n < 0:
-		return o.fail(what, errors.New("the number of calls cannot be negative"))
+		return o.fail(what, env(errors.New("the number of calls cannot be negative")))
 	case n == 0:
 		return nil
 	}

@@ -123,7 +123,11 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 		path = "/" + path
 	}
 	resp.URL = base + path
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	limit := r.cfg.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Until(dl))
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
@@ -154,7 +158,7 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 	}
 	resp.Duration = time.Since(start)
 	if err != nil {
-		resp.Err = r.requestError(err, resp.Duration)
+		resp.Err = r.requestError(err, limit)
 	}
 	if record {
 		if rec := r.rec.Load(); rec != nil {
@@ -166,13 +170,13 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 
 // requestError makes a transport error read well beside the URL that the
 // failure output shows anyway.
-func (r *run) requestError(err error, took time.Duration) error {
+func (r *run) requestError(err error, limit time.Duration) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() == nil {
-		return fmt.Errorf("no response within %v: %w", roundDuration(took), err)
+		return fmt.Errorf("no response within %v: %w", roundDuration(limit), err)
 	}
 	return err
 }
@@ -467,12 +471,12 @@ func (o *Ops) Restart(name string, sig ...syscall.Signal) error {
 	kill := false
 	switch {
 	case len(sig) > 1:
-		return o.fail(what, errors.New("give at most one signal"))
+		return o.fail(what, env(errors.New("give at most one signal")))
 	case len(sig) == 0 || sig[0] == syscall.SIGTERM:
 	case sig[0] == syscall.SIGKILL:
 		kill = true
 	default:
-		return o.fail(what, fmt.Errorf("signal %v: restart supports SIGTERM (graceful) and SIGKILL (crash)", sig[0]))
+		return o.fail(what, env(fmt.Errorf("signal %v: restart supports SIGTERM (graceful) and SIGKILL (crash)", sig[0])))
 	}
 	if kill {
 		what += " with SIGKILL"
@@ -497,11 +501,16 @@ func (o *Ops) Partition(groups ...[]string) error {
 		parts[i] = strings.Join(g, ", ")
 	}
 	what := "partition " + strings.Join(parts, " | ")
+	seen := map[string]bool{}
 	for _, g := range groups {
 		for _, n := range g {
 			if err := o.known(n); err != nil {
 				return o.fail(what, err)
 			}
+			if seen[n] {
+				return o.fail(what, env(fmt.Errorf("%s is in more than one group", n)))
+			}
+			seen[n] = true
 		}
 	}
 	r := o.d.r
@@ -527,12 +536,12 @@ func (o *Ops) Heal() error {
 // Impair applies impairments to the outgoing traffic of the selected nodes
 // and waits the settle time.
 func (o *Ops) Impair(sel NodeSelector, imps ...Impairment) error {
-	what := fmt.Sprintf("impair %s: %s", sel, cluster.Impairments(imps))
+	what := "impair " + sel.short()
 	if len(imps) == 0 {
-		return o.fail(what, errors.New("no impairment given: use Delay, Loss, Duplicate or Reorder"))
+		return o.fail(what, env(errors.New("no impairment given: use Delay, Loss, Duplicate or Reorder")))
 	}
 	if err := cluster.Impairments(imps).Validate(); err != nil {
-		return o.fail(what, err)
+		return o.fail(what, env(err))
 	}
 	r := o.d.r
 	names, err := r.resolve(sel)
@@ -556,7 +565,7 @@ func (o *Ops) Repair(sel ...NodeSelector) error {
 	}
 	parts := make([]string, len(sel))
 	for i, s := range sel {
-		parts[i] = s.String()
+		parts[i] = s.short()
 	}
 	what := "repair " + strings.Join(parts, ", ")
 	r := o.d.r

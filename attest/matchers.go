@@ -262,17 +262,27 @@ func (m oneOfMatcher[T]) String() string {
 	return "one of " + strings.Join(parts, ", ")
 }
 
-type notMatcher[T any] struct{ m Matcher[T] }
+type notMatcher struct{ m anyMatcher }
 
-// Not matches a value that m does not match.
-func Not[T any](m Matcher[T]) Matcher[T] { return notMatcher[T]{m} }
+// Not matches a value that m does not match. It takes and returns a
+// Matcher[any], which fits wherever any Matcher[T] does: a type parameter
+// could not be inferred from m, since T appears in no method.
+func Not(m Matcher[any]) Matcher[any] { return notMatcher{m} }
 
-func (m notMatcher[T]) Match(v Value) (bool, string) {
+func (m notMatcher) Match(v Value) (bool, string) {
+	if m.m == nil {
+		return false, "Not of a nil matcher"
+	}
 	ok, _ := m.m.Match(v)
 	return !ok, ""
 }
 
-func (m notMatcher[T]) String() string { return "not " + m.m.String() }
+func (m notMatcher) String() string {
+	if m.m == nil {
+		return "not <nil>"
+	}
+	return "not " + m.m.String()
+}
 
 type funcMatcher[T any] struct {
 	desc string

@@ -321,8 +321,9 @@ func (r *Result) Verdict() Verdict {
 
 // Blame reports whether err is the target's fault: a failed expectation, a
 // test that panicked or called Fail, or a *cluster.TargetError. It is false
-// for errors of clstr or its environment — runtime errors, configuration
-// errors and cancellation — after which nothing can be said about the
+// for errors of clstr, its environment or the suite — runtime errors,
+// cancellation, an invalid configuration, an unknown node name, an invalid
+// impairment or argument — after which nothing can be said about the
 // target.
 func Blame(err error) bool {
 	var te *cluster.TargetError
@@ -337,13 +338,14 @@ func Blame(err error) bool {
 	return errors.As(err, &f)
 }
 
-// envError marks an error of clstr or its environment, for Blame.
+// envError marks an error of clstr, its environment or the suite, for
+// Blame.
 type envError struct{ err error }
 
 func (e *envError) Error() string { return e.err.Error() }
 func (e *envError) Unwrap() error { return e.err }
 
-// env marks err as the environment's fault unless the target is to blame.
+// env marks err as not the target's fault, unless it is a TargetError.
 func env(err error) error {
 	var te *cluster.TargetError
 	if err == nil || errors.As(err, &te) {

@@ -166,9 +166,9 @@ func (o *Ops) retry(t Timing, fn func() error, timeouts []time.Duration) error {
 	timeout := r.cfg.RetryTimeout
 	switch {
 	case len(timeouts) > 1:
-		return o.fail(what, errors.New("give at most one timeout"))
+		return o.fail(what, env(errors.New("give at most one timeout")))
 	case len(timeouts) == 1 && timeouts[0] <= 0:
-		return o.fail(what, fmt.Errorf("timeout %v must be positive", timeouts[0]))
+		return o.fail(what, env(fmt.Errorf("timeout %v must be positive", timeouts[0])))
 	case len(timeouts) == 1:
 		timeout = timeouts[0]
 	}

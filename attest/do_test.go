@@ -1,0 +1,287 @@
+package attest_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/attesttest"
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// kv is a store that survives restarts (it lives outside the handlers),
+// served by every node.
+func kv() *attesttest.Runtime {
+	var mu sync.Mutex
+	data := map[string]string{}
+	return runtime(func(node string, w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.URL.Path, "/kv/")
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.Method {
+		case http.MethodPut:
+			b, _ := io.ReadAll(r.Body)
+			data[key] = string(b)
+		case http.MethodGet:
+			v, ok := data[key]
+			if !ok {
+				http.Error(w, "key not found", http.StatusNotFound)
+				return
+			}
+			io.WriteString(w, v)
+		}
+	})
+}
+
+func TestNodeLifecycle(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   func(do *Do)
+		events []string // after the cluster is ready and the test started
+	}{
+		{"stop and start", func(do *Do) {
+			do.Stop("n1")
+			if do.Running("n1") {
+				do.Failf("n1 running after Stop")
+			}
+			do.Start("n1")
+		}, []string{"n1 STOP", "n1 START"}},
+		{"kill and start", func(do *Do) { do.Kill("n1"); do.Start("n1") }, []string{"n1 KILL", "n1 START"}},
+		{"restart", func(do *Do) { do.Restart("n1") }, []string{"n1 RESTART: TERM", "n1 STOP", "n1 START"}},
+		{"restart with SIGTERM", func(do *Do) { do.Restart("n1", syscall.SIGTERM) },
+			[]string{"n1 RESTART: TERM", "n1 STOP", "n1 START"}},
+		{"restart with SIGKILL", func(do *Do) { do.Restart("n1", syscall.SIGKILL) },
+			[]string{"n1 RESTART: KILL", "n1 KILL", "n1 START"}},
+		{"start a running node", func(do *Do) { do.Start("n1") }, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := suite(1).Test(tc.name, func(do *Do) {
+				do.PUT(Node("n1"), "/kv/key", "value").Status(Is(200)).Run()
+				tc.body(do)
+				do.GET(Node("n1"), "/kv/key").Status(Is(200)).Body(Is("value")).Run()
+			})
+			res, events := run(t, s, kv())
+			passes(t, res)
+			got := eventTexts(events)
+			i := slices.Index(got, "** TEST: "+tc.name)
+			if i < 0 || !slices.Equal(got[i+1:], tc.events) {
+				t.Errorf("events %q, want %q after the TEST event", got, tc.events)
+			}
+		})
+	}
+}
+
+func TestNodeManagementFailures(t *testing.T) {
+	tests := []struct {
+		name string
+		body func(do *Do)
+		want string
+	}{
+		{"unknown node", func(do *Do) { do.Kill("n9") }, `kill n9: no node named "n9" in this cluster (nodes: n1, n2)`},
+		{"restart with SIGINT", func(do *Do) { do.Restart("n1", syscall.SIGINT) },
+			"restart n1: signal interrupt: restart supports SIGTERM (graceful) and SIGKILL (crash)"},
+		{"restart with two signals", func(do *Do) { do.Restart("n1", syscall.SIGKILL, syscall.SIGTERM) }, "at most one signal"},
+		{"partition unknown", func(do *Do) { do.Partition([]string{"n1"}, []string{"n3"}) }, `partition n1 | n3: no node named "n3"`},
+		{"partition twice", func(do *Do) { do.Partition([]string{"n1"}, []string{"n1"}) }, "more than one group"},
+		{"impair nothing", func(do *Do) { do.Impair(do.AllNodes()) }, "no impairment given"},
+		{"impair bad loss", func(do *Do) { do.Impair(Node("n1"), Loss(150)) }, "impair n1: loss 150%: percentage must be between 0 and 100"},
+		{"reorder without delay", func(do *Do) { do.Impair(Node("n1"), Reorder(10)) }, "reorder needs a delay"},
+		{"impair unknown", func(do *Do) { do.Impair(Node("n7"), Delay(time.Millisecond)) }, `no node named "n7"`},
+		{"repair unknown", func(do *Do) { do.Repair(Node("n7")) }, `repair n7: no node named "n7"`},
+		{"fetch unknown", func(do *Do) { do.Fetch("n7", "/") }, `fetch / from n7: no node named "n7"`},
+		{"names unknown", func(do *Do) { do.Names(do.ExceptNodes("n7")) }, `no node named "n7"`},
+		{"addr unknown", func(do *Do) { do.Addr("n7") }, `addr n7: no node named "n7"`},
+		{"negative concurrently", func(do *Do) { do.Concurrently(-1, func(int) {}) }, "cannot be negative"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, events := run(t, suite(2).Test(tc.name, tc.body), kv())
+			f := failure(t, res)
+			contains(t, "failure", f.Error(), "do_test.go:", tc.want)
+			// Mistakes in the suite say nothing about the target.
+			if res.Verdict() != VerdictError {
+				t.Errorf("verdict %v, want VerdictError", res.Verdict())
+			}
+			for _, e := range eventTexts(events) {
+				if strings.Contains(e, "IMPAIRED") || strings.Contains(e, "PARTITIONED") {
+					t.Errorf("the runtime was asked to act: %s", e)
+				}
+			}
+		})
+	}
+}
+
+// TestStartWaitsForHealth: after a restart the node answers 503 to its
+// first health checks; Start returns only once it answers 200.
+func TestStartWaitsForHealth(t *testing.T) {
+	var checks atomic.Int32
+	rt := attesttest.New(func(n *attesttest.Node) http.Handler {
+		var seen atomic.Int32
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/health" {
+				checks.Add(1)
+				if seen.Add(1) <= 5 {
+					w.WriteHeader(503)
+				}
+				return
+			}
+			if seen.Load() <= 5 {
+				w.WriteHeader(503) // not ready
+			}
+		})
+	})
+	res, _ := run(t, suite(1).Test("restart", func(do *Do) {
+		do.Restart("n1", syscall.SIGKILL)
+		do.GET(Node("n1"), "/").Status(Is(200)).Run()
+	}), rt)
+	passes(t, res)
+	if c := checks.Load(); c != 12 {
+		t.Errorf("%d health checks, want 12 (6 at each start)", c)
+	}
+}
+
+func TestStartHealthTimeout(t *testing.T) {
+	var builds atomic.Int32
+	rt := attesttest.New(func(n *attesttest.Node) http.Handler {
+		if builds.Add(1) == 1 {
+			return http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+		}
+		n.Logf("corrupt log, refusing to serve")
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	})
+	res, _ := run(t, suite(1, WithNodeStartTimeout(200*time.Millisecond)).Test("t", func(do *Do) {
+		do.Restart("n1", syscall.SIGKILL)
+	}), rt)
+	f := failure(t, res)
+	var te *cluster.TargetError
+	if !errors.As(f, &te) || res.Verdict() != VerdictFail {
+		t.Errorf("failure %v is no target error (verdict %v)", f, res.Verdict())
+	}
+	contains(t, "failure", f.Error(), "do_test.go:", "restart n1 with SIGKILL: node n1 did not answer GET /health with 200 within 200ms (last attempt: 500 Internal Server Error)")
+	var b strings.Builder
+	f.Format(&b, false)
+	contains(t, "formatted failure", b.String(), "last log lines of n1:\n    corrupt log, refusing to serve")
+}
+
+func TestFaults(t *testing.T) {
+	rt := kv()
+	var blocked, unblocked bool
+	var impaired, repaired, repairedAll string
+	settle := 50 * time.Millisecond
+	var took time.Duration
+	res, events := run(t, suite(3, WithSettle(settle)).Test("faults", func(do *Do) {
+		c := rt.Last()
+		start := time.Now()
+		do.Partition([]string{"n1"}, []string{"n2", "n3"})
+		took = time.Since(start)
+		blocked = c.Blocked("n1", "n2") && !c.Blocked("n2", "n3")
+		do.Heal()
+		unblocked = !c.Blocked("n1", "n2")
+		do.Impair(do.AllNodes(), Delay(100*time.Millisecond, 20*time.Millisecond), Loss(10))
+		impaired = c.Impairments("n3").String()
+		do.Repair(Node("n3"))
+		repaired = c.Impairments("n3").String() + "|" + c.Impairments("n1").String()
+		do.Kill("n2")
+		do.Repair()
+		repairedAll = c.Impairments("n1").String() + "|" + c.Impairments("n2").String()
+	}), rt)
+	passes(t, res)
+	if !blocked || !unblocked {
+		t.Errorf("partition blocked %v, heal unblocked %v", blocked, unblocked)
+	}
+	if impaired != "delay 100ms ±20ms, loss 10%" {
+		t.Errorf("n3 impaired with %q", impaired)
+	}
+	if repaired != "|delay 100ms ±20ms, loss 10%" {
+		t.Errorf("after Repair(n3): %q", repaired)
+	}
+	// Repair() repairs the running nodes; n2 was killed.
+	if repairedAll != "|delay 100ms ±20ms, loss 10%" {
+		t.Errorf("after Repair(): %q", repairedAll)
+	}
+	if took < settle {
+		t.Errorf("Partition returned after %v, before the settle time %v", took, settle)
+	}
+	got := eventTexts(events)
+	for _, want := range []string{"n1 PARTITIONED FROM: n2, n3", "** PARTITION HEALED",
+		"n1 IMPAIRED: delay 100ms ±20ms, loss 10%", "n3 REPAIRED"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no event %q in %q", want, got)
+		}
+	}
+}
+
+func TestFetch(t *testing.T) {
+	var got *FetchResponse
+	var down *FetchResponse
+	res, _ := run(t, suite(2).Test("fetch", func(do *Do) {
+		do.PUT(Node("n1"), "/kv/info", `{"role":"leader","term":3}`).Run()
+		got = do.Fetch("n1", "/kv/info")
+		do.Kill("n2")
+		down = do.Fetch("n2", "/kv/info")
+	}), kv())
+	passes(t, res)
+	if got == nil || got.Status != 200 || got.JSON("role") != "leader" || got.JSON("term") != "3" ||
+		got.JSON("nope") != "" || got.Header.Get("Content-Type") == "" {
+		t.Errorf("Fetch = %+v", got)
+	}
+	if down != nil {
+		t.Errorf("Fetch of a killed node = %+v, want nil", down)
+	}
+}
+
+func TestLogAndAddr(t *testing.T) {
+	var addr string
+	rt := kv()
+	res, events := run(t, suite(1).Test("log", func(do *Do) {
+		do.Log("leader is %s", "n1")
+		addr = do.Addr("n1")
+	}), rt)
+	passes(t, res)
+	if !slices.Contains(eventTexts(events), "** LOG: leader is n1") {
+		t.Errorf("no LOG event in %q", eventTexts(events))
+	}
+	if want, _ := rt.Last().Addr("n1"); addr != want || addr == "" {
+		t.Errorf("Addr(n1) = %q, want %q", addr, want)
+	}
+}
+
+func TestOpsReturnErrors(t *testing.T) {
+	var errs []error
+	res, _ := run(t, suite(1).Test("ops", func(do *Do) {
+		o := do.Ops("stage.star:12:5")
+		errs = append(errs, o.Kill("n5"), o.Concurrently(3, func(i int) error {
+			if i == 2 {
+				return io.EOF
+			}
+			return nil
+		}))
+		_, err := o.Names(Node("zz"))
+		errs = append(errs, err, o.Kill("n1"), o.Start("n1"))
+	}), kv())
+	passes(t, res)
+	want := []string{
+		`stage.star:12:5: kill n5: no node named "n5"`,
+		"stage.star:12:5: concurrently call 2: EOF",
+		`stage.star:12:5: select node("zz"): no node named "zz"`,
+		"", "",
+	}
+	for i, w := range want {
+		got := ""
+		if errs[i] != nil {
+			got = errs[i].Error()
+		}
+		if !strings.HasPrefix(got, w) || (w == "") != (got == "") {
+			t.Errorf("error %d = %q, want %q", i, got, w)
+		}
+	}
+}
