@@ -651,7 +651,7 @@ func (r *run) logTail(name string) string {
 		return " — it wrote no log lines"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, " — last log lines of %s:", name)
+	fmt.Fprintf(&b, "\nlast log lines of %s:", name)
 	for _, l := range lines {
 		b.WriteString("\n    ")
 		b.WriteString(l)

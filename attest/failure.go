@@ -367,7 +367,11 @@ func cutLines(s string) []string {
 	}
 	for i, l := range lines {
 		if len(l) > bodyLine {
-			lines[i] = shorten(l, bodyLine)
+			cut := bodyLine
+			for cut > 0 && !utf8.RuneStart(l[cut]) {
+				cut--
+			}
+			lines[i] = l[:cut] + "…"
 		}
 	}
 	switch {
