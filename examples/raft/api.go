@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+)
+
+// maxValueSize bounds a client's value; the contract asks for at least 1 MiB.
+const maxValueSize = 16 << 20
+
+const textPlain = "text/plain; charset=utf-8"
+
+// Handler serves clients and peers:
+//
+//	GET    /health                200 once serving
+//	GET    /cluster/info          {"id", "role", "term", "leader", "peers"}
+//	GET    /log                   {"entries": [{"index", "term", "command"}], "commit-index", "last-applied"}
+//	PUT    /kv/{key}              on the leader, as in the single-node stages,
+//	GET    /kv/{key}              answered once a majority has committed (writes)
+//	DELETE /kv/{key}              or confirmed the leader (reads); on a follower
+//	DELETE /clear                 307 to the leader; 503 when no leader is known
+//	POST   /raft/request-vote     peer RPCs, see rpc.go
+//	POST   /raft/append-entries
+func (n *Node) Handler() http.Handler { return http.HandlerFunc(n.serveHTTP) }
+
+func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/health":
+		if allow(w, r, http.MethodGet) {
+			w.Header().Set("Content-Type", textPlain)
+			io.WriteString(w, "OK\n")
+		}
+	case path == "/cluster/info":
+		if allow(w, r, http.MethodGet) {
+			writeJSON(w, n.info())
+		}
+	case path == "/log":
+		if allow(w, r, http.MethodGet) {
+			writeJSON(w, n.logView())
+		}
+	case path == pathRequestVote:
+		serveRPC(w, r, n.handleVote)
+	case path == pathAppendEntries:
+		serveRPC(w, r, n.handleAppend)
+	case path == "/clear" || path == "/kv" || strings.HasPrefix(path, "/kv/"):
+		n.serveClient(w, r)
+	default:
+		w.Header().Set("Content-Type", textPlain)
+		http.Error(w, "not found", http.StatusNotFound)
+	}
+}
+
+// clusterInfo is the answer to GET /cluster/info.
+type clusterInfo struct {
+	ID     string   `json:"id"`
+	Role   string   `json:"role"`
+	Term   int64    `json:"term"`
+	Leader *string  `json:"leader"` // null when no leader is known
+	Peers  []string `json:"peers"`  // the other nodes, sorted
+}
+
+func (n *Node) info() clusterInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	info := clusterInfo{ID: n.cfg.Addr, Role: n.role.String(), Term: n.term, Peers: n.cfg.Peers}
+	if n.leader != "" {
+		l := n.leader
+		info.Leader = &l
+	}
+	if info.Peers == nil {
+		info.Peers = []string{}
+	}
+	return info
+}
+
+// logView is the answer to GET /log.
+type logView struct {
+	Entries     []logEntry `json:"entries"`
+	CommitIndex int64      `json:"commit-index"`
+	LastApplied int64      `json:"last-applied"`
+}
+
+type logEntry struct {
+	Index   int64  `json:"index"`
+	Term    int64  `json:"term"`
+	Command string `json:"command"`
+}
+
+func (n *Node) logView() logView {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	v := logView{Entries: make([]logEntry, len(n.log)), CommitIndex: n.commitIndex, LastApplied: n.lastApplied}
+	for i, e := range n.log {
+		v.Entries[i] = logEntry{Index: e.Index, Term: e.Term, Command: e.Command()}
+	}
+	return v
+}
+
+// serveClient serves /kv/{key} and /clear: the leader itself, followers
+// by redirecting to it.
+func (n *Node) serveClient(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", textPlain)
+	n.mu.Lock()
+	role, leaderAddr := n.role, n.leader
+	n.mu.Unlock()
+	if role != leader {
+		if n.cfg.Bug == bugNoRedirect {
+			n.serveLocally(w, r)
+			return
+		}
+		redirect(w, r, leaderAddr)
+		return
+	}
+
+	key, isKV := strings.CutPrefix(r.URL.Path, "/kv")
+	key = strings.TrimPrefix(key, "/")
+	var ok bool
+	if isKV {
+		ok = allow(w, r, http.MethodGet, http.MethodPut, http.MethodDelete)
+	} else {
+		ok = allow(w, r, http.MethodDelete)
+	}
+	if !ok {
+		return
+	}
+	if isKV && key == "" {
+		http.Error(w, "key cannot be empty", http.StatusBadRequest)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.ClientTimeout)
+	defer cancel()
+	var err error
+	switch {
+	case !isKV:
+		err = n.propose(ctx, Entry{Op: opClear})
+	case r.Method == http.MethodGet:
+		var v string
+		var found bool
+		v, found, err = n.read(ctx, key)
+		if err == nil {
+			if !found {
+				http.Error(w, "key not found", http.StatusNotFound)
+				return
+			}
+			io.WriteString(w, v)
+			return
+		}
+	case r.Method == http.MethodPut:
+		body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxValueSize))
+		if rerr != nil {
+			if _, tooBig := errors.AsType[*http.MaxBytesError](rerr); tooBig {
+				http.Error(w, "value too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "cannot read body: "+rerr.Error(), http.StatusBadRequest)
+			return
+		}
+		if len(body) == 0 {
+			http.Error(w, "value cannot be empty", http.StatusBadRequest)
+			return
+		}
+		err = n.propose(ctx, Entry{Op: opPut, Key: key, Value: string(body)})
+	case r.Method == http.MethodDelete:
+		err = n.propose(ctx, Entry{Op: opDelete, Key: key})
+	}
+	if err == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if errors.Is(err, errNotLeader) {
+		n.mu.Lock()
+		leaderAddr = n.leader
+		n.mu.Unlock()
+		redirect(w, r, leaderAddr)
+		return
+	}
+	log.Printf("%s %s: %v", r.Method, r.URL.Path, err)
+	http.Error(w, err.Error(), http.StatusServiceUnavailable)
+}
+
+// redirect sends a client to the leader, or answers 503 when none is known.
+func redirect(w http.ResponseWriter, r *http.Request, leaderAddr string) {
+	if leaderAddr == "" {
+		http.Error(w, "no leader known; retry later", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Location", "http://"+leaderAddr+r.URL.RequestURI())
+	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
+// serveLocally is the no-redirect bug: a follower answers reads from its
+// own, possibly stale, state and refuses writes, instead of redirecting.
+func (n *Node) serveLocally(w http.ResponseWriter, r *http.Request) {
+	key, isKV := strings.CutPrefix(r.URL.Path, "/kv")
+	key = strings.TrimPrefix(key, "/")
+	switch {
+	case isKV && r.Method == http.MethodGet && key != "":
+		n.mu.Lock()
+		v, ok := n.kv[key]
+		n.mu.Unlock()
+		if !ok {
+			http.Error(w, "key not found", http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, v)
+	default:
+		http.Error(w, "not the leader", http.StatusServiceUnavailable)
+	}
+}
+
+// allow reports whether r's method is one of methods, answering 405 if not.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Content-Type", textPlain)
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestPlantedBugs runs, for each planted bug, a check of the contract that
+// the bug breaks: the check must pass on a correct cluster and fail with
+// RAFT_BUG set on every node, so each bug is observable from outside.
+func TestPlantedBugs(t *testing.T) {
+	tests := []struct {
+		bug   string
+		check func(c *cluster) error
+	}{
+		{bugTwoLeaders, func(c *cluster) error {
+			// Never two leaders at once, from the first election on.
+			return consistently(4*time.Second, func() error {
+				var leaders []string
+				for i := range c.nodes {
+					info, err := c.info(i)
+					if err != nil {
+						return err
+					}
+					if info.Role == "leader" {
+						leaders = append(leaders, fmt.Sprintf("%s (term %d)", info.ID, info.Term))
+					}
+				}
+				if len(leaders) > 1 {
+					return fmt.Errorf("%d leaders at once: %s", len(leaders), strings.Join(leaders, ", "))
+				}
+				return nil
+			})
+		}},
+		{bugNoRedirect, func(c *cluster) error {
+			l, info := c.waitLeader(5 * time.Second)
+			status, _, header, err := c.do(c.followers(l)[0], "GET", "/kv/k", "")
+			if err != nil {
+				return err
+			}
+			if want := "http://" + info.ID + "/kv/k"; status != 307 || header.Get("Location") != want {
+				return fmt.Errorf("GET /kv/k on a follower: %d Location %q; want 307 Location %q", status, header.Get("Location"), want)
+			}
+			return nil
+		}},
+		{bugMinorityLeader, func(c *cluster) error {
+			// Kill the leader and two followers: the two left must not
+			// elect a leader.
+			l, _ := c.waitLeader(5 * time.Second)
+			c.stop(l, syscall.SIGKILL)
+			for _, i := range c.followers(l)[:2] {
+				c.stop(i, syscall.SIGKILL)
+			}
+			return consistently(4*time.Second, func() error {
+				for _, i := range c.followers(-1) {
+					info, err := c.info(i)
+					if err != nil {
+						return err
+					}
+					if info.Role == "leader" {
+						return fmt.Errorf("%s became leader of term %d with 2 of 5 nodes up", info.ID, info.Term)
+					}
+				}
+				return nil
+			})
+		}},
+		{bugIgnoreDelayed, func(c *cluster) error {
+			// Kill every follower: the leader hears from nobody and must
+			// step down.
+			l, _ := c.waitLeader(5 * time.Second)
+			for _, i := range c.followers(l) {
+				c.stop(i, syscall.SIGKILL)
+			}
+			return eventually(4*time.Second, func() error {
+				info, err := c.info(l)
+				if err == nil && info.Role == "leader" {
+					err = fmt.Errorf("%s still claims leadership of term %d with every other node down", info.ID, info.Term)
+				}
+				return err
+			})
+		}},
+		{bugAckBeforeCommit, func(c *cluster) error {
+			// With three of five nodes down a write cannot commit, so it
+			// must not be acknowledged.
+			l, _ := c.waitLeader(5 * time.Second)
+			for _, i := range c.followers(l)[:3] {
+				c.stop(i, syscall.SIGKILL)
+			}
+			status, body, _, err := c.do(l, "PUT", "/kv/k", "v")
+			if err != nil {
+				return err
+			}
+			if status == 200 {
+				return fmt.Errorf("PUT /kv/k answered 200 with 3 of 5 nodes down, where no majority can commit it")
+			}
+			if status != 503 && status != 307 {
+				return fmt.Errorf("PUT /kv/k answered %d %q with 3 of 5 nodes down; want 503 (or 307)", status, body)
+			}
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.bug, func(t *testing.T) {
+			if err := tc.check(startCluster(t, 5)); err != nil {
+				t.Fatalf("the correct cluster fails the check: %v", err)
+			}
+			err := tc.check(startCluster(t, 5, "RAFT_BUG="+tc.bug))
+			if err == nil {
+				t.Fatalf("RAFT_BUG=%s passes the check; the bug is not observable", tc.bug)
+			}
+			t.Logf("RAFT_BUG=%s observed: %v", tc.bug, err)
+		})
+	}
+}
+
+func TestUnknownBugRefusesToStart(t *testing.T) {
+	cmd := exec.Command(nodeBinary)
+	cmd.Env = append(os.Environ(), "ADDR="+freeAddr(t), "DATA_DIR="+t.TempDir(), "RAFT_BUG=no-such-bug")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("raft node started with RAFT_BUG=no-such-bug; output:\n%s", out)
+	}
+	if !strings.Contains(string(out), `unknown RAFT_BUG "no-such-bug"`) {
+		t.Errorf("output does not name the unknown bug:\n%s", out)
+	}
+}

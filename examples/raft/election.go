@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"log"
+	"time"
+)
+
+type campaignKind int
+
+const (
+	preVote campaignKind = iota // ask whether peers would vote, changing nothing
+	vote                        // bump the term and ask for votes
+	join                        // two-leaders bug: run in the term just adopted
+)
+
+// startElectionLocked runs when the election deadline passes: the node
+// forgets its leader and starts a pre-vote.
+func (n *Node) startElectionLocked(now time.Time) {
+	n.resetDeadlineLocked(now)
+	if n.leader != "" {
+		log.Printf("term %d: no word from leader %s; starting a pre-vote", n.term, n.leader)
+		n.leader = ""
+		n.notifyLocked()
+	}
+	ctx, round := n.newRoundLocked()
+	n.wg.Go(func() { n.campaign(ctx, round, preVote) })
+}
+
+// campaign asks every peer for a vote (or a pre-vote) and acts on a
+// majority: a won pre-vote starts the real election, a won election makes
+// the node leader. It gives up as soon as the round is moot.
+func (n *Node) campaign(ctx context.Context, round uint64, kind campaignKind) {
+	n.mu.Lock()
+	if round != n.round || n.role == leader {
+		n.mu.Unlock()
+		return
+	}
+	switch kind {
+	case vote:
+		n.term++
+		n.votedFor, n.role, n.leader = n.cfg.Addr, candidate, ""
+		n.saveStateLocked()
+		n.resetDeadlineLocked(time.Now())
+		n.notifyLocked()
+		log.Printf("term %d: standing for election", n.term)
+	case join:
+		log.Printf("term %d: standing for election in the term just voted in", n.term)
+	}
+	req := voteRequest{
+		Term:         n.term,
+		CandidateID:  n.cfg.Addr,
+		LastLogIndex: n.lastIndexLocked(),
+		LastLogTerm:  n.lastTermLocked(),
+		PreVote:      kind == preVote,
+	}
+	if kind == preVote {
+		req.Term++
+	}
+	quorum := n.quorum()
+	n.mu.Unlock()
+
+	results := make(chan voteResponse, len(n.cfg.Peers))
+	for _, p := range n.cfg.Peers {
+		n.wg.Go(func() {
+			var resp voteResponse
+			// A vote call may take as long as the shortest election
+			// round; the next round cancels it anyway.
+			if err := n.call(ctx, p, pathRequestVote, req, &resp, n.cfg.ElectionTimeoutMin); err != nil {
+				resp = voteResponse{}
+			}
+			results <- resp
+		})
+	}
+
+	granted := 1 // its own
+	for answered := 0; granted < quorum; answered++ {
+		if answered == len(n.cfg.Peers) {
+			return
+		}
+		var r voteResponse
+		select {
+		case r = <-results:
+		case <-ctx.Done():
+			return
+		}
+		n.mu.Lock()
+		moot := round != n.round
+		if !moot && r.Term > n.term {
+			n.becomeFollowerLocked(r.Term, "")
+			moot = true
+		}
+		n.mu.Unlock()
+		if moot {
+			return
+		}
+		if r.VoteGranted {
+			granted++
+		}
+	}
+
+	if kind == preVote {
+		n.campaign(ctx, round, vote)
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if round == n.round && n.role == candidate && n.term == req.Term {
+		n.becomeLeaderLocked()
+	}
+}
+
+// handleVote answers a RequestVote, real or pre-vote.
+func (n *Node) handleVote(req voteRequest) voteResponse {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := time.Now()
+	resp := voteResponse{Term: n.term}
+	if req.Term < n.term {
+		return resp
+	}
+	// A node that knows a live leader ignores candidates instead of
+	// adopting their term, so a node that merely lost touch (or whose
+	// traffic is delayed) cannot depose a working leader. A leader relies
+	// on check-quorum to notice when it is no longer one.
+	if n.role == leader || (n.role == follower && n.leader != "" && now.Sub(n.leaderContact) < n.cfg.ElectionTimeoutMin) {
+		return resp
+	}
+	upToDate := req.LastLogTerm > n.lastTermLocked() ||
+		(req.LastLogTerm == n.lastTermLocked() && req.LastLogIndex >= n.lastIndexLocked())
+	if req.PreVote {
+		resp.VoteGranted = req.Term > n.term && upToDate
+		return resp
+	}
+
+	newTerm := req.Term > n.term
+	if newTerm {
+		n.becomeFollowerLocked(req.Term, "")
+		resp.Term = n.term
+	}
+	// The two-leaders bug leaves out "at most one vote per term".
+	free := n.votedFor == "" || n.votedFor == req.CandidateID || n.cfg.Bug == bugTwoLeaders
+	if !free || !upToDate {
+		return resp
+	}
+	n.votedFor = req.CandidateID
+	n.saveStateLocked()
+	n.resetDeadlineLocked(now)
+	resp.VoteGranted = true
+
+	if n.cfg.Bug == bugTwoLeaders && newTerm {
+		// So that the missing check produces several leaders every time,
+		// not only when two election timers happen to fire together, a
+		// node that votes in a new term also stands in it. Every peer
+		// grants it a vote too, and each such candidate wins.
+		ctx, round := n.newRoundLocked()
+		n.role, n.votedFor = candidate, n.cfg.Addr
+		n.saveStateLocked()
+		n.notifyLocked()
+		n.wg.Go(func() { n.campaign(ctx, round, join) })
+	}
+	return resp
+}

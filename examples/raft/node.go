@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"log"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// Config is what a node needs to know to run.
+type Config struct {
+	Addr    string   // this node's ip:port, also its identity
+	Peers   []string // the other nodes' ip:port, sorted
+	DataDir string
+
+	ElectionTimeoutMin time.Duration // a follower waits a random time in [min, max) for a leader
+	ElectionTimeoutMax time.Duration
+	HeartbeatInterval  time.Duration // how often a leader sends AppendEntries to each peer
+	RPCTimeout         time.Duration // how long a leader waits for one AppendEntries answer
+	ClientTimeout      time.Duration // how long a client write or read waits for a majority
+
+	Bug string // a planted bug from README.md, or ""
+}
+
+type role int
+
+const (
+	follower role = iota
+	candidate
+	leader
+)
+
+func (r role) String() string {
+	switch r {
+	case candidate:
+		return "candidate"
+	case leader:
+		return "leader"
+	}
+	return "follower"
+}
+
+// Node is one Raft node with its key-value state machine.
+//
+// All Raft state sits behind one mutex. Disk writes (the state file, log
+// appends) happen while holding it: they are short, and holding the lock
+// makes "persist before answering" true by construction.
+type Node struct {
+	cfg    Config
+	client *http.Client
+	store  *storage
+
+	ctx    context.Context // cancelled by Stop; every goroutine watches it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node starts
+
+	proposals chan *proposal           // client writes for the leader's appender
+	triggers  map[string]chan struct{} // per peer, capacity 1: replicate now
+
+	mu sync.Mutex // guards everything below
+
+	// Persistent state, on disk before anyone hears of it.
+	term     int64
+	votedFor string
+	log      []Entry // log[i].Index == i+1
+
+	// Volatile state.
+	role          role
+	leader        string // the leader of term, "" when unknown
+	commitIndex   int64
+	lastApplied   int64
+	kv            map[string]string // the state machine: committed entries up to lastApplied
+	deadline      time.Time         // when a follower or candidate starts an election
+	leaderContact time.Time         // when a follower last heard the leader
+	round         uint64            // bumped whenever an election in progress becomes moot
+	cancelRound   context.CancelFunc
+	changed       chan struct{} // closed and replaced whenever waiters should look again
+
+	// Leader state, reset at each election win.
+	nextIndex  map[string]int64
+	matchIndex map[string]int64
+	lastAck    map[string]time.Time // the last answer from each peer in this term
+	ackSeq     map[string]uint64    // the newest read round each peer has answered
+	readSeq    uint64               // read rounds started
+	termStart  int64                // index of this term's first entry (the no-op)
+}
+
+// NewNode loads the node's persistent state from cfg.DataDir.
+func NewNode(cfg Config) (*Node, error) {
+	store, st, entries, err := openStorage(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg:         cfg,
+		client:      newPeerClient(),
+		store:       store,
+		ctx:         ctx,
+		cancel:      cancel,
+		proposals:   make(chan *proposal, 1024),
+		triggers:    map[string]chan struct{}{},
+		term:        st.Term,
+		votedFor:    st.VotedFor,
+		log:         entries,
+		kv:          map[string]string{},
+		changed:     make(chan struct{}),
+		cancelRound: func() {},
+	}
+	for _, p := range cfg.Peers {
+		n.triggers[p] = make(chan struct{}, 1)
+	}
+	n.resetDeadlineLocked(time.Now())
+	log.Printf("loaded term %d, voted for %q, %d log entries", n.term, n.votedFor, len(n.log))
+	return n, nil
+}
+
+// Start runs the node's timers, replicators and appender until Stop.
+func (n *Node) Start() {
+	n.wg.Go(n.tickLoop)
+	n.wg.Go(n.appendLoop)
+	for _, p := range n.cfg.Peers {
+		n.wg.Go(func() { n.replicateLoop(p) })
+	}
+}
+
+// Stop ends every goroutine of the node and closes its log. Everything it
+// must remember is already on disk.
+func (n *Node) Stop() error {
+	n.cancel()
+	n.wg.Wait()
+	return n.store.close()
+}
+
+// quorum is the number of nodes, this one included, that make a majority.
+// The minority-leader bug computes it as n/2, a minority of an odd
+// cluster: 2 of 5.
+func (n *Node) quorum() int {
+	size := len(n.cfg.Peers) + 1
+	if n.cfg.Bug == bugMinorityLeader {
+		return max(1, size/2)
+	}
+	return size/2 + 1
+}
+
+// tickLoop starts elections when a follower's or candidate's deadline
+// passes and makes a leader step down when a majority stopped answering.
+func (n *Node) tickLoop() {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case now := <-t.C:
+			n.mu.Lock()
+			switch {
+			case n.role == leader:
+				// Check quorum: a leader that has not heard from a majority
+				// for a whole maximal election timeout has probably been
+				// replaced; it stops claiming leadership. The
+				// ignore-delayed bug leaves the check out.
+				if n.cfg.Bug != bugIgnoreDelayed && !n.quorumActiveLocked(now) {
+					log.Printf("term %d: no answer from a majority for %v; stepping down", n.term, n.cfg.ElectionTimeoutMax)
+					n.becomeFollowerLocked(n.term, "")
+				}
+			case now.After(n.deadline):
+				n.startElectionLocked(now)
+			}
+			n.mu.Unlock()
+		}
+	}
+}
+
+func (n *Node) quorumActiveLocked(now time.Time) bool {
+	active := 1
+	for _, p := range n.cfg.Peers {
+		if now.Sub(n.lastAck[p]) < n.cfg.ElectionTimeoutMax {
+			active++
+		}
+	}
+	return active >= n.quorum()
+}
+
+func (n *Node) resetDeadlineLocked(now time.Time) {
+	spread := n.cfg.ElectionTimeoutMax - n.cfg.ElectionTimeoutMin
+	d := n.cfg.ElectionTimeoutMin
+	if spread > 0 {
+		d += rand.N(spread)
+	}
+	n.deadline = now.Add(d)
+}
+
+// newRoundLocked makes any election in progress moot and returns a
+// context for the next one.
+func (n *Node) newRoundLocked() (context.Context, uint64) {
+	n.cancelRound()
+	n.round++
+	ctx, cancel := context.WithCancel(n.ctx)
+	n.cancelRound = cancel
+	return ctx, n.round
+}
+
+// becomeFollowerLocked follows leader (or nobody, if "") in term, which
+// must not be older than the current one.
+func (n *Node) becomeFollowerLocked(term int64, leader string) {
+	if term > n.term {
+		n.term, n.votedFor = term, ""
+		n.saveStateLocked()
+	}
+	if n.role != follower {
+		log.Printf("term %d: %s → follower", n.term, n.role)
+	}
+	n.role = follower
+	n.leader = leader
+	n.newRoundLocked()
+	n.notifyLocked()
+}
+
+func (n *Node) becomeLeaderLocked() {
+	log.Printf("term %d: elected leader", n.term)
+	n.cancelRound()
+	n.role, n.leader = leader, n.cfg.Addr
+	now := time.Now()
+	n.nextIndex, n.matchIndex = map[string]int64{}, map[string]int64{}
+	n.lastAck, n.ackSeq = map[string]time.Time{}, map[string]uint64{}
+	for _, p := range n.cfg.Peers {
+		n.nextIndex[p] = n.lastIndexLocked() + 1
+		n.lastAck[p] = now // a grace period of one check-quorum window
+	}
+	// A leader may only count replicas of entries from its own term, so it
+	// appends a no-op at once: committing it commits every entry before
+	// it, which a read must see.
+	n.appendLocked([]Entry{{Term: n.term, Op: opNoop}})
+	n.termStart = n.lastIndexLocked()
+	n.advanceCommitLocked()
+	n.triggerAll()
+	n.notifyLocked()
+}
+
+// saveStateLocked persists term and vote; a node that cannot is no longer
+// safe to run.
+func (n *Node) saveStateLocked() {
+	if err := n.store.saveState(persistentState{Term: n.term, VotedFor: n.votedFor}); err != nil {
+		fatal(err)
+	}
+}
+
+// appendLocked numbers entries, appends them to the log and fsyncs it.
+func (n *Node) appendLocked(entries []Entry) {
+	for i := range entries {
+		entries[i].Index = n.lastIndexLocked() + 1 + int64(i)
+	}
+	if err := n.store.append(entries); err != nil {
+		fatal(err)
+	}
+	n.log = append(n.log, entries...)
+}
+
+func (n *Node) lastIndexLocked() int64 { return int64(len(n.log)) }
+
+func (n *Node) lastTermLocked() int64 {
+	if len(n.log) == 0 {
+		return 0
+	}
+	return n.log[len(n.log)-1].Term
+}
+
+// termAtLocked is the term of the entry at index, 0 for index 0.
+func (n *Node) termAtLocked(index int64) int64 {
+	if index <= 0 || index > n.lastIndexLocked() {
+		return 0
+	}
+	return n.log[index-1].Term
+}
+
+// notifyLocked wakes every waitFor.
+func (n *Node) notifyLocked() {
+	close(n.changed)
+	n.changed = make(chan struct{})
+}
+
+// waitFor re-evaluates cond, under the lock, whenever the node's state
+// changes, until it reports done or an error, or ctx ends.
+func (n *Node) waitFor(ctx context.Context, cond func() (bool, error)) error {
+	for {
+		n.mu.Lock()
+		done, err := cond()
+		changed := n.changed
+		n.mu.Unlock()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return errTimeout
+		}
+	}
+}
+
+func (n *Node) triggerAll() {
+	for _, ch := range n.triggers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func fatal(err error) {
+	log.Printf("fatal: %v", err)
+	os.Exit(1)
+}
