@@ -160,7 +160,7 @@ func LeaderElection() *Suite {
 			leaderNode, term := findLeader(do)
 			do.Kill(leaderNode)
 			do.GET(do.ExactlyOneNode(do.Names(do.ExceptNodes(leaderNode))...), "/cluster/info").
-				Eventually(3 * time.Second).
+				Eventually(3*time.Second).
 				JSON("role", Is("leader")).
 				JSON("term", GreaterThan(term)).
 				Run()
