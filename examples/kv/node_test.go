@@ -17,8 +17,13 @@ import (
 )
 
 // nodeBinary is the kv program built once for the tests that run it as a
-// subprocess, the way clstr runs it: ADDR, DATA_DIR, real signals.
+// subprocess, the way clstr runs it: ADDR, DATA_DIR, real signals. Under
+// -race it is built with the race detector too, and a test fails if the
+// node reports a race.
 var nodeBinary string
+
+// raceEnabled is set by race_test.go when the tests run under -race.
+var raceEnabled bool
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "kv-test-")
@@ -27,8 +32,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	nodeBinary = filepath.Join(dir, "kv-node")
-	build := exec.Command("go", "build", "-o", nodeBinary, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	args := []string{"build", "-o", nodeBinary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -62,8 +70,10 @@ func startNode(t *testing.T, env ...string) *node {
 		if n.cmd != nil {
 			n.stop(syscall.SIGKILL)
 		}
-		if t.Failed() {
-			t.Logf("output of the node at %s:\n%s", n.addr, n.out.String())
+		if out := n.out.String(); strings.Contains(out, "WARNING: DATA RACE") {
+			t.Errorf("the node at %s reported a data race:\n%s", n.addr, out)
+		} else if t.Failed() {
+			t.Logf("output of the node at %s:\n%s", n.addr, out)
 		}
 	})
 	n.start()
