@@ -36,6 +36,17 @@ type ownerLabels struct {
 	owner string
 }
 
+// Owner returns the owner label of everything this process creates:
+// "host/pid/start".
+func Owner() string { return newOwnerLabels().owner }
+
+// OwnerOf returns the owner label of the process with the given pid on this
+// host, as that process would set it.
+func OwnerOf(pid int) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, pid, procStart(pid))
+}
+
 func newOwnerLabels() ownerLabels {
 	host, _ := os.Hostname()
 	pid := os.Getpid()
