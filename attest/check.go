@@ -210,11 +210,11 @@ func (c *Check) String() string {
 
 // Run runs the check and, if it fails, stops the test with a *Failure.
 func (c *Check) Run() {
-	pos := c.pos
-	if pos == "" {
-		pos = callerPos(1)
+	at := site{pos: c.pos}
+	if at.pos == "" {
+		at = callerSite(1)
 	}
-	if _, f := c.exec(pos); f != nil {
+	if _, f := c.exec(at); f != nil {
 		c.d.stop(f)
 	}
 }
@@ -223,20 +223,20 @@ func (c *Check) Run() {
 // per selected node in cluster order, and a *Failure if it failed. It never
 // panics on a failed check.
 func (c *Check) Exec() ([]*Response, error) {
-	pos := c.pos
-	if pos == "" {
-		pos = callerPos(1)
+	at := site{pos: c.pos}
+	if at.pos == "" {
+		at = callerSite(1)
 	}
-	resps, f := c.exec(pos)
+	resps, f := c.exec(at)
 	if f != nil {
 		return resps, f
 	}
 	return resps, nil
 }
 
-func (c *Check) exec(pos string) ([]*Response, *Failure) {
+func (c *Check) exec(at site) ([]*Response, *Failure) {
 	if c.err != nil {
-		return nil, c.failure(pos, env(c.err))
+		return nil, c.failure(at, env(c.err))
 	}
 	r := c.d.r
 	timeout := c.timeout
@@ -247,7 +247,7 @@ func (c *Check) exec(pos string) ([]*Response, *Failure) {
 	var last *Failure
 	attempt := func() error {
 		var err error
-		resps, last, err = c.attempt(pos)
+		resps, last, err = c.attempt(at)
 		if err != nil {
 			return Permanent(err)
 		}
@@ -258,7 +258,7 @@ func (c *Check) exec(pos string) ([]*Response, *Failure) {
 	}
 	wait := func(elapsed time.Duration, lastErr error) {
 		r.rep.Waiting(Wait{
-			Test: c.d.test, Pos: pos, What: c.String(), Timing: c.timing,
+			Test: c.d.test, Pos: at.String(), What: c.String(), Timing: c.timing,
 			Elapsed: elapsed, Timeout: timeout, Last: lastErr,
 		})
 	}
@@ -271,7 +271,7 @@ func (c *Check) exec(pos string) ([]*Response, *Failure) {
 			last.Timing, last.Timeout = TimingEventually, timeout
 			return resps, last
 		default:
-			return resps, c.stopped(pos, err)
+			return resps, c.stopped(at, err)
 		}
 	case TimingConsistently:
 		switch out, held, err := r.consistently(timeout, attempt, wait); out {
@@ -281,13 +281,13 @@ func (c *Check) exec(pos string) ([]*Response, *Failure) {
 			last.Timing, last.Timeout, last.Held = TimingConsistently, timeout, held
 			return resps, last
 		default:
-			return resps, c.stopped(pos, err)
+			return resps, c.stopped(at, err)
 		}
 	}
-	resps, last, err := c.attempt(pos)
+	resps, last, err := c.attempt(at)
 	switch {
 	case err != nil:
-		return resps, c.stopped(pos, err)
+		return resps, c.stopped(at, err)
 	case last != nil:
 		return resps, last
 	}
@@ -296,25 +296,25 @@ func (c *Check) exec(pos string) ([]*Response, *Failure) {
 
 // stopped is the failure of a check cut short by a permanent error or
 // cancellation.
-func (c *Check) stopped(pos string, err error) *Failure {
+func (c *Check) stopped(at site, err error) *Failure {
 	if f, ok := err.(*Failure); ok {
 		return f
 	}
-	return c.failure(pos, err)
+	return c.failure(at, err)
 }
 
-func (c *Check) failure(pos string, err error) *Failure {
-	return &Failure{Test: c.d.test, Pos: pos, What: c.String(), Hint: c.hint, Err: err}
+func (c *Check) failure(at site, err error) *Failure {
+	return &Failure{Test: c.d.test, Pos: at.String(), What: c.String(), Hint: c.hint, Err: err}
 }
 
 // attempt sends the requests once and judges the answers. It returns a
 // failure if the check did not pass, and an error if it cannot be tried at
 // all (an unknown node).
-func (c *Check) attempt(pos string) ([]*Response, *Failure, error) {
+func (c *Check) attempt(at site) ([]*Response, *Failure, error) {
 	r := c.d.r
 	names, err := r.resolve(c.sel)
 	if err != nil {
-		return nil, nil, c.failure(pos, err)
+		return nil, nil, c.failure(at, err)
 	}
 	resps := make([]*Response, len(names))
 	if len(names) == 1 {
@@ -342,7 +342,7 @@ func (c *Check) attempt(pos string) ([]*Response, *Failure, error) {
 	}
 	tooMany := c.sel.kind == selectExactlyOne && slices.Contains(passedBy, true)
 	return resps, &Failure{
-		Test: c.d.test, Pos: pos, What: c.String(), Problem: problem,
+		Test: c.d.test, Pos: at.String(), What: c.String(), Problem: problem,
 		Nodes: reports, Hint: c.hint, tooMany: tooMany,
 	}, nil
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"fmt"
 	"net/http"
-	"strings"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,14 +207,14 @@ func TestExecAndAt(t *testing.T) {
 }
 
 func TestFailurePositionIsTheRunCall(t *testing.T) {
+	var line int
 	res, _ := run(t, suite(1).Test("pos", func(do *Do) {
-		do.GET(Node("n1"), "/x").
-			Status(Is(500)).
-			Run() // the position
+		_, _, line, _ = goruntime.Caller(0)
+		do.GET(Node("n1"), "/x").Status(Is(500)).Run() // line+1
 	}), runtime(echo()))
 	f := failure(t, res)
-	if !strings.HasPrefix(f.Pos, "check_test.go:") {
-		t.Errorf("Pos = %q, want check_test.go:<line of Run>", f.Pos)
+	if want := fmt.Sprintf("check_test.go:%d", line+1); f.Pos != want {
+		t.Errorf("Pos = %q, want %q", f.Pos, want)
 	}
 	if f.Test != "pos" {
 		t.Errorf("Test = %q", f.Test)
