@@ -233,6 +233,7 @@ const (
 	TestSkipped
 )
 
+// String returns "passed", "failed", "skipped" or "not run".
 func (s TestStatus) String() string {
 	switch s {
 	case TestPassed:

@@ -19,6 +19,7 @@ const (
 	TimingConsistently
 )
 
+// String returns "once", "eventually" or "consistently".
 func (t Timing) String() string {
 	switch t {
 	case TimingEventually:
