@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,7 +101,7 @@ func (r *run) panicked(test string, v any) *Failure {
 	}
 	pe := &PanicError{Value: v}
 	if r.verbose {
-		pe.Stack = string(debug.Stack())
+		pe.Stack = shortStack(string(debug.Stack()))
 	}
 	return &Failure{Test: test, Pos: panicPos(), Err: pe}
 }
@@ -124,6 +125,45 @@ func panicPos() string {
 			return pos
 		}
 	}
+}
+
+// engineFrames are the frames at which a test body's stack enters the
+// engine, where a short stack ends.
+var engineFrames = []string{
+	"github.com/clstr-dev/clstr/attest.(*run).runBody(",
+	"github.com/clstr-dev/clstr/attest.(*Ops).call(",
+	"github.com/clstr-dev/clstr/attest.(*Do).Concurrently.func",
+	"github.com/clstr-dev/clstr/attest.callFailing(",
+}
+
+// stackFrames bounds the frames of a panic's stack in a failure.
+const stackFrames = 12
+
+// shortStack cuts a goroutine's stack, as debug.Stack prints it while a
+// panic is being recovered, to the frames that matter: from the one that
+// panicked down to the test body, without the runtime's and the engine's
+// own frames.
+func shortStack(stack string) string {
+	lines := strings.Split(strings.TrimRight(stack, "\n"), "\n")
+	// Frames are two lines each, after a "goroutine N [running]:" line.
+	start := 1
+	for i := 1; i+1 < len(lines); i += 2 {
+		if strings.HasPrefix(lines[i], "panic(") {
+			start = i + 2
+		}
+	}
+	var out []string
+	for i := start; i+1 < len(lines) && len(out) < 2*stackFrames; i += 2 {
+		fn := lines[i]
+		if slices.ContainsFunc(engineFrames, func(f string) bool { return strings.HasPrefix(fn, f) }) {
+			break
+		}
+		if strings.HasPrefix(fn, "runtime.") {
+			continue
+		}
+		out = append(out, fn, lines[i+1])
+	}
+	return strings.Join(out, "\n")
 }
 
 // Error renders the failure on one line: "kv_test.go:42: GET /kv/key on

@@ -352,3 +352,28 @@ func TestRunsDoNotShareState(t *testing.T) {
 		}
 	}
 }
+
+func TestVerbosePanicStackIsShort(t *testing.T) {
+	res, _ := run(t, suite(1).Test("deref", func(do *Do) { derefNil() }), runtime(echo()),
+		func(o *RunOptions) { o.Verbose = true })
+	var pe *PanicError
+	if !errors.As(failure(t, res), &pe) {
+		t.Fatal("not a panic")
+	}
+	lines := strings.Split(pe.Stack, "\n")
+	if len(lines) < 4 || !strings.Contains(lines[0], "attest_test.derefNil(") ||
+		!strings.Contains(lines[2], "attest_test.TestVerbosePanicStackIsShort.func") {
+		t.Errorf("stack does not start at the panic and its caller:\n%s", pe.Stack)
+	}
+	for _, unwanted := range []string{"runtime/debug", "runtime.gopanic", "runBody", "goroutine "} {
+		if strings.Contains(pe.Stack, unwanted) {
+			t.Errorf("stack shows %q:\n%s", unwanted, pe.Stack)
+		}
+	}
+}
+
+//go:noinline
+func derefNil() {
+	var p *Response
+	_ = p.Body
+}
