@@ -377,3 +377,17 @@ func derefNil() {
 	var p *Response
 	_ = p.Body
 }
+
+// panickyReporter panics when a test starts, outside any test body.
+type panickyReporter struct{ recordingReporter }
+
+func (*panickyReporter) TestStarted(string) { panic("reporter bug") }
+
+func TestPanicOutsideTestsDoesNotEscape(t *testing.T) {
+	res, _ := run(t, suite(1).Test("a", func(do *Do) {}), runtime(echo()),
+		func(o *RunOptions) { o.Reporter = &panickyReporter{} })
+	if res.Err == nil || res.Verdict() != VerdictError {
+		t.Fatalf("Err, Verdict = %v, %v", res.Err, res.Verdict())
+	}
+	contains(t, "error", res.Err.Error(), "internal error: reporter bug")
+}
