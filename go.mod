@@ -8,6 +8,7 @@ require (
 	github.com/google/nftables v0.3.0
 	github.com/moby/patternmatcher v0.6.1
 	github.com/tidwall/gjson v1.20.1
+	go.starlark.net v0.0.0-20260908191801-89a6a09411d5
 )
 
 require (

@@ -1,0 +1,149 @@
+package starlark
+
+import (
+	"fmt"
+	"sort"
+
+	"go.starlark.net/starlark"
+)
+
+// builtinFunc is the Go signature of a Starlark builtin.
+type builtinFunc = func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
+
+// scope says where a builtin may be called.
+type scope int
+
+const (
+	// anywhere: values such as matchers and selectors.
+	anywhere scope = iota
+	// topLevel: registration (suite, setup, test), while the script's top
+	// level runs, before the cluster exists.
+	topLevel
+	// inTest: anything that needs the cluster, inside a test or setup
+	// function.
+	inTest
+)
+
+// Builtin describes one predeclared function of a script, as the reference
+// (docs/scripting.md) documents it.
+type Builtin struct {
+	// Name is the name scripts call it by: "get".
+	Name string
+	// Signature is how the reference shows it:
+	// "get(selector, path, body=None, headers=None)".
+	Signature string
+	// Summary says in one line what it does.
+	Summary string
+
+	scope scope
+	fn    builtinFunc
+}
+
+// builtins is the one table of predeclared functions: Predeclared builds
+// the scripts' environment from it and a test holds docs/scripting.md to
+// it, so the two cannot drift apart.
+var builtins = []Builtin{
+	// Registration.
+	{Name: "suite", Signature: `suite(cluster=1, node_start_timeout="10s", node_shutdown_timeout="5s", retry_timeout="5s", request_timeout="5s", settle="0s", poll_interval="100ms", concurrency_limit=64)`,
+		Summary: "declares the cluster and the suite's timeouts; at most once, before the first test", scope: topLevel, fn: builtinSuite},
+	{Name: "setup", Signature: "setup(fn)", Summary: "adds fn to the steps run once the cluster is ready, before the first test", scope: topLevel, fn: builtinSetup},
+	{Name: "test", Signature: "test(name, fn)", Summary: "registers a test; tests run in registration order", scope: topLevel, fn: builtinTest},
+
+	// Requests.
+	{Name: "get", Signature: "get(selector, path, body=None, headers=None)", Summary: "a check of a GET request", scope: inTest, fn: makeRequest("GET")},
+	{Name: "put", Signature: "put(selector, path, body=None, headers=None)", Summary: "a check of a PUT request", scope: inTest, fn: makeRequest("PUT")},
+	{Name: "post", Signature: "post(selector, path, body=None, headers=None)", Summary: "a check of a POST request", scope: inTest, fn: makeRequest("POST")},
+	{Name: "delete", Signature: "delete(selector, path, body=None, headers=None)", Summary: "a check of a DELETE request", scope: inTest, fn: makeRequest("DELETE")},
+	{Name: "patch", Signature: "patch(selector, path, body=None, headers=None)", Summary: "a check of a PATCH request", scope: inTest, fn: makeRequest("PATCH")},
+	{Name: "fetch", Signature: "fetch(name, path)", Summary: "one GET request that checks nothing: the response, or None if the node did not answer", scope: inTest, fn: builtinFetch},
+
+	// Selectors.
+	{Name: "node", Signature: "node(name)", Summary: "selects one node", scope: anywhere, fn: makeSelector(selNode)},
+	{Name: "all_nodes", Signature: "all_nodes(*names)", Summary: "selects the named nodes, or every running node; all must pass", scope: anywhere, fn: makeSelector(selAll)},
+	{Name: "exactly_one_node", Signature: "exactly_one_node(*names)", Summary: "selects the named nodes, or every running node; exactly one must pass", scope: anywhere, fn: makeSelector(selExactlyOne)},
+	{Name: "at_least_one_node", Signature: "at_least_one_node(*names)", Summary: "selects the named nodes, or every running node; one or more must pass", scope: anywhere, fn: makeSelector(selAtLeastOne)},
+	{Name: "except_nodes", Signature: "except_nodes(*names)", Summary: "selects every running node but the named ones; all must pass", scope: anywhere, fn: makeSelector(selExcept)},
+	{Name: "names", Signature: "names(selector)", Summary: "the names of the nodes a selector selects now", scope: inTest, fn: builtinNames},
+	{Name: "nodes", Signature: "nodes()", Summary: "the names of every node of the cluster, running or not", scope: inTest, fn: builtinNodes},
+	{Name: "addr", Signature: "addr(name)", Summary: "the node's address inside the cluster (its ADDR)", scope: inTest, fn: builtinAddr},
+
+	// Matchers.
+	{Name: "eq", Signature: "eq(value)", Summary: "matches a value equal to value; numbers compare as numbers", scope: anywhere, fn: builtinEq},
+	{Name: "gt", Signature: "gt(value)", Summary: "matches a value greater than value", scope: anywhere, fn: makeOrder(true)},
+	{Name: "lt", Signature: "lt(value)", Summary: "matches a value less than value", scope: anywhere, fn: makeOrder(false)},
+	{Name: "is_null", Signature: "is_null()", Summary: "matches JSON null, a missing JSON field or a missing header", scope: anywhere, fn: builtinIsNull},
+	{Name: "contains", Signature: "contains(text)", Summary: "matches text that contains text", scope: anywhere, fn: builtinContains},
+	{Name: "matches", Signature: "matches(pattern)", Summary: "matches text in which the regular expression finds a match", scope: anywhere, fn: builtinMatches},
+	{Name: "has_len", Signature: "has_len(n)", Summary: "matches a JSON array or object, or text, of length n", scope: anywhere, fn: builtinHasLen},
+	{Name: "one_of", Signature: "one_of(*values)", Summary: "matches a value equal to any of values", scope: anywhere, fn: builtinOneOf},
+	{Name: "not_", Signature: "not_(matcher)", Summary: "matches what matcher does not", scope: anywhere, fn: builtinNot},
+
+	// Timing.
+	{Name: "eventually", Signature: "eventually(fn, timeout=None)", Summary: "calls fn until it passes or the timeout expires; returns fn's result", scope: inTest, fn: makeRetry(true)},
+	{Name: "consistently", Signature: "consistently(fn, timeout=None)", Summary: "calls fn for the whole timeout; every call must pass", scope: inTest, fn: makeRetry(false)},
+	{Name: "sleep", Signature: "sleep(duration)", Summary: "pauses the test", scope: inTest, fn: builtinSleep},
+	{Name: "concurrently", Signature: "concurrently(n, fn)", Summary: "calls fn(1) … fn(n) in parallel; returns their results in order", scope: inTest, fn: builtinConcurrently},
+
+	// Nodes and faults.
+	{Name: "start", Signature: "start(name)", Summary: "starts a stopped or killed node and waits for GET /health", scope: inTest, fn: makeNodeOp("start")},
+	{Name: "stop", Signature: "stop(name)", Summary: "stops a node with SIGTERM, then SIGKILL after the shutdown timeout", scope: inTest, fn: makeNodeOp("stop")},
+	{Name: "kill", Signature: "kill(name)", Summary: "kills a node with SIGKILL", scope: inTest, fn: makeNodeOp("kill")},
+	{Name: "restart", Signature: `restart(name, signal="SIGTERM")`, Summary: "stops a node (SIGTERM, or SIGKILL) and starts it again", scope: inTest, fn: builtinRestart},
+	{Name: "partition", Signature: "partition(*groups)", Summary: "cuts the network between groups of nodes", scope: inTest, fn: builtinPartition},
+	{Name: "heal", Signature: "heal()", Summary: "removes every partition", scope: inTest, fn: builtinHeal},
+	{Name: "impair", Signature: "impair(selector, *impairments)", Summary: "impairs the outgoing traffic of the selected nodes", scope: inTest, fn: builtinImpair},
+	{Name: "repair", Signature: "repair(selector=None)", Summary: "removes the impairments of the selected nodes, or of every node", scope: inTest, fn: builtinRepair},
+	{Name: "delay", Signature: "delay(duration, jitter=None)", Summary: "an impairment: hold every outgoing packet for duration (± jitter)", scope: anywhere, fn: builtinDelay},
+	{Name: "loss", Signature: "loss(percent)", Summary: "an impairment: drop percent of outgoing packets", scope: anywhere, fn: makePercent("loss")},
+	{Name: "duplicate", Signature: "duplicate(percent)", Summary: "an impairment: send percent of outgoing packets twice", scope: anywhere, fn: makePercent("duplicate")},
+	{Name: "reorder", Signature: "reorder(percent)", Summary: "an impairment: let percent of outgoing packets skip the delay", scope: anywhere, fn: makePercent("reorder")},
+
+	// Tests.
+	{Name: "fail", Signature: "fail(message)", Summary: "fails the test with message", scope: anywhere, fn: builtinFail},
+	{Name: "log", Signature: "log(message)", Summary: "writes message into the run's event log", scope: inTest, fn: builtinLog},
+	{Name: "unique", Signature: `unique(prefix="u")`, Summary: "a name no other call of this run returns: \"u-1\", \"u-2\", …", scope: inTest, fn: builtinUnique},
+}
+
+// Builtins returns the table of predeclared functions, sorted by name.
+func Builtins() []Builtin {
+	out := make([]Builtin, len(builtins))
+	copy(out, builtins)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// predeclared is the environment of every script and module, built once
+// from the table: builtins are immutable, so every run shares them.
+var predeclared = func() starlark.StringDict {
+	env := starlark.StringDict{}
+	for _, b := range builtins {
+		if _, dup := env[b.Name]; dup {
+			panic("starlark: builtin " + b.Name + " is in the table twice")
+		}
+		env[b.Name] = starlark.NewBuiltin(b.Name, b.scoped())
+	}
+	env.Freeze()
+	return env
+}()
+
+// scoped wraps the builtin's function with the check of where it may be
+// called, so that every builtin gives the same clear error.
+func (b Builtin) scoped() builtinFunc {
+	switch b.scope {
+	case topLevel:
+		return func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if registryOf(thread) == nil {
+				return nil, fmt.Errorf("%s: call it at the top level of the script, not inside a test or setup function (the suite is fixed once the cluster starts)", b.Name)
+			}
+			return b.fn(thread, fn, args, kwargs)
+		}
+	case inTest:
+		return func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if testOf(thread) == nil {
+				return nil, fmt.Errorf("%s: call it inside a test or setup function: while the top level runs, the cluster does not exist yet", b.Name)
+			}
+			return b.fn(thread, fn, args, kwargs)
+		}
+	}
+	return b.fn
+}

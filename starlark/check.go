@@ -1,0 +1,328 @@
+package starlark
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/clstr-dev/clstr/attest"
+)
+
+// check is the Starlark value of get(…), put(…) and the other requests: a
+// request and what its answers must be. It is immutable: every modifier
+// returns a new check, so a check can be kept and extended freely.
+type check struct {
+	method  string
+	sel     selector
+	path    string
+	body    []byte
+	headers map[string]string
+	conds   []condition
+	hint    string
+	timing  attest.Timing
+	timeout time.Duration
+}
+
+// condition is one modifier's matchers on one field.
+type condition struct {
+	field string // "status", "body", "json", "header"
+	name  string // the JSON path or header name
+	ms    []attest.Matcher[any]
+}
+
+var (
+	_ starlark.Value    = (*check)(nil)
+	_ starlark.HasAttrs = (*check)(nil)
+)
+
+func (c *check) String() string {
+	s := fmt.Sprintf("<check %s %s on %s", c.method, c.path, c.sel)
+	if c.timing != attest.TimingOnce {
+		s += " " + c.timing.String()
+		if c.timeout > 0 {
+			s += fmt.Sprintf(" %v", c.timeout)
+		}
+	}
+	return s + ">"
+}
+func (c *check) Type() string         { return "check" }
+func (c *check) Freeze()              {}
+func (c *check) Truth() starlark.Bool { return starlark.True }
+func (c *check) Hash() (uint32, error) {
+	return 0, errors.New("unhashable type: check")
+}
+
+// with returns a copy of c changed by fn.
+func (c *check) with(fn func(*check)) *check {
+	cp := *c
+	cp.conds = append([]condition(nil), c.conds...)
+	fn(&cp)
+	return &cp
+}
+
+// checkMethods are a check's methods, as the reference documents them.
+var checkMethods = []struct {
+	Builtin
+	call checkMethod
+}{
+	{Builtin{Name: "status", Signature: "check.status(*matchers)", Summary: "conditions on the status code; all must hold"}, (*check).status},
+	{Builtin{Name: "body", Signature: "check.body(*matchers)", Summary: "conditions on the body; all must hold"}, (*check).bodyMethod},
+	{Builtin{Name: "json", Signature: "check.json(path, *matchers)", Summary: "conditions on the JSON field at a gjson path; without matchers, the field must exist and not be null"}, (*check).jsonMethod},
+	{Builtin{Name: "header", Signature: "check.header(name, *matchers)", Summary: "conditions on a header; without matchers, it must be present"}, (*check).headerMethod},
+	{Builtin{Name: "hint", Signature: "check.hint(text)", Summary: "the advice shown when the check fails"}, (*check).hintMethod},
+	{Builtin{Name: "eventually", Signature: "check.eventually(timeout=None)", Summary: "retry until the check passes or the timeout (default: the suite's retry_timeout) expires"}, (*check).eventuallyMethod},
+	{Builtin{Name: "consistently", Signature: "check.consistently(timeout=None)", Summary: "repeat the check for the whole timeout; every attempt must pass"}, (*check).consistentlyMethod},
+	{Builtin{Name: "run", Signature: "check.run()", Summary: "runs the check; returns the response, or a list of them for a selector of several nodes"}, (*check).run},
+}
+
+// checkMethod is a method of a check: a builtin with the check as receiver.
+type checkMethod = func(c *check, thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
+
+func (c *check) AttrNames() []string {
+	names := make([]string, len(checkMethods))
+	for i, m := range checkMethods {
+		names[i] = m.Name
+	}
+	return names
+}
+
+func (c *check) Attr(name string) (starlark.Value, error) {
+	for _, m := range checkMethods {
+		if m.Name == name {
+			call := m.call
+			return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+				return call(c, thread, b, args, kwargs)
+			}).BindReceiver(c), nil
+		}
+	}
+	return nil, nil
+}
+
+func (c *check) status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return c.addConds("status", "", b, args, kwargs, 0)
+}
+
+func (c *check) bodyMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return c.addConds("body", "", b, args, kwargs, 0)
+}
+
+func (c *check) jsonMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) == 0 {
+		return nil, errors.New("json: missing argument for path: give a gjson path such as \"role\" or \"peers.#\"")
+	}
+	path, ok := starlark.AsString(args[0])
+	if !ok {
+		return nil, fmt.Errorf("json: for parameter path: want a gjson path (a string), got %s", args[0].Type())
+	}
+	return c.addConds("json", path, b, args, kwargs, 1)
+}
+
+func (c *check) headerMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) == 0 {
+		return nil, errors.New("header: missing argument for name: give a header name such as \"Location\"")
+	}
+	name, ok := starlark.AsString(args[0])
+	if !ok || name == "" {
+		return nil, fmt.Errorf("header: for parameter name: want a header name, got %s", args[0].String())
+	}
+	return c.addConds("header", name, b, args, kwargs, 1)
+}
+
+func (c *check) addConds(field, name string, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, from int) (starlark.Value, error) {
+	if len(kwargs) > 0 {
+		return nil, fmt.Errorf("%s: takes matchers only, no keyword arguments", b.Name())
+	}
+	ms, err := matchers(b.Name(), args, from)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		switch field {
+		case "json", "header":
+			// Naming a field alone asks that it be there.
+			ms = []attest.Matcher[any]{attest.Not(attest.IsNull[any]())}
+		default:
+			return nil, fmt.Errorf("%s: give at least one matcher or value, for example .%s(200)", b.Name(), b.Name())
+		}
+	}
+	return c.with(func(c *check) { c.conds = append(c.conds, condition{field, name, ms}) }), nil
+}
+
+func (c *check) hintMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var text string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "text", &text); err != nil {
+		return nil, err
+	}
+	return c.with(func(c *check) { c.hint = text }), nil
+}
+
+func (c *check) eventuallyMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return c.setTiming(attest.TimingEventually, b, args, kwargs)
+}
+
+func (c *check) consistentlyMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return c.setTiming(attest.TimingConsistently, b, args, kwargs)
+}
+
+func (c *check) setTiming(t attest.Timing, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var timeout durationArg
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "timeout??", &timeout); err != nil {
+		return nil, err
+	}
+	if timeout.given && timeout.d <= 0 {
+		return nil, fmt.Errorf("%s: timeout %v must be positive", b.Name(), timeout.d)
+	}
+	return c.with(func(c *check) { c.timing, c.timeout = t, timeout.d }), nil
+}
+
+// run runs the check in the calling test.
+func (c *check) run(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+		return nil, err
+	}
+	ts := testOf(thread)
+	if ts == nil {
+		return nil, errors.New("run: call it inside a test or setup function: while the top level runs, the cluster does not exist yet")
+	}
+	resps, err := c.build(ts.do).At(callerPos(thread)).Exec()
+	if err != nil {
+		return nil, err
+	}
+	if c.sel.single() {
+		if len(resps) == 0 {
+			return starlark.None, nil
+		}
+		return newResponse(resps[0], c.path), nil
+	}
+	vs := make([]starlark.Value, len(resps))
+	for i, r := range resps {
+		vs[i] = newResponse(r, c.path)
+	}
+	return starlark.NewList(vs), nil
+}
+
+// build makes the engine's check.
+func (c *check) build(do *attest.Do) *attest.Check {
+	var args []any
+	if c.body != nil {
+		args = append(args, c.body)
+	}
+	if len(c.headers) > 0 {
+		args = append(args, attest.H(c.headers))
+	}
+	ac := do.Request(c.method, c.sel.attest(do), c.path, args...)
+	for _, cond := range c.conds {
+		switch cond.field {
+		case "status":
+			ac.Status(typed[int](cond.ms)...)
+		case "body":
+			ac.Body(typed[string](cond.ms)...)
+		case "json":
+			ac.JSON(cond.name, typed[string](cond.ms)...)
+		case "header":
+			ac.Header(cond.name, typed[string](cond.ms)...)
+		}
+	}
+	if c.hint != "" {
+		ac.Hint(c.hint)
+	}
+	switch {
+	case c.timing == attest.TimingEventually && c.timeout > 0:
+		ac.Eventually(c.timeout)
+	case c.timing == attest.TimingEventually:
+		ac.Eventually()
+	case c.timing == attest.TimingConsistently && c.timeout > 0:
+		ac.Consistently(c.timeout)
+	case c.timing == attest.TimingConsistently:
+		ac.Consistently()
+	}
+	return ac
+}
+
+// makeRequest returns the builtin of one HTTP method: get, put, ….
+func makeRequest(method string) builtinFunc {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var sel selectorArg
+		var path string
+		var body, headers starlark.Value = starlark.None, starlark.None
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs,
+			"selector", &sel, "path", &path, "body?", &body, "headers?", &headers); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("%s: path %q must start with /", b.Name(), path)
+		}
+		c := &check{method: method, sel: sel.sel, path: path}
+		hs, err := headerMap(b.Name(), headers)
+		if err != nil {
+			return nil, err
+		}
+		switch v := body.(type) {
+		case starlark.NoneType:
+		case starlark.String:
+			c.body = []byte(v)
+		case starlark.Bytes:
+			c.body = []byte(v)
+		case *starlark.Dict, *starlark.List, starlark.Tuple:
+			g, err := toGo(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: for parameter body: %w", b.Name(), err)
+			}
+			c.body, _ = json.Marshal(g)
+			if !hasHeader(hs, "Content-Type") {
+				if hs == nil {
+					hs = map[string]string{}
+				}
+				hs["Content-Type"] = "application/json"
+			}
+		default:
+			return nil, fmt.Errorf("%s: for parameter body: want a string, or a dict or list to send as JSON, got %s", b.Name(), body.Type())
+		}
+		c.headers = hs
+		return c, nil
+	}
+}
+
+func headerMap(fn string, v starlark.Value) (map[string]string, error) {
+	if v == starlark.None {
+		return nil, nil
+	}
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, fmt.Errorf("%s: for parameter headers: want a dict such as {\"Content-Type\": \"text/plain\"}, got %s", fn, v.Type())
+	}
+	out := make(map[string]string, d.Len())
+	for _, item := range d.Items() {
+		k, ok1 := starlark.AsString(item[0])
+		val, ok2 := starlark.AsString(item[1])
+		if !ok1 || !ok2 || k == "" {
+			return nil, fmt.Errorf("%s: for parameter headers: want header names and values as strings, got %s: %s", fn, item[0], item[1])
+		}
+		out[http.CanonicalHeaderKey(k)] = val
+	}
+	return out, nil
+}
+
+func hasHeader(hs map[string]string, name string) bool {
+	for k := range hs {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// typed gives matchers the static type a modifier of attest.Check wants;
+// every attest matcher examines the same Value whatever its type parameter.
+func typed[T any](ms []attest.Matcher[any]) []attest.Matcher[T] {
+	out := make([]attest.Matcher[T], len(ms))
+	for i, m := range ms {
+		out[i] = m
+	}
+	return out
+}

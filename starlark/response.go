@@ -1,0 +1,258 @@
+package starlark
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/tidwall/gjson"
+	"go.starlark.net/starlark"
+
+	"github.com/clstr-dev/clstr/attest"
+)
+
+// response is the Starlark value of a node's answer, as check.run() and
+// fetch() return it. It is immutable.
+type response struct {
+	r       *attest.Response
+	path    string
+	headers *starlark.Dict
+}
+
+var (
+	_ starlark.Value    = (*response)(nil)
+	_ starlark.HasAttrs = (*response)(nil)
+)
+
+func newResponse(r *attest.Response, path string) *response {
+	h := starlark.NewDict(len(r.Header))
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h.SetKey(starlark.String(k), starlark.String(strings.Join(r.Header.Values(k), ", ")))
+	}
+	h.Freeze()
+	return &response{r: r, path: path, headers: h}
+}
+
+func (r *response) String() string {
+	if r.r.Err != nil {
+		return fmt.Sprintf("<response %s %s from %s: no answer>", r.r.Method, r.path, r.r.Node)
+	}
+	return fmt.Sprintf("<response %s %s from %s: %d>", r.r.Method, r.path, r.r.Node, r.r.Status)
+}
+func (r *response) Type() string         { return "response" }
+func (r *response) Freeze()              {}
+func (r *response) Truth() starlark.Bool { return starlark.True }
+func (r *response) Hash() (uint32, error) {
+	return 0, fmt.Errorf("unhashable type: response")
+}
+
+// responseAttrs are a response's fields and methods, as the reference
+// documents them.
+var responseAttrs = []Builtin{
+	{Name: "node", Signature: "response.node", Summary: "the name of the node that answered"},
+	{Name: "status", Signature: "response.status", Summary: "the status code; 0 if the node did not answer"},
+	{Name: "body", Signature: "response.body", Summary: "the body as a string"},
+	{Name: "headers", Signature: "response.headers", Summary: "the headers, a dict from canonical name to the values joined by \", \""},
+	{Name: "url", Signature: "response.url", Summary: "the URL the request went to"},
+	{Name: "error", Signature: "response.error", Summary: "why there was no answer, or None"},
+	{Name: "header", Signature: "response.header(name)", Summary: "one header's values joined by \", \", in any case; None if absent"},
+	{Name: "json", Signature: `response.json(path="")`, Summary: "the JSON field at a gjson path (the whole body for \"\") as a Starlark value; None if absent"},
+}
+
+func (r *response) AttrNames() []string {
+	names := make([]string, len(responseAttrs))
+	for i, a := range responseAttrs {
+		names[i] = a.Name
+	}
+	return names
+}
+
+func (r *response) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "node":
+		return starlark.String(r.r.Node), nil
+	case "status":
+		return starlark.MakeInt(r.r.Status), nil
+	case "body":
+		return starlark.String(r.r.Body), nil
+	case "headers":
+		return r.headers, nil
+	case "url":
+		return starlark.String(r.r.URL), nil
+	case "error":
+		if r.r.Err == nil {
+			return starlark.None, nil
+		}
+		return starlark.String(r.r.Err.Error()), nil
+	case "header":
+		return starlark.NewBuiltin("header", r.header).BindReceiver(r), nil
+	case "json":
+		return starlark.NewBuiltin("json", r.json).BindReceiver(r), nil
+	}
+	return nil, nil
+}
+
+func (r *response) header(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name); err != nil {
+		return nil, err
+	}
+	vals := r.r.Header.Values(http.CanonicalHeaderKey(name))
+	if len(vals) == 0 {
+		return starlark.None, nil
+	}
+	return starlark.String(strings.Join(vals, ", ")), nil
+}
+
+func (r *response) json(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	path := ""
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path?", &path); err != nil {
+		return nil, err
+	}
+	if !gjson.Valid(r.r.Body) {
+		// The target's answer is at fault, not the script: a failure.
+		f := &attest.Failure{
+			Pos:     callerPos(thread),
+			What:    fmt.Sprintf("%s %s on %s", r.r.Method, r.path, r.r.Node),
+			Problem: fmt.Sprintf("json(%q): the body is not JSON", path),
+			Nodes:   []attest.NodeReport{{Response: r.r, Problems: []string{"expected a JSON body"}}},
+		}
+		if ts := testOf(thread); ts != nil {
+			f.Test = ts.do.Test()
+		}
+		return nil, f
+	}
+	var res gjson.Result
+	if path == "" {
+		res = gjson.Parse(r.r.Body)
+	} else {
+		res = gjson.Get(r.r.Body, path)
+	}
+	if !res.Exists() {
+		return starlark.None, nil
+	}
+	return fromJSON(res), nil
+}
+
+// fromJSON converts a JSON value to Starlark: null to None, numbers to int
+// or float (as written), strings, bools, arrays to lists and objects to
+// dicts in the order of their keys.
+func fromJSON(r gjson.Result) starlark.Value {
+	switch r.Type {
+	case gjson.Null:
+		return starlark.None
+	case gjson.False:
+		return starlark.False
+	case gjson.True:
+		return starlark.True
+	case gjson.String:
+		return starlark.String(r.Str)
+	case gjson.Number:
+		raw := strings.TrimSpace(r.Raw)
+		if !strings.ContainsAny(raw, ".eE") {
+			if i, ok := new(big.Int).SetString(raw, 10); ok {
+				return starlark.MakeBigInt(i)
+			}
+		}
+		return starlark.Float(r.Num)
+	}
+	if r.IsArray() {
+		arr := r.Array()
+		vs := make([]starlark.Value, len(arr))
+		for i, e := range arr {
+			vs[i] = fromJSON(e)
+		}
+		return starlark.NewList(vs)
+	}
+	d := starlark.NewDict(0)
+	r.ForEach(func(k, v gjson.Result) bool {
+		d.SetKey(starlark.String(k.String()), fromJSON(v))
+		return true
+	})
+	return d
+}
+
+// toGo converts a Starlark value to what encoding/json encodes: nil, bool,
+// json.Number, string, []any and map[string]any.
+func toGo(v starlark.Value) (any, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.Bool:
+		return bool(v), nil
+	case starlark.Int:
+		return json.Number(v.String()), nil
+	case starlark.Float:
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%v cannot be written as JSON", v)
+		}
+		return json.Number(fmt.Sprint(f)), nil
+	case starlark.String:
+		return string(v), nil
+	case starlark.Indexable: // list, tuple
+		out := make([]any, v.Len())
+		for i := range out {
+			e, err := toGo(v.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = e
+		}
+		return out, nil
+	case *starlark.Dict:
+		out := make(map[string]any, v.Len())
+		for _, item := range v.Items() {
+			k, ok := starlark.AsString(item[0])
+			if !ok {
+				return nil, fmt.Errorf("a dict key of JSON must be a string, got %s", item[0].Type())
+			}
+			e, err := toGo(item[1])
+			if err != nil {
+				return nil, err
+			}
+			out[k] = e
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s cannot be written as JSON", v.Type())
+}
+
+// builtinFetch is fetch(name, path).
+func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name nodeNameArg
+	var path string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path); err != nil {
+		return nil, err
+	}
+	resp, err := testOf(thread).ops(thread).Fetch(name.name, path)
+	if err != nil {
+		return nil, err
+	}
+	if resp == nil {
+		return starlark.None, nil
+	}
+	return newResponse(resp, path), nil
+}
+
+// builtinAddr is addr(name).
+func builtinAddr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name nodeNameArg
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name); err != nil {
+		return nil, err
+	}
+	a, err := testOf(thread).ops(thread).Addr(name.name)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.String(a), nil
+}

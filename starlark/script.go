@@ -1,0 +1,380 @@
+// Package starlark binds clstr's test engine, attest, to Starlark: a stage
+// is a .star script whose builtins (get, all_nodes, eventually, partition,
+// …) call the engine.
+//
+// Load compiles a script and every module it loads (parse and resolve, so a
+// typo costs milliseconds), then runs its top level, which declares the
+// suite and registers its tests; no cluster exists yet. Script.Suite turns
+// the result into an attest.Suite, run as any other:
+//
+//	s, err := starlark.Load("election.star", starlark.Options{Stdlib: stdlib.FS})
+//	if err != nil {
+//		return err // file:line:col: what is wrong
+//	}
+//	res := s.Suite().Run(ctx, attest.RunOptions{Runtime: rt})
+//
+// Each test and setup function runs on a Starlark thread of its own, which
+// carries the test's *attest.Do in thread-local state and is cancelled when
+// the run is. A failed check or a fail() is a *attest.Failure positioned at
+// the script line that made it; any other error of Starlark code is an
+// *Error with a Starlark backtrace. Builtins is the reference of every
+// predeclared function; docs/scripting.md documents them.
+package starlark
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sync/atomic"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/clstr-dev/clstr/attest"
+)
+
+// Options configure Load.
+type Options struct {
+	// Stdlib holds the modules scripts load as "@stdlib//name.star"; nil
+	// means none. The clstr command passes stdlib.FS.
+	Stdlib fs.FS
+	// Root is the directory relative loads may not leave; "" means the
+	// script's own directory.
+	Root string
+	// Print receives what print() prints, with the script position of the
+	// call; nil discards it. Every print also goes into the event log.
+	Print func(pos, msg string)
+}
+
+// Script is a loaded stage: its files compiled and its top level run, which
+// declared the suite and registered the tests. It is immutable, and
+// Suite may be called any number of times, also concurrently.
+type Script struct {
+	bundle *Bundle
+	opts   Options
+	cfg    attest.Config
+	setups []registered
+	tests  []registered
+}
+
+type registered struct {
+	name string
+	fn   starlark.Callable
+	pos  syntax.Position
+}
+
+// registry collects what the top level declares. It lives in the top-level
+// thread's local state; registration builtins find it there.
+type registry struct {
+	script   *Script
+	suiteSet bool
+	names    map[string]syntax.Position
+}
+
+const (
+	registryKey = "clstr.registry"
+	testKey     = "clstr.test"
+)
+
+func registryOf(thread *starlark.Thread) *registry {
+	r, _ := thread.Local(registryKey).(*registry)
+	return r
+}
+
+// Load compiles the script at path and every module it loads, then runs its
+// top level to learn its suite and tests. Nothing touches a cluster. Errors
+// are *Error values (or several joined, for a file with several resolve
+// errors) that start with the file:line:col of the problem.
+func Load(path string, opts Options) (*Script, error) {
+	b, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, Predeclared: predeclared.Has})
+	if err != nil {
+		return nil, compileError(err)
+	}
+	return b.load(opts)
+}
+
+// load runs the bundle's top level.
+func (b *Bundle) load(opts Options) (*Script, error) {
+	s := &Script{bundle: b, opts: opts, cfg: attest.DefaultConfig()}
+	reg := &registry{script: s, names: map[string]syntax.Position{}}
+	thread := &starlark.Thread{Name: "load " + b.Name()}
+	thread.SetLocal(registryKey, reg)
+	thread.Print = func(thread *starlark.Thread, msg string) {
+		if opts.Print != nil {
+			opts.Print(thread.CallFrame(1).Pos.String(), msg)
+		}
+	}
+	if _, err := b.exec(thread, predeclared); err != nil {
+		return nil, scriptError(err, 0)
+	}
+	if len(s.tests) == 0 {
+		return nil, &Error{Pos: b.Name(), Msg: "the script registers no test: add test(\"name\", fn) at its top level"}
+	}
+	return s, nil
+}
+
+// Name returns the script's name as positions show it.
+func (s *Script) Name() string { return s.bundle.Name() }
+
+// Files returns the files on disk the script was compiled from: the script
+// and the modules it loads by relative path.
+func (s *Script) Files() []string { return s.bundle.Files() }
+
+// Config returns the suite's configuration, as suite() declared it.
+func (s *Script) Config() attest.Config { return s.cfg }
+
+// TestNames returns the names of the tests in registration order.
+func (s *Script) TestNames() []string {
+	names := make([]string, len(s.tests))
+	for i, t := range s.tests {
+		names[i] = t.name
+	}
+	return names
+}
+
+// Suite returns an attest suite that runs the script's setup steps and
+// tests. Each call returns a new suite with state of its own (unique()
+// counts from 1 again).
+func (s *Script) Suite() *attest.Suite {
+	rs := &runState{script: s}
+	c := s.cfg
+	suite := attest.New(
+		attest.WithCluster(c.Nodes),
+		attest.WithNodeStartTimeout(c.NodeStartTimeout),
+		attest.WithNodeShutdownTimeout(c.NodeShutdownTimeout),
+		attest.WithRetryTimeout(c.RetryTimeout),
+		attest.WithRequestTimeout(c.RequestTimeout),
+		attest.WithSettle(c.Settle),
+		attest.WithPollInterval(c.PollInterval),
+		attest.WithConcurrencyLimit(c.ConcurrencyLimit),
+	)
+	for _, st := range s.setups {
+		suite.Setup(rs.body(st))
+	}
+	for _, t := range s.tests {
+		suite.Test(t.name, rs.body(t))
+	}
+	return suite
+}
+
+// runState is the state of one suite built by Script.Suite, shared by the
+// threads of its tests.
+type runState struct {
+	script *Script
+	unique atomic.Int64
+}
+
+// testState is what a test's thread carries: the engine's Do and the run.
+type testState struct {
+	run *runState
+	do  *attest.Do
+}
+
+func testOf(thread *starlark.Thread) *testState {
+	ts, _ := thread.Local(testKey).(*testState)
+	return ts
+}
+
+// ops returns the engine's operations, with failures positioned at the
+// script line that called the running builtin.
+func (ts *testState) ops(thread *starlark.Thread) *attest.Ops {
+	return ts.do.Ops(callerPos(thread))
+}
+
+// callerPos is the script position of the call to the running builtin.
+func callerPos(thread *starlark.Thread) string {
+	return thread.CallFrame(1).Pos.String()
+}
+
+// newThread returns a thread for Starlark code of a test: the body itself
+// or a goroutine of concurrently. The caller must call the returned stop
+// function when the thread is done, to release the cancellation hook.
+func (ts *testState) newThread(name string) (*starlark.Thread, func() bool) {
+	thread := &starlark.Thread{Name: name}
+	thread.SetLocal(testKey, ts)
+	opts := ts.run.script.opts
+	thread.Print = func(thread *starlark.Thread, msg string) {
+		ts.do.Log("%s", msg)
+		if opts.Print != nil {
+			opts.Print(callerPos(thread), msg)
+		}
+	}
+	// Cancelling the run interrupts Starlark code between builtins; the
+	// builtins themselves see the run's context through the engine.
+	stop := context.AfterFunc(ts.do.Context(), func() {
+		thread.Cancel("the run was interrupted")
+	})
+	return thread, stop
+}
+
+// body turns a registered Starlark function into a test body: it runs on a
+// fresh thread, and an error stops the test as its failure.
+func (rs *runState) body(reg registered) func(*attest.Do) {
+	return func(do *attest.Do) {
+		ts := &testState{run: rs, do: do}
+		thread, stop := ts.newThread(do.Test())
+		defer stop()
+		if _, err := starlark.Call(thread, reg.fn, nil, nil); err != nil {
+			do.Fail(asFailure(do, err, 0))
+		}
+	}
+}
+
+// builtinSuite is suite(cluster=1, …).
+func builtinSuite(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	reg := registryOf(thread)
+	if reg.suiteSet {
+		return nil, errors.New("suite: called twice: declare the suite once, at the top of the script")
+	}
+	if len(reg.script.tests) > 0 || len(reg.script.setups) > 0 {
+		return nil, errors.New("suite: call it before the first setup() or test(), so that they run on the cluster it declares")
+	}
+	cfg := attest.DefaultConfig()
+	var nodeStart, nodeShutdown, retry, request, settle, poll durationArg
+	if len(args) > 0 {
+		return nil, errors.New("suite: takes keyword arguments only, for example suite(cluster = 3)")
+	}
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
+		"cluster?", &cfg.Nodes,
+		"node_start_timeout?", &nodeStart,
+		"node_shutdown_timeout?", &nodeShutdown,
+		"retry_timeout?", &retry,
+		"request_timeout?", &request,
+		"settle?", &settle,
+		"poll_interval?", &poll,
+		"concurrency_limit?", &cfg.ConcurrencyLimit,
+	); err != nil {
+		return nil, err
+	}
+	nodeStart.set(&cfg.NodeStartTimeout)
+	nodeShutdown.set(&cfg.NodeShutdownTimeout)
+	retry.set(&cfg.RetryTimeout)
+	request.set(&cfg.RequestTimeout)
+	settle.set(&cfg.Settle)
+	poll.set(&cfg.PollInterval)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("suite: %w", err)
+	}
+	reg.suiteSet = true
+	reg.script.cfg = cfg
+	return starlark.None, nil
+}
+
+// builtinSetup is setup(fn).
+func builtinSetup(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var fn starlark.Callable
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "fn", &fn); err != nil {
+		return nil, err
+	}
+	if err := noParams(b.Name(), fn); err != nil {
+		return nil, err
+	}
+	reg := registryOf(thread)
+	reg.script.setups = append(reg.script.setups, registered{name: "setup", fn: fn, pos: thread.CallFrame(1).Pos})
+	return starlark.None, nil
+}
+
+// testNamePattern is what a test name may look like: printable, one line.
+var testNamePattern = regexp.MustCompile(`^[^\x00-\x1f\x7f]+$`)
+
+// builtinTest is test(name, fn).
+func builtinTest(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	var fn starlark.Callable
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn", &fn); err != nil {
+		return nil, err
+	}
+	if !testNamePattern.MatchString(name) {
+		return nil, fmt.Errorf("test: name %q: give a test a non-empty name on one line", name)
+	}
+	if err := noParams(b.Name(), fn); err != nil {
+		return nil, err
+	}
+	reg := registryOf(thread)
+	pos := thread.CallFrame(1).Pos
+	if prev, dup := reg.names[name]; dup {
+		return nil, fmt.Errorf("test: a test named %q is already registered at %s: give each test its own name", name, prev)
+	}
+	reg.names[name] = pos
+	reg.script.tests = append(reg.script.tests, registered{name: name, fn: fn, pos: pos})
+	return starlark.None, nil
+}
+
+// noParams checks that a test, setup or retried function can be called
+// without arguments.
+func noParams(builtin string, fn starlark.Callable) error {
+	return takes(builtin, fn, 0, "def my_test(): …")
+}
+
+// takes checks, where it can, that fn can be called with n positional
+// arguments, so that a wrong function is reported where it is passed rather
+// than when the cluster is up. example shows a function that fits.
+func takes(builtin string, fn starlark.Callable, n int, example string) error {
+	f, ok := fn.(*starlark.Function)
+	if !ok {
+		return nil
+	}
+	params := f.NumParams()
+	if f.HasVarargs() {
+		params--
+	}
+	if f.HasKwargs() {
+		params--
+	}
+	required := 0
+	for i := 0; i < params; i++ {
+		if f.ParamDefault(i) == nil {
+			required++
+		}
+	}
+	positional := params - f.NumKwonlyParams()
+	if required > n || (n > positional && !f.HasVarargs()) {
+		return fmt.Errorf("%s: %s must take %d argument(s), but it takes %d; pass a function such as %s",
+			builtin, f.Name(), n, required, example)
+	}
+	return nil
+}
+
+// builtinUnique is unique(prefix="u").
+func builtinUnique(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	prefix := "u"
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "prefix?", &prefix); err != nil {
+		return nil, err
+	}
+	n := testOf(thread).run.unique.Add(1)
+	return starlark.String(fmt.Sprintf("%s-%d", prefix, n)), nil
+}
+
+// builtinLog is log(message).
+func builtinLog(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var msg starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "message", &msg); err != nil {
+		return nil, err
+	}
+	testOf(thread).do.Log("%s", str(msg))
+	return starlark.None, nil
+}
+
+// builtinFail is fail(message).
+func builtinFail(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var msg starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "message", &msg); err != nil {
+		return nil, err
+	}
+	ts := testOf(thread)
+	if ts == nil {
+		// At the top level there is no test to fail: the script stops.
+		return nil, errors.New(str(msg))
+	}
+	return nil, &attest.Failure{Test: ts.do.Test(), Pos: callerPos(thread), Problem: str(msg)}
+}
+
+// str renders a value as print does: strings without quotes.
+func str(v starlark.Value) string {
+	if s, ok := starlark.AsString(v); ok {
+		return s
+	}
+	return v.String()
+}
