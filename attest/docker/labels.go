@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
@@ -135,22 +136,34 @@ func Clean(ctx context.Context, cli *client.Client, opts CleanOptions) (CleanRes
 	if err != nil {
 		return res, fmt.Errorf("list containers: %w", err)
 	}
-	// User containers first: they share the sandboxes' namespaces.
+	// User containers first: they share the sandboxes' namespaces. Each
+	// pass removes its containers in parallel.
 	for _, pass := range []func(string) bool{
 		func(role string) bool { return role != "sandbox" },
 		func(role string) bool { return role == "sandbox" },
 	} {
+		var (
+			wg sync.WaitGroup
+			mu sync.Mutex // guards errs and res
+		)
 		for _, c := range containers {
 			if !doomed(c.Labels) || !pass(c.Labels[LabelRole]) {
 				continue
 			}
-			err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-			if err != nil && !client.IsErrNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove container %s: %w", strings.TrimPrefix(firstName(c.Names), "/"), err))
-				continue
-			}
-			res.Containers++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && !client.IsErrNotFound(err) {
+					errs = append(errs, fmt.Errorf("remove container %s: %w", strings.TrimPrefix(firstName(c.Names), "/"), err))
+					return
+				}
+				res.Containers++
+			}()
 		}
+		wg.Wait()
 	}
 
 	networks, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
