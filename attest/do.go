@@ -625,18 +625,22 @@ func (r *run) waitNode(ctx context.Context, name string) error {
 	timeout := r.cfg.NodeStartTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	last := ""
 	for {
 		resp := r.send(ctx, name, http.MethodGet, "/health", nil, nil, false)
-		if resp.Err == nil && resp.Status == http.StatusOK {
+		switch {
+		case resp.Err == nil && resp.Status == http.StatusOK:
 			return nil
+		case resp.Err == nil:
+			last = statusText(resp.Status)
+		case ctx.Err() == nil || last == "":
+			// An attempt cut short by the deadline says less than the
+			// one before it.
+			last = resp.Err.Error()
 		}
 		if err := sleep(ctx, min(r.cfg.PollInterval, healthPoll)); err != nil {
 			if r.ctx.Err() != nil {
 				return err
-			}
-			last := statusText(resp.Status)
-			if resp.Err != nil {
-				last = resp.Err.Error()
 			}
 			return fmt.Errorf("node %s did not answer GET /health with 200 within %v (last attempt: %s)%s",
 				name, timeout, last, r.logTail(name))

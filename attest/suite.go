@@ -307,6 +307,17 @@ const (
 	VerdictError
 )
 
+// String returns "pass", "fail" or "error".
+func (v Verdict) String() string {
+	switch v {
+	case VerdictPass:
+		return "pass"
+	case VerdictFail:
+		return "fail"
+	}
+	return "error"
+}
+
 // Verdict tells whether the run passed, the target failed, or clstr could
 // not judge.
 func (r *Result) Verdict() Verdict {

@@ -45,7 +45,7 @@ func TestRunOrderAndFirstFailureStops(t *testing.T) {
 	if got, want := statuses(res), []string{"a=passed", "b=failed", "c=not run"}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
-	if res.Err != nil || res.Verdict() != VerdictFail || res.Passed() {
+	if res.Err != nil || res.Verdict() != VerdictFail || res.Verdict().String() != "fail" || res.Passed() {
 		t.Errorf("Err, Verdict, Passed = %v, %v, %v", res.Err, res.Verdict(), res.Passed())
 	}
 	if res.Tests[1].Duration <= 0 || res.Duration < res.Tests[1].Duration {
