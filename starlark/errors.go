@@ -3,6 +3,7 @@ package starlark
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"go.starlark.net/resolve"
@@ -73,7 +74,7 @@ func compileError(err error) error {
 	case errors.As(err, &rl):
 		errs := make([]error, len(rl))
 		for i, e := range rl {
-			errs[i] = &Error{Pos: e.Pos.String(), Msg: e.Msg}
+			errs[i] = &Error{Pos: e.Pos.String(), Msg: suggest(e.Msg)}
 		}
 		return errors.Join(errs...)
 	case errors.As(err, &se):
@@ -119,11 +120,6 @@ func scriptError(err error, base int) *Error {
 	out := &Error{Msg: ee.Msg, Frames: fs}
 	if len(fs) > 0 {
 		out.Pos = fs[len(fs)-1].Pos
-	}
-	// A load error already starts with the position of the load.
-	var se syntax.Error
-	if errors.As(ee.Unwrap(), &se) {
-		out.Pos, out.Msg = se.Pos.String(), se.Msg
 	}
 	return out
 }
@@ -173,4 +169,53 @@ func Verdict(res *attest.Result) attest.Verdict {
 		return attest.VerdictError
 	}
 	return v
+}
+
+// suggest adds the nearest predeclared name to an "undefined: name" error
+// of the resolver: "undefined: gett (did you mean get?)".
+func suggest(msg string) string {
+	name, ok := strings.CutPrefix(msg, "undefined: ")
+	if !ok || strings.ContainsAny(name, " (") {
+		return msg
+	}
+	best, bestDist := "", len(name)/2+1
+	consider := func(cand string) {
+		if d := editDistance(name, cand); d < bestDist {
+			best, bestDist = cand, d
+		}
+	}
+	var names []string
+	for _, b := range builtins {
+		names = append(names, b.Name)
+	}
+	names = append(names, starlark.Universe.Keys()...) // sorted
+	sort.Strings(names)
+	for _, cand := range names {
+		consider(cand)
+	}
+	if best == "" {
+		return msg
+	}
+	return msg + " (did you mean " + best + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -67,7 +67,7 @@ func Compile(scriptPath string, opts CompileOptions) (*Bundle, error) {
 	}
 	b := &Bundle{main: abs, modules: map[string]*module{}, byName: map[string]*module{}, stdlib: opts.Stdlib}
 	c := &compiler{b: b, root: root, opts: opts, active: map[string]bool{}}
-	if err := c.compile(abs, "", syntax.Position{}); err != nil {
+	if err := c.compile(abs, "", "", syntax.Position{}); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -80,7 +80,9 @@ type compiler struct {
 	active map[string]bool // modules being compiled: a load cycle
 }
 
-func (c *compiler) compile(key, from string, at syntax.Position) error {
+// compile compiles the module key, which from loads as loadName at the
+// position at (from is "" for the script itself), and its loads.
+func (c *compiler) compile(key, from, loadName string, at syntax.Position) error {
 	if _, done := c.b.modules[key]; done {
 		return nil
 	}
@@ -90,7 +92,7 @@ func (c *compiler) compile(key, from string, at syntax.Position) error {
 	c.active[key] = true
 	defer delete(c.active, key)
 
-	src, err := c.read(key)
+	src, err := c.read(key, loadName)
 	if err != nil {
 		if from == "" {
 			return err
@@ -114,7 +116,7 @@ func (c *compiler) compile(key, from string, at syntax.Position) error {
 			return posError(pos, err.Error())
 		}
 		m.loads[loadName] = dep
-		if err := c.compile(dep, key, pos); err != nil {
+		if err := c.compile(dep, key, loadName, pos); err != nil {
 			return err
 		}
 	}
@@ -167,7 +169,9 @@ func inside(root, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
-func (c *compiler) read(key string) ([]byte, error) {
+// read returns the source of the module key, loaded as loadName ("" for
+// the script itself).
+func (c *compiler) read(key, loadName string) ([]byte, error) {
 	if rest, ok := strings.CutPrefix(key, StdlibPrefix); ok {
 		src, err := fs.ReadFile(c.opts.Stdlib, rest)
 		if err != nil {
@@ -176,13 +180,17 @@ func (c *compiler) read(key string) ([]byte, error) {
 		return src, nil
 	}
 	src, err := os.ReadFile(key)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("cannot load %s: no such file", displayName(key))
-		}
-		return nil, fmt.Errorf("cannot load %s: %w", displayName(key), err)
+	switch {
+	case err == nil:
+		return src, nil
+	case loadName == "" && errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("cannot read the script %s: no such file", displayName(key))
+	case loadName == "":
+		return nil, fmt.Errorf("cannot read the script %s: %w", displayName(key), err)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("cannot load %s: no such file (looked for %s)", loadName, displayName(key))
 	}
-	return src, nil
+	return nil, fmt.Errorf("cannot load %s: %w", loadName, err)
 }
 
 // displayName names a module the way errors show it: stdlib modules by
@@ -268,6 +276,11 @@ func (e *execution) load(thread *starlark.Thread, name string) (starlark.StringD
 	e.done[key] = nil
 	e.mu.Unlock()
 	g, err := e.run(thread, e.b.modules[key])
+	if err != nil {
+		// The interpreter keeps only the message of a load's error; the
+		// module's own position and backtrace go into it.
+		err = scriptError(err, 0)
+	}
 	e.mu.Lock()
 	e.done[key] = &loadResult{g, err}
 	e.mu.Unlock()
