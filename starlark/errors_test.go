@@ -138,7 +138,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "runtime error in a module",
 			files: map[string]string{"s/main.star": "load(\"lib.star\", \"x\")\n", "s/lib.star": "x = 1 // 0\n"},
-			want:  "s/lib.star:1:7: floored division by zero\n" +
+			want: "s/lib.star:1:7: floored division by zero\n" +
 				"Traceback (most recent call last):\n" +
 				"  s/main.star:1:1: in <toplevel>\n" +
 				"  s/lib.star:1:7: in <toplevel>",
@@ -181,8 +181,8 @@ if a != b or twice(a) != 2:
     fail("a %s b %s" % (a, b))
 test("t", lambda: None)
 `,
-		"s/lib/a.star":      "load(\"counter.star\", \"n\")\na = n\n",
-		"s/lib/b.star":      "load(\"counter.star\", \"n\")\nb = n\n",
+		"s/lib/a.star":       "load(\"counter.star\", \"n\")\na = n\n",
+		"s/lib/b.star":       "load(\"counter.star\", \"n\")\nb = n\n",
 		"s/lib/counter.star": "print(\"counter runs\")\nn = 1\n",
 	})
 	chdir(t, dir)
