@@ -1,0 +1,79 @@
+// Command clstr runs test stages, written in Starlark, against a program
+// that it starts as a cluster of Docker containers.
+//
+//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [-v] SCRIPT
+//	clstr clean [--all]
+//
+// Exit status: 0 when every test passed; 1 when the target failed (a test
+// failed, its image did not build, a node never became healthy); 2 when
+// clstr could not judge (bad usage, an error in the script, Docker
+// unreachable, an interrupted run).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit statuses.
+const (
+	exitPass  = 0
+	exitFail  = 1
+	exitError = 2
+)
+
+// exitStatus is an error that ends the command with a status; its message,
+// if any, has been printed already.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError is a mistake in the command line, printed with a pointer to
+// the help.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
+}
+
+// run runs the command line args and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	var st exitStatus
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitPass
+	case errors.As(err, &st):
+		return int(st)
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "clstr: %s\nRun 'clstr help' for usage.\n", ue.msg)
+		return exitError
+	}
+	fmt.Fprintf(stderr, "clstr: %v\n", err)
+	return exitError
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "clstr",
+		Usage:     "test distributed systems from the outside",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Errors are turned into exit statuses by run, not by the library.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
+			return usageError{err.Error()}
+		},
+		HideHelpCommand: false,
+		Commands:        []*cli.Command{runCommand(), cleanCommand()},
+	}
+}

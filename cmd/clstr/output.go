@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/starlark"
+)
+
+// output reports a run for a person: a line per test with its duration,
+// the failure with everything needed to fix it, and a summary. On a
+// terminal it also keeps a live line that says what the run is waiting
+// for. It implements attest.Reporter.
+type output struct {
+	// color adds ANSI colours; live allows the live line. Both are
+	// decided once, by newOutput, from the terminal and NO_COLOR.
+	color, live bool
+
+	mu sync.Mutex // guards w and shown; the engine, print() and signals write
+	w  io.Writer
+	// shown is the width of the live line on screen, 0 if none.
+	shown int
+}
+
+var _ attest.Reporter = (*output)(nil)
+
+// newOutput returns an output to w, with colour and the live line when w
+// is a terminal, and no colour when NO_COLOR is set.
+func newOutput(w io.Writer) *output {
+	tty := isTerminal(w)
+	return &output{w: w, live: tty, color: tty && os.Getenv("NO_COLOR") == ""}
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (o *output) paint(code, s string) string {
+	if !o.color || s == "" {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (o *output) green(s string) string  { return o.paint("32", s) }
+func (o *output) red(s string) string    { return o.paint("31", s) }
+func (o *output) yellow(s string) string { return o.paint("33", s) }
+func (o *output) dim(s string) string    { return o.paint("2", s) }
+func (o *output) bold(s string) string   { return o.paint("1", s) }
+
+// line writes whole lines, clearing the live line first.
+func (o *output) line(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearLive()
+	fmt.Fprintf(o.w, format+"\n", args...)
+}
+
+func (o *output) clearLive() {
+	if o.shown > 0 {
+		fmt.Fprint(o.w, "\r\x1b[K")
+		o.shown = 0
+	}
+}
+
+// setLive replaces the live line, on a terminal only.
+func (o *output) setLive(s string) {
+	if !o.live {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	const width = 110
+	if utf8.RuneCountInString(s) > width {
+		s = string([]rune(s)[:width-1]) + "…"
+	}
+	o.clearLive()
+	fmt.Fprint(o.w, o.dim(s))
+	o.shown = utf8.RuneCountInString(s)
+}
+
+// start says what runs.
+func (o *output) start(s *starlark.Script, target string) {
+	n := len(s.TestNames())
+	tests := "tests"
+	if n == 1 {
+		tests = "test"
+	}
+	nodes := "nodes"
+	if s.Config().Nodes == 1 {
+		nodes = "node"
+	}
+	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s", s.Name(), n, tests, s.Config().Nodes, nodes))+o.dim(" · "+target))
+}
+
+// Step implements attest.Reporter.
+func (o *output) Step(text string) {
+	if o.live {
+		o.setLive("· " + text + " …")
+		return
+	}
+	o.line("%s", o.dim("· "+text))
+}
+
+// TestStarted implements attest.Reporter.
+func (o *output) TestStarted(name string) { o.setLive("▸ " + name) }
+
+// TestFinished implements attest.Reporter.
+func (o *output) TestFinished(tr attest.TestResult) {
+	if tr.Status == attest.TestPassed {
+		o.line("%s %s %s", o.green("✓"), tr.Name, o.dim("("+duration(tr.Duration)+")"))
+		return
+	}
+	o.line("%s %s %s", o.red("✗"), o.bold(tr.Name), o.dim("("+duration(tr.Duration)+")"))
+	o.failure(tr.Err)
+}
+
+// Waiting implements attest.Reporter: the live line says what the test
+// waits for and how long it has left.
+func (o *output) Waiting(w attest.Wait) {
+	if !o.live {
+		return
+	}
+	s := fmt.Sprintf("  ⋯ %s: %s %s, %s left", w.Pos, w.What, w.Timing, duration(w.Left()))
+	if w.Last != nil {
+		last, _, _ := strings.Cut(w.Last.Error(), "\n")
+		s += " — " + last
+	}
+	o.setLive(s)
+}
+
+// print shows what a script prints.
+func (o *output) print(pos, msg string) {
+	o.line("  %s %s", o.dim(pos+":"), msg)
+}
+
+// interrupted says that a signal stops the run.
+func (o *output) interrupted(sig os.Signal) {
+	o.line("%s", o.yellow(fmt.Sprintf("interrupted (%v): stopping the cluster …", sig)))
+}
+
+// failure writes an error of a test or of the run, indented.
+func (o *output) failure(err error) {
+	if err == nil {
+		return
+	}
+	var b bytes.Buffer
+	var f *attest.Failure
+	if errors.As(err, &f) {
+		f.Format(&b, o.color)
+	} else {
+		b.WriteString(o.red(err.Error()) + "\n")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.clearLive()
+	for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		fmt.Fprintf(o.w, "    %s\n", l)
+	}
+	fmt.Fprintln(o.w)
+}
+
+// finish reports what stopped the run, the tests that did not run, and
+// the summary.
+func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir string) {
+	if res.Err != nil {
+		what := "the run stopped"
+		switch msg := res.Err.Error(); {
+		case strings.HasPrefix(msg, "setup: "):
+			what = "setup failed"
+		case strings.HasPrefix(msg, "create cluster: "):
+			what = "the cluster did not start"
+		case strings.Contains(msg, "did not answer GET /health"):
+			what = "the cluster did not become healthy"
+		case strings.HasPrefix(msg, "run interrupted"):
+			what = "interrupted"
+		}
+		o.line("%s %s", o.red("✗"), o.bold(what))
+		o.failure(unwrapSetup(res.Err))
+	}
+	var passed, failed, notRun, skipped int
+	for _, t := range res.Tests {
+		switch t.Status {
+		case attest.TestPassed:
+			passed++
+		case attest.TestFailed:
+			failed++
+		case attest.TestSkipped:
+			skipped++
+		default:
+			notRun++
+			o.line("%s", o.dim("- "+t.Name+" (not run)"))
+		}
+	}
+	if res.CleanupErr != nil {
+		o.line("%s", o.yellow("warning: "+res.CleanupErr.Error()))
+	}
+	var counts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(failed, "failed")
+	add(passed, "passed")
+	add(notRun, "not run")
+	add(skipped, "skipped")
+	summary := strings.Join(counts, ", ")
+	if summary == "" {
+		summary = "no test ran"
+	}
+	took := duration(res.Duration)
+	switch verdict {
+	case attest.VerdictPass:
+		o.line("%s  %s in %s", o.green(o.bold("PASSED")), summary, took)
+	case attest.VerdictFail:
+		o.line("%s  %s in %s", o.red(o.bold("FAILED")), summary, took)
+	default:
+		o.line("%s  clstr could not judge the target: %s in %s", o.yellow(o.bold("ERROR")), summary, took)
+	}
+	if verdict != attest.VerdictPass && logDir != "" {
+		o.line("%s", o.dim("logs: "+logDir+"/ (events.log, and <node>.log for each node)"))
+	}
+}
+
+// unwrapSetup drops the "setup: " the engine puts before a setup step's
+// failure, which the heading already says.
+func unwrapSetup(err error) error {
+	if u := errors.Unwrap(err); u != nil && strings.HasPrefix(err.Error(), "setup: ") {
+		return u
+	}
+	return err
+}
+
+// duration renders a test's duration: "85ms", "1.2s".
+func duration(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

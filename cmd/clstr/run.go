@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/starlark"
+	"github.com/clstr-dev/clstr/stdlib"
+)
+
+// logDir is where a run writes its event log and node logs, under the
+// current directory; each run recreates it.
+const logDir = ".clstr/logs"
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a stage script against a program started as a cluster",
+		ArgsUsage: "SCRIPT",
+		Description: "Starts the program as the cluster the script declares, runs the script's tests in order\n" +
+			"and stops at the first failure. The program is a directory with a Dockerfile (--target,\n" +
+			"by default the current directory), an image already on the Docker daemon (--image), or a\n" +
+			"static Linux binary that clstr wraps FROM scratch (--binary). Logs go to " + logDir + ".\n\n" +
+			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "target", Usage: "build the program from the Dockerfile in `DIR`", DefaultText: "."},
+			&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG`"},
+			&cli.StringFlag{Name: "binary", Usage: "wrap the static Linux executable at `PATH` FROM scratch"},
+			&cli.StringFlag{Name: "run", Usage: "run only the tests whose names match `REGEX`"},
+			&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the image build and every event as it happens"},
+		},
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	if c.NArg() != 1 {
+		return usageError{"run: give one script: clstr run [flags] SCRIPT"}
+	}
+	script := c.Args().First()
+	opts, err := dockerOptions(c)
+	if err != nil {
+		return err
+	}
+	var filter *regexp.Regexp
+	if expr := c.String("run"); expr != "" {
+		if filter, err = regexp.Compile(expr); err != nil {
+			return usageError{fmt.Sprintf("run: --run %q is not a regular expression: %v", expr, err)}
+		}
+	}
+	out := newOutput(stdout)
+	verbose := c.Bool("verbose")
+
+	// The script is checked before anything else happens: a typo costs
+	// milliseconds, not a cluster start.
+	s, err := starlark.Load(script, starlark.Options{Stdlib: stdlib.FS, Print: out.print})
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitStatus(exitError)
+	}
+	if filter != nil && !matchesAny(filter, s.TestNames()) {
+		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
+		return exitStatus(exitError)
+	}
+
+	// Ctrl-C cancels the run; the engine then tears the cluster down, and
+	// only then does clstr exit.
+	ctx, cancel := context.WithCancelCause(c.Context)
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case sig := <-sigs:
+			out.interrupted(sig)
+			cancel(fmt.Errorf("%v", sig))
+		case <-ctx.Done():
+		}
+	}()
+
+	if err := os.RemoveAll(logDir); err != nil {
+		fmt.Fprintf(stderr, "clstr: clear %s: %v\n", logDir, err)
+		return exitStatus(exitError)
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "clstr: %v\n", err)
+		return exitStatus(exitError)
+	}
+	events, err := cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
+	if err != nil {
+		fmt.Fprintf(stderr, "clstr: %v\n", err)
+		return exitStatus(exitError)
+	}
+	opts.LogDir, _ = filepath.Abs(logDir)
+	if verbose {
+		opts.BuildOutput = stdout
+	}
+	rt, err := docker.New(ctx, opts)
+	if err != nil {
+		events.Close()
+		fmt.Fprintf(stderr, "clstr: %v\n", err)
+		return exitStatus(exitError)
+	}
+	defer rt.Close()
+
+	status := runSuite(ctx, out, s, rt, runConfig{
+		filter:  filter,
+		events:  events,
+		logDir:  logDir,
+		target:  describeTarget(opts),
+		verbose: verbose,
+	})
+	if err := events.Close(); err != nil {
+		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
+	}
+	return exitStatus(status)
+}
+
+// dockerOptions reads which program to run from the flags.
+func dockerOptions(c *cli.Context) (docker.Options, error) {
+	var opts docker.Options
+	given := 0
+	for _, f := range []string{"target", "image", "binary"} {
+		if c.IsSet(f) {
+			given++
+		}
+	}
+	if given > 1 {
+		return opts, usageError{"run: give one of --target, --image and --binary"}
+	}
+	opts.Image = c.String("image")
+	opts.Binary = c.String("binary")
+	if opts.Image == "" && opts.Binary == "" {
+		opts.Dir = c.String("target")
+		if opts.Dir == "" {
+			opts.Dir = "."
+		}
+		if st, err := os.Stat(opts.Dir); err != nil || !st.IsDir() {
+			return opts, usageError{fmt.Sprintf("run: --target %s is not a directory", opts.Dir)}
+		}
+	}
+	if opts.Binary != "" {
+		if st, err := os.Stat(opts.Binary); err != nil || st.IsDir() {
+			return opts, usageError{fmt.Sprintf("run: --binary %s is not a file", opts.Binary)}
+		}
+	}
+	for _, kv := range c.StringSlice("env") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return opts, usageError{fmt.Sprintf("run: --env %q: write it as KEY=VALUE", kv)}
+		}
+		if opts.Env == nil {
+			opts.Env = map[string]string{}
+		}
+		opts.Env[k] = v
+	}
+	return opts, nil
+}
+
+func describeTarget(o docker.Options) string {
+	switch {
+	case o.Image != "":
+		return "image " + o.Image
+	case o.Binary != "":
+		return "binary " + o.Binary
+	}
+	return "Dockerfile in " + o.Dir
+}
+
+func matchesAny(re *regexp.Regexp, names []string) bool {
+	for _, n := range names {
+		if re.MatchString(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// runConfig says how runSuite runs and reports a script.
+type runConfig struct {
+	filter  *regexp.Regexp
+	events  *cluster.EventLog
+	logDir  string // mentioned on failure; "" for none
+	target  string // what runs, for the first line
+	verbose bool
+}
+
+// runSuite runs the script's suite on rt, reports it on out and returns the
+// exit status.
+func runSuite(ctx context.Context, out *output, s *starlark.Script, rt cluster.Runtime, cfg runConfig) int {
+	out.start(s, cfg.target)
+	res := s.Suite().Run(ctx, attest.RunOptions{
+		Runtime:  rt,
+		Events:   cfg.events,
+		Reporter: out,
+		Filter:   cfg.filter,
+	})
+	verdict := starlark.Verdict(res)
+	out.finish(res, verdict, cfg.logDir)
+	switch verdict {
+	case attest.VerdictPass:
+		return exitPass
+	case attest.VerdictFail:
+		return exitFail
+	}
+	return exitError
+}
