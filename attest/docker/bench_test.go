@@ -2,10 +2,15 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 )
@@ -40,6 +45,83 @@ func BenchmarkClusterReady(b *testing.B) {
 	}
 	b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "nodes-ready-ms")
 	b.ReportMetric(float64(teardown.Milliseconds())/float64(b.N), "teardown-ms")
+}
+
+// BenchmarkPlainContainersReady is the floor BenchmarkClusterReady is
+// measured against: five containers of the test node started directly on
+// a network with a published port each, as a runner without sandboxes (and
+// without faults that survive restarts) would, to every node healthy.
+func BenchmarkPlainContainersReady(b *testing.B) {
+	dockerOrSkip(b)
+	ctx := context.Background()
+	rt, err := New(ctx, Options{Binary: testnodeBin})
+	must(b, err)
+	defer rt.Close()
+	img, err := rt.targetImage(ctx)
+	must(b, err)
+	cli := rt.cli
+	var ready time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		run := newRunID()
+		labels := rt.labels.forRun(run, "node", "")
+		_, subnet, err := rt.createNetwork(ctx, "clstr-"+run, labels)
+		must(b, err)
+		port := nat.Port("8080/tcp")
+		var ids []string
+		for n := 1; n <= 5; n++ {
+			ct, err := cli.ContainerCreate(ctx,
+				&container.Config{Image: img, Labels: labels, ExposedPorts: nat.PortSet{port: {}},
+					Env: []string{"ADDR=" + nodeIP(subnet, n).String() + ":8080", "DATA_DIR=/tmp"}},
+				&container.HostConfig{NetworkMode: container.NetworkMode("clstr-" + run),
+					PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1"}}}},
+				&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+					"clstr-" + run: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: nodeIP(subnet, n).String()}}}},
+				nil, fmt.Sprintf("clstr-%s-plain%d", run, n))
+			must(b, err)
+			ids = append(ids, ct.ID)
+		}
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		urls := make([]string, len(ids))
+		for k, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				must(b, cli.ContainerStart(ctx, id, container.StartOptions{}))
+				info, err := cli.ContainerInspect(ctx, id)
+				must(b, err)
+				urls[k] = "http://127.0.0.1:" + info.NetworkSettings.Ports[port][0].HostPort
+			}()
+		}
+		wg.Wait()
+		for _, u := range urls {
+			waitURL(b, u+"/health")
+		}
+		ready += time.Since(start)
+		b.StopTimer()
+		_, err = Clean(ctx, cli, CleanOptions{Run: run})
+		must(b, err)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "nodes-ready-ms")
+}
+
+func waitURL(b testing.TB, u string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(u)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Errorf("%s not healthy within 10s", u)
 }
 
 // BenchmarkPartitionHeal measures cutting a 5-node cluster 2|3 and healing
