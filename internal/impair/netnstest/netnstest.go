@@ -10,7 +10,9 @@ package netnstest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -114,6 +117,16 @@ func NewPair(t testing.TB) *Pair {
 			t.Fatalf("open namespace %s: %v", ns.Name, err)
 		}
 		ns.f = f
+		// Without duplicate address detection IPv6 works at once, instead
+		// of a second or two after the link comes up.
+		err = ns.Do(func() error {
+			return errors.Join(
+				os.WriteFile("/proc/sys/net/ipv6/conf/all/accept_dad", []byte("0"), 0),
+				os.WriteFile("/proc/sys/net/ipv6/conf/default/accept_dad", []byte("0"), 0))
+		})
+		if err != nil {
+			t.Fatalf("turn off IPv6 duplicate address detection in %s: %v", ns.Name, err)
+		}
 	}
 	run(t, "ip", "-n", p.A.Name, "link", "add", p.A.Dev, "type", "veth", "peer", "name", p.B.Dev, "netns", p.B.Name)
 	for _, ns := range []*NS{p.A, p.B} {
@@ -122,7 +135,49 @@ func NewPair(t testing.TB) *Pair {
 		run(t, "ip", "-n", ns.Name, "link", "set", ns.Dev, "up")
 		run(t, "ip", "-n", ns.Name, "link", "set", "lo", "up")
 	}
+	for _, pair := range [][2]*NS{{p.A, p.B}, {p.B, p.A}} {
+		for _, v6 := range []bool{false, true} {
+			if err := reach(pair[0], pair[1], v6); err != nil {
+				t.Fatalf("test namespaces are not ready: %v", err)
+			}
+		}
+	}
 	return p
+}
+
+// reach sends datagrams from one namespace to the other until one arrives:
+// a link is usable a moment after it comes up, and the first exchange
+// also resolves the neighbours, so that tests measure no neighbour
+// discovery.
+func reach(from, to *NS, v6 bool) error {
+	network, src, dst := "udp4", from.Addr, to.Addr
+	if v6 {
+		network, src, dst = "udp6", from.Addr6, to.Addr6
+	}
+	var rx, tx *net.UDPConn
+	if err := to.Do(func() (err error) {
+		rx, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer rx.Close()
+	if err := from.Do(func() (err error) {
+		tx, err = net.DialUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), rx.LocalAddr().(*net.UDPAddr))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer tx.Close()
+	buf := make([]byte, 16)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		tx.Write([]byte("ready?"))
+		rx.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := rx.Read(buf); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no datagram from %v to %v within 5s", src, dst)
 }
 
 func run(t testing.TB, name string, args ...string) {

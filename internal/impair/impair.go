@@ -1,0 +1,311 @@
+// Package impair degrades the outgoing traffic of the network namespace it
+// runs in: delay with normally distributed jitter, loss, duplication and
+// reordering, as cluster.Impairments describe them.
+//
+// It uses the netem qdisc where the kernel has sch_netem. Where it has
+// not, loss is done by an nftables rule (numgen random; the lost packets
+// vanish silently, as on a real network), and delay, jitter, duplicate
+// and reorder by a userspace shaper that holds packets in an NFQUEUE
+// until their time. The queue rule has bypass: if
+// the shaper dies, traffic flows unshaped rather than stopping. A kernel
+// with neither gets one clear error from Apply.
+//
+// Everything it adds lives in the namespace: a netem root qdisc on each
+// interface but lo, or the nftables table inet clstr_impair and a bound
+// queue. Clear removes all of it, also when an earlier process added it.
+package impair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// Paths Apply reports.
+const (
+	// PathNetem: a netem qdisc on each interface.
+	PathNetem = "netem"
+	// PathNftables: loss only, by an nftables rule.
+	PathNftables = "nftables"
+	// PathNfqueue: nftables for loss, the NFQUEUE shaper for the rest.
+	PathNfqueue = "nftables+nfqueue"
+)
+
+// Defaults of the options.
+const (
+	// DefaultQueue is the NFQUEUE number the shaper binds. Queues are per
+	// network namespace.
+	DefaultQueue = 0x434c // "CL"
+	// DefaultMark marks the shaper's duplicates so that the rules let
+	// them pass ("CLST").
+	DefaultMark = 0x434c5354
+	// DefaultMaxHeld is how many packets the kernel holds for the shaper;
+	// beyond it packets pass unshaped.
+	DefaultMaxHeld = 20000
+)
+
+// Option configures a Controller or Probe.
+type Option func(*options)
+
+type options struct {
+	netns   int
+	queue   uint16
+	mark    uint32
+	maxHeld uint32
+	noNetem bool
+	seed    *[2]uint64
+}
+
+// WithNetNS acts on the network namespace open as fd instead of the
+// calling thread's. The caller keeps fd open while the Controller is used.
+func WithNetNS(fd int) Option { return func(o *options) { o.netns = fd } }
+
+// WithQueue sets the NFQUEUE number of the shaper (default DefaultQueue);
+// the next number is reserved too: lost packets go to it and vanish.
+func WithQueue(n uint16) Option { return func(o *options) { o.queue = n } }
+
+// WithMark sets the packet mark of duplicates (default DefaultMark). No
+// other traffic of the namespace may carry it: it would not be impaired.
+func WithMark(m uint32) Option { return func(o *options) { o.mark = m } }
+
+// WithMaxHeld sets how many packets the kernel holds for the shaper.
+func WithMaxHeld(n uint32) Option { return func(o *options) { o.maxHeld = n } }
+
+// WithoutNetem uses nftables and the shaper even where netem is
+// available, to compare the two or to avoid netem.
+func WithoutNetem() Option { return func(o *options) { o.noNetem = true } }
+
+// WithSeed makes the shaper's random draws reproducible.
+func WithSeed(a, b uint64) Option { return func(o *options) { o.seed = &[2]uint64{a, b} } }
+
+func newOptions(opts []Option) options {
+	o := options{queue: DefaultQueue, mark: DefaultMark, maxHeld: DefaultMaxHeld}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Controller applies impairments to its namespace's outgoing traffic. Its
+// methods are safe for concurrent use; Apply and Clear are serialised.
+type Controller struct {
+	opts options
+
+	mu        sync.Mutex // guards the fields below
+	path      string     // what is applied now; "" for nothing
+	params    Params
+	shaper    *shaper
+	netemGone error // why netem cannot be used, once known
+}
+
+// New returns a Controller that has applied nothing yet. It does not look
+// at the kernel until Apply.
+func New(opts ...Option) *Controller {
+	return &Controller{opts: newOptions(opts)}
+}
+
+// Apply replaces whatever impairment is in place with imps and returns
+// the path that applies it: PathNetem, PathNftables or PathNfqueue (""
+// when imps is empty, which is Clear). The shaper, where one is needed,
+// runs until Clear; ctx bounds only the setting up, but the shaper keeps
+// ctx's values. On error the previous impairment may be gone, never half
+// of the new one left in place.
+func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (string, error) {
+	p, err := ParamsOf(imps)
+	if err != nil {
+		return "", fmt.Errorf("impair: %w", err)
+	}
+	if len(imps) == 0 {
+		return "", c.Clear()
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if !c.opts.noNetem && c.netemGone == nil {
+		err := c.applyNetem(p)
+		if err == nil {
+			return PathNetem, nil
+		}
+		if !errors.Is(err, errNoNetem) {
+			return "", err
+		}
+		c.netemGone = err
+	}
+	return c.applyNftables(ctx, p)
+}
+
+// errNoNetem marks errors that mean the kernel has no sch_netem.
+var errNoNetem = errors.New("the kernel has no sch_netem")
+
+// applyNetem puts netem on every interface but loopback; c.mu is held.
+func (c *Controller) applyNetem(p Params) error {
+	r, err := dialRtnl(c.opts.netns)
+	if err != nil {
+		return fmt.Errorf("impair: %w", err)
+	}
+	defer r.Close()
+	links, err := r.links()
+	if err != nil {
+		return fmt.Errorf("impair: %w", err)
+	}
+	var done []link
+	for _, l := range links {
+		if l.loopback {
+			continue
+		}
+		if err := r.setNetem(l.index, p); err != nil {
+			for _, d := range done {
+				r.delNetem(d.index)
+			}
+			if netemMissing(err) && len(done) == 0 {
+				return fmt.Errorf("%w (adding netem to %s: %v)", errNoNetem, l.name, err)
+			}
+			return fmt.Errorf("impair: add netem qdisc (%v) to %s: %w", p, l.name, err)
+		}
+		done = append(done, l)
+	}
+	if len(done) == 0 {
+		return errors.New("impair: the namespace has no interface but loopback to impair")
+	}
+	// Coming from the other path, its rules and shaper go only now, so
+	// that the impairment never lapses.
+	if c.path == PathNftables || c.path == PathNfqueue {
+		if err := c.clearNftables(); err != nil {
+			return err
+		}
+	}
+	c.path, c.params = PathNetem, p
+	return nil
+}
+
+// applyNftables installs the rules and, if p needs it, the shaper; c.mu
+// is held.
+func (c *Controller) applyNftables(ctx context.Context, p Params) (string, error) {
+	shape := p.Shapes()
+	shaperParams := p
+	shaperParams.Loss = 0 // dropped by the rules before the queue
+	started := false
+	if shape {
+		if c.shaper != nil && c.shaper.stats().Err != nil {
+			// It stopped on its own: start afresh.
+			c.shaper.stop()
+			c.shaper = nil
+		}
+		if c.shaper == nil {
+			cfg := shaperConfig{queue: c.opts.queue, mark: c.opts.mark, netns: c.opts.netns, maxLen: c.opts.maxHeld, seed: c.opts.seed}
+			s, err := startShaper(context.WithoutCancel(ctx), cfg, shaperParams)
+			if err != nil {
+				return "", c.neitherPath(fmt.Errorf("start the NFQUEUE shaper: %w", err))
+			}
+			c.shaper, started = s, true
+		} else {
+			c.shaper.update(shaperParams)
+		}
+	}
+	r := rules{Loss: p.Loss, Shape: shape, Queue: c.opts.queue, Mark: c.opts.mark}
+	if err := r.install(c.opts.netns); err != nil {
+		if started {
+			c.shaper.stop()
+			c.shaper = nil
+		}
+		return "", c.neitherPath(err)
+	}
+	if !shape && c.shaper != nil {
+		// The rules no longer queue: release what the shaper holds.
+		if err := c.shaper.stop(); err != nil {
+			return "", fmt.Errorf("impair: stop the shaper: %w", err)
+		}
+		c.shaper = nil
+	}
+	c.path, c.params = PathNftables, p
+	if shape {
+		c.path = PathNfqueue
+	}
+	return c.path, nil
+}
+
+// neitherPath explains that no way to impair is left.
+func (c *Controller) neitherPath(err error) error {
+	netem := "netem was not tried (WithoutNetem)"
+	if c.netemGone != nil {
+		netem = c.netemGone.Error()
+	}
+	return fmt.Errorf("impair: cannot impair traffic in this network namespace: %s, and nftables with NFQUEUE failed: %w; use a kernel with sch_netem (CONFIG_NET_SCH_NETEM) or with nf_tables, its xt compat and NFQUEUE (CONFIG_NFT_COMPAT, CONFIG_NETFILTER_XT_TARGET_NFQUEUE), and run with CAP_NET_ADMIN", netem, err)
+}
+
+// Clear removes every impairment: the nftables table, the shaper (its
+// held packets go at once) and netem qdiscs on the namespace's
+// interfaces. It also removes those that an earlier process left, and it
+// is not an error if there is nothing to remove.
+func (c *Controller) Clear() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.clearNftables()
+	if c.netemGone == nil || c.path == PathNetem {
+		err = errors.Join(err, c.clearNetem())
+	}
+	if err != nil {
+		return fmt.Errorf("impair: clear: %w", err)
+	}
+	c.path, c.params = "", Params{}
+	return nil
+}
+
+// clearNftables removes the rules and the shaper; c.mu is held.
+func (c *Controller) clearNftables() error {
+	var err error
+	if c.shaper != nil {
+		// Stop queueing but keep the chain, release what the shaper
+		// holds, and only then remove the chain: its removal would make
+		// the kernel drop the held packets.
+		err = rules{Queue: c.opts.queue, Mark: c.opts.mark}.install(c.opts.netns)
+		err = errors.Join(err, c.shaper.stop())
+		c.shaper = nil
+	}
+	return errors.Join(err, removeRules(c.opts.netns))
+}
+
+// clearNetem removes netem root qdiscs; c.mu is held.
+func (c *Controller) clearNetem() error {
+	r, err := dialRtnl(c.opts.netns)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	links, err := r.links()
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if e := r.delNetem(l.index); e != nil {
+			err = errors.Join(err, fmt.Errorf("remove netem from %s: %w", l.name, e))
+		}
+	}
+	return err
+}
+
+// Path is what Apply last put in place: PathNetem, PathNftables,
+// PathNfqueue, or "" when nothing is applied.
+func (c *Controller) Path() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.path
+}
+
+// Stats reports what the shaper did since it started; zero without one.
+// Stats.Err is set if the shaper stopped on its own.
+func (c *Controller) Stats() Stats {
+	c.mu.Lock()
+	s := c.shaper
+	c.mu.Unlock()
+	if s == nil {
+		return Stats{}
+	}
+	return s.stats()
+}

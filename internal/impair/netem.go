@@ -1,0 +1,219 @@
+package impair
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The netem qdisc, spoken over rtnetlink the way iproute2's tc speaks it
+// (linux/pkt_sched.h). The encoding is checked byte for byte against
+// tc's own requests in testdata.
+const (
+	tcaKind    = 1 // TCA_KIND
+	tcaOptions = 2 // TCA_OPTIONS
+
+	netemCorr      = 1 // TCA_NETEM_CORR
+	netemDelayDist = 2 // TCA_NETEM_DELAY_DIST
+	netemReorder   = 3 // TCA_NETEM_REORDER
+	netemLatency64 = 8 // TCA_NETEM_LATENCY64
+	netemJitter64  = 9 // TCA_NETEM_JITTER64
+
+	tcRoot = 0xffffffff // TC_H_ROOT
+
+	// netemLimit is the most packets netem holds. tc's default, 1000,
+	// is 50 ms of a busy 20 000 packets/s.
+	netemLimit = 10000
+
+	// psched ticks are 64 ns on every kernel that has netem's 64-bit
+	// attributes (PSCHED_SHIFT 6).
+	nsPerTick = 64
+)
+
+// netemOptions is the TCA_OPTIONS of a netem qdisc that applies p. It
+// always carries the correlations and the reorder settings, even when
+// zero, because on a replace the kernel keeps whatever an attribute left
+// out said before.
+func netemOptions(p Params) []byte {
+	latency, jitter := ticks(p.Delay), ticks(p.Jitter)
+	var gap uint32
+	if p.Reorder > 0 {
+		gap = 1 // reorder with probability, every packet a candidate
+	}
+	// struct tc_netem_qopt { latency, limit, loss, gap, duplicate,
+	// jitter }, host order.
+	b := make([]byte, 0, 64)
+	for _, v := range []uint32{latency, netemLimit, percent(p.Loss), gap, percent(p.Duplicate), jitter} {
+		b = binary.NativeEndian.AppendUint32(b, v)
+	}
+	var delayCorr, lossCorr, reorderCorr uint32
+	if p.Jitter > 0 {
+		delayCorr = percent(p.Correlation * 100)
+	}
+	if p.Loss > 0 {
+		lossCorr = percent(p.Correlation * 100)
+	}
+	if p.Reorder > 0 {
+		reorderCorr = percent(p.Correlation * 100)
+	}
+	// struct tc_netem_corr { delay_corr, loss_corr, dup_corr }
+	b = appendAttr(b, netemCorr, u32s(delayCorr, lossCorr, 0))
+	// struct tc_netem_reorder { probability, correlation }
+	b = appendAttr(b, netemReorder, u32s(percent(p.Reorder), reorderCorr))
+	if p.Jitter > 0 {
+		b = appendAttr(b, netemDelayDist, normalTable())
+	}
+	// The 32-bit tick fields cap delays at about 4.5 minutes; longer
+	// ones go in the nanosecond attributes too.
+	if latency == math.MaxUint32 || jitter == math.MaxUint32 {
+		b = appendAttr(b, netemLatency64, binary.NativeEndian.AppendUint64(nil, uint64(p.Delay)))
+		b = appendAttr(b, netemJitter64, binary.NativeEndian.AppendUint64(nil, uint64(p.Jitter)))
+	}
+	return b
+}
+
+func ticks(d time.Duration) uint32 {
+	return uint32(min(uint64(d/nsPerTick), math.MaxUint32))
+}
+
+// percent scales 0–100 to netem's 0–2³²−1, rounding as tc does.
+func percent(p float64) uint32 {
+	return uint32(math.RoundToEven(p / 100 * math.MaxUint32))
+}
+
+func u32s(vs ...uint32) []byte {
+	var b []byte
+	for _, v := range vs {
+		b = binary.NativeEndian.AppendUint32(b, v)
+	}
+	return b
+}
+
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(v)))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, v...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// normalTable is netem's distribution table for the normal distribution:
+// 4096 quantiles of N(0,1) scaled by NETEM_DIST_SCALE, computed as
+// iproute2's normal.c computes the normal.dist that tc loads.
+var normalTable = sync.OnceValue(func() []byte {
+	const size, factor = 16384, 8192
+	var table [size + 1]float64
+	for x := -10.0; x < 10.05; x += .00005 {
+		i := int(math.RoundToEven(size * (.5 + .5*math.Erf(x/math.Sqrt2))))
+		table[i] = x
+	}
+	b := make([]byte, 0, size/4*2)
+	for i := 0; i < size; i += 4 {
+		v := math.RoundToEven(table[i] * factor)
+		v = max(min(v, math.MaxInt16), math.MinInt16)
+		b = binary.NativeEndian.AppendUint16(b, uint16(int16(v)))
+	}
+	return b
+})
+
+// rtnl is an rtnetlink connection in the controller's namespace.
+type rtnl struct{ c *netlink.Conn }
+
+func dialRtnl(netns int) (*rtnl, error) {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: netns})
+	if err != nil {
+		return nil, fmt.Errorf("open rtnetlink: %w", err)
+	}
+	return &rtnl{c: c}, nil
+}
+
+func (r *rtnl) Close() error { return r.c.Close() }
+
+// link is a network interface.
+type link struct {
+	index    int32
+	name     string
+	loopback bool
+}
+
+// links lists the namespace's interfaces.
+func (r *rtnl) links() ([]link, error) {
+	msgs, err := r.c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request | netlink.Dump},
+		Data:   make([]byte, unix.SizeofIfInfomsg),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var out []link
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWLINK || len(m.Data) < unix.SizeofIfInfomsg {
+			continue
+		}
+		l := link{
+			index:    int32(binary.NativeEndian.Uint32(m.Data[4:])),
+			loopback: binary.NativeEndian.Uint32(m.Data[8:])&unix.IFF_LOOPBACK != 0,
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[unix.SizeofIfInfomsg:])
+		if err != nil {
+			return nil, fmt.Errorf("decode interface: %w", err)
+		}
+		for ad.Next() {
+			if ad.Type() == unix.IFLA_IFNAME {
+				l.name = ad.String()
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// qdisc sends a root qdisc request for the interface.
+func (r *rtnl) qdisc(typ netlink.HeaderType, flags netlink.HeaderFlags, ifindex int32, options []byte) error {
+	// struct tcmsg { family, pad1, pad2; ifindex; handle; parent; info }
+	b := make([]byte, 4, 20)
+	b = binary.NativeEndian.AppendUint32(b, uint32(ifindex))
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	b = binary.NativeEndian.AppendUint32(b, tcRoot)
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	b = appendAttr(b, tcaKind, []byte("netem\x00"))
+	if options != nil {
+		b = appendAttr(b, tcaOptions, options)
+	}
+	_, err := r.c.Execute(netlink.Message{
+		Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Acknowledge | flags},
+		Data:   b,
+	})
+	return err
+}
+
+// setNetem makes netem applying p the root qdisc of the interface.
+func (r *rtnl) setNetem(ifindex int32, p Params) error {
+	return r.qdisc(unix.RTM_NEWQDISC, netlink.Create|netlink.Replace, ifindex, netemOptions(p))
+}
+
+// delNetem removes the interface's root qdisc if it is netem. It is not an
+// error if it is not.
+func (r *rtnl) delNetem(ifindex int32) error {
+	err := r.qdisc(unix.RTM_DELQDISC, 0, ifindex, nil)
+	// ENOENT: no root qdisc to delete (the default noqueue); EINVAL: the
+	// root qdisc is of another kind, which is not ours to remove.
+	if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
+		return nil
+	}
+	return err
+}
+
+// netemMissing reports whether err says the kernel has no sch_netem: the
+// kernel answers a request for an unknown qdisc kind with ENOENT.
+func netemMissing(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)
+}

@@ -1,0 +1,113 @@
+package impair
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// TestNetemOptionsMatchTc compares the netem request with what iproute2's
+// tc sends for the same impairments (testdata/netem-golden.sh).
+func TestNetemOptionsMatchTc(t *testing.T) {
+	tests := []struct {
+		golden string
+		p      Params
+	}{
+		{"netem-delay.bin", Params{Delay: 50 * time.Millisecond, Correlation: cluster.Correlation}},
+		{"netem-loss.bin", Params{Loss: 20, Correlation: cluster.Correlation}},
+		{"netem-all.bin", Params{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond, Loss: 10, Duplicate: 5, Reorder: 25, Correlation: cluster.Correlation}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.golden, func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join("testdata", tc.golden))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := netemOptions(tc.p)
+			if !bytes.Equal(got, want) {
+				n := min(len(got), len(want))
+				at := n
+				for i := range n {
+					if got[i] != want[i] {
+						at = i
+						break
+					}
+				}
+				t.Fatalf("%v: %d bytes, tc sends %d; first difference at byte %d:\n got %x\nwant %x", tc.p, len(got), len(want), at, got[at:min(at+32, len(got))], want[at:min(at+32, len(want))])
+			}
+		})
+	}
+}
+
+// TestNormalTableMatchesIproute2 compares the generated distribution with
+// the normal.dist that iproute2 installs, where it is installed.
+func TestNormalTableMatchesIproute2(t *testing.T) {
+	var text []byte
+	for _, p := range []string{"/usr/lib/x86_64-linux-gnu/tc/normal.dist", "/usr/lib/tc/normal.dist", "/usr/share/tc/normal.dist", "/usr/lib64/tc/normal.dist"} {
+		if b, err := os.ReadFile(p); err == nil {
+			text = b
+			break
+		}
+	}
+	if text == nil {
+		t.Skip("skipped: iproute2's normal.dist is not installed here; TestNetemOptionsMatchTc still checks the table against tc's captured request")
+	}
+	var want []int16
+	for _, line := range strings.Split(string(text), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			v, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, int16(v))
+		}
+	}
+	table := normalTable()
+	if len(table) != 2*len(want) {
+		t.Fatalf("table has %d entries, normal.dist %d", len(table)/2, len(want))
+	}
+	for i, w := range want {
+		if got := int16(binary.NativeEndian.Uint16(table[2*i:])); got != w {
+			t.Errorf("entry %d is %d, normal.dist has %d", i, got, w)
+		}
+	}
+}
+
+func TestPercent(t *testing.T) {
+	tests := []struct {
+		pct  float64
+		want uint32
+	}{
+		{0, 0}, {100, 0xffffffff}, {25, 0x40000000}, {10, 0x1999999a}, {5, 0x0ccccccd}, {30, 0x4ccccccc},
+	}
+	for _, tc := range tests {
+		if got := percent(tc.pct); got != tc.want {
+			t.Errorf("percent(%g) = %#x, want %#x", tc.pct, got, tc.want)
+		}
+	}
+}
+
+// TestTcAgreesNetemIsMissing ties the controller's view to tc's: where tc
+// can add a netem qdisc, the kernel has sch_netem.
+func TestTcAgreesNetemIsMissing(t *testing.T) {
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("skipped: tc is not installed")
+	}
+	env := newEnv(t)
+	s := Probe(WithNetNS(env.A.Fd()))
+	_, err := env.A.Run("tc", "qdisc", "add", "dev", env.A.Dev, "root", "netem", "delay", "1ms")
+	if (err == nil) != s.Netem.OK {
+		t.Errorf("Probe says netem %v (%s), tc says %v", s.Netem.OK, s.Netem.Reason, err)
+	}
+}

@@ -1,0 +1,182 @@
+package impair
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/clstr-dev/clstr/internal/nfqueue"
+)
+
+// TableName is the nftables table (family inet) that holds the
+// impairment rules. Nothing else in it is kept: Apply replaces it whole
+// and Clear deletes it.
+const TableName = "clstr_impair"
+
+// lossModulus is the resolution of nftables loss: 1/10000, so that 0.5%
+// is possible.
+const lossModulus = 10000
+
+// rules describes the table's one chain, on the output hook: skip
+// loopback and the shaper's own copies, lose Loss percent, queue the rest
+// to Queue when Shape is set.
+//
+// Lost packets are not dropped with nftables' drop: a drop on the output
+// hook fails the sender's system call with EPERM (a UDP send, a TCP
+// connect), which no real network does. They are sent to Queue+1 instead,
+// a queue nobody binds, without bypass: the kernel frees a packet that no
+// queue takes, and the sender sees success, as netem's loss does.
+type rules struct {
+	Loss  float64 // percent
+	Shape bool
+	Queue uint16 // the shaper's queue; Queue+1 swallows lost packets
+	Mark  uint32 // packets with this mark are the shaper's: left alone
+}
+
+// lossQueue is the queue number that nobody binds.
+func (r rules) lossQueue() uint16 { return r.Queue + 1 }
+
+// chainPriority puts the chain after the filter tables (partitions drop
+// first), so that packets headed nowhere are not delayed or queued.
+var chainPriority = nftables.ChainPriorityRef(*nftables.ChainPriorityFilter + 10)
+
+func nftConn(netns int) (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
+	if netns != 0 {
+		opts = append(opts, nftables.WithNetNSFd(netns))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open nftables: %w", err)
+	}
+	return c, nil
+}
+
+// install makes the table apply r, atomically: there is no moment with
+// neither the old nor the new rules.
+//
+// The chain is kept and only its rules are replaced: when a hooked chain
+// goes, the kernel drops every packet that any queue of the namespace
+// holds, and the shaper's delayed packets with them.
+func (r rules) install(netns int) error {
+	c, err := nftConn(netns)
+	if err != nil {
+		return err
+	}
+	table := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
+	policy := nftables.ChainPolicyAccept
+	chain := c.AddChain(&nftables.Chain{
+		Name: "output", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: chainPriority, Policy: &policy,
+	})
+	c.FlushChain(chain)
+	r.add(c, table, chain)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("install nftables table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// add appends the rules to chain.
+func (r rules) add(c *nftables.Conn, table *nftables.Table, chain *nftables.Chain) {
+	for _, exprs := range r.exprs() {
+		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
+	}
+}
+
+// exprs returns the rules in order.
+func (r rules) exprs() [][]expr.Any {
+	accept := &expr.Verdict{Kind: expr.VerdictAccept}
+	out := [][]expr.Any{
+		// meta oiftype loopback accept
+		{
+			&expr.Meta{Key: expr.MetaKeyOIFTYPE, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint16(nil, unix.ARPHRD_LOOPBACK)},
+			accept,
+		},
+		// meta mark MARK accept
+		{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, r.Mark)},
+			accept,
+		},
+	}
+	if n := lossThreshold(r.Loss); n > 0 {
+		// numgen random mod 10000 < N queue num Queue+1. numgen writes
+		// a host-order number and cmp compares bytes, so convert to
+		// network order first, as nft itself does.
+		out = append(out, []expr.Any{
+			&expr.Numgen{Register: 1, Modulus: lossModulus, Type: unix.NFT_NG_RANDOM},
+			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binary.BigEndian.AppendUint32(nil, n)},
+			nfqueue.Target(r.lossQueue(), false),
+		})
+	}
+	if r.Shape {
+		out = append(out, []expr.Any{nfqueue.Target(r.Queue, true)})
+	}
+	return out
+}
+
+// lossThreshold turns a percentage into the numgen bound.
+func lossThreshold(pct float64) uint32 {
+	return uint32(math.Round(pct / 100 * lossModulus))
+}
+
+// removeRules deletes the table if it exists. If the shaper holds
+// packets, first install rules that queue nothing and stop the shaper.
+func removeRules(netns int) error {
+	c, err := nftConn(netns)
+	if err != nil {
+		return err
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+	// Adding then deleting is nftables' "delete if it exists".
+	c.AddTable(table)
+	c.DelTable(table)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("remove nftables table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// probeRules checks, without leaving anything behind, that the kernel
+// accepts the rules: it adds a scratch table holding them and deletes it
+// in the same transaction, so that the kernel checks every expression but
+// no packet ever sees them. The chain is not hooked, for removing a
+// hooked chain would drop the packets a running shaper holds.
+func probeRules(netns int, r rules) error {
+	c, err := nftConn(netns)
+	if err != nil {
+		return err
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName + "_probe"}
+	c.AddTable(table)
+	c.DelTable(table)
+	c.AddTable(table)
+	chain := c.AddChain(&nftables.Chain{Name: "probe", Table: table})
+	r.add(c, table, chain)
+	c.DelTable(table)
+	return c.Flush()
+}
+
+// hasTable reports whether the table exists.
+func hasTable(netns int) (bool, error) {
+	c, err := nftConn(netns)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.ListTableOfFamily(TableName, nftables.TableFamilyINet)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	}
+	return false, fmt.Errorf("list nftables table inet %s: %w", TableName, err)
+}

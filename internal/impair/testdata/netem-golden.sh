@@ -1,0 +1,27 @@
+#!/bin/sh
+# Regenerates the netem-*.bin golden files: the TCA_OPTIONS that iproute2's
+# tc sends for the same impairments, captured with strace. It needs root,
+# tc, strace and python3, and works whether or not the kernel has sch_netem
+# (tc sends the request either way). Run from this directory.
+set -eu
+ns=clstr-netem-golden-$$
+ip netns add "$ns"
+trap 'ip netns del "$ns"' EXIT
+ip -n "$ns" link add v0 type veth peer name v1
+capture() {
+	out=$1
+	shift
+	ip netns exec "$ns" strace -e trace=sendmsg -xx -s 100000 -o "$out.strace" \
+		tc qdisc replace dev v0 root netem "$@" 2>/dev/null || true
+	python3 - "$out" <<'PY'
+import re, sys
+s = open(sys.argv[1] + ".strace").read()
+m = re.search(r'nla_type=TCA_OPTIONS\}, "((?:\\x[0-9a-f]{2})+)"', s)
+open(sys.argv[1], "wb").write(bytes(int(h, 16) for h in re.findall(r'\\x([0-9a-f]{2})', m.group(1))))
+PY
+	rm "$out.strace"
+}
+# Correlations and reorder are always given, as clstr always sends them.
+capture netem-delay.bin limit 10000 delay 50ms 0ms 0% reorder 0% 0%
+capture netem-all.bin limit 10000 delay 100ms 20ms 25% distribution normal loss 10% 25% duplicate 5% reorder 25% 25%
+capture netem-loss.bin limit 10000 delay 0ms 0ms 0% loss 20% 25% reorder 0% 0%
