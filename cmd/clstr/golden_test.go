@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of failure out
 
 // Run-dependent parts of the output.
 var (
-	portPattern     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	portPattern = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	// The duration of a test, "(85ms)", and of the run, "in 1.2s".
 	durationPattern = regexp.MustCompile(`(\(| in )\d+(\.\d+)?(ms|s)\b`)
 )
