@@ -147,3 +147,7 @@ func (b Builtin) scoped() builtinFunc {
 	}
 	return b.fn
 }
+
+// IsPredeclared reports whether name is a builtin of scripts, for
+// CompileOptions.Predeclared.
+func IsPredeclared(name string) bool { return predeclared.Has(name) }

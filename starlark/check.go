@@ -92,16 +92,24 @@ func (c *check) AttrNames() []string {
 }
 
 func (c *check) Attr(name string) (starlark.Value, error) {
-	for _, m := range checkMethods {
-		if m.Name == name {
-			call := m.call
-			return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-				return call(c, thread, b, args, kwargs)
-			}).BindReceiver(c), nil
-		}
+	if b, ok := checkBuiltins[name]; ok {
+		return b.BindReceiver(c), nil
 	}
 	return nil, nil
 }
+
+// checkBuiltins are the methods as unbound builtins, made once; Attr binds
+// one to its check.
+var checkBuiltins = func() map[string]*starlark.Builtin {
+	m := map[string]*starlark.Builtin{}
+	for _, cm := range checkMethods {
+		call := cm.call
+		m[cm.Name] = starlark.NewBuiltin(cm.Name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return call(b.Receiver().(*check), thread, b, args, kwargs)
+		})
+	}
+	return m
+}()
 
 func (c *check) status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	return c.addConds("status", "", b, args, kwargs, 0)

@@ -1,7 +1,9 @@
 package starlark
 
 import (
+	"context"
 	"fmt"
+	"sync"
 
 	"go.starlark.net/starlark"
 )
@@ -24,10 +26,13 @@ func builtinConcurrently(thread *starlark.Thread, b *starlark.Builtin, args star
 	}
 	fn.Freeze()
 	ts := testOf(thread)
+	pool := &threadPool{ts: ts}
+	stop := context.AfterFunc(ts.do.Context(), pool.cancel)
+	defer stop()
 	results := make([]starlark.Value, n)
 	err := ts.ops(thread).Concurrently(n, func(i int) error {
-		th, stop := ts.newThread(fmt.Sprintf("%s: concurrently call %d", ts.do.Test(), i))
-		defer stop()
+		th := pool.get()
+		defer pool.put(th)
 		v, err := starlark.Call(th, fn, starlark.Tuple{starlark.MakeInt(i)}, nil)
 		if err != nil {
 			return asFailure(ts.do, err, 0)
@@ -39,4 +44,47 @@ func builtinConcurrently(thread *starlark.Thread, b *starlark.Builtin, args star
 		return nil, err
 	}
 	return starlark.NewList(results), nil
+}
+
+// threadPool lends the calls of one concurrently threads of their own: a
+// thread runs one call at a time and is reused by a later call, so that a
+// call costs no new thread and no new cancellation hook.
+type threadPool struct {
+	ts *testState
+
+	mu        sync.Mutex // guards the fields below
+	all, free []*starlark.Thread
+	cancelled bool
+}
+
+func (p *threadPool) get() *starlark.Thread {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		th := p.free[n-1]
+		p.free = p.free[:n-1]
+		return th
+	}
+	th := p.ts.thread(fmt.Sprintf("%s: concurrently", p.ts.do.Test()))
+	if p.cancelled {
+		th.Cancel("the run was interrupted")
+	}
+	p.all = append(p.all, th)
+	return th
+}
+
+func (p *threadPool) put(th *starlark.Thread) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, th)
+}
+
+// cancel interrupts the Starlark code of every thread, now and to come.
+func (p *threadPool) cancel() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cancelled = true
+	for _, th := range p.all {
+		th.Cancel("the run was interrupted")
+	}
 }

@@ -18,9 +18,8 @@ import (
 // response is the Starlark value of a node's answer, as check.run() and
 // fetch() return it. It is immutable.
 type response struct {
-	r       *attest.Response
-	path    string
-	headers *starlark.Dict
+	r    *attest.Response
+	path string
 }
 
 var (
@@ -29,17 +28,22 @@ var (
 )
 
 func newResponse(r *attest.Response, path string) *response {
-	h := starlark.NewDict(len(r.Header))
-	keys := make([]string, 0, len(r.Header))
-	for k := range r.Header {
+	return &response{r: r, path: path}
+}
+
+// headerDict returns the headers as a frozen dict, made when a script asks.
+func (r *response) headerDict() *starlark.Dict {
+	h := starlark.NewDict(len(r.r.Header))
+	keys := make([]string, 0, len(r.r.Header))
+	for k := range r.r.Header {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		h.SetKey(starlark.String(k), starlark.String(strings.Join(r.Header.Values(k), ", ")))
+		h.SetKey(starlark.String(k), starlark.String(strings.Join(r.r.Header.Values(k), ", ")))
 	}
 	h.Freeze()
-	return &response{r: r, path: path, headers: h}
+	return h
 }
 
 func (r *response) String() string {
@@ -85,7 +89,7 @@ func (r *response) Attr(name string) (starlark.Value, error) {
 	case "body":
 		return starlark.String(r.r.Body), nil
 	case "headers":
-		return r.headers, nil
+		return r.headerDict(), nil
 	case "url":
 		return starlark.String(r.r.URL), nil
 	case "error":

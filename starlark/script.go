@@ -188,10 +188,9 @@ func callerPos(thread *starlark.Thread) string {
 	return thread.CallFrame(1).Pos.String()
 }
 
-// newThread returns a thread for Starlark code of a test: the body itself
-// or a goroutine of concurrently. The caller must call the returned stop
-// function when the thread is done, to release the cancellation hook.
-func (ts *testState) newThread(name string) (*starlark.Thread, func() bool) {
+// thread returns a thread for Starlark code of a test, without a hook
+// that cancels it; see newThread.
+func (ts *testState) thread(name string) *starlark.Thread {
 	thread := &starlark.Thread{Name: name}
 	thread.SetLocal(testKey, ts)
 	opts := ts.run.script.opts
@@ -201,9 +200,15 @@ func (ts *testState) newThread(name string) (*starlark.Thread, func() bool) {
 			opts.Print(callerPos(thread), msg)
 		}
 	}
-	// Cancelling the run interrupts Starlark code between builtins; the
-	// builtins themselves see the run's context through the engine.
-	stop := context.AfterFunc(ts.do.Context(), func() {
+	return thread
+}
+
+// newThread returns a thread for a test body, which the run's cancellation
+// interrupts between builtins (the builtins see the run's context through
+// the engine). The caller must call stop when the thread is done.
+func (ts *testState) newThread(name string) (thread *starlark.Thread, stop func() bool) {
+	thread = ts.thread(name)
+	stop = context.AfterFunc(ts.do.Context(), func() {
 		thread.Cancel("the run was interrupted")
 	})
 	return thread, stop

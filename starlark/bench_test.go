@@ -1,0 +1,185 @@
+package starlark_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/starlark"
+	"github.com/clstr-dev/clstr/starlark/starlarktest"
+	"github.com/clstr-dev/clstr/stdlib"
+)
+
+// benchScript is the Starlark form of goSuite: the same requests, checks
+// and concurrency.
+const benchScript = `suite(cluster = 3)
+
+def writes():
+    for i in range(50):
+        put("n1", "/kv/k%d" % i, "v%d" % i).status(200).run()
+
+def reads():
+    for i in range(50):
+        get("n1", "/kv/k%d" % i).status(200).body("v%d" % i).hint("read back").run()
+
+def cluster_info():
+    for i in range(20):
+        get(all_nodes(), "/cluster/info").status(200).json("peers", has_len(2)).run()
+        get(exactly_one_node(), "/cluster/info").json("role", "leader").run()
+
+def concurrent_writes():
+    concurrently(100, lambda i: put("n2", "/kv/c%d" % i, "v").status(200).run())
+
+test("writes", writes)
+test("reads", reads)
+test("cluster info", cluster_info)
+test("concurrent writes", concurrent_writes)
+`
+
+func goSuite() *attest.Suite {
+	return attest.New(attest.WithCluster(3)).
+		Test("writes", func(do *attest.Do) {
+			for i := range 50 {
+				do.PUT(attest.Node("n1"), fmt.Sprintf("/kv/k%d", i), fmt.Sprintf("v%d", i)).Status(attest.Is(200)).Run()
+			}
+		}).
+		Test("reads", func(do *attest.Do) {
+			for i := range 50 {
+				do.GET(attest.Node("n1"), fmt.Sprintf("/kv/k%d", i)).Status(attest.Is(200)).
+					Body(attest.Is(fmt.Sprintf("v%d", i))).Hint("read back").Run()
+			}
+		}).
+		Test("cluster info", func(do *attest.Do) {
+			for range 20 {
+				do.GET(do.AllNodes(), "/cluster/info").Status(attest.Is(200)).JSON("peers", attest.HasLen[string](2)).Run()
+				do.GET(do.ExactlyOneNode(), "/cluster/info").JSON("role", attest.Is("leader")).Run()
+			}
+		}).
+		Test("concurrent writes", func(do *attest.Do) {
+			do.Concurrently(100, func(i int) {
+				do.PUT(attest.Node("n2"), fmt.Sprintf("/kv/c%d", i), "v").Status(attest.Is(200)).Run()
+			})
+		})
+}
+
+// BenchmarkSuite runs the same suite written in Go and in Starlark against
+// the in-process fake target, alternately, and reports the wall time of
+// each and the Starlark binding's overhead (the goal is under 5%).
+func BenchmarkSuite(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.star")
+	if err := os.WriteFile(path, []byte(benchScript), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s, err := starlark.Load(path, starlark.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(suite *attest.Suite) time.Duration {
+		start := time.Now()
+		res := suite.Run(context.Background(), attest.RunOptions{Runtime: starlarktest.New().Runtime})
+		if !res.Passed() {
+			b.Fatalf("the suite failed: %v", res.FirstError())
+		}
+		return time.Since(start)
+	}
+	// Medians, since a machine busy with other work makes means noisy.
+	var goTimes, starTimes []time.Duration
+	for b.Loop() {
+		goTimes = append(goTimes, run(goSuite()))
+		starTimes = append(starTimes, run(s.Suite()))
+	}
+	goTime, starTime := median(goTimes), median(starTimes)
+	b.ReportMetric(float64(goTime.Microseconds())/1000, "go-ms")
+	b.ReportMetric(float64(starTime.Microseconds())/1000, "starlark-ms")
+	b.ReportMetric(100*(float64(starTime)-float64(goTime))/float64(goTime), "overhead-%")
+}
+
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// script500 is a script of about 500 lines, in the style of a stage.
+func script500() string {
+	var b strings.Builder
+	b.WriteString("load(\"@stdlib//cluster.star\", \"wait_for_leader\", \"followers\")\n")
+	b.WriteString("load(\"@stdlib//kv.star\", \"kv_put\", \"kv_expect\")\n\n")
+	b.WriteString("suite(cluster = 5, retry_timeout = \"3s\", settle = \"500ms\")\n\n")
+	for i := 0; b.Len() == 0 || strings.Count(b.String(), "\n") < 490; i++ {
+		fmt.Fprintf(&b, `def test_%d():
+    """Test %d: the leader keeps its term while a follower restarts."""
+    leader = wait_for_leader(timeout = "3s")
+    term = fetch(leader, "/cluster/info").json("term")
+    for n in followers():
+        if n != leader:
+            restart(n, signal = "SIGKILL")
+            break
+    kv_put("key-%d", "value %d", node = leader)
+    get(all_nodes(), "/cluster/info").eventually("2s") \
+        .status(200).json("term", gt(term - 1)).json("peers", has_len(4)) \
+        .hint("A restarted follower must not start an election at once.").run()
+    kv_expect("key-%d", "value %d", node = leader)
+
+test("Leader Survives Restart %d", test_%d)
+
+`, i, i, i, i, i, i, i, i)
+	}
+	return b.String()
+}
+
+// BenchmarkCompile parses and resolves a 500-line script and the stdlib
+// modules it loads, as clstr run does before any container starts (the
+// goal is under 50ms).
+func BenchmarkCompile(b *testing.B) {
+	src := script500()
+	path := filepath.Join(b.TempDir(), "stage.star")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for b.Loop() {
+		if _, err := starlark.Compile(path, starlark.CompileOptions{Stdlib: stdlib.FS, Predeclared: starlark.IsPredeclared}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "parse-ms")
+	b.ReportMetric(float64(strings.Count(src, "\n")), "lines")
+}
+
+// BenchmarkLoad is BenchmarkCompile plus running the top level, which
+// registers the tests: all of clstr run's work before Docker.
+func BenchmarkLoad(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "stage.star")
+	if err := os.WriteFile(path, []byte(script500()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for b.Loop() {
+		if _, err := starlark.Load(path, starlark.Options{Stdlib: stdlib.FS}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "load-ms")
+}
+
+// TestCompileFast guards the goal of BenchmarkCompile loosely, so that a
+// regression of an order of magnitude fails the tests.
+func TestCompileFast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stage.star")
+	if err := os.WriteFile(path, []byte(script500()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := starlark.Load(path, starlark.Options{Stdlib: stdlib.FS}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("loading a 500-line script took %v; the goal is under 50ms", took)
+	}
+}
