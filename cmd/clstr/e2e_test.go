@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -341,5 +342,20 @@ func TestRunUsage(t *testing.T) {
 			}
 			assertContains(t, "stderr", res.stderr, tc.want)
 		})
+	}
+}
+
+func TestClean(t *testing.T) {
+	dockerOrSkip(t)
+	res := clstrRun(t, nil, nil, "clean")
+	if res.status != 0 {
+		t.Fatalf("exit status %d; want 0\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)
+	}
+	if !regexp.MustCompile(`^(nothing to remove|removed \d+ \w+(, \d+ \w+)*)\n$`).MatchString(res.stdout) {
+		t.Errorf("clstr clean printed %q; want what it removed", res.stdout)
+	}
+	res = clstrRun(t, nil, nil, "clean", "extra")
+	if res.status != 2 || !strings.Contains(res.stderr, "clean: takes no arguments") {
+		t.Errorf("clstr clean extra: status %d, stderr %q; want 2 and a usage error", res.status, res.stderr)
 	}
 }

@@ -35,8 +35,14 @@ var _ attest.Reporter = (*output)(nil)
 // newOutput returns an output to w, with colour and the live line when w
 // is a terminal, and no colour when NO_COLOR is set.
 func newOutput(w io.Writer) *output {
-	tty := isTerminal(w)
-	return &output{w: w, live: tty, color: tty && os.Getenv("NO_COLOR") == ""}
+	color, live := style(isTerminal(w), os.Getenv("NO_COLOR"))
+	return &output{w: w, live: live, color: color}
+}
+
+// style decides colour and the live line: both on a terminal only, and no
+// colour when NO_COLOR is set to anything (no-color.org).
+func style(tty bool, noColor string) (color, live bool) {
+	return tty && noColor == "", tty
 }
 
 // isTerminal reports whether w is a character device, such as a terminal.

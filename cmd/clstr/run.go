@@ -39,7 +39,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "binary", Usage: "wrap the static Linux executable at `PATH` FROM scratch"},
 			&cli.StringFlag{Name: "run", Usage: "run only the tests whose names match `REGEX`"},
 			&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the image build and every event as it happens"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
 		},
 		Action: runAction,
 	}
@@ -83,12 +83,23 @@ func runAction(c *cli.Context) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		select {
 		case sig := <-sigs:
 			out.interrupted(sig)
 			cancel(fmt.Errorf("%v", sig))
-		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		// A second signal is for someone who will not wait for the
+		// cleanup; the next run, or clstr clean, removes what is left.
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stderr, "clstr: %v again: quitting without cleaning up; run 'clstr clean' to remove what is left\n", sig)
+			os.Exit(exitError)
+		case <-done:
 		}
 	}()
 
