@@ -33,7 +33,7 @@ const SocketPath = "/run/clstr-netd.sock"
 
 // Request is one command to the daemon.
 type Request struct {
-	// Op is "ping", "partition", "impair" or "repair".
+	// Op is "ping", "partition", "impair", "repair" or "probe".
 	Op string `json:"op"`
 	// Block lists the IPv4 addresses a "partition" cuts off; empty heals.
 	Block []string `json:"block,omitempty"`
@@ -46,6 +46,14 @@ type Response struct {
 	Error string `json:"error,omitempty"`
 	// Path says how impairments are applied ("netem", "nftables+nfqueue").
 	Path string `json:"path,omitempty"`
+	// Support says, for "probe", which ways of impairing traffic the
+	// kernel offers in this namespace, and why not where it does not.
+	Support string `json:"support,omitempty"`
+}
+
+// Prober is an Impairer that can say what the kernel supports.
+type Prober interface {
+	Probe() string
 }
 
 // Impairer applies impairments to the namespace's outgoing traffic.
@@ -164,6 +172,12 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 			return Response{Error: err.Error()}
 		}
 		return Response{Path: path}
+	case "probe":
+		p, ok := d.impairer.(Prober)
+		if !ok {
+			return Response{Error: "this clstr-netd cannot probe the kernel"}
+		}
+		return Response{Support: p.Probe()}
 	case "repair":
 		if d.impairer == nil {
 			return Response{}

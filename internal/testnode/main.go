@@ -11,8 +11,13 @@
 //	GET  /status/{code}        answers with that status
 //	GET  /redirect             307 to /echo
 //	GET  /probe                {"<peer>": {"tcp": bool, "udp": bool}} for every peer
-//	GET  /probe/udp?peer=ADDR&n=N   sends N numbered UDP datagrams to peer,
-//	                           reports received, duplicates, reordered, rtts
+//	GET  /probe/udp?peer=ADDR&n=N&interval=D&wait=D
+//	                           sends N numbered UDP datagrams to peer's echo,
+//	                           one every interval, waits up to wait after the
+//	                           last reply; reports received, duplicates,
+//	                           reordered and round-trip times (ms, sorted)
+//	GET  /probe/tcp?peer=ADDR&n=N   N sequential GET /health to peer over one
+//	                           kept-alive connection; reports the rtts (ms)
 //	ANY  /kv/{key}             PUT stores, GET reads (in memory)
 //	POST /exit                 exits with status 3
 //
@@ -171,6 +176,7 @@ func (n *node) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /probe", n.probe)
 	mux.HandleFunc("GET /probe/udp", n.probeUDP)
+	mux.HandleFunc("GET /probe/tcp", n.probeTCP)
 	mux.HandleFunc("/kv/{key}", n.handleKV)
 	mux.HandleFunc("POST /exit", func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("exiting on request")
@@ -282,11 +288,11 @@ func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 	if err != nil || interval <= 0 {
 		interval = 2 * time.Millisecond
 	}
-	known := false
-	for _, p := range n.peers {
-		known = known || p == peer
+	wait, err := time.ParseDuration(r.URL.Query().Get("wait"))
+	if err != nil || wait <= 0 {
+		wait = time.Second
 	}
-	if !known {
+	if !n.isPeer(peer) {
 		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
 		return
 	}
@@ -297,6 +303,7 @@ func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.Close()
 
+	var mu sync.Mutex // guards sent
 	sent := make([]time.Time, count)
 	seen := make([]int, count)
 	var rtts []float64
@@ -306,7 +313,7 @@ func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
 		buf := make([]byte, 64)
 		for {
-			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			c.SetReadDeadline(time.Now().Add(wait))
 			k, err := c.Read(buf)
 			if err != nil {
 				return
@@ -325,17 +332,61 @@ func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				highest = i
 			}
-			rtts = append(rtts, float64(time.Since(sent[i]).Microseconds())/1000)
+			mu.Lock()
+			at := sent[i]
+			mu.Unlock()
+			rtts = append(rtts, float64(time.Since(at).Microseconds())/1000)
 		}
 	}()
 	for i := 0; i < count; i++ {
+		mu.Lock()
 		sent[i] = time.Now()
+		mu.Unlock()
 		c.Write([]byte(strconv.Itoa(i)))
 		time.Sleep(interval)
 	}
 	<-done
 	sort.Float64s(rtts)
 	writeJSON(w, map[string]any{"sent": count, "received": len(rtts), "duplicates": dups, "reordered": reordered, "rtt_ms": rtts})
+}
+
+func (n *node) isPeer(addr string) bool {
+	for _, p := range n.peers {
+		if p == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// probeTCP times n sequential requests to a peer over one connection.
+func (n *node) probeTCP(w http.ResponseWriter, r *http.Request) {
+	peer := r.URL.Query().Get("peer")
+	count, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	if count <= 0 || count > 1000 {
+		count = 20
+	}
+	if !n.isPeer(peer) {
+		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
+		return
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	var rtts []float64
+	failed := 0
+	for i := 0; i < count; i++ {
+		start := time.Now()
+		resp, err := client.Get("http://" + peer + "/health")
+		if err != nil {
+			failed++
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		rtts = append(rtts, float64(time.Since(start).Microseconds())/1000)
+	}
+	sort.Float64s(rtts)
+	writeJSON(w, map[string]any{"sent": count, "failed": failed, "rtt_ms": rtts})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

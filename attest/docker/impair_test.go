@@ -1,0 +1,253 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+)
+
+// udpStats is what the test node's /probe/udp reports.
+type udpStats struct {
+	Sent       int       `json:"sent"`
+	Received   int       `json:"received"`
+	Duplicates int       `json:"duplicates"`
+	Reordered  int       `json:"reordered"`
+	RTT        []float64 `json:"rtt_ms"`
+}
+
+func (s udpStats) String() string {
+	return fmt.Sprintf("%d/%d received, %d dup, %d reordered, rtt p10 %.1fms p50 %.1fms p90 %.1fms",
+		s.Received, s.Sent, s.Duplicates, s.Reordered, quantile(s.RTT, .1), quantile(s.RTT, .5), quantile(s.RTT, .9))
+}
+
+// below returns the fraction of round trips faster than ms.
+func (s udpStats) below(ms float64) float64 {
+	n := sort.SearchFloat64s(s.RTT, ms)
+	return float64(n) / float64(max(len(s.RTT), 1))
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	return sorted[int(q*float64(len(sorted)-1))]
+}
+
+// probeUDP has node from send n datagrams to to's UDP echo and report.
+func probeUDP(t testing.TB, c *dockerCluster, from, to string, n int) udpStats {
+	t.Helper()
+	addr, _ := c.Addr(to)
+	var s udpStats
+	getJSON(t.(*testing.T), c, from, fmt.Sprintf("/probe/udp?peer=%s&n=%d&interval=2ms&wait=1s", addr, n), &s)
+	return s
+}
+
+// probeTCP has node from make n requests to to over one TCP connection.
+func probeTCP(t *testing.T, c *dockerCluster, from, to string, n int) []float64 {
+	t.Helper()
+	addr, _ := c.Addr(to)
+	var s struct {
+		RTT []float64 `json:"rtt_ms"`
+	}
+	getJSON(t, c, from, fmt.Sprintf("/probe/tcp?peer=%s&n=%d", addr, n), &s)
+	return s.RTT
+}
+
+func delay(d, jitter time.Duration) cluster.Impairment {
+	return cluster.Impairment{Kind: cluster.KindDelay, Delay: d, Jitter: jitter}
+}
+
+func pct(kind cluster.ImpairmentKind, p float64) cluster.Impairment {
+	return cluster.Impairment{Kind: kind, Percent: p}
+}
+
+func within(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+
+// TestImpairments impairs n1's outgoing traffic and measures it from n2,
+// which sends to n1's UDP echo (so n1's replies carry the impairment) and
+// makes HTTP requests to it; n3 is never impaired and must stay untouched.
+func TestImpairments(t *testing.T) {
+	c, events := testCluster(t, 3, Options{})
+	ctx := context.Background()
+	const packets = 400
+
+	base := probeUDP(t, c, "n2", "n1", packets)
+	t.Logf("baseline: %v", base)
+	if base.Received != packets || quantile(base.RTT, .5) > 5 {
+		t.Fatalf("baseline is not clean: %v", base)
+	}
+
+	tests := []struct {
+		name  string
+		imps  []cluster.Impairment
+		check func(s udpStats) error
+		tcp   func(rtts []float64) error // optional
+	}{
+		{"delay 100ms", []cluster.Impairment{delay(100*time.Millisecond, 0)},
+			func(s udpStats) error {
+				if p50 := quantile(s.RTT, .5); !within(p50, 100, 10) {
+					return fmt.Errorf("median %.1fms, want 100ms ±10%%", p50)
+				}
+				if spread := quantile(s.RTT, .9) - quantile(s.RTT, .1); spread > 10 {
+					return fmt.Errorf("p90-p10 %.1fms without jitter", spread)
+				}
+				return nil
+			},
+			func(rtts []float64) error {
+				if p50 := quantile(rtts, .5); p50 < 90 || p50 > 150 {
+					return fmt.Errorf("TCP median %.1fms, want about 100ms", p50)
+				}
+				return nil
+			}},
+		{"delay 100ms jitter 20ms", []cluster.Impairment{delay(100*time.Millisecond, 20*time.Millisecond)},
+			func(s udpStats) error {
+				if p50 := quantile(s.RTT, .5); !within(p50, 100, 12) {
+					return fmt.Errorf("median %.1fms, want about 100ms", p50)
+				}
+				// Normal jitter of σ 20ms: p90-p10 is about 51ms.
+				if spread := quantile(s.RTT, .9) - quantile(s.RTT, .1); spread < 25 || spread > 80 {
+					return fmt.Errorf("p90-p10 %.1fms, want about 51ms", spread)
+				}
+				return nil
+			}, nil},
+		{"loss 20%", []cluster.Impairment{pct(cluster.KindLoss, 20)},
+			func(s udpStats) error {
+				if got := 1 - float64(s.Received)/float64(s.Sent); !within(got, .20, .07) {
+					return fmt.Errorf("lost %.1f%%, want 20%%", got*100)
+				}
+				return nil
+			}, nil},
+		{"loss 80%", []cluster.Impairment{pct(cluster.KindLoss, 80)},
+			func(s udpStats) error {
+				if got := 1 - float64(s.Received)/float64(s.Sent); !within(got, .80, .07) {
+					return fmt.Errorf("lost %.1f%%, want 80%%", got*100)
+				}
+				return nil
+			}, nil},
+		{"duplicate 30%", []cluster.Impairment{pct(cluster.KindDuplicate, 30)},
+			func(s udpStats) error {
+				if got := float64(s.Duplicates) / float64(s.Sent); !within(got, .30, .07) {
+					return fmt.Errorf("duplicated %.1f%%, want 30%%", got*100)
+				}
+				if s.Received != s.Sent {
+					return fmt.Errorf("lost packets: %v", s)
+				}
+				return nil
+			}, nil},
+		{"delay 50ms reorder 25%", []cluster.Impairment{delay(50*time.Millisecond, 0), pct(cluster.KindReorder, 25)},
+			func(s udpStats) error {
+				// The chosen quarter goes at once, overtaking the rest.
+				if fast := s.below(20); !within(fast, .25, .08) {
+					return fmt.Errorf("%.1f%% went at once, want 25%%", fast*100)
+				}
+				if p90 := quantile(s.RTT, .9); !within(p90, 50, 8) {
+					return fmt.Errorf("the others took %.1fms, want 50ms", p90)
+				}
+				if s.Reordered == 0 {
+					return fmt.Errorf("nothing arrived out of order")
+				}
+				return nil
+			}, nil},
+		{"delay 50ms loss 20%", []cluster.Impairment{delay(50*time.Millisecond, 0), pct(cluster.KindLoss, 20)},
+			func(s udpStats) error {
+				if p50 := quantile(s.RTT, .5); !within(p50, 50, 6) {
+					return fmt.Errorf("median %.1fms, want 50ms", p50)
+				}
+				if got := 1 - float64(s.Received)/float64(s.Sent); !within(got, .20, .07) {
+					return fmt.Errorf("lost %.1f%%, want 20%%", got*100)
+				}
+				return nil
+			}, nil},
+		{"delay 50ms duplicate 20%", []cluster.Impairment{delay(50*time.Millisecond, 0), pct(cluster.KindDuplicate, 20)},
+			func(s udpStats) error {
+				if p50 := quantile(s.RTT, .5); !within(p50, 50, 6) {
+					return fmt.Errorf("median %.1fms, want 50ms", p50)
+				}
+				if got := float64(s.Duplicates) / float64(s.Sent); !within(got, .20, .07) {
+					return fmt.Errorf("duplicated %.1f%%, want 20%%", got*100)
+				}
+				return nil
+			}, nil},
+		{"delay 100ms jitter 10ms reorder 25%", []cluster.Impairment{delay(100*time.Millisecond, 10*time.Millisecond), pct(cluster.KindReorder, 25)},
+			func(s udpStats) error {
+				if fast := s.below(30); !within(fast, .25, .08) {
+					return fmt.Errorf("%.1f%% went at once, want 25%%", fast*100)
+				}
+				if p90 := quantile(s.RTT, .9); p90 < 90 || p90 > 130 {
+					return fmt.Errorf("the others took %.1fms, want about 100ms", p90)
+				}
+				return nil
+			}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			must(t, c.Impair(ctx, []string{"n1"}, tc.imps))
+			s := probeUDP(t, c, "n2", "n1", packets)
+			t.Logf("impaired: %v", s)
+			if err := tc.check(s); err != nil {
+				t.Error(err)
+			}
+			if tc.tcp != nil {
+				rtts := probeTCP(t, c, "n2", "n1", 20)
+				t.Logf("TCP rtt p50 %.1fms", quantile(rtts, .5))
+				if err := tc.tcp(rtts); err != nil {
+					t.Error(err)
+				}
+			}
+			// n3 is not selected: its traffic is untouched.
+			if ctl := probeUDP(t, c, "n2", "n3", 100); ctl.Received != 100 || quantile(ctl.RTT, .9) > 10 {
+				t.Errorf("unselected n3 is affected: %v", ctl)
+			}
+
+			start := time.Now()
+			must(t, c.Repair(ctx, []string{"n1"}))
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("repair took %v, want under 1s", d)
+			}
+			after := probeUDP(t, c, "n2", "n1", 100)
+			if after.Received != 100 || after.Duplicates > 0 || quantile(after.RTT, .9) > 10 {
+				t.Errorf("after repair: %v, want the baseline back", after)
+			}
+		})
+	}
+
+	t.Run("a restarted node comes back impaired", func(t *testing.T) {
+		must(t, c.Impair(ctx, []string{"n1"}, []cluster.Impairment{delay(100*time.Millisecond, 0)}))
+		must(t, c.Kill(ctx, "n1"))
+		must(t, c.Start(ctx, "n1"))
+		waitHealthy(t, c, "n1")
+		if s := probeUDP(t, c, "n2", "n1", 100); !within(quantile(s.RTT, .5), 100, 10) {
+			t.Errorf("after restart: %v, want the 100ms delay", s)
+		}
+		must(t, c.Repair(ctx, []string{"n1"}))
+	})
+
+	t.Run("impairments and partitions combine", func(t *testing.T) {
+		must(t, c.Impair(ctx, []string{"n1"}, []cluster.Impairment{delay(100*time.Millisecond, 0)}))
+		must(t, c.Partition(ctx, [][]string{{"n1", "n2"}, {"n3"}}))
+		if s := probeUDP(t, c, "n2", "n1", 100); !within(quantile(s.RTT, .5), 100, 10) {
+			t.Errorf("n1 inside the partition: %v, want the 100ms delay", s)
+		}
+		if s := probeUDP(t, c, "n3", "n1", 50); s.Received != 0 {
+			t.Errorf("n3 across the partition reached n1: %v", s)
+		}
+		must(t, c.Heal(ctx))
+		must(t, c.Repair(ctx, []string{"n1"}))
+		if s := probeUDP(t, c, "n3", "n1", 100); s.Received != 100 || quantile(s.RTT, .9) > 10 {
+			t.Errorf("after heal and repair: %v", s)
+		}
+	})
+
+	found := false
+	for _, e := range events.Events() {
+		found = found || e.Text == "IMPAIRED: delay 100ms (nftables+nfqueue)" || e.Text == "IMPAIRED: delay 100ms (netem)"
+	}
+	if !found {
+		t.Errorf("no IMPAIRED event naming the path in %v", events.Events())
+	}
+}
