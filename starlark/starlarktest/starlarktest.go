@@ -40,7 +40,8 @@ import (
 	"github.com/clstr-dev/clstr/attest/attesttest"
 )
 
-// Target is a fake cluster program. Make one per run with New.
+// Target is a fake cluster program. Make one per run with New: its stores
+// and terms outlive node restarts, as a real program's data directory does.
 type Target struct {
 	// Runtime runs the target's nodes in this process.
 	Runtime *attesttest.Runtime
@@ -50,8 +51,8 @@ type Target struct {
 	counts map[string]int
 	leader string
 	term   int
-	// TwoLeaders, when set, makes every node in a majority claim to be
-	// the leader: a planted bug for exactly_one_node.
+	// twoLeaders makes every node of a majority claim to lead; see
+	// SetTwoLeaders.
 	twoLeaders bool
 }
 
