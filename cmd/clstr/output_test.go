@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/starlark"
+	"github.com/clstr-dev/clstr/starlark/starlarktest"
+	"github.com/clstr-dev/clstr/stdlib"
 )
 
 // TestLiveLine checks that the live line appears only on a terminal, says
@@ -81,5 +86,28 @@ func TestStyle(t *testing.T) {
 				t.Errorf("style(%v, %q) = %v, %v; want %v, %v", tc.tty, tc.noColor, color, live, tc.color, tc.live)
 			}
 		})
+	}
+}
+
+// TestRunFilter checks that --run runs the matching tests and counts the
+// others as skipped.
+func TestRunFilter(t *testing.T) {
+	var b bytes.Buffer
+	out := &output{w: &b}
+	s, err := starlark.Load("testdata/golden/pass.star", starlark.Options{Stdlib: stdlib.FS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := runSuite(context.Background(), out, s, starlarktest.New().Runtime, runConfig{filter: regexp.MustCompile("^has a")})
+	if status != exitPass {
+		t.Fatalf("exit status %d:\n%s", status, b.String())
+	}
+	for _, want := range []string{"✓ has a leader", "PASSED  1 passed, 1 skipped"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output does not contain %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "✓ writes") {
+		t.Errorf("a test --run left out ran:\n%s", b.String())
 	}
 }
