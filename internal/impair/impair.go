@@ -57,6 +57,7 @@ type options struct {
 	maxHeld uint32
 	noNetem bool
 	seed    *[2]uint64
+	ctx     context.Context
 }
 
 // WithNetNS acts on the network namespace open as fd instead of the
@@ -77,6 +78,11 @@ func WithMaxHeld(n uint32) Option { return func(o *options) { o.maxHeld = n } }
 // WithoutNetem uses nftables and the shaper even where netem is
 // available, to compare the two or to avoid netem.
 func WithoutNetem() Option { return func(o *options) { o.noNetem = true } }
+
+// WithContext ties the Controller to ctx: when ctx is done it clears
+// everything, as Clear does, and later Apply calls fail. Clear reports
+// the error of that clearing, if any.
+func WithContext(ctx context.Context) Option { return func(o *options) { o.ctx = ctx } }
 
 // WithSeed makes the shaper's random draws reproducible.
 func WithSeed(a, b uint64) Option { return func(o *options) { o.seed = &[2]uint64{a, b} } }
@@ -99,20 +105,31 @@ type Controller struct {
 	params    Params
 	shaper    *shaper
 	netemGone error // why netem cannot be used, once known
+	done      bool  // the context of WithContext is done
+	doneErr   error // what clearing then failed with
 }
 
 // New returns a Controller that has applied nothing yet. It does not look
 // at the kernel until Apply.
 func New(opts ...Option) *Controller {
-	return &Controller{opts: newOptions(opts)}
+	c := &Controller{opts: newOptions(opts)}
+	if ctx := c.opts.ctx; ctx != nil {
+		context.AfterFunc(ctx, func() {
+			err := c.Clear()
+			c.mu.Lock()
+			c.done, c.doneErr = true, err
+			c.mu.Unlock()
+		})
+	}
+	return c
 }
 
 // Apply replaces whatever impairment is in place with imps and returns
 // the path that applies it: PathNetem, PathNftables or PathNfqueue (""
 // when imps is empty, which is Clear). The shaper, where one is needed,
-// runs until Clear; ctx bounds only the setting up, but the shaper keeps
-// ctx's values. On error the previous impairment may be gone, never half
-// of the new one left in place.
+// runs until Clear or until the Controller's context (WithContext) is
+// done; ctx bounds only the setting up. On error the previous impairment
+// may be gone, never half of the new one left in place.
 func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (string, error) {
 	p, err := ParamsOf(imps)
 	if err != nil {
@@ -126,6 +143,9 @@ func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (strin
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.done {
+		return "", fmt.Errorf("impair: the controller's context is done: %w", context.Cause(c.opts.ctx))
+	}
 
 	if !c.opts.noNetem && c.netemGone == nil {
 		err := c.applyNetem(p)
@@ -137,7 +157,7 @@ func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (strin
 		}
 		c.netemGone = err
 	}
-	return c.applyNftables(ctx, p)
+	return c.applyNftables(p)
 }
 
 // errNoNetem marks errors that mean the kernel has no sch_netem.
@@ -186,7 +206,7 @@ func (c *Controller) applyNetem(p Params) error {
 
 // applyNftables installs the rules and, if p needs it, the shaper; c.mu
 // is held.
-func (c *Controller) applyNftables(ctx context.Context, p Params) (string, error) {
+func (c *Controller) applyNftables(p Params) (string, error) {
 	shape := p.Shapes()
 	shaperParams := p
 	shaperParams.Loss = 0 // dropped by the rules before the queue
@@ -199,7 +219,7 @@ func (c *Controller) applyNftables(ctx context.Context, p Params) (string, error
 		}
 		if c.shaper == nil {
 			cfg := shaperConfig{queue: c.opts.queue, mark: c.opts.mark, netns: c.opts.netns, maxLen: c.opts.maxHeld, seed: c.opts.seed}
-			s, err := startShaper(context.WithoutCancel(ctx), cfg, shaperParams)
+			s, err := startShaper(cfg, shaperParams)
 			if err != nil {
 				return "", c.neitherPath(fmt.Errorf("start the NFQUEUE shaper: %w", err))
 			}
@@ -246,7 +266,8 @@ func (c *Controller) neitherPath(err error) error {
 func (c *Controller) Clear() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.clearNftables()
+	err := errors.Join(c.doneErr, c.clearNftables())
+	c.doneErr = nil
 	if c.netemGone == nil || c.path == PathNetem {
 		err = errors.Join(err, c.clearNetem())
 	}

@@ -47,28 +47,28 @@ func TestDelay(t *testing.T) {
 		if s.unique() != s.sent || s.dupPct() != 0 || s.reorderedPct() != 0 {
 			t.Errorf("delay alone lost, duplicated or reordered datagrams: %v", s)
 		}
-		if p50 := quantile(ls, .5); !within(p50, 50*time.Millisecond+base, time.Millisecond) {
+		if p50 := quantile(ls, .5); !within(p50, 50*time.Millisecond+base, slack(time.Millisecond)) {
 			t.Errorf("median latency %v, want 50ms + baseline %v ± 1ms", p50, base)
 		}
 		// Quantiles, not the extremes: the machine's other work may
 		// delay a few packets by milliseconds.
-		if iqr := quantile(ls, .75) - quantile(ls, .25); iqr > 500*time.Microsecond {
+		if iqr := quantile(ls, .75) - quantile(ls, .25); iqr > slack(500*time.Microsecond) {
 			t.Errorf("latency spread p25–p75 %v, want < 0.5ms without jitter", iqr)
 		}
-		if spread := quantile(ls, .95) - quantile(ls, .05); spread > 2*time.Millisecond {
+		if spread := quantile(ls, .95) - quantile(ls, .05); spread > slack(2*time.Millisecond) {
 			t.Errorf("latency spread p5–p95 %v, want < 2ms without jitter", spread)
 		}
 	})
 	t.Run("udp6", func(t *testing.T) {
 		s := sendUDP(t, env, 100, 2*time.Millisecond, 300*time.Millisecond, true)
-		if p50 := quantile(s.latencies(), .5); s.unique() != s.sent || !within(p50, 50*time.Millisecond, 2*time.Millisecond) {
+		if p50 := quantile(s.latencies(), .5); s.unique() != s.sent || !within(p50, 50*time.Millisecond, slack(2*time.Millisecond)) {
 			t.Errorf("IPv6: %v; want all delayed by 50ms", s)
 		}
 	})
 	t.Run("tcp", func(t *testing.T) {
 		rtts := tcpRTTs(t, env, 30)
 		t.Logf("TCP round trips: p50 %v max %v", quantile(rtts, .5), rtts[len(rtts)-1])
-		if p50 := quantile(rtts, .5); !within(p50, 50*time.Millisecond, 2*time.Millisecond) {
+		if p50 := quantile(rtts, .5); !within(p50, 50*time.Millisecond, slack(2*time.Millisecond)) {
 			t.Errorf("TCP median round trip %v, want 50ms (only A's half is delayed)", p50)
 		}
 	})
@@ -85,10 +85,10 @@ func TestJitter(t *testing.T) {
 	if s.unique() != s.sent {
 		t.Errorf("jitter lost datagrams: %v", s)
 	}
-	if p50 := quantile(ls, .5); !within(p50, 50*time.Millisecond+base, 2*time.Millisecond) {
+	if p50 := quantile(ls, .5); !within(p50, 50*time.Millisecond+base, slack(2*time.Millisecond)) {
 		t.Errorf("median latency %v, want 50ms ± 2ms", p50)
 	}
-	if sd := robustSD(ls); !within(sd, 10*time.Millisecond, 2*time.Millisecond) {
+	if sd := robustSD(ls); !within(sd, 10*time.Millisecond, slack(2*time.Millisecond)) {
 		t.Errorf("latency standard deviation (from the quartiles) %v, want 10ms ± 2ms", sd)
 	}
 	// Normal: about 68% within one sigma of the median.
@@ -98,7 +98,7 @@ func TestJitter(t *testing.T) {
 			n++
 		}
 	}
-	if frac := float64(n) / float64(len(ls)); math.Abs(frac-0.683) > 0.07 {
+	if frac := float64(n) / float64(len(ls)); math.Abs(frac-0.683) > 0.07 && !raceEnabled {
 		t.Errorf("%.0f%% of latencies within one sigma, want about 68%%", 100*frac)
 	}
 	// Packets a millisecond apart with 10ms of jitter overtake each other.
@@ -108,7 +108,7 @@ func TestJitter(t *testing.T) {
 	t.Run("tcp", func(t *testing.T) {
 		tcpBulk(t, env, 256<<10, 20*time.Second)
 		rtts := tcpRTTs(t, env, 40)
-		if p50 := quantile(rtts, .5); !within(p50, 50*time.Millisecond, 10*time.Millisecond) {
+		if p50 := quantile(rtts, .5); !within(p50, 50*time.Millisecond, slack(10*time.Millisecond)) {
 			t.Errorf("TCP median round trip %v, want about 50ms", p50)
 		}
 	})
@@ -174,16 +174,16 @@ func TestReorder(t *testing.T) {
 		switch {
 		case l < 10*time.Millisecond:
 			early++
-		case within(l, 20*time.Millisecond+base, 2*time.Millisecond):
+		case within(l, 20*time.Millisecond+base, slack(2*time.Millisecond)):
 			late++
 		}
 	}
-	if p50 := quantile(s.latencies()[:early], .5); p50 > base+time.Millisecond {
+	if p50 := quantile(s.latencies()[:early], .5); p50 > base+slack(time.Millisecond) {
 		t.Errorf("the reordered went after %v (median), want at once", p50)
 	}
 	// A busy machine may hold up a few; nearly all are in one group or
 	// the other.
-	if odd := s.unique() - early - late; odd > s.unique()/20 {
+	if odd := s.unique() - early - late; odd > oddShare(s.unique()) {
 		t.Errorf("%d latencies are neither immediate nor 20ms (shaper: %+v)", odd, c.Stats())
 	}
 	if pct := 100 * float64(early) / float64(s.unique()); math.Abs(pct-25) > 5 {
@@ -208,7 +208,7 @@ func TestCombinations(t *testing.T) {
 				if got := s.lossPct(); math.Abs(got-20) > 5 {
 					t.Errorf("lost %.1f%%, want 20%% ± 5", got)
 				}
-				if p50 := quantile(s.latencies(), .5); !within(p50, 30*time.Millisecond+base, time.Millisecond) {
+				if p50 := quantile(s.latencies(), .5); !within(p50, 30*time.Millisecond+base, slack(time.Millisecond)) {
 					t.Errorf("median latency %v, want 30ms", p50)
 				}
 			},
@@ -228,10 +228,10 @@ func TestCombinations(t *testing.T) {
 					t.Errorf("%.1f%% went at once, want 30%% ± 5", pct)
 				}
 				delayed := ls[early:]
-				if p50 := quantile(delayed, .5); !within(p50, 40*time.Millisecond+base, 2*time.Millisecond) {
+				if p50 := quantile(delayed, .5); !within(p50, 40*time.Millisecond+base, slack(2*time.Millisecond)) {
 					t.Errorf("median of the delayed %v, want 40ms", p50)
 				}
-				if sd := robustSD(delayed); !within(sd, 5*time.Millisecond, 1500*time.Microsecond) {
+				if sd := robustSD(delayed); !within(sd, 5*time.Millisecond, slack(1500*time.Microsecond)) {
 					t.Errorf("standard deviation (from the quartiles) of the delayed %v, want 5ms", sd)
 				}
 			},
@@ -257,7 +257,7 @@ func TestCombinations(t *testing.T) {
 					seen[a.seq] = true
 				}
 				slices.Sort(copies)
-				if p50 := quantile(copies, .5); !within(p50, 30*time.Millisecond+base, time.Millisecond) {
+				if p50 := quantile(copies, .5); !within(p50, 30*time.Millisecond+base, slack(time.Millisecond)) {
 					t.Errorf("median latency of the copies %v, want 30ms", p50)
 				}
 			},
@@ -375,7 +375,7 @@ func TestApplyReplaces(t *testing.T) {
 		if (c.shaper != nil) != (path == PathNfqueue) {
 			t.Errorf("%v: shaper running %v on path %s", cluster.Impairments(st.imps), c.shaper != nil, path)
 		}
-		if p50 := quantile(s.latencies(), .5); !within(p50, st.median+base, time.Millisecond) {
+		if p50 := quantile(s.latencies(), .5); !within(p50, st.median+base, slack(time.Millisecond)) {
 			t.Errorf("%v: median %v, want %v", cluster.Impairments(st.imps), p50, st.median)
 		}
 		if lost := s.lossPct() > 20; lost != st.lossy {
@@ -405,7 +405,7 @@ func TestShaperDeathBypasses(t *testing.T) {
 	}
 	apply(t, c, delay(30*time.Millisecond, 0))
 	s = sendUDP(t, env, 100, time.Millisecond, 200*time.Millisecond, false)
-	if p50 := quantile(s.latencies(), .5); !within(p50, 30*time.Millisecond, 2*time.Millisecond) {
+	if p50 := quantile(s.latencies(), .5); !within(p50, 30*time.Millisecond, slack(2*time.Millisecond)) {
 		t.Errorf("after Apply again: %v; want the delay back", s)
 	}
 }
@@ -452,6 +452,30 @@ func TestNoPathIsOneClearError(t *testing.T) {
 	}
 	if ok, _ := hasTable(env.A.Fd()); ok || c.shaper != nil {
 		t.Error("a failed Apply left rules or a shaper")
+	}
+}
+
+// TestContextClears: a Controller whose context ends clears everything
+// and refuses to apply more.
+func TestContextClears(t *testing.T) {
+	env := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := newController(t, env, append(shaperOpts, WithContext(ctx))...)
+	apply(t, c, delay(200*time.Millisecond, 0), loss(5))
+	cancel()
+	deadline := time.Now().Add(2 * time.Second)
+	for c.Path() != "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ok, _ := hasTable(env.A.Fd()); ok || c.Path() != "" {
+		t.Fatalf("after the context ended: table %v, path %q", ok, c.Path())
+	}
+	s := sendUDP(t, env, 50, time.Millisecond, 100*time.Millisecond, false)
+	if s.unique() != s.sent || quantile(s.latencies(), .5) > 5*time.Millisecond {
+		t.Errorf("after the context ended: %v", s)
+	}
+	if _, err := c.Apply(context.Background(), cluster.Impairments{loss(1)}); err == nil {
+		t.Error("Apply after the context ended succeeded")
 	}
 }
 
@@ -512,10 +536,10 @@ func TestNetemPath(t *testing.T) {
 	}
 	s := sendUDP(t, env, 1000, 500*time.Microsecond, 300*time.Millisecond, false)
 	t.Log(s)
-	if p50 := quantile(s.latencies(), .5); !within(p50, 50*time.Millisecond+base, 2*time.Millisecond) {
+	if p50 := quantile(s.latencies(), .5); !within(p50, 50*time.Millisecond+base, slack(2*time.Millisecond)) {
 		t.Errorf("median %v, want 50ms", p50)
 	}
-	if sd := robustSD(s.latencies()); !within(sd, 10*time.Millisecond, 2*time.Millisecond) {
+	if sd := robustSD(s.latencies()); !within(sd, 10*time.Millisecond, slack(2*time.Millisecond)) {
 		t.Errorf("standard deviation %v, want 10ms", sd)
 	}
 	if got := s.lossPct(); math.Abs(got-20) > 5 {

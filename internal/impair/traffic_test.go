@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/impair/netnstest"
 )
@@ -70,7 +72,7 @@ type stream struct {
 
 type arrival struct {
 	seq     int
-	latency time.Duration // one way: both ends share the process's clock
+	latency time.Duration // one way: both ends share the machine's clock
 }
 
 // unique is how many distinct datagrams arrived.
@@ -129,6 +131,24 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	return ds[int(math.Round(q*float64(len(ds)-1)))]
 }
 
+// slack widens a timing tolerance under the race detector, which slows
+// the shaper and the measuring goroutines alike.
+func slack(d time.Duration) time.Duration {
+	if raceEnabled {
+		return 20 * d
+	}
+	return d
+}
+
+// oddShare is the share of packets a busy machine may hold up beyond a
+// tolerance.
+func oddShare(n int) int {
+	if raceEnabled {
+		return n / 2
+	}
+	return n / 20
+}
+
 // robustSD estimates the standard deviation of a normal sample from its
 // quartiles, which a few packets held up by a busy machine do not move.
 func robustSD(sorted []time.Duration) time.Duration {
@@ -182,6 +202,11 @@ func udpStream(env *netnstest.Pair, n int, interval, quiet time.Duration, v6 boo
 	}
 	defer rx.Close()
 	rx.SetReadBuffer(4 << 20)
+	// The kernel stamps each datagram as it arrives, so that how late
+	// the reading goroutine runs does not count.
+	if err := setTimestamping(rx); err != nil {
+		return stream{}, err
+	}
 	if err := env.A.Do(func() (err error) {
 		tx, err = net.DialUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), rx.LocalAddr().(*net.UDPAddr))
 		return err
@@ -190,7 +215,6 @@ func udpStream(env *netnstest.Pair, n int, interval, quiet time.Duration, v6 boo
 	}
 	defer tx.Close()
 
-	base := time.Now()
 	var s stream
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -198,20 +222,24 @@ func udpStream(env *netnstest.Pair, n int, interval, quiet time.Duration, v6 boo
 	go func() {
 		defer wg.Done()
 		buf := make([]byte, 1500)
+		oob := make([]byte, 128)
 		for {
 			rx.SetReadDeadline(time.Now().Add(quiet))
-			k, err := rx.Read(buf)
+			k, oobn, _, _, err := rx.ReadMsgUDP(buf, oob)
 			if err != nil {
 				return // quiet for long enough
 			}
-			at := time.Since(base)
+			at, ok := kernelTimestamp(oob[:oobn])
+			if !ok {
+				at = time.Now()
+			}
 			if k < 12 {
 				continue
 			}
 			seq := int(binary.BigEndian.Uint32(buf))
-			sentAt := time.Duration(binary.BigEndian.Uint64(buf[4:]))
+			sentAt := time.Unix(0, int64(binary.BigEndian.Uint64(buf[4:])))
 			mu.Lock()
-			s.arrived = append(s.arrived, arrival{seq: seq, latency: at - sentAt})
+			s.arrived = append(s.arrived, arrival{seq: seq, latency: at.Sub(sentAt)})
 			mu.Unlock()
 		}
 	}()
@@ -220,7 +248,7 @@ func udpStream(env *netnstest.Pair, n int, interval, quiet time.Duration, v6 boo
 	var err error
 	for i := range n {
 		binary.BigEndian.PutUint32(msg, uint32(i))
-		binary.BigEndian.PutUint64(msg[4:], uint64(time.Since(base)))
+		binary.BigEndian.PutUint64(msg[4:], uint64(time.Now().UnixNano()))
 		if _, werr := tx.Write(msg); werr != nil {
 			err = fmt.Errorf("send datagram %d: %w (a lost packet must not fail the send)", i, werr)
 			break
@@ -233,6 +261,38 @@ func udpStream(env *netnstest.Pair, n int, interval, quiet time.Duration, v6 boo
 	}
 	wg.Wait()
 	return s, err
+}
+
+// setTimestamping asks the kernel to stamp each datagram on arrival
+// (SO_TIMESTAMPNS, the wall clock).
+func setTimestamping(c *net.UDPConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// kernelTimestamp finds the arrival time in a datagram's control data.
+func kernelTimestamp(oob []byte) (time.Time, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(m.Data))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
+			return time.Unix(sec, nsec), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // tcpPair returns a TCP connection from A to B, and B's end.

@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -85,12 +86,17 @@ var ErrClosed = errors.New("nfqueue: connection closed")
 // Conn is a bound queue. Receive may run in one goroutine while verdicts
 // are sent from others.
 type Conn struct {
-	nl     *netlink.Conn
-	raw    syscall.RawConn
-	queue  uint16
-	buf    []byte // receive buffer; used by Receive only
-	closed atomic.Bool
+	nl       *netlink.Conn
+	raw      syscall.RawConn
+	queue    uint16
+	buf      []byte // receive buffer; used by Receive only
+	closed   atomic.Bool
+	deadline atomic.Int64 // of Receive, in Unix nanoseconds; 0 for none
 }
+
+// wakeEvery is how often a blocked Receive looks whether the Conn was
+// closed or its deadline passed.
+const wakeEvery = 10 * time.Millisecond
 
 // headerLen is the size of struct nlmsghdr.
 const headerLen = 16
@@ -126,6 +132,19 @@ func (c *Conn) init(cfg Config) error {
 		return fmt.Errorf("nfqueue: %w", err)
 	}
 	c.raw = raw
+	// Receive blocks in recvmsg itself rather than in Go's poller, so
+	// that the kernel wakes the receiving thread directly: under load
+	// the poller's own wake-up can come milliseconds late. The timeout
+	// lets a blocked Receive notice Close and deadlines.
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		tv := unix.NsecToTimeval(int64(wakeEvery))
+		serr = errors.Join(unix.SetNonblock(int(fd), false),
+			unix.SetsockoptTimeval(int(fd), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+	})
+	if err = errors.Join(err, serr); err != nil {
+		return fmt.Errorf("nfqueue: make the socket blocking: %w", err)
+	}
 	if cfg.ReadBuffer > 0 {
 		var serr error
 		err := raw.Control(func(fd uintptr) {
@@ -166,13 +185,58 @@ func (c *Conn) Queue() uint16 { return c.queue }
 // matching os.ErrDeadlineExceeded after the read deadline. An error the
 // kernel reports for an earlier verdict (for instance an unknown ID) is
 // returned as a *KernelError; the Conn stays usable.
+//
+// Receive waits in the recvmsg system call, so a goroutine locked to an
+// OS thread of raised priority is woken as soon as a packet is queued.
 func (c *Conn) Receive() ([]Packet, error) {
+	for {
+		if c.closed.Load() {
+			return nil, ErrClosed
+		}
+		if dl := c.deadline.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+			return nil, fmt.Errorf("nfqueue: receive: %w", os.ErrDeadlineExceeded)
+		}
+		var n int
+		var rerr error
+		err := c.raw.Control(func(fd uintptr) {
+			n, _, _, _, rerr = unix.Recvmsg(int(fd), c.buf, nil, 0)
+		})
+		if err == nil && (rerr == unix.EAGAIN || rerr == unix.EINTR) {
+			continue
+		}
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			if c.closed.Load() {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("nfqueue: receive: %w", err)
+		}
+		return c.parse(c.buf[:n])
+	}
+}
+
+// TryReceive is Receive without waiting: it returns no packets and no
+// error when none is queued. With SyscallConn it lets a caller wait for
+// the socket together with other file descriptors.
+func (c *Conn) TryReceive() ([]Packet, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
 	var n int
 	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		n, _, _, _, rerr = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
-		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	err := c.raw.Control(func(fd uintptr) {
+		for {
+			n, _, _, _, rerr = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+			if rerr != unix.EINTR {
+				return
+			}
+		}
 	})
+	if err == nil && rerr == unix.EAGAIN {
+		return nil, nil
+	}
 	if err == nil {
 		err = rerr
 	}
@@ -183,6 +247,15 @@ func (c *Conn) Receive() ([]Packet, error) {
 		return nil, fmt.Errorf("nfqueue: receive: %w", err)
 	}
 	return c.parse(c.buf[:n])
+}
+
+// SyscallConn gives access to the socket, to wait for it with poll or
+// epoll. The socket must not be read or closed through it.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	return c.raw, nil
 }
 
 // parse splits a datagram into packets.
@@ -263,11 +336,20 @@ func (c *Conn) SetVerdicts(vs []VerdictFor) error {
 	return nil
 }
 
-// SetReadDeadline makes a blocked or later Receive return at t.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.nl.SetReadDeadline(t) }
+// SetReadDeadline makes a blocked or later Receive return at t (within
+// about 10ms); the zero time removes the deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.deadline.Store(0)
+	} else {
+		c.deadline.Store(max(t.UnixNano(), 1))
+	}
+	return nil
+}
 
 // Close unbinds the queue. The kernel drops the packets still waiting for
 // a verdict; a Receive blocked in another goroutine returns ErrClosed.
+// Close may wait up to 10ms for such a Receive to let go of the socket.
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil

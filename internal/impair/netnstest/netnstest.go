@@ -130,6 +130,16 @@ func NewPair(t testing.TB) *Pair {
 	}
 	run(t, "ip", "-n", p.A.Name, "link", "add", p.A.Dev, "type", "veth", "peer", "name", p.B.Dev, "netns", p.B.Name)
 	for _, ns := range []*NS{p.A, p.B} {
+		// Neighbour solicitations every 100ms rather than every second:
+		// one sent before the link is up is soon repeated.
+		err := ns.Do(func() error {
+			return errors.Join(
+				os.WriteFile("/proc/sys/net/ipv4/neigh/"+ns.Dev+"/retrans_time_ms", []byte("100"), 0),
+				os.WriteFile("/proc/sys/net/ipv6/neigh/"+ns.Dev+"/retrans_time_ms", []byte("100"), 0))
+		})
+		if err != nil {
+			t.Fatalf("speed up neighbour discovery in %s: %v", ns.Name, err)
+		}
 		run(t, "ip", "-n", ns.Name, "addr", "add", ns.Addr.String()+"/24", "dev", ns.Dev)
 		run(t, "ip", "-n", ns.Name, "addr", "add", ns.Addr6.String()+"/64", "dev", ns.Dev, "nodad")
 		run(t, "ip", "-n", ns.Name, "link", "set", ns.Dev, "up")
@@ -146,9 +156,9 @@ func NewPair(t testing.TB) *Pair {
 }
 
 // reach sends datagrams from one namespace to the other until one arrives:
-// a link is usable a moment after it comes up, and the first exchange
-// also resolves the neighbours, so that tests measure no neighbour
-// discovery.
+// a new link carries nothing until the kernel's link watch activates it,
+// up to a second after it comes up, and the first exchange also resolves
+// the neighbours, so that tests measure no neighbour discovery.
 func reach(from, to *NS, v6 bool) error {
 	network, src, dst := "udp4", from.Addr, to.Addr
 	if v6 {
