@@ -359,3 +359,16 @@ func TestClean(t *testing.T) {
 		t.Errorf("clstr clean extra: status %d, stderr %q; want 2 and a usage error", res.status, res.stderr)
 	}
 }
+
+func TestDoctor(t *testing.T) {
+	dockerOrSkip(t)
+	res := clstrRun(t, nil, nil, "doctor")
+	if res.status != 0 {
+		t.Fatalf("exit status %d; want 0\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)
+	}
+	assertContains(t, "clstr doctor", res.stdout, "docker:", "API", "impairments: ")
+	// Which path depends on the kernel; doctor must name one or say none.
+	if !regexp.MustCompile(`impairments: (impairments via (netem|nftables\+nfqueue)|impairments unavailable)`).MatchString(res.stdout) {
+		t.Errorf("clstr doctor does not say which impairment path works:\n%s", res.stdout)
+	}
+}

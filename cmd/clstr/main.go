@@ -3,6 +3,7 @@
 //
 //	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [-v] SCRIPT
 //	clstr clean [--all]
+//	clstr doctor
 //
 // Exit status: 0 when every test passed; 1 when the target failed (a test
 // failed, its image did not build, a node never became healthy); 2 when
@@ -74,6 +75,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err.Error()}
 		},
 		HideHelpCommand: false,
-		Commands:        []*cli.Command{runCommand(), cleanCommand()},
+		Commands:        []*cli.Command{runCommand(), cleanCommand(), doctorCommand()},
 	}
 }
