@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/netd"
 )
 
 func TestNodesGetTheContract(t *testing.T) {
@@ -255,4 +258,34 @@ func helperCommand(t *testing.T, name string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v")
 	cmd.Env = append(os.Environ(), append(env, "CLSTR_TEST_HELPER=1")...)
 	return cmd
+}
+
+// TestDynamicNetdRuns checks that a dynamically linked program (this test
+// binary, under -race or cgo) serves as clstr-netd in a FROM scratch
+// sandbox, carrying its loader and libraries, whatever CLSTR_NETD_BINARY
+// says for the other tests.
+func TestDynamicNetdRuns(t *testing.T) {
+	dockerOrSkip(t)
+	ctx := context.Background()
+	self, err := os.Executable()
+	must(t, err)
+	libs, err := runtimeFiles(self)
+	must(t, err)
+	rt, err := New(ctx, Options{Binary: testnodeBin})
+	must(t, err)
+	defer rt.Close()
+	img, err := rt.binaryImage(ctx, self, "netd", netdName, []string{"serve"}, libs)
+	must(t, err)
+	run := "dyn-" + newRunID()
+	ct, err := rt.cli.ContainerCreate(ctx,
+		&container.Config{Image: img, Labels: rt.labels.forRun(run, "sandbox", "")},
+		&container.HostConfig{NetworkMode: "none", CapDrop: []string{"ALL"}, CapAdd: []string{"NET_ADMIN"}},
+		nil, nil, "clstr-"+run)
+	must(t, err)
+	defer Clean(ctx, rt.cli, CleanOptions{Run: run})
+	must(t, rt.cli.ContainerStart(ctx, ct.ID, container.StartOptions{}))
+	c := &dockerCluster{rt: rt}
+	if _, err := c.netctl(ctx, &node{name: "probe", sandboxID: ct.ID}, netd.Request{Op: "ping"}); err != nil {
+		t.Fatalf("a %d-library clstr-netd did not answer: %v", len(libs), err)
+	}
 }

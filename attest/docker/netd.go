@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -132,15 +133,20 @@ func (r *Runtime) netdImage(ctx context.Context) (string, error) {
 	return tag, nil
 }
 
-// pruneNetdImages removes sandbox images of earlier clstr builds, so that
-// rebuilding clstr does not pile images up. Images in use stay.
+// staleNetdImage is the age after which a sandbox image of another clstr
+// build is removed. Younger ones may belong to a run that is about to
+// create its sandboxes from them.
+const staleNetdImage = 24 * time.Hour
+
+// pruneNetdImages removes stale sandbox images of earlier clstr builds, so
+// that rebuilding clstr does not pile images up. Images in use stay.
 func (r *Runtime) pruneNetdImages(ctx context.Context, keep string) {
 	imgs, err := r.cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelRole+"=netd"))})
 	if err != nil {
 		return
 	}
 	for _, img := range imgs {
-		if slices.Contains(img.RepoTags, keep) {
+		if slices.Contains(img.RepoTags, keep) || time.Since(time.Unix(img.Created, 0)) < staleNetdImage {
 			continue
 		}
 		// Refused while a live run's sandbox uses it; that is fine.
