@@ -13,6 +13,24 @@
 // Everything it adds lives in the namespace: a netem root qdisc on each
 // interface but lo, or the nftables table inet clstr_impair and a bound
 // queue. Clear removes all of it, also when an earlier process added it.
+//
+// # In clstr-netd
+//
+// The daemon that holds a node's namespace creates one Controller for its
+// whole life, New() (it already runs in the namespace; WithNetNS is for
+// acting on another), and hands it to netd as its Impairer: "impair"
+// requests call Apply, "repair" calls Clear, and shutdown calls Clear.
+// The node's container may die and restart meanwhile: the rules, the
+// qdiscs and the shaper belong to the namespace and the daemon, not to the
+// node, so the impairment holds. The daemon needs CAP_NET_ADMIN, and
+// CAP_NET_RAW for duplicates (in Docker's default set); with CAP_SYS_NICE
+// the shaper's thread runs at a raised priority and keeps delays tighter
+// on a busy machine. Probe tells clstr doctor which path a kernel offers.
+//
+// Because deleting any hooked nftables chain in a namespace makes the
+// kernel drop every packet its queues hold, other rules in the same
+// namespace (partitions) should be replaced by flushing their chains
+// rather than deleting their tables while the shaper holds packets.
 package impair
 
 import (
