@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -135,6 +137,38 @@ func TestLoss(t *testing.T) {
 				tcpBulk(t, env, 64<<10, 30*time.Second)
 			}
 		})
+	}
+}
+
+// TestLossIsSilent: a lost packet vanishes; no send fails. A TCP connect
+// through total loss times out instead of failing with EPERM, as it would
+// after an nftables drop on the output hook.
+func TestLossIsSilent(t *testing.T) {
+	env := newEnv(t)
+	c := newController(t, env, shaperOpts...)
+	apply(t, c, loss(100))
+	s := sendUDP(t, env, 50, time.Millisecond, 100*time.Millisecond, false)
+	if s.unique() != 0 {
+		t.Errorf("loss 100%%: %v", s)
+	}
+	var ln net.Listener
+	if err := env.B.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(env.B.Addr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err := env.A.Do(func() error {
+		conn, err := net.DialTimeout("tcp4", ln.Addr().String(), 300*time.Millisecond)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
+	var nerr net.Error
+	if !errors.As(err, &nerr) || !nerr.Timeout() {
+		t.Errorf("TCP connect through 100%% loss: %v, want a timeout", err)
 	}
 }
 
