@@ -83,7 +83,9 @@ func TestStopKillAndRestartAreRealSignals(t *testing.T) {
 
 	var kinds []string
 	for _, e := range events.Events() {
-		kinds = append(kinds, e.Text)
+		if e.Node == "n1" { // not cluster-wide notes such as a busy subnet
+			kinds = append(kinds, e.Text)
+		}
 	}
 	want := []string{"START", "STOP", "START", "KILL", "START", "KILL", "START", "STOP", "START"}
 	if !reflect.DeepEqual(kinds, want) {
