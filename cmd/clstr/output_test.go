@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,5 +110,24 @@ func TestRunFilter(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "✓ writes") {
 		t.Errorf("a test --run left out ran:\n%s", b.String())
+	}
+}
+
+func TestFlagsFirst(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	tests := []struct{ in, want string }{
+		{"clstr run s.star --binary ./n", "clstr run --binary ./n s.star"},
+		{"clstr run --binary ./n s.star", "clstr run --binary ./n s.star"},
+		{"clstr run s.star -v --run x --env A=1", "clstr run -v --run x --env A=1 s.star"},
+		{"clstr run s.star --image=t:1", "clstr run --image=t:1 s.star"},
+		{"clstr clean --all", "clstr clean --all"},
+		{"clstr nosuch a --b", "clstr nosuch a --b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := strings.Join(flagsFirst(app, strings.Fields(tc.in)), " "); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
