@@ -200,13 +200,13 @@ func TestImpairments(t *testing.T) {
 				}
 			}
 			// n3 is not selected: its traffic is untouched.
-			if ctl := probeUDP(t, c, "n2", "n3", 100); ctl.Received != 100 || quantile(ctl.RTT, .9) > 10 {
+			if ctl := probeUDP(t, c, "n2", "n3", 100); ctl.Received != 100 || ctl.Duplicates > 0 || quantile(ctl.RTT, .5) > 5 {
 				t.Errorf("unselected n3 is affected: %v", ctl)
 			}
 
 			must(t, c.Repair(ctx, []string{"n1"}))
 			after := probeUDP(t, c, "n2", "n1", 100)
-			if after.Received != 100 || after.Duplicates > 0 || quantile(after.RTT, .9) > 10 {
+			if after.Received != 100 || after.Duplicates > 0 || quantile(after.RTT, .5) > 5 {
 				t.Errorf("after repair: %v, want the baseline back", after)
 			}
 		})
@@ -234,7 +234,7 @@ func TestImpairments(t *testing.T) {
 		}
 		must(t, c.Heal(ctx))
 		must(t, c.Repair(ctx, []string{"n1"}))
-		if s := probeUDP(t, c, "n3", "n1", 100); s.Received != 100 || quantile(s.RTT, .9) > 10 {
+		if s := probeUDP(t, c, "n3", "n1", 100); s.Received != 100 || quantile(s.RTT, .5) > 5 {
 			t.Errorf("after heal and repair: %v", s)
 		}
 	})
