@@ -145,8 +145,9 @@ func TestImpairments(t *testing.T) {
 				if fast := s.below(20); !within(fast, .25, .08) {
 					return fmt.Errorf("%.1f%% went at once, want 25%%", fast*100)
 				}
-				if p90 := quantile(s.RTT, .9); !within(p90, 50, 8) {
-					return fmt.Errorf("the others took %.1fms, want 50ms", p90)
+				// With a quarter fast, the median is one of the others.
+				if p50 := quantile(s.RTT, .5); !within(p50, 50, 8) {
+					return fmt.Errorf("the others took %.1fms, want 50ms", p50)
 				}
 				if s.Reordered == 0 {
 					return fmt.Errorf("nothing arrived out of order")
@@ -178,8 +179,8 @@ func TestImpairments(t *testing.T) {
 				if fast := s.below(30); !within(fast, .25, .08) {
 					return fmt.Errorf("%.1f%% went at once, want 25%%", fast*100)
 				}
-				if p90 := quantile(s.RTT, .9); p90 < 90 || p90 > 130 {
-					return fmt.Errorf("the others took %.1fms, want about 100ms", p90)
+				if p50 := quantile(s.RTT, .5); p50 < 85 || p50 > 120 {
+					return fmt.Errorf("the others took %.1fms, want about 100ms", p50)
 				}
 				return nil
 			}, nil},
