@@ -1,0 +1,352 @@
+package challenges
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/registry"
+	"github.com/clstr-dev/clstr/starlark"
+)
+
+// The matrix runs the built-in stages on real containers against the
+// example targets: the correct programs must pass every stage, and each
+// planted bug must fail the stage meant to catch it at the test meant to
+// catch it. A run of the whole matrix takes about 15 minutes on two
+// cores; by default only the cases marked ci run (every stage's correct
+// example and one bug per stage, about 5 minutes). Run everything with
+//
+//	CLSTR_FULL_MATRIX=1 go test ./challenges/ -run Matrix -timeout 60m -v
+//
+// and one stage, or one bug, by name:
+//
+//	CLSTR_FULL_MATRIX=1 go test ./challenges/ -run 'Matrix/leader-election/' -v
+//	go test ./challenges/ -run 'Matrix/crash-recovery/lost-on-sigkill' -v
+
+// fullMatrixEnv, when set to anything, runs the whole matrix.
+const fullMatrixEnv = "CLSTR_FULL_MATRIX"
+
+// Example targets, and the variable that plants their bugs.
+const (
+	kv   = "kv"
+	raft = "raft"
+)
+
+var bugEnv = map[string]string{kv: "KV_BUG", raft: "RAFT_BUG"}
+
+// Expected outcomes: pass, or the name of the test that fails.
+const pass = ""
+
+type matrixCase struct {
+	stage  string // stage key in kv-store
+	target string // kv or raft, from examples/
+	bug    string // planted bug; "" for the correct program
+	fails  string // the test that must fail; pass for none
+	ci     bool   // run on every `go test`, not only in the full matrix
+}
+
+func (c matrixCase) name() string {
+	if c.bug == "" {
+		return c.stage + "/correct"
+	}
+	return c.stage + "/" + c.bug
+}
+
+var matrix = []matrixCase{
+	{"http-api", kv, "", pass, true},
+	{"http-api", kv, "case-fold", "Keys Are Case-Sensitive", true},
+	{"http-api", kv, "empty-value", "Empty Keys and Values Are Rejected", false},
+	{"http-api", kv, "delete-missing-404", "DELETE Is Idempotent", false},
+	{"http-api", kv, "racy", "Concurrent Writes to Different Keys", true},
+	{"http-api", kv, "no-405", "Unsupported Methods Answer 405", false},
+	// Bugs of later stages do not trip an earlier one.
+	{"http-api", kv, "memory-only", pass, false},
+	{"http-api", kv, "sigterm-only", pass, false},
+	{"http-api", kv, "lost-on-sigkill", pass, false},
+	{"http-api", kv, "clear-not-durable", pass, false},
+
+	{"persistence", kv, "", pass, true},
+	{"persistence", kv, "memory-only", "Data Survives a Graceful Restart", true},
+	{"persistence", kv, "clear-not-durable", "CLEAR Survives a Restart", true},
+	{"persistence", kv, "sigterm-only", pass, false},
+	{"persistence", kv, "lost-on-sigkill", pass, false},
+
+	{"crash-recovery", kv, "", pass, true},
+	{"crash-recovery", kv, "lost-on-sigkill", "Acknowledged Writes Survive SIGKILL", true},
+	{"crash-recovery", kv, "sigterm-only", "Acknowledged Writes Survive SIGKILL", false},
+	{"crash-recovery", kv, "memory-only", "Acknowledged Writes Survive SIGKILL", false},
+	{"crash-recovery", kv, "clear-not-durable", "CLEAR Survives SIGKILL", false},
+
+	{"leader-election", raft, "", pass, true},
+	{"leader-election", raft, "two-leaders", "Exactly One Leader, Followed by Every Node", true},
+	{"leader-election", raft, "no-redirect", "Followers Redirect to the Leader", false},
+	{"leader-election", raft, "minority-leader", "Minority Partition Never Elects a Leader", false},
+	{"leader-election", raft, "ignore-delayed", "Leader With Delayed Traffic Loses Leadership", true},
+	{"leader-election", raft, "ack-before-commit", pass, false},
+
+	{"log-replication", raft, "", pass, true},
+	{"log-replication", raft, "ack-before-commit", "Writes Return 200 Only Once Committed on a Majority", true},
+	{"log-replication", raft, "minority-leader", "Writes Return 200 Only Once Committed on a Majority", false},
+}
+
+// TestMatrixNames checks, without Docker, that the matrix names real
+// stages and tests, so that renaming a test cannot make a case vacuous.
+func TestMatrixNames(t *testing.T) {
+	c, _ := registry.Lookup("kv-store")
+	covered := map[string]bool{}
+	for _, mc := range matrix {
+		stage, ok := c.Stage(mc.stage)
+		if !ok {
+			t.Errorf("%s: no stage %q", mc.name(), mc.stage)
+			continue
+		}
+		if mc.bug == "" && mc.ci {
+			covered[mc.stage] = true
+		}
+		if mc.fails == pass {
+			continue
+		}
+		suite, err := stage.Suite()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, name := range suite.TestNames() {
+			found = found || name == mc.fails
+		}
+		if !found {
+			t.Errorf("%s: stage %s has no test %q", mc.name(), mc.stage, mc.fails)
+		}
+	}
+	for _, s := range c.Stages {
+		if !covered[s.Key] {
+			t.Errorf("stage %s: its correct example does not run in CI", s.Key)
+		}
+	}
+}
+
+func TestMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the matrix runs clusters of containers")
+	}
+	dockerOrSkip(t)
+	full := os.Getenv(fullMatrixEnv) != ""
+	c, _ := registry.Lookup("kv-store")
+	for _, mc := range matrix {
+		t.Run(mc.name(), func(t *testing.T) {
+			if !mc.ci && !full {
+				t.Skipf("in the full matrix only: set %s=1", fullMatrixEnv)
+			}
+			stage, _ := c.Stage(mc.stage)
+			runCase(t, stage, mc)
+		})
+	}
+}
+
+// runCase runs one stage against one example and checks the outcome.
+func runCase(t *testing.T, stage *registry.Stage, mc matrixCase) {
+	bin := exampleBinary(t, mc.target)
+	suite, err := stage.Suite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := docker.Options{Binary: bin, LogDir: t.TempDir()}
+	if mc.bug != "" {
+		opts.Env = map[string]string{bugEnv[mc.target]: mc.bug}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rt, err := docker.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	var events bytes.Buffer
+	res := suite.Run(ctx, attest.RunOptions{Runtime: rt, Events: cluster.NewEventLog(&events)})
+	defer assertNothingLeft(t, rt)
+
+	report := func() string {
+		var b strings.Builder
+		for _, tr := range res.Tests {
+			fmt.Fprintf(&b, "  %-7s %s (%v)\n", tr.Status, tr.Name, tr.Duration.Round(time.Millisecond))
+		}
+		if err := res.FirstError(); err != nil {
+			var f *attest.Failure
+			if errors.As(err, &f) {
+				f.Format(&b, false)
+			} else {
+				fmt.Fprintf(&b, "%v\n", err)
+			}
+		}
+		fmt.Fprintf(&b, "events:\n%s", tail(events.String(), 40))
+		for _, n := range []string{"n1", "n2", "n3", "n4", "n5"} {
+			if log, err := os.ReadFile(filepath.Join(opts.LogDir, n+".log")); err == nil {
+				fmt.Fprintf(&b, "%s.log:\n%s", n, tail(string(log), 15))
+			}
+		}
+		return b.String()
+	}
+	t.Logf("%s in %v", res.Verdict(), res.Duration.Round(time.Millisecond))
+
+	if res.Err != nil {
+		t.Fatalf("the run stopped outside any test (a runner or cluster problem, not a verdict): %v\n%s", res.Err, report())
+	}
+	if res.CleanupErr != nil {
+		t.Errorf("cleanup: %v", res.CleanupErr)
+	}
+	verdict := starlark.Verdict(res)
+	if mc.fails == pass {
+		if verdict != attest.VerdictPass {
+			t.Fatalf("verdict %v; want pass\n%s", verdict, report())
+		}
+		return
+	}
+	if verdict != attest.VerdictFail {
+		t.Fatalf("verdict %v; want the target to fail at %q\n%s", verdict, mc.fails, report())
+	}
+	for _, tr := range res.Tests {
+		if tr.Status != attest.TestFailed {
+			continue
+		}
+		if tr.Name != mc.fails {
+			t.Fatalf("failed at %q; want %q\n%s", tr.Name, mc.fails, report())
+		}
+		var f *attest.Failure
+		var pe *attest.PanicError
+		switch {
+		case !errors.As(tr.Err, &f):
+			t.Errorf("the failure is a %T, not an *attest.Failure: %v", tr.Err, tr.Err)
+		case errors.As(tr.Err, &pe):
+			t.Errorf("the test crashed rather than failed: %v\n%s", tr.Err, report())
+		case hintOf(tr.Err) == "":
+			t.Errorf("the failure carries no hint:\n%s", report())
+		}
+	}
+	if testing.Verbose() {
+		t.Logf("as expected:\n%s", report())
+	}
+}
+
+// hintOf returns the hint of a failure, or of the failure inside it (a
+// check in a helper, a fail() in eventually); fail() messages of the
+// stages end in "hint: …".
+func hintOf(err error) string {
+	for err != nil {
+		var f *attest.Failure
+		if !errors.As(err, &f) {
+			return ""
+		}
+		if f.Hint != "" {
+			return f.Hint
+		}
+		if _, h, ok := strings.Cut(f.Problem, "\nhint: "); ok {
+			return h
+		}
+		err = f.Err
+	}
+	return ""
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// dockerOrSkip skips the test when no Docker daemon answers, unless the CI
+// variable says that one must.
+func dockerOrSkip(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set, so a Docker daemon must answer: %v", err)
+		}
+		t.Skipf("no Docker daemon answers (and CI is not set): %v", err)
+	}
+	cli.Close()
+}
+
+// examples holds the example binaries, built once per test process.
+var examples struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// exampleBinary returns the path of examples/<name> built as a static
+// binary, which the runtime wraps FROM scratch.
+func exampleBinary(t *testing.T, name string) string {
+	t.Helper()
+	examples.once.Do(func() {
+		examples.dir, examples.err = os.MkdirTemp("", "clstr-examples-")
+		if examples.err != nil {
+			return
+		}
+		for _, ex := range []string{kv, raft} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(examples.dir, ex), "github.com/clstr-dev/clstr/examples/"+ex)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				examples.err = fmt.Errorf("build examples/%s: %v\n%s", ex, err, out)
+				return
+			}
+		}
+	})
+	if examples.err != nil {
+		t.Fatal(examples.err)
+	}
+	return filepath.Join(examples.dir, name)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if examples.dir != "" {
+		os.RemoveAll(examples.dir)
+	}
+	os.Exit(code)
+}
+
+// assertNothingLeft fails the test if a container, network or volume that
+// this process created is still there.
+func assertNothingLeft(t *testing.T, rt *docker.Runtime) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli := rt.Client()
+	f := filters.NewArgs(filters.Arg("label", docker.LabelOwner+"="+docker.Owner()))
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs)+len(ns)+len(vs.Volumes) > 0 {
+		t.Errorf("left behind: %d containers, %d networks, %d volumes labelled %s=%s", len(cs), len(ns), len(vs.Volumes), docker.LabelOwner, docker.Owner())
+	}
+}
