@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/clstr-dev/clstr/attest"
-	"github.com/clstr-dev/clstr/starlark"
 )
 
 // output reports a run for a person: a line per test with its duration,
@@ -100,7 +99,7 @@ func (o *output) setLive(s string) {
 }
 
 // start says what runs.
-func (o *output) start(s *starlark.Script, target string) {
+func (o *output) start(s runnable, target string) {
 	n := len(s.TestNames())
 	tests := "tests"
 	if n == 1 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -76,9 +77,23 @@ func runAction(c *cli.Context) error {
 		return exitStatus(exitError)
 	}
 
+	return exitStatus(runOnDocker(c.Context, out, stderr, s, opts, runConfig{
+		filter:  filter,
+		logDir:  logDir,
+		target:  describeTarget(opts),
+		verbose: verbose,
+	}))
+}
+
+// runOnDocker runs s on a cluster of Docker containers made from opts and
+// returns the exit status: it recreates logDir, writes the event log and
+// the node logs there, and tears the cluster down before it returns, also
+// when Ctrl-C cancels the run. `clstr run` and the learner's commands
+// (`clstr test`, `clstr next`) all run stages through it.
+func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable, opts docker.Options, cfg runConfig) int {
 	// Ctrl-C cancels the run; the engine then tears the cluster down, and
 	// only then does clstr exit.
-	ctx, cancel := context.WithCancelCause(c.Context)
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -105,40 +120,35 @@ func runAction(c *cli.Context) error {
 
 	if err := os.RemoveAll(logDir); err != nil {
 		fmt.Fprintf(stderr, "clstr: clear %s: %v\n", logDir, err)
-		return exitStatus(exitError)
+		return exitError
 	}
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		return exitStatus(exitError)
+		return exitError
 	}
 	events, err := cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		return exitStatus(exitError)
+		return exitError
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
-	if verbose {
-		opts.BuildOutput = stdout
+	if cfg.verbose {
+		opts.BuildOutput = out.w
 	}
 	rt, err := docker.New(ctx, opts)
 	if err != nil {
 		events.Close()
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		return exitStatus(exitError)
+		return exitError
 	}
 	defer rt.Close()
 
-	status := runSuite(ctx, out, s, rt, runConfig{
-		filter:  filter,
-		events:  events,
-		logDir:  logDir,
-		target:  describeTarget(opts),
-		verbose: verbose,
-	})
+	cfg.events = events
+	status := runSuite(ctx, out, s, rt, cfg)
 	if err := events.Close(); err != nil {
 		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
 	}
-	return exitStatus(status)
+	return status
 }
 
 // dockerOptions reads which program to run from the flags.
@@ -151,7 +161,7 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 		}
 	}
 	if given > 1 {
-		return opts, usageError{"run: give one of --target, --image and --binary"}
+		return opts, usageError{c.Command.Name + ": give one of --target, --image and --binary"}
 	}
 	opts.Image = c.String("image")
 	opts.Binary = c.String("binary")
@@ -161,18 +171,18 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 			opts.Dir = "."
 		}
 		if st, err := os.Stat(opts.Dir); err != nil || !st.IsDir() {
-			return opts, usageError{fmt.Sprintf("run: --target %s is not a directory", opts.Dir)}
+			return opts, usageError{fmt.Sprintf("%s: --target %s is not a directory", c.Command.Name, opts.Dir)}
 		}
 	}
 	if opts.Binary != "" {
 		if st, err := os.Stat(opts.Binary); err != nil || st.IsDir() {
-			return opts, usageError{fmt.Sprintf("run: --binary %s is not a file", opts.Binary)}
+			return opts, usageError{fmt.Sprintf("%s: --binary %s is not a file", c.Command.Name, opts.Binary)}
 		}
 	}
 	for _, kv := range c.StringSlice("env") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return opts, usageError{fmt.Sprintf("run: --env %q: write it as KEY=VALUE", kv)}
+			return opts, usageError{fmt.Sprintf("%s: --env %q: write it as KEY=VALUE", c.Command.Name, kv)}
 		}
 		if opts.Env == nil {
 			opts.Env = map[string]string{}
@@ -210,9 +220,19 @@ type runConfig struct {
 	verbose bool
 }
 
-// runSuite runs the script's suite on rt, reports it on out and returns the
+// runnable is what runSuite runs: a loaded script, or a stage of a
+// challenge (see stageRun).
+type runnable interface {
+	// Name is how the first line of the output names it.
+	Name() string
+	TestNames() []string
+	Config() attest.Config
+	Suite() *attest.Suite
+}
+
+// runSuite runs the suite of s on rt, reports it on out and returns the
 // exit status.
-func runSuite(ctx context.Context, out *output, s *starlark.Script, rt cluster.Runtime, cfg runConfig) int {
+func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, cfg runConfig) int {
 	out.start(s, cfg.target)
 	res := s.Suite().Run(ctx, attest.RunOptions{
 		Runtime:  rt,
