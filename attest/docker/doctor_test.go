@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -14,5 +15,9 @@ func TestDiagnose(t *testing.T) {
 	t.Logf("%s\n%s", d.Daemon, d.Impairments)
 	if d.Daemon == "" || d.Impairments == "" {
 		t.Fatalf("empty diagnosis %+v", d)
+	}
+	// clstr doctor prints it after "impairments: ".
+	if !strings.HasPrefix(d.Impairments, "via ") && !strings.HasPrefix(d.Impairments, "unavailable") {
+		t.Errorf("impairments %q, want \"via PATH (…)\" or \"unavailable (…)\"", d.Impairments)
 	}
 }

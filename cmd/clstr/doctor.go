@@ -27,7 +27,7 @@ func doctorCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
 				return exitStatus(exitError)
 			}
-			// "impairments via nftables+nfqueue (netem: no: …; …)"
+			// "impairments: via nftables+nfqueue (netem: no: …; …)"
 			fmt.Fprintf(c.App.Writer, "impairments: %s\n", d.Impairments)
 			return nil
 		},

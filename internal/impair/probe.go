@@ -45,13 +45,15 @@ func (s Support) Path() (string, error) {
 	return "", fmt.Errorf("no way to impair traffic here: netem: %s; nftables loss: %s; nfqueue: %s", s.Netem, s.NftablesLoss, s.NFQueue)
 }
 
-// String is a one-line summary for clstr doctor and the event log.
+// String is a one-line summary for clstr doctor, which prints it after
+// "impairments: ": "via nftables+nfqueue (netem: no: …; …)", or
+// "unavailable (…)" when no path works.
 func (s Support) String() string {
 	var b strings.Builder
 	if p, err := s.Path(); err == nil {
-		fmt.Fprintf(&b, "impairments via %s", p)
+		fmt.Fprintf(&b, "via %s", p)
 	} else {
-		b.WriteString("impairments unavailable")
+		b.WriteString("unavailable")
 	}
 	fmt.Fprintf(&b, " (netem: %s; nftables loss: %s; nfqueue: %s)", s.Netem, s.NftablesLoss, s.NFQueue)
 	return b.String()
