@@ -41,6 +41,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "run", Usage: "run only the tests whose names match `REGEX`"},
 			&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "run again whenever the script, a module it loads or the target changes"},
 		},
 		Action: runAction,
 	}
@@ -64,10 +65,13 @@ func runAction(c *cli.Context) error {
 	}
 	out := newOutput(stdout)
 	verbose := c.Bool("verbose")
+	if c.Bool("watch") {
+		return watchAction(c, out, script, opts, filter)
+	}
 
 	// The script is checked before anything else happens: a typo costs
 	// milliseconds, not a cluster start.
-	s, err := starlark.Load(script, starlark.Options{Stdlib: stdlib.FS, Print: out.print})
+	s, err := starlark.Load(script, loadOptions(c, out))
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return exitStatus(exitError)
@@ -118,15 +122,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		}
 	}()
 
-	if err := os.RemoveAll(logDir); err != nil {
-		fmt.Fprintf(stderr, "clstr: clear %s: %v\n", logDir, err)
-		return exitError
-	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		return exitError
-	}
-	events, err := cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
+	events, err := freshLogDir()
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 		return exitError
@@ -149,6 +145,23 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
 	}
 	return status
+}
+
+// loadOptions are the options every script of a run is loaded with.
+func loadOptions(c *cli.Context, out *output) starlark.Options {
+	return starlark.Options{Stdlib: stdlib.FS, Print: out.print}
+}
+
+// freshLogDir empties the log directory for a new run and opens its event
+// log.
+func freshLogDir() (*cluster.EventLog, error) {
+	if err := os.RemoveAll(logDir); err != nil {
+		return nil, fmt.Errorf("clear %s: %w", logDir, err)
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	return cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
 }
 
 // dockerOptions reads which program to run from the flags.
