@@ -5,6 +5,15 @@
 //	clstr clean [--all]
 //	clstr doctor
 //
+// A learner solving a challenge uses:
+//
+//	clstr list
+//	clstr init CHALLENGE [DIR] [--language LANG]
+//	clstr test [STAGE] [--so-far] [--binary PATH | --image TAG]
+//	clstr next [--binary PATH | --image TAG]
+//	clstr status
+//	clstr logs [NODE…] [--follow]
+//
 // Exit status: 0 when every test passed; 1 when the target failed (a test
 // failed, its image did not build, a node never became healthy); 2 when
 // clstr could not judge (bad usage, an error in the script, Docker
@@ -76,7 +85,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err.Error()}
 		},
 		HideHelpCommand: false,
-		Commands:        []*cli.Command{runCommand(), cleanCommand(), doctorCommand()},
+		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
+			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand()},
 	}
 }
 

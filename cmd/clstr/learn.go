@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/docker"
+	_ "github.com/clstr-dev/clstr/challenges" // the built-in challenges
+	"github.com/clstr-dev/clstr/registry"
+)
+
+// The learner's commands: list the challenges, start one in a directory
+// (init, in scaffold.go), test the current stage, move on to the next, see
+// where one stands. Challenges come from registry.Default, where the
+// built-in Starlark challenges and any registered from Go sit side by side.
+
+// targetFlags say which program the learner's commands test: by default
+// the Dockerfile in the current directory.
+func targetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "binary", Usage: "wrap the static Linux executable at `PATH` FROM scratch instead of building the Dockerfile (works with no registry)"},
+		&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG` instead of building the Dockerfile"},
+		&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
+	}
+}
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the challenges and their stages",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{"list: takes no arguments"}
+			}
+			writeList(c.App.Writer, newOutput(c.App.Writer), registry.Default)
+			return nil
+		},
+	}
+}
+
+// writeList shows every challenge of reg with its stages.
+func writeList(w io.Writer, o *output, reg *registry.Registry) {
+	cs := reg.Challenges()
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "no challenges are registered")
+		return
+	}
+	for i, c := range cs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s  %s %s\n", o.bold(c.Key), c.Name, o.dim("· "+plural(len(c.Stages), "stage")))
+		if c.Summary != "" {
+			fmt.Fprintf(w, "  %s\n", c.Summary)
+		}
+		width := keyWidth(c)
+		for j, s := range c.Stages {
+			line := fmt.Sprintf("  %d. %-*s  %s", j+1, width, s.Key, s.Title)
+			if s.Summary != "" {
+				line += o.dim(" — " + s.Summary)
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	fmt.Fprintf(w, "\nStart one with: clstr init %s\n", cs[0].Key)
+}
+
+func keyWidth(c *registry.Challenge) int {
+	n := 0
+	for _, s := range c.Stages {
+		n = max(n, len(s.Key))
+	}
+	return n
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func testCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "test",
+		Usage:     "test the current stage of the challenge in this directory",
+		ArgsUsage: "[STAGE]",
+		Description: "Builds the Dockerfile in the current directory (or takes --binary or --image), starts\n" +
+			"it as the cluster the stage needs and runs the stage's tests, stopping at the first\n" +
+			"failure. The stage is the one " + progressFile + " names, or STAGE; with --so-far, every stage\n" +
+			"up to it, in order, until one fails. Logs go to " + logDir + " ('clstr logs').\n\n" +
+			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
+		Flags: append(targetFlags(),
+			&cli.BoolFlag{Name: "so-far", Usage: "run every stage up to the current one (or STAGE), stopping at the first that fails"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usageError{"test: give at most one stage: clstr test [flags] [STAGE]"}
+			}
+			w, err := openWorkspace(".", registry.Default)
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
+				return exitStatus(exitError)
+			}
+			last := w.index
+			if key := c.Args().First(); key != "" {
+				if last = stageIndex(w.challenge, key); last < 0 {
+					return usageError{fmt.Sprintf("test: %s has no stage %q; its stages are %s", w.challenge.Key, key, stageKeys(w.challenge))}
+				}
+			}
+			opts, err := dockerOptions(c)
+			if err != nil {
+				return err
+			}
+			first := last
+			if c.Bool("so-far") {
+				first = 0
+			}
+			out := newOutput(c.App.Writer)
+			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, c.Bool("verbose"))
+			if status == exitFail {
+				out.line("%s", failedAdvice(w.challenge))
+			}
+			return exitStatus(status)
+		},
+	}
+}
+
+func nextCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "next",
+		Usage: "test the current stage and, if it passes, move on to the next",
+		Description: "Runs the current stage as 'clstr test' does. If it passes, " + progressFile + " moves on to the\n" +
+			"next stage, and clstr says what that stage asks and where it is described; if it fails,\n" +
+			progressFile + " stays as it is.\n\n" +
+			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
+		Flags: targetFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{"next: takes no arguments; it tests the stage " + progressFile + " names"}
+			}
+			w, err := openWorkspace(".", registry.Default)
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
+				return exitStatus(exitError)
+			}
+			opts, err := dockerOptions(c)
+			if err != nil {
+				return err
+			}
+			out := newOutput(c.App.Writer)
+			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, w.index, w.index, opts, c.Bool("verbose"))
+			if status != exitPass {
+				if status == exitFail {
+					out.line("%s", failedAdvice(w.challenge))
+				}
+				out.line("%s stays at %s.", progressFile, w.progress.Stage)
+				return exitStatus(status)
+			}
+			return advance(c.App.ErrWriter, out, w)
+		},
+	}
+}
+
+// advance moves the workspace on after its current stage passed, and
+// says what comes next.
+func advance(stderr io.Writer, out *output, w *workspace) error {
+	c := w.challenge
+	if w.index == len(c.Stages)-1 {
+		out.line("\n%s You have passed every stage of %s. Congratulations!", out.green("★"), out.bold(c.Name))
+		return nil
+	}
+	passed := w.index
+	next := c.Stages[passed+1]
+	if err := w.advance(next.Key); err != nil {
+		fmt.Fprintf(stderr, "clstr: the stage passed, but %v\n", err)
+		return exitStatus(exitError)
+	}
+	out.line("\n%s Stage %d passed. Next, stage %d of %d: %s", out.green("✓"), passed+1, passed+2, len(c.Stages), out.bold(stageHeading(next)))
+	if next.Summary != "" {
+		out.line("  %s", next.Summary)
+	}
+	out.line("  Read it in README.md, section %q; then run 'clstr test'.", readmeSection(passed+1, next))
+	return nil
+}
+
+// failedAdvice is what to do after a stage failed.
+func failedAdvice(c *registry.Challenge) string {
+	return "README.md describes every stage of " + c.Key + "; fix what failed and run 'clstr test' again.\n" +
+		"'clstr logs' shows your nodes' output and clstr's events, interleaved in time."
+}
+
+func stageHeading(s *registry.Stage) string {
+	if s.Title == "" {
+		return s.Key
+	}
+	return s.Title + " (" + s.Key + ")"
+}
+
+// readmeSection is the heading of the stage with index i in README.md.
+func readmeSection(i int, s *registry.Stage) string {
+	return fmt.Sprintf("%d. %s", i+1, stageHeading(s))
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the stages of the challenge in this directory, and which one is next",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{"status: takes no arguments"}
+			}
+			w, err := openWorkspace(".", registry.Default)
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
+				return exitStatus(exitError)
+			}
+			writeStatus(c.App.Writer, newOutput(c.App.Writer), w)
+			return nil
+		},
+	}
+}
+
+// writeStatus shows the challenge's stages: ✓ passed, → current, · to do.
+func writeStatus(wr io.Writer, o *output, w *workspace) {
+	c := w.challenge
+	fmt.Fprintf(wr, "%s %s\n\n", o.bold(c.Name), o.dim("("+c.Key+")"))
+	width := keyWidth(c)
+	for i, s := range c.Stages {
+		mark, text := o.dim("·"), fmt.Sprintf("%d. %-*s  %s", i+1, width, s.Key, s.Title)
+		switch {
+		case i < w.index:
+			mark = o.green("✓")
+		case i == w.index:
+			mark, text = o.yellow("→"), o.bold(text)
+		default:
+			text = o.dim(text)
+		}
+		fmt.Fprintf(wr, "%s %s\n", mark, text)
+	}
+	fmt.Fprintf(wr, "\n%d of %s passed. Current stage: %s.\n", w.index, plural(len(c.Stages), "stage"), w.progress.Stage)
+	fmt.Fprintln(wr, "'clstr test' tests it; 'clstr next' moves on once it passes.")
+}
+
+// stageRun is a stage of a challenge, loaded, for runSuite.
+type stageRun struct {
+	name  string
+	suite *attest.Suite
+}
+
+func (s stageRun) Name() string          { return s.name }
+func (s stageRun) TestNames() []string   { return s.suite.TestNames() }
+func (s stageRun) Config() attest.Config { return s.suite.Config() }
+func (s stageRun) Suite() *attest.Suite  { return s.suite }
+
+// runStages runs the stages first … last of c in order on the target of
+// opts, stopping at the first that does not pass, and returns the exit
+// status: that of the last stage run.
+func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.Challenge, first, last int, opts docker.Options, verbose bool) int {
+	for i := first; i <= last; i++ {
+		st := c.Stages[i]
+		if i > first {
+			out.line("")
+		}
+		out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", i+1, len(c.Stages), stageHeading(st))))
+		suite, err := st.Suite()
+		if err != nil {
+			fmt.Fprintf(stderr, "clstr: load stage %s of %s: %v\n", st.Key, c.Key, err)
+			return exitError
+		}
+		status := runOnDocker(ctx, out, stderr, stageRun{name: c.Key + "/" + st.Key, suite: suite}, opts, runConfig{
+			logDir:  logDir,
+			target:  describeTarget(opts),
+			verbose: verbose,
+		})
+		if status != exitPass {
+			return status
+		}
+		if ctx.Err() != nil {
+			return exitError
+		}
+	}
+	if last > first {
+		out.line("\n%s", out.green(fmt.Sprintf("All %d stages up to %s passed.", last-first+1, c.Stages[last].Key)))
+	}
+	return exitPass
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/clstr-dev/clstr/registry"
+)
+
+// progressFile is the file in a challenge directory that says which
+// challenge it solves and which stage the learner is on. Its format is
+// clstr.io's, two YAML keys:
+//
+//	challenge: kv-store
+//	stage: http-api
+const progressFile = "clstr.yaml"
+
+// progress is what a progress file holds.
+type progress struct {
+	Challenge string
+	Stage     string
+}
+
+// errNoProgress says that the current directory holds no challenge.
+var errNoProgress = errors.New("no " + progressFile + " here: this is not a challenge directory; " +
+	"start one with 'clstr init <challenge>' (see 'clstr list'), then run clstr in the directory it creates")
+
+// encode renders p as a progress file.
+func (p progress) encode() []byte {
+	return fmt.Appendf(nil, "challenge: %s\nstage: %s\n", p.Challenge, p.Stage)
+}
+
+// parseProgress reads a progress file: "key: value" lines, of which it
+// needs challenge and stage. Blank lines, comments and other keys are
+// allowed (and kept by withStage); a value may be quoted.
+func parseProgress(data []byte) (progress, error) {
+	var p progress
+	seen := map[string]bool{}
+	for i, line := range strings.Split(string(data), "\n") {
+		key, value, ok, err := progressLine(line)
+		if err != nil {
+			return p, fmt.Errorf("%s:%d: %w", progressFile, i+1, err)
+		}
+		if !ok {
+			continue
+		}
+		if seen[key] {
+			return p, fmt.Errorf("%s:%d: %q is set twice", progressFile, i+1, key)
+		}
+		seen[key] = true
+		switch key {
+		case "challenge":
+			p.Challenge = value
+		case "stage":
+			p.Stage = value
+		}
+	}
+	switch {
+	case p.Challenge == "":
+		return p, fmt.Errorf("%s names no challenge: add a line such as \"challenge: kv-store\"", progressFile)
+	case p.Stage == "":
+		return p, fmt.Errorf("%s names no stage: add a line such as \"stage: http-api\"", progressFile)
+	}
+	return p, nil
+}
+
+// progressLine splits one line of a progress file into its key and value;
+// ok is false for a blank line or a comment.
+func progressLine(line string) (key, value string, ok bool, err error) {
+	line = strings.TrimRight(line, "\r")
+	trimmed := strings.TrimSpace(line)
+	if trimmed == "" || strings.HasPrefix(trimmed, "#") || trimmed == "---" {
+		return "", "", false, nil
+	}
+	if trimmed != line && (line[0] == ' ' || line[0] == '\t') {
+		return "", "", false, fmt.Errorf("%q: write one \"key: value\" per line, without indentation", trimmed)
+	}
+	key, value, found := strings.Cut(trimmed, ":")
+	if !found || strings.TrimSpace(key) == "" {
+		return "", "", false, fmt.Errorf("%q is not \"key: value\"", trimmed)
+	}
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') {
+		end := strings.IndexByte(value[1:], value[0])
+		if end < 0 {
+			return "", "", false, fmt.Errorf("%s: the quote of %s is not closed", key, value)
+		}
+		return key, value[1 : end+1], true, nil
+	}
+	// An unquoted YAML value ends at " #", where a comment starts.
+	if i := strings.Index(value, " #"); i >= 0 {
+		value = strings.TrimSpace(value[:i])
+	}
+	return key, value, true, nil
+}
+
+// withStage returns the progress file data with its stage set to stage,
+// leaving every other line as it was.
+func withStage(data []byte, stage string) []byte {
+	lines := strings.Split(string(data), "\n")
+	for i, line := range lines {
+		if key, _, ok, _ := progressLine(line); ok && key == "stage" {
+			lines[i] = "stage: " + stage
+			return []byte(strings.Join(lines, "\n"))
+		}
+	}
+	if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) {
+		data = append(data, '\n')
+	}
+	return append(data, "stage: "+stage+"\n"...)
+}
+
+// workspace is a challenge directory: its progress, and the challenge and
+// stage the progress names.
+type workspace struct {
+	dir       string
+	progress  progress
+	challenge *registry.Challenge
+	index     int // of the current stage in challenge.Stages
+}
+
+// openWorkspace reads the progress file in dir and finds its challenge
+// and stage in the registry.
+func openWorkspace(dir string, reg *registry.Registry) (*workspace, error) {
+	data, err := os.ReadFile(filepath.Join(dir, progressFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoProgress
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", progressFile, err)
+	}
+	p, err := parseProgress(data)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := reg.Lookup(p.Challenge)
+	if !ok {
+		return nil, fmt.Errorf("%s: this clstr knows no challenge %q; 'clstr list' shows those it knows", progressFile, p.Challenge)
+	}
+	w := &workspace{dir: dir, progress: p, challenge: c, index: -1}
+	if w.index = stageIndex(c, p.Stage); w.index < 0 {
+		return nil, fmt.Errorf("%s: %q is not a stage of %s; its stages are %s", progressFile, p.Stage, c.Key, stageKeys(c))
+	}
+	return w, nil
+}
+
+// stageIndex returns the index of the stage key in c, or -1.
+func stageIndex(c *registry.Challenge, key string) int {
+	for i, s := range c.Stages {
+		if s.Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// stageKeys lists c's stage keys: "http-api, persistence, …".
+func stageKeys(c *registry.Challenge) string {
+	keys := make([]string, len(c.Stages))
+	for i, s := range c.Stages {
+		keys[i] = s.Key
+	}
+	return strings.Join(keys, ", ")
+}
+
+// advance moves the progress file to stage, keeping its other lines.
+func (w *workspace) advance(stage string) error {
+	path := filepath.Join(w.dir, progressFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", progressFile, err)
+	}
+	// Write a new file and rename it over the old one, so that an
+	// interrupted write never leaves a broken progress file.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, withStage(data, stage), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", progressFile, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", progressFile, err)
+	}
+	w.progress.Stage = stage
+	w.index = stageIndex(w.challenge, stage)
+	return nil
+}

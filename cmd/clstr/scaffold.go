@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/registry"
+)
+
+// templates holds what `clstr init` writes: README.md.tmpl, and per
+// language a Dockerfile, a gitignore and starter sources, named with .tmpl
+// so that the Go tools leave them alone.
+//
+//go:embed templates
+var templates embed.FS
+
+// languages are the languages `clstr init` has templates for.
+var languages = []string{"go", "rust", "python", "java", "node"}
+
+// languageAliases are other names for them.
+var languageAliases = map[string]string{
+	"golang": "go", "rs": "rust", "py": "python", "python3": "python",
+	"js": "node", "javascript": "node", "nodejs": "node",
+}
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "start a challenge in a new directory",
+		ArgsUsage: "CHALLENGE [DIR]",
+		Description: "Writes into DIR (by default a new directory named after the challenge) a README.md\n" +
+			"with every stage's description, " + progressFile + " (the challenge and the stage you are on),\n" +
+			"a Dockerfile for the language, a starter program and a .gitignore. It never overwrites\n" +
+			"a file. 'clstr list' shows the challenges.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Value: "go",
+				Usage: "write a Dockerfile and starter for `LANG`: " + strings.Join(languages, ", ")},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 || c.NArg() > 2 {
+				return usageError{"init: give a challenge and optionally a directory: clstr init CHALLENGE [DIR]; 'clstr list' shows the challenges"}
+			}
+			key := c.Args().Get(0)
+			ch, ok := registry.Default.Lookup(key)
+			if !ok {
+				return usageError{fmt.Sprintf("init: no challenge %q; 'clstr list' shows the challenges", key)}
+			}
+			lang, err := language(c.String("language"))
+			if err != nil {
+				return usageError{"init: " + err.Error()}
+			}
+			dir := c.Args().Get(1)
+			if dir == "" {
+				dir = ch.Key
+			}
+			files, err := scaffold(ch, lang)
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
+				return exitStatus(exitError)
+			}
+			if err := writeNew(dir, files); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
+				return exitStatus(exitError)
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "Started %s in %s (%s):\n", ch.Name, dir, lang)
+			for _, f := range files {
+				fmt.Fprintf(w, "  %s\n", filepath.Join(dir, filepath.FromSlash(f.name)))
+			}
+			first := ch.Stages[0]
+			fmt.Fprintf(w, "\nYour first stage is %s: %s.\n", first.Key, first.Title)
+			fmt.Fprintf(w, "Read README.md, write your server, then:\n\n  cd %s\n  clstr test\n", dir)
+			return nil
+		},
+	}
+}
+
+// language returns the template name for a --language value.
+func language(name string) (string, error) {
+	name = strings.ToLower(name)
+	if alias, ok := languageAliases[name]; ok {
+		name = alias
+	}
+	if !slices.Contains(languages, name) {
+		return "", fmt.Errorf("no templates for --language %q; choose one of %s (any language works: edit the Dockerfile)", name, strings.Join(languages, ", "))
+	}
+	return name, nil
+}
+
+// file is one file `clstr init` writes; name is slash-separated.
+type file struct {
+	name string
+	data []byte
+}
+
+// scaffold returns the files of a new challenge directory for c in the
+// language lang, in the order they are written.
+func scaffold(c *registry.Challenge, lang string) ([]file, error) {
+	readme, err := renderReadme(c)
+	if err != nil {
+		return nil, err
+	}
+	files := []file{
+		{"README.md", readme},
+		{progressFile, progress{Challenge: c.Key, Stage: c.Stages[0].Key}.encode()},
+	}
+	root := path.Join("templates", lang)
+	err = fs.WalkDir(templates, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := templates.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
+		if name == "gitignore" {
+			name = ".gitignore"
+		}
+		files = append(files, file{name, data})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("templates for %s: %w", lang, err)
+	}
+	return files, nil
+}
+
+// writeNew writes files into dir, creating it if need be. If any of them
+// exists already it writes none and says which.
+func writeNew(dir string, files []file) error {
+	var exist []string
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.name))
+		if _, err := os.Lstat(p); err == nil {
+			exist = append(exist, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if len(exist) > 0 {
+		verb := "exist"
+		if len(exist) == 1 {
+			verb = "exists"
+		}
+		return fmt.Errorf("%s already %s, and clstr init never overwrites a file: "+
+			"give a new directory (clstr init CHALLENGE DIR), or move them away",
+			strings.Join(exist, ", "), verb)
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		// O_EXCL: a file that appeared since the check is not overwritten.
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = fh.Write(f.data)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var readmeTemplate = template.Must(template.New("README.md.tmpl").Funcs(template.FuncMap{
+	"inc":      func(i int) int { return i + 1 },
+	"heading":  stageHeading,
+	"describe": describe,
+}).ParseFS(templates, "templates/README.md.tmpl"))
+
+// renderReadme writes the README of a challenge directory: the challenge,
+// how to test, and every stage's description.
+func renderReadme(c *registry.Challenge) ([]byte, error) {
+	var b bytes.Buffer
+	err := readmeTemplate.Execute(&b, struct {
+		*registry.Challenge
+		Progress string
+	}{c, progressFile})
+	if err != nil {
+		return nil, fmt.Errorf("README.md: %w", err)
+	}
+	return append(bytes.TrimRight(b.Bytes(), "\n"), '\n'), nil
+}
+
+// describe fits a stage's Markdown description under the README's stage
+// heading: it drops a first "# " heading (the README has its own) and
+// moves every other heading one level down, leaving code blocks alone.
+func describe(s *registry.Stage) string {
+	lines := strings.Split(strings.TrimSpace(s.Description), "\n")
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "# ") {
+		lines = lines[1:]
+		for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+			lines = lines[1:]
+		}
+	}
+	fence := ""
+	for i, l := range lines {
+		trimmed := strings.TrimSpace(l)
+		switch {
+		case fence != "":
+			if strings.HasPrefix(trimmed, fence) {
+				fence = ""
+			}
+		case strings.HasPrefix(trimmed, "```"), strings.HasPrefix(trimmed, "~~~"):
+			fence = trimmed[:3]
+		case strings.HasPrefix(l, "#"):
+			lines[i] = "#" + l
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clstr-dev/clstr/registry"
+)
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		name, desc, want string
+	}{
+		{"drops the title, demotes headings",
+			"# Store Data\n\nIntro.\n\n## The API\n\ntext\n\n### Detail\n",
+			"Intro.\n\n### The API\n\ntext\n\n#### Detail\n"},
+		{"leaves code blocks alone",
+			"## Run\n\n```sh\n# a shell comment\nclstr test\n```\n\n## After\n",
+			"### Run\n\n```sh\n# a shell comment\nclstr test\n```\n\n### After\n"},
+		{"no title", "Plain text.\n", "Plain text.\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := describe(&registry.Stage{Description: tc.desc}); got != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	for in, want := range map[string]string{"go": "go", "Golang": "go", "rust": "rust", "py": "python", "java": "java", "javascript": "node"} {
+		if got, err := language(in); err != nil || got != want {
+			t.Errorf("language(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := language("cobol"); err == nil || !strings.Contains(err.Error(), "choose one of go, rust, python, java, node") {
+		t.Errorf("language(cobol): %v", err)
+	}
+}
+
+// TestScaffold checks what init writes for every challenge, those in Starlark
+// and one registered from Go alike, in every language.
+func TestScaffold(t *testing.T) {
+	challenges := append(registry.Default.Challenges(), testRegistry().Challenges()...)
+	starters := map[string][]string{
+		"go":     {"main.go", "go.mod"},
+		"rust":   {"Cargo.toml", "src/main.rs"},
+		"python": {"main.py"},
+		"java":   {"Main.java"},
+		"node":   {"index.js", "package.json"},
+	}
+	for _, c := range challenges {
+		for _, lang := range languages {
+			t.Run(c.Key+"/"+lang, func(t *testing.T) {
+				files, err := scaffold(c, lang)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]string{}
+				for _, f := range files {
+					got[f.name] = string(f.data)
+				}
+				for _, want := range append([]string{"README.md", "clstr.yaml", "Dockerfile", ".gitignore"}, starters[lang]...) {
+					if _, ok := got[want]; !ok {
+						t.Errorf("no %s among %v", want, keys(got))
+					}
+				}
+				for name := range got {
+					if strings.HasSuffix(name, ".tmpl") || name == "gitignore" {
+						t.Errorf("template name %s written as is", name)
+					}
+				}
+				if want := "challenge: " + c.Key + "\nstage: " + c.Stages[0].Key + "\n"; got["clstr.yaml"] != want {
+					t.Errorf("clstr.yaml = %q; want %q", got["clstr.yaml"], want)
+				}
+				if !strings.Contains(got[".gitignore"], ".clstr/") {
+					t.Errorf(".gitignore does not leave out .clstr/:\n%s", got[".gitignore"])
+				}
+				if !strings.Contains(got["Dockerfile"], "clstr test --binary") && !strings.Contains(got["Dockerfile"], "--binary PATH") {
+					t.Errorf("the Dockerfile does not say how to test with no registry:\n%s", got["Dockerfile"])
+				}
+				readme := got["README.md"]
+				wants := []string{"# " + c.Name + "\n", c.Summary, "clstr test", "clstr next", "clstr status", "clstr logs", "clstr clean", "--binary"}
+				for i, s := range c.Stages {
+					wants = append(wants, "## "+readmeSection(i, s)+"\n", s.Summary)
+					if s.Description != "" {
+						wants = append(wants, describe(s))
+					}
+				}
+				for _, w := range wants {
+					if !strings.Contains(readme, w) {
+						t.Errorf("README.md does not contain %q", w)
+					}
+				}
+			})
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+func TestWriteNewRefusesToOverwrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	files := []file{{"a.txt", []byte("a")}, {"sub/b.txt", []byte("b")}}
+	if err := writeNew(dir, files); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "sub/b.txt")); string(data) != "b" {
+		t.Errorf("sub/b.txt = %q", data)
+	}
+	// One of the files exists: nothing is written, and the error names it.
+	err := writeNew(dir, []file{{"c.txt", []byte("c")}, {"a.txt", []byte("new")}})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "a.txt")+" already exists") || !strings.Contains(err.Error(), "never overwrites") {
+		t.Fatalf("error %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "a.txt")); string(data) != "a" {
+		t.Errorf("a.txt overwritten: %q", data)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.txt")); err == nil {
+		t.Errorf("c.txt written although init refused")
+	}
+}
