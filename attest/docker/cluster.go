@@ -78,17 +78,18 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	if spec.Nodes < 1 || spec.Nodes > maxNodes {
 		return nil, fmt.Errorf("cluster size %d: choose between 1 and %d nodes", spec.Nodes, maxNodes)
 	}
-	if _, err := Clean(ctx, r.cli, CleanOptions{}); err != nil {
-		spec.Events.Add("", "CLEANUP OF OLD RUNS FAILED: %v", err)
-	}
-	image, err := r.targetImage(ctx)
-	if err != nil {
-		return nil, err
-	}
-	netdImage, err := r.netdImage(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("clstr-netd image: %w", err)
-	}
+	// The images are found (or built) while leftovers of dead runs are
+	// removed and the network is created.
+	var image, netdImage string
+	var imageErr, netdErr error
+	var images sync.WaitGroup
+	images.Go(func() { image, imageErr = r.targetImage(ctx) })
+	images.Go(func() {
+		netdImage, netdErr = r.netdImage(ctx)
+		if netdErr != nil {
+			netdErr = fmt.Errorf("clstr-netd image: %w", netdErr)
+		}
+	})
 
 	c := &dockerCluster{
 		rt:              r,
@@ -109,9 +110,15 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		}
 	}()
 
+	if _, err := Clean(ctx, r.cli, CleanOptions{}); err != nil {
+		spec.Events.Add("", "CLEANUP OF OLD RUNS FAILED: %v", err)
+	}
 	c.networkID, c.subnet, err = r.createNetwork(ctx, "clstr-"+c.run, r.labels.forRun(c.run, "network", ""))
-	if err != nil {
-		return nil, err
+	images.Wait()
+	for _, err := range []error{imageErr, netdErr, err} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	if c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
@@ -150,53 +157,92 @@ func newRunID() string {
 }
 
 // createNode creates the node's volume, sandbox and container, and starts
-// them.
+// them. Calls that do not depend on each other overlap: the volume and the
+// sandbox are created together, and the node's container is created while
+// the sandbox starts (Docker resolves "container:<sandbox>" at start).
 func (c *dockerCluster) createNode(ctx context.Context, n *node, image, netdImage string) error {
-	cli, labels := c.rt.cli, c.rt.labels
 	prefix := "clstr-" + c.run + "-" + n.name
+	var volErr error
+	volDone := make(chan struct{})
+	go func() {
+		defer close(volDone)
+		volErr = c.createVolume(ctx, n, prefix+"-data")
+	}()
+	sbErr := c.createSandbox(ctx, n, netdImage, prefix+"-net")
+	<-volDone
+	if err := errors.Join(sbErr, volErr); err != nil {
+		return err
+	}
 
-	vol, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: prefix + "-data", Labels: labels.forRun(c.run, "data", n.name)})
+	started := make(chan error, 1)
+	go func() { started <- c.startSandbox(ctx, n) }()
+	ctErr := c.createContainer(ctx, n, image, prefix)
+	if err := errors.Join(<-started, ctErr); err != nil {
+		return err
+	}
+	return c.Start(ctx, n.name)
+}
+
+func (c *dockerCluster) createVolume(ctx context.Context, n *node, name string) error {
+	vol, err := c.rt.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: c.rt.labels.forRun(c.run, "data", n.name)})
 	if err != nil {
 		return fmt.Errorf("%s: create data volume: %w", n.name, err)
 	}
 	n.volume = vol.Name
+	return nil
+}
 
-	port := nat.Port(fmt.Sprintf("%d/tcp", nodePort))
-	sb, err := cli.ContainerCreate(ctx,
+// sandboxPort is the node's port as the sandbox exposes it.
+var sandboxPort = nat.Port(fmt.Sprintf("%d/tcp", nodePort))
+
+// createSandbox creates the container that holds the node's network
+// namespace, address and published port, and runs clstr-netd.
+func (c *dockerCluster) createSandbox(ctx context.Context, n *node, netdImage, name string) error {
+	sb, err := c.rt.cli.ContainerCreate(ctx,
 		&container.Config{
 			Image:        netdImage,
 			Hostname:     n.name,
-			ExposedPorts: nat.PortSet{port: struct{}{}},
-			Labels:       labels.forRun(c.run, "sandbox", n.name),
+			ExposedPorts: nat.PortSet{sandboxPort: struct{}{}},
+			Labels:       c.rt.labels.forRun(c.run, "sandbox", n.name),
 		},
 		&container.HostConfig{
 			NetworkMode:  container.NetworkMode("clstr-" + c.run),
-			PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+			PortBindings: nat.PortMap{sandboxPort: {{HostIP: "127.0.0.1", HostPort: ""}}},
 			CapDrop:      []string{"ALL"},
 			CapAdd:       []string{"NET_ADMIN", "NET_RAW"},
 		},
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			"clstr-" + c.run: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip.String()}},
 		}},
-		nil, prefix+"-net")
+		nil, name)
 	if err != nil {
 		return fmt.Errorf("%s: create sandbox: %w", n.name, err)
 	}
 	n.sandboxID = sb.ID
-	if err := cli.ContainerStart(ctx, sb.ID, container.StartOptions{}); err != nil {
+	return nil
+}
+
+// startSandbox starts the sandbox and learns its host port.
+func (c *dockerCluster) startSandbox(ctx context.Context, n *node) error {
+	if err := c.rt.cli.ContainerStart(ctx, n.sandboxID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("%s: start sandbox: %w", n.name, portHint(err))
 	}
-	info, err := cli.ContainerInspect(ctx, sb.ID)
+	info, err := c.rt.cli.ContainerInspect(ctx, n.sandboxID)
 	if err != nil {
 		return fmt.Errorf("%s: inspect sandbox: %w", n.name, err)
 	}
-	if b := info.NetworkSettings.Ports[port]; len(b) > 0 {
+	if b := info.NetworkSettings.Ports[sandboxPort]; len(b) > 0 {
 		n.hostPort = b[0].HostPort
 	}
 	if n.hostPort == "" {
-		return fmt.Errorf("%s: Docker published no host port for %s", n.name, port)
+		return fmt.Errorf("%s: Docker published no host port for %s", n.name, sandboxPort)
 	}
+	return nil
+}
 
+// createContainer creates the node's own container from the target image,
+// joined to its sandbox's network namespace.
+func (c *dockerCluster) createContainer(ctx context.Context, n *node, image, name string) error {
 	env := []string{
 		"ADDR=" + c.addr(n),
 		"PEERS=" + strings.Join(c.peers(n), ","),
@@ -207,21 +253,21 @@ func (c *dockerCluster) createNode(ctx context.Context, n *node, image, netdImag
 	}
 	slices.Sort(env[3:])
 	init := true
-	ct, err := cli.ContainerCreate(ctx,
-		&container.Config{Image: image, Env: env, Labels: labels.forRun(c.run, "node", n.name)},
+	ct, err := c.rt.cli.ContainerCreate(ctx,
+		&container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)},
 		&container.HostConfig{
-			NetworkMode: container.NetworkMode("container:" + sb.ID),
-			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol.Name, Target: dataDir}},
+			NetworkMode: container.NetworkMode("container:" + n.sandboxID),
+			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: dataDir}},
 			// An init process forwards SIGTERM to the program and reaps
 			// zombies, so a node stops as it would on a host.
 			Init: &init,
 		},
-		nil, nil, prefix)
+		nil, nil, name)
 	if err != nil {
 		return fmt.Errorf("%s: create container from %s: %w", n.name, image, err)
 	}
 	n.containerID = ct.ID
-	return c.Start(ctx, n.name)
+	return nil
 }
 
 // portHint explains a port clash, which a user can act on.

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
@@ -59,6 +61,13 @@ func (r *Runtime) binaryImage(ctx context.Context, binPath, role, name string, e
 		}
 		return err
 	}
+	key := fmt.Sprintln(role, binPath, name, entrypointArgs, extra)
+	stamp := fileStamp(append([]string{binPath}, slices.Sorted(maps.Values(extra))...))
+	if tag, ok := r.images.lookup(key, stamp); ok {
+		if _, err := r.cli.ImageInspect(ctx, tag); err == nil {
+			return tag, nil
+		}
+	}
 	bin, err := os.ReadFile(binPath)
 	if err != nil {
 		return "", wrapErr(fmt.Errorf("read binary: %w", err))
@@ -95,6 +104,7 @@ func (r *Runtime) binaryImage(ctx context.Context, binPath, role, name string, e
 	sum := h.Sum(nil)
 	tag := fmt.Sprintf("clstr-%s:%s", role, hex.EncodeToString(sum)[:16])
 	if _, err := r.cli.ImageInspect(ctx, tag); err == nil {
+		r.images.store(key, stamp, tag)
 		return tag, nil
 	}
 
@@ -133,7 +143,55 @@ func (r *Runtime) binaryImage(ctx context.Context, binPath, role, name string, e
 	if err := r.build(ctx, &buf, tag, role); err != nil {
 		return "", wrapErr(err)
 	}
+	r.images.store(key, stamp, tag)
 	return tag, nil
+}
+
+// imageCache remembers the image built from a set of files for as long as
+// none of them changes, so that a new cluster of an unchanged binary skips
+// reading and hashing it.
+type imageCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]cachedImage
+}
+
+type cachedImage struct{ stamp, tag string }
+
+func (c *imageCache) lookup(key, stamp string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	return e.tag, ok && stamp != "" && e.stamp == stamp
+}
+
+func (c *imageCache) store(key, stamp, tag string) {
+	if stamp == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedImage{}
+	}
+	c.m[key] = cachedImage{stamp, tag}
+}
+
+// fileStamp identifies the current content of files by their size,
+// modification time and inode, or is "" if one cannot be read.
+func fileStamp(paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return ""
+		}
+		var ino uint64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		fmt.Fprintf(&b, "%s %d %d %d\n", p, fi.Size(), fi.ModTime().UnixNano(), ino)
+	}
+	return b.String()
 }
 
 // checkStatic refuses what cannot run in a FROM scratch image: anything but

@@ -129,7 +129,7 @@ func (r *Runtime) netdImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.pruneNetdImages(ctx, tag)
+	r.pruneOnce.Do(func() { r.pruneNetdImages(ctx, tag) })
 	return tag, nil
 }
 

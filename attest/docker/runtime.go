@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -54,6 +55,9 @@ type Runtime struct {
 	opts   Options
 	cli    *client.Client
 	labels ownerLabels
+	images imageCache
+	// pruneOnce removes stale sandbox images at the first cluster only.
+	pruneOnce sync.Once
 }
 
 var _ cluster.Runtime = (*Runtime)(nil)
