@@ -1,14 +1,43 @@
 // Package impair degrades the outgoing traffic of the network namespace it
 // runs in: delay with normally distributed jitter, loss, duplication and
-// reordering, as cluster.Impairments describe them.
+// reordering, as cluster.Impairments describe them, with jitter, loss and
+// reorder correlated from one packet to the next (cluster.Correlation).
 //
-// It uses the netem qdisc where the kernel has sch_netem. Where it has
-// not, loss is done by an nftables rule (numgen random; the lost packets
-// vanish silently, as on a real network), and delay, jitter, duplicate
-// and reorder by a userspace shaper that holds packets in an NFQUEUE
-// until their time. The queue rule has bypass: if
-// the shaper dies, traffic flows unshaped rather than stopping. A kernel
-// with neither gets one clear error from Apply.
+// # Paths
+//
+// Where the kernel has sch_netem, a netem qdisc does everything
+// (PathNetem). Where it has not, an nftables rule hands every outgoing
+// packet to a userspace shaper through an NFQUEUE, and the shaper's
+// Scheduler decides its fate: dropped, held for its delay, sent at once
+// past held ones (reorder), or sent twice (PathNfqueue). The queue rule
+// has bypass: if the shaper dies, traffic flows unshaped rather than
+// stopping. Uncorrelated loss alone (WithCorrelation(0)) needs no shaper:
+// an nftables numgen rule draws each packet afresh, which is exactly that
+// (PathNftables). A kernel with none of these gets one clear error from
+// Apply. Lost packets vanish silently on every path, as on a real network.
+//
+// # Correlation, and how it differs from netem
+//
+// Correlated loss and reorder are a two-state chain: after a loss the
+// next is lost with p + ρ(1−p), after none with p(1−ρ), so the long-run
+// rate is the asked p and the lag-one correlation is ρ. Jitter is a
+// first-order autoregressive normal: each draw keeps ρ of the last and
+// stays N(delay, jitter²). netem's own correlation (next = ρ·last +
+// (1−ρ)·fresh, its get_crandom) does not keep the rate: "loss 20% 25%"
+// loses about 10%. So on netem, correlated loss is sent as netem's loss
+// state model with the chain's transition probabilities (p13 = p(1−ρ),
+// p31 = (1−p)(1−ρ)), which is the same chain; reorder, for which netem
+// has no such model, is sent uncorrelated at the asked rate; and the
+// jitter's correlation is sent as asked, though netem's table lookup
+// takes the low bits of its draw, so its jitter is in effect uncorrelated. What still differs between the paths: reorder and jitter
+// are correlated only on the shaper; netem's jitter comes from its
+// 4096-entry normal table, the shaper's from an exact normal; netem counts
+// time in 64 ns ticks and drops packets past 10 000 held, the shaper is
+// exact to the nanosecond but releases late when its thread waits for a
+// CPU (Stats.Late), and lets packets pass unshaped past DefaultMaxHeld.
+// A duplicate's copy, on both paths, draws its own loss, reorder and
+// delay; on the shaper it leaves through a raw socket, so it does not
+// pass the nftables rules again.
 //
 // Everything it adds lives in the namespace: a netem root qdisc on each
 // interface but lo, or the nftables table inet clstr_impair and a bound
@@ -46,9 +75,10 @@ import (
 const (
 	// PathNetem: a netem qdisc on each interface.
 	PathNetem = "netem"
-	// PathNftables: loss only, by an nftables rule.
+	// PathNftables: uncorrelated loss only, by an nftables rule.
 	PathNftables = "nftables"
-	// PathNfqueue: nftables for loss, the NFQUEUE shaper for the rest.
+	// PathNfqueue: an nftables rule queues every packet to the NFQUEUE
+	// shaper, which does the rest, correlated loss included.
 	PathNfqueue = "nftables+nfqueue"
 )
 
@@ -74,6 +104,7 @@ type options struct {
 	mark    uint32
 	maxHeld uint32
 	noNetem bool
+	corr    *float64
 	seed    *[2]uint64
 	ctx     context.Context
 }
@@ -101,6 +132,11 @@ func WithoutNetem() Option { return func(o *options) { o.noNetem = true } }
 // everything, as Clear does, and later Apply calls fail. Clear reports
 // the error of that clearing, if any.
 func WithContext(ctx context.Context) Option { return func(o *options) { o.ctx = ctx } }
+
+// WithCorrelation sets the correlation of jitter, loss and reorder
+// between one packet and the next (0–1) instead of cluster.Correlation.
+// With 0, loss alone needs no shaper: an nftables rule does it.
+func WithCorrelation(r float64) Option { return func(o *options) { o.corr = &r } }
 
 // WithSeed makes the shaper's random draws reproducible.
 func WithSeed(a, b uint64) Option { return func(o *options) { o.seed = &[2]uint64{a, b} } }
@@ -152,6 +188,12 @@ func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (strin
 	p, err := ParamsOf(imps)
 	if err != nil {
 		return "", fmt.Errorf("impair: %w", err)
+	}
+	if r := c.opts.corr; r != nil {
+		if *r < 0 || *r > 1 {
+			return "", fmt.Errorf("impair: correlation %g is not between 0 and 1", *r)
+		}
+		p.Correlation = *r
 	}
 	if len(imps) == 0 {
 		return "", c.Clear()
@@ -224,10 +266,15 @@ func (c *Controller) applyNetem(p Params) error {
 
 // applyNftables installs the rules and, if p needs it, the shaper; c.mu
 // is held.
+//
+// nftables' numgen draws each packet afresh, which is exactly
+// uncorrelated loss, and costs no trip to user space: it does loss when
+// loss is all there is and it is uncorrelated. Correlated loss needs the
+// memory of the last draw, so the shaper does it; and where the shaper
+// runs anyway it does all the loss, so that a duplicate's copy can be lost
+// on its own, as netem's can.
 func (c *Controller) applyNftables(p Params) (string, error) {
-	shape := p.Shapes()
-	shaperParams := p
-	shaperParams.Loss = 0 // dropped by the rules before the queue
+	shape := shaperNeeded(p)
 	started := false
 	if shape {
 		if c.shaper != nil && c.shaper.stats().Err != nil {
@@ -237,16 +284,19 @@ func (c *Controller) applyNftables(p Params) (string, error) {
 		}
 		if c.shaper == nil {
 			cfg := shaperConfig{queue: c.opts.queue, mark: c.opts.mark, netns: c.opts.netns, maxLen: c.opts.maxHeld, seed: c.opts.seed}
-			s, err := startShaper(cfg, shaperParams)
+			s, err := startShaper(cfg, p)
 			if err != nil {
 				return "", c.neitherPath(fmt.Errorf("start the NFQUEUE shaper: %w", err))
 			}
 			c.shaper, started = s, true
 		} else {
-			c.shaper.update(shaperParams)
+			c.shaper.update(p)
 		}
 	}
-	r := rules{Loss: p.Loss, Shape: shape, Queue: c.opts.queue, Mark: c.opts.mark}
+	r := rules{Shape: shape, Queue: c.opts.queue, Mark: c.opts.mark}
+	if !shape {
+		r.Loss = p.Loss
+	}
 	if err := r.install(c.opts.netns); err != nil {
 		if started {
 			c.shaper.stop()
@@ -266,6 +316,12 @@ func (c *Controller) applyNftables(p Params) (string, error) {
 		c.path = PathNfqueue
 	}
 	return c.path, nil
+}
+
+// shaperNeeded reports whether the nftables path needs the shaper for p:
+// for anything but loss, and for correlated loss.
+func shaperNeeded(p Params) bool {
+	return p.Shapes() || p.Loss > 0 && p.Correlation > 0
 }
 
 // neitherPath explains that no way to impair is left.

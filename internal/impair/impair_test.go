@@ -3,6 +3,7 @@ package impair
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"net/netip"
@@ -116,28 +117,86 @@ func TestJitter(t *testing.T) {
 	})
 }
 
+// TestLoss measures loss through the real path, from namespace B. Loss
+// correlated as clstr asks (cluster.Correlation) goes through the shaper,
+// whose two-state chain keeps the asked rate and makes a loss likelier
+// after a loss; uncorrelated loss alone is nftables' numgen rule.
 func TestLoss(t *testing.T) {
-	for _, pct := range []float64{20, 80} {
-		t.Run(strings.TrimSuffix(loss(pct).String(), "%"), func(t *testing.T) {
+	tests := []struct {
+		pct  float64
+		corr float64
+		path string
+	}{
+		{20, cluster.Correlation, PathNfqueue},
+		{80, cluster.Correlation, PathNfqueue},
+		{20, 0, PathNftables},
+		{80, 0, PathNftables},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%g%% correlated %g", tc.pct, tc.corr), func(t *testing.T) {
 			env := newEnv(t)
-			c := newController(t, env, shaperOpts...)
-			if path := apply(t, c, loss(pct)); path != PathNftables {
-				t.Fatalf("path %q, want %q: loss alone needs no shaper", path, PathNftables)
+			c := newController(t, env, append(shaperOpts, WithCorrelation(tc.corr))...)
+			if path := apply(t, c, loss(tc.pct)); path != tc.path {
+				t.Fatalf("path %q, want %q", path, tc.path)
 			}
-			if c.shaper != nil {
-				t.Error("loss alone started a shaper")
+			if (c.shaper != nil) != (tc.path == PathNfqueue) {
+				t.Errorf("shaper running: %v on path %s", c.shaper != nil, tc.path)
 			}
-			s := sendUDP(t, env, 1000, 200*time.Microsecond, 200*time.Millisecond, false)
+			const n = 2000
+			s := sendUDP(t, env, n, 200*time.Microsecond, 200*time.Millisecond, false)
 			t.Log(s)
-			if got := s.lossPct(); math.Abs(got-pct) > 5 {
-				t.Errorf("lost %.1f%%, want %g%% ± 5 points", got, pct)
+			if got := s.lossPct(); math.Abs(got-tc.pct) > 5 {
+				t.Errorf("lost %.1f%%, want %g%% ± 5 points", got, tc.pct)
 			}
-			if pct == 20 {
+			rate, cond := lossCorrelation(s)
+			t.Logf("lost %.3f, P(loss | previous lost) %.3f", rate, cond)
+			if tc.pct == 20 {
+				// Correlated: P(loss | loss) = p + ρ(1−p) = 0.4; else 0.2.
+				want := rate + tc.corr*(1-rate)
+				if math.Abs(cond-want) > .08 {
+					t.Errorf("P(loss | previous lost) %.3f, want %.3f", cond, want)
+				}
+			}
+			if tc.path == PathNfqueue {
+				// The shaper lost the datagrams that are missing, and
+				// perhaps a few of the namespace's own packets (IPv6
+				// neighbour discovery).
+				missing := s.sent - s.unique()
+				if st := c.Stats(); int(st.Dropped) < missing || int(st.Dropped) > missing+10 {
+					t.Errorf("shaper dropped %d, but %d datagrams are missing", st.Dropped, missing)
+				}
+			}
+			if tc.pct == 20 {
 				// TCP recovers: the data arrives whole.
 				tcpBulk(t, env, 64<<10, 30*time.Second)
 			}
 		})
 	}
+}
+
+// lossCorrelation returns the share of datagrams lost and the share lost
+// of those sent right after a lost one.
+func lossCorrelation(s stream) (rate, afterLoss float64) {
+	arrived := make([]bool, s.sent)
+	for _, a := range s.arrived {
+		arrived[a.seq] = true
+	}
+	var lost, prevLost, both int
+	for i, ok := range arrived {
+		if ok {
+			continue
+		}
+		lost++
+		if i > 0 && !arrived[i-1] {
+			both++
+		}
+	}
+	for _, ok := range arrived[:len(arrived)-1] {
+		if !ok {
+			prevLost++
+		}
+	}
+	return float64(lost) / float64(s.sent), float64(both) / float64(max(prevLost, 1))
 }
 
 // TestLossIsSilent: a lost packet vanishes; no send fails. A TCP connect
@@ -393,7 +452,8 @@ func TestClear(t *testing.T) {
 func TestApplyReplaces(t *testing.T) {
 	env := newEnv(t)
 	base := baseline(t, env)
-	c := newController(t, env, shaperOpts...)
+	// Uncorrelated, so that loss alone moves to the nftables rule and back.
+	c := newController(t, env, append(shaperOpts, WithCorrelation(0))...)
 	steps := []struct {
 		imps   []cluster.Impairment
 		path   string
@@ -584,6 +644,10 @@ func TestNetemPath(t *testing.T) {
 	}
 	if got := s.lossPct(); math.Abs(got-20) > 5 {
 		t.Errorf("lost %.1f%%, want 20%%", got)
+	}
+	// The loss state model keeps the shaper's correlation.
+	if rate, cond := lossCorrelation(s); math.Abs(cond-(rate+cluster.Correlation*(1-rate))) > .08 {
+		t.Errorf("P(loss | previous lost) %.3f with %.3f lost, want %.3f", cond, rate, rate+cluster.Correlation*(1-rate))
 	}
 	if err := c.Clear(); err != nil {
 		t.Fatal(err)

@@ -19,11 +19,15 @@ const (
 	tcaKind    = 1 // TCA_KIND
 	tcaOptions = 2 // TCA_OPTIONS
 
-	netemCorr      = 1 // TCA_NETEM_CORR
-	netemDelayDist = 2 // TCA_NETEM_DELAY_DIST
-	netemReorder   = 3 // TCA_NETEM_REORDER
-	netemLatency64 = 8 // TCA_NETEM_LATENCY64
-	netemJitter64  = 9 // TCA_NETEM_JITTER64
+	netemCorr      = 1  // TCA_NETEM_CORR
+	netemDelayDist = 2  // TCA_NETEM_DELAY_DIST
+	netemReorder   = 3  // TCA_NETEM_REORDER
+	netemLoss      = 5  // TCA_NETEM_LOSS, nested
+	netemLatency64 = 10 // TCA_NETEM_LATENCY64
+	netemJitter64  = 11 // TCA_NETEM_JITTER64
+
+	netemLossGI = 1      // NETEM_LOSS_GI: the 4-state model
+	nlaNested   = 0x8000 // NLA_F_NESTED
 
 	tcRoot = 0xffffffff // TC_H_ROOT
 
@@ -39,7 +43,17 @@ const (
 // netemOptions is the TCA_OPTIONS of a netem qdisc that applies p. It
 // always carries the correlations and the reorder settings, even when
 // zero, because on a replace the kernel keeps whatever an attribute left
-// out said before.
+// out said before (a missing loss model resets to plain random loss).
+//
+// netem's own correlation (get_crandom: next = ρ·last + (1−ρ)·fresh)
+// narrows the distribution of its draws, so that a correlated "loss 20%
+// 25%" loses about 10% and a correlated reorder of 25% reorders about
+// 12%. Correlated loss therefore uses netem's loss state model with
+// p13 = p(1−ρ) and p31 = (1−p)(1−ρ): the two-state chain of the
+// shaper's Scheduler, with the asked rate and lag-one correlation ρ.
+// Reorder has no such model and goes uncorrelated, at the asked rate.
+// The jitter's correlation is sent as asked; netem's table lookup takes
+// the low bits of the draw, so none of it shows.
 func netemOptions(p Params) []byte {
 	latency, jitter := ticks(p.Delay), ticks(p.Jitter)
 	var gap uint32
@@ -49,23 +63,28 @@ func netemOptions(p Params) []byte {
 	// struct tc_netem_qopt { latency, limit, loss, gap, duplicate,
 	// jitter }, host order.
 	b := make([]byte, 0, 64)
-	for _, v := range []uint32{latency, netemLimit, percent(p.Loss), gap, percent(p.Duplicate), jitter} {
+	lossChain := p.Loss > 0 && p.Correlation > 0
+	randomLoss := percent(p.Loss)
+	if lossChain {
+		randomLoss = 0
+	}
+	for _, v := range []uint32{latency, netemLimit, randomLoss, gap, percent(p.Duplicate), jitter} {
 		b = binary.NativeEndian.AppendUint32(b, v)
 	}
-	var delayCorr, lossCorr, reorderCorr uint32
+	var delayCorr uint32
 	if p.Jitter > 0 {
 		delayCorr = percent(p.Correlation * 100)
 	}
-	if p.Loss > 0 {
-		lossCorr = percent(p.Correlation * 100)
-	}
-	if p.Reorder > 0 {
-		reorderCorr = percent(p.Correlation * 100)
-	}
 	// struct tc_netem_corr { delay_corr, loss_corr, dup_corr }
-	b = appendAttr(b, netemCorr, u32s(delayCorr, lossCorr, 0))
+	b = appendAttr(b, netemCorr, u32s(delayCorr, 0, 0))
 	// struct tc_netem_reorder { probability, correlation }
-	b = appendAttr(b, netemReorder, u32s(percent(p.Reorder), reorderCorr))
+	b = appendAttr(b, netemReorder, u32s(percent(p.Reorder), 0))
+	if lossChain {
+		loss, r := p.Loss/100, p.Correlation
+		// struct tc_netem_gimodel { p13, p31, p32, p14, p23 }
+		gi := appendAttr(nil, netemLossGI, u32s(percent(100*loss*(1-r)), percent(100*(1-loss)*(1-r)), 0, 0, 0))
+		b = appendAttr(b, netemLoss|nlaNested, gi)
+	}
 	if p.Jitter > 0 {
 		b = appendAttr(b, netemDelayDist, normalTable())
 	}

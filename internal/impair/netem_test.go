@@ -3,6 +3,8 @@ package impair
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ func TestNetemOptionsMatchTc(t *testing.T) {
 	}{
 		{"netem-delay.bin", Params{Delay: 50 * time.Millisecond, Correlation: cluster.Correlation}},
 		{"netem-loss.bin", Params{Loss: 20, Correlation: cluster.Correlation}},
+		{"netem-loss-uncorrelated.bin", Params{Loss: 20}},
 		{"netem-all.bin", Params{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond, Loss: 10, Duplicate: 5, Reorder: 25, Correlation: cluster.Correlation}},
 	}
 	for _, tc := range tests {
@@ -80,6 +83,74 @@ func TestNormalTableMatchesIproute2(t *testing.T) {
 	for i, w := range want {
 		if got := int16(binary.NativeEndian.Uint16(table[2*i:])); got != w {
 			t.Errorf("entry %d is %d, normal.dist has %d", i, got, w)
+		}
+	}
+}
+
+// TestNetemLossChain runs the loss parameters netemOptions sends through
+// netem's 4-state loss generator (loss_4state in sch_netem.c, with p32,
+// p14 and p23 zero) and checks that it is the Scheduler's chain: the same
+// rate and the same P(loss | loss). It also shows why the plain "loss P
+// ρ" is not used: netem's correlated draw (get_crandom) loses far less
+// than asked.
+func TestNetemLossChain(t *testing.T) {
+	const n = 400000
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, pct := range []float64{5, 20, 80} {
+		p := Params{Loss: pct, Correlation: cluster.Correlation}
+		opts := netemOptions(p)
+		// The nested TCA_NETEM_LOSS is last here: its gimodel starts 20
+		// bytes from the end.
+		gi := opts[len(opts)-20:]
+		a1, a2 := binary.NativeEndian.Uint32(gi), binary.NativeEndian.Uint32(gi[4:])
+		if binary.NativeEndian.Uint32(opts[8:]) != 0 {
+			t.Fatalf("loss %g%%: plain random loss is set beside the state model", pct)
+		}
+		lostBurst := false // netem starts in TX_IN_GAP_PERIOD
+		var netemLost, netemPairs, netemAfter int
+		var classicLost int
+		var last uint64
+		rho := uint64(percent(cluster.Correlation*100)) + 1
+		for range n {
+			rnd := rng.Uint32()
+			prev := lostBurst
+			if lostBurst {
+				lostBurst = rnd >= a2 // else back to TX_IN_GAP_PERIOD
+			} else {
+				lostBurst = rnd < a1 // TX_IN_GAP_PERIOD → LOST_IN_BURST_PERIOD
+			}
+			if prev {
+				netemAfter++
+			}
+			if lostBurst {
+				netemLost++
+				if prev {
+					netemPairs++
+				}
+			}
+			// get_crandom and "loss >= answer".
+			last = (uint64(rng.Uint32())*((1<<32)-rho) + last*rho) >> 32
+			if uint64(percent(pct)) >= last {
+				classicLost++
+			}
+		}
+		ds, _ := decide(p, 5, n)
+		var schedLost int
+		for _, d := range ds {
+			if d.Drop {
+				schedLost++
+			}
+		}
+		netemRate, schedRate := float64(netemLost)/n, float64(schedLost)/n
+		cond := float64(netemPairs) / float64(netemAfter)
+		want := pct/100 + cluster.Correlation*(1-pct/100)
+		t.Logf("loss %g%%: netem state model %.4f (P(loss | loss) %.4f), scheduler %.4f, netem's classic correlated loss %.4f",
+			pct, netemRate, cond, schedRate, float64(classicLost)/n)
+		if math.Abs(netemRate-pct/100) > .01 || math.Abs(schedRate-pct/100) > .01 {
+			t.Errorf("loss %g%%: netem's model loses %.4f, the scheduler %.4f", pct, netemRate, schedRate)
+		}
+		if math.Abs(cond-want) > .01 {
+			t.Errorf("loss %g%%: netem's model has P(loss | loss) %.4f, want %.4f", pct, cond, want)
 		}
 	}
 }

@@ -80,15 +80,28 @@ type Decision struct {
 	Drop bool
 	// At is when the packet goes out.
 	At time.Time
-	// Duplicate sends a second copy at the same time.
-	Duplicate bool
-	// Reordered means the packet skipped the delay.
-	Reordered bool
+	// Duplicate sends a second copy at DuplicateAt. As netem's copy goes
+	// through the qdisc a second time, the copy draws its own loss,
+	// reorder and delay: with jitter the two rarely leave together, and
+	// a copy that its own draw loses is not sent (Duplicate is then
+	// false and CopyLost true).
+	Duplicate   bool
+	DuplicateAt time.Time
+	// CopyLost says that a copy was made and then lost.
+	CopyLost bool
+	// Reordered means the packet skipped the delay; CopyReordered, that
+	// its copy did.
+	Reordered, CopyReordered bool
 }
 
 // Scheduler decides, packet by packet, what happens to each. It is pure:
 // the caller gives it the time each packet arrived, and it draws from the
 // random source it was given. It is not safe for concurrent use.
+//
+// The draws follow netem's order: duplication first, then loss (a packet
+// chosen for both goes once), then reorder, then the delay; a copy then
+// draws loss, reorder and delay again. Correlated draws (loss, reorder,
+// jitter) carry their state from one packet, or copy, to the next.
 type Scheduler struct {
 	p   Params
 	rng *rand.Rand
@@ -111,21 +124,44 @@ func (s *Scheduler) Params() Params { return s.p }
 // Decide returns what happens to a packet that arrived at now.
 func (s *Scheduler) Decide(now time.Time) Decision {
 	p := s.p
-	if p.Loss > 0 {
-		s.lost = s.correlatedBernoulli(p.Loss/100, s.lost, &s.lossPrimed)
-		if s.lost {
+	dup := p.Duplicate > 0 && s.rng.Float64()*100 < p.Duplicate
+	if s.lose() {
+		if !dup {
 			return Decision{Drop: true, At: now}
 		}
+		// Of the two copies one is lost: the packet goes once.
+		dup = false
 	}
-	d := Decision{At: now}
-	if p.Duplicate > 0 {
-		d.Duplicate = s.rng.Float64()*100 < p.Duplicate
+	d := Decision{}
+	d.At, d.Reordered = s.schedule(now)
+	if dup {
+		if s.lose() {
+			d.CopyLost = true
+		} else {
+			d.Duplicate = true
+			d.DuplicateAt, d.CopyReordered = s.schedule(now)
+		}
 	}
+	return d
+}
+
+// lose draws whether the next packet or copy is lost.
+func (s *Scheduler) lose() bool {
+	if s.p.Loss <= 0 {
+		return false
+	}
+	s.lost = s.correlatedBernoulli(s.p.Loss/100, s.lost, &s.lossPrimed)
+	return s.lost
+}
+
+// schedule draws when a packet that arrived at now goes out, and whether
+// it is reordered: sent at once, past the delayed ones.
+func (s *Scheduler) schedule(now time.Time) (time.Time, bool) {
+	p := s.p
 	if p.Reorder > 0 {
 		s.reordered = s.correlatedBernoulli(p.Reorder/100, s.reordered, &s.reorderPrimed)
 		if s.reordered {
-			d.Reordered = true
-			return d
+			return now, true
 		}
 	}
 	delay := p.Delay
@@ -133,9 +169,9 @@ func (s *Scheduler) Decide(now time.Time) Decision {
 		delay += time.Duration(float64(p.Jitter) * s.normal())
 	}
 	if delay > 0 {
-		d.At = now.Add(delay)
+		return now.Add(delay), false
 	}
-	return d
+	return now, false
 }
 
 // normal draws the next standard normal of a first-order autoregressive

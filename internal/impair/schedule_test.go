@@ -172,12 +172,163 @@ func TestReorderedGoAtOnce(t *testing.T) {
 	}
 }
 
-func TestLostPacketsAreNotDuplicated(t *testing.T) {
-	ds, _ := decide(Params{Loss: 50, Duplicate: 100, Correlation: cluster.Correlation}, 9, 1000)
+func TestLossAndDuplicateCombineAsInNetem(t *testing.T) {
+	// Every packet is chosen for duplication; half the draws lose. As in
+	// netem, a packet chosen for both goes once, and the copy of one that
+	// is not lost draws its loss again.
+	const n = 20000
+	ds, _ := decide(Params{Loss: 50, Duplicate: 100}, 9, n)
+	var twice, copyLost int
 	for i, d := range ds {
-		if d.Drop == d.Duplicate {
-			t.Fatalf("packet %d: drop %v duplicate %v; every packet is either lost or duplicated", i, d.Drop, d.Duplicate)
+		switch {
+		case d.Drop:
+			t.Fatalf("packet %d dropped although chosen for duplication: %+v", i, d)
+		case d.Duplicate && d.CopyLost:
+			t.Fatalf("packet %d: copy both sent and lost: %+v", i, d)
+		case d.Duplicate:
+			twice++
 		}
+		if d.CopyLost {
+			copyLost++
+		}
+	}
+	// Half lose the packet (sent once); of the other half, half lose
+	// the copy (sent once): a quarter go twice.
+	if got := float64(twice) / n; math.Abs(got-.25) > .02 {
+		t.Errorf("%.3f sent twice, want 0.25", got)
+	}
+	if got := float64(copyLost) / n; math.Abs(got-.25) > .02 {
+		t.Errorf("%.3f copies lost, want 0.25", got)
+	}
+}
+
+// TestCorrelatedLoss draws many packets from a fixed seed and checks the
+// loss against the two-state chain the scheduler promises: the long-run
+// rate is the asked one, and a loss makes the next loss likelier by the
+// correlation (P(loss | loss) = p + ρ(1−p)), so losses come in bursts.
+func TestCorrelatedLoss(t *testing.T) {
+	const n = 200000
+	tests := []struct {
+		name string
+		loss float64 // percent
+		corr float64
+	}{
+		{"20% correlated", 20, cluster.Correlation},
+		{"80% correlated", 80, cluster.Correlation},
+		{"5% correlated", 5, cluster.Correlation},
+		{"20% uncorrelated", 20, 0},
+		{"50% strongly correlated", 50, 0.9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ds, _ := decide(Params{Loss: tc.loss, Correlation: tc.corr}, 7, n)
+			p, r := tc.loss/100, tc.corr
+			var lost, pairs, after int
+			var bursts, burstLen int
+			for i, d := range ds {
+				if !d.Drop {
+					continue
+				}
+				lost++
+				if i > 0 && ds[i-1].Drop {
+					pairs++
+				} else {
+					bursts++
+				}
+				if i+1 < n {
+					after++
+				}
+				burstLen++
+			}
+			rate := float64(lost) / n
+			// The chain's draws are not independent: the variance of
+			// the rate grows by (1+ρ)/(1−ρ). Five standard errors.
+			se := math.Sqrt(p * (1 - p) / n * (1 + r) / (1 - r))
+			if math.Abs(rate-p) > 5*se {
+				t.Errorf("lost %.4f, want %.4f ± %.4f", rate, p, 5*se)
+			}
+			cond := float64(pairs) / float64(after)
+			wantCond := p + r*(1-p)
+			if math.Abs(cond-wantCond) > .01 {
+				t.Errorf("P(loss | loss) %.4f, want %.4f", cond, wantCond)
+			}
+			meanBurst := float64(burstLen) / float64(bursts)
+			wantBurst := 1 / (1 - wantCond)
+			if math.Abs(meanBurst-wantBurst)/wantBurst > .03 {
+				t.Errorf("mean burst of %.3f losses, want %.3f", meanBurst, wantBurst)
+			}
+			if r > 0 && cond < rate+r*(1-rate)/2 {
+				t.Errorf("P(loss | loss) %.4f is not clearly above the rate %.4f: no correlation shows", cond, rate)
+			}
+			t.Logf("lost %.4f, P(loss | loss) %.4f, mean burst %.3f", rate, cond, meanBurst)
+		})
+	}
+}
+
+func TestDuplicateDrawsItsOwnDelay(t *testing.T) {
+	const n = 20000
+	p := Params{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond, Duplicate: 50, Correlation: cluster.Correlation}
+	ds, arr := decide(p, 3, n)
+	var gaps []float64
+	var copyDelays []float64
+	for i, d := range ds {
+		if !d.Duplicate {
+			continue
+		}
+		if d.DuplicateAt.Before(arr[i]) {
+			t.Fatalf("copy of packet %d scheduled before the packet arrived", i)
+		}
+		gaps = append(gaps, d.DuplicateAt.Sub(d.At).Seconds()*1000)
+		copyDelays = append(copyDelays, d.DuplicateAt.Sub(arr[i]).Seconds()*1000)
+	}
+	if got := float64(len(gaps)) / n; math.Abs(got-.5) > .02 {
+		t.Fatalf("%.3f duplicated, want 0.5", got)
+	}
+	// The copy's delay has the same distribution as any packet's.
+	mean, std := meanStd(copyDelays)
+	if math.Abs(mean-100) > 1 || math.Abs(std-20) > 1.5 {
+		t.Errorf("copies wait %.1fms ± %.1fms, want 100ms ± 20ms", mean, std)
+	}
+	// Packet and copy do not leave together: the gap between them is
+	// the difference of two jittered delays, correlated by ρ through the
+	// jitter's chain, so its spread is σ√(2(1−ρ)).
+	same := 0
+	for _, g := range gaps {
+		if g == 0 {
+			same++
+		}
+	}
+	if same > len(gaps)/100 {
+		t.Errorf("%d of %d copies leave with their packet", same, len(gaps))
+	}
+	_, gapStd := meanStd(gaps)
+	want := 20 * math.Sqrt(2*(1-cluster.Correlation))
+	if math.Abs(gapStd-want) > 2 {
+		t.Errorf("packet-to-copy gap spread %.1fms, want about %.1fms", gapStd, want)
+	}
+	// Without jitter both wait exactly the delay.
+	ds, _ = decide(Params{Delay: 50 * time.Millisecond, Duplicate: 100}, 3, 100)
+	for i, d := range ds {
+		if !d.Duplicate || !d.DuplicateAt.Equal(d.At) {
+			t.Fatalf("packet %d without jitter: %+v, want a copy at the packet's time", i, d)
+		}
+	}
+}
+
+func TestCopiesAreReorderedOnTheirOwn(t *testing.T) {
+	const n = 20000
+	ds, arr := decide(Params{Delay: 50 * time.Millisecond, Duplicate: 100, Reorder: 30, Correlation: cluster.Correlation}, 4, n)
+	var copyReordered int
+	for i, d := range ds {
+		if d.CopyReordered != d.DuplicateAt.Equal(arr[i]) {
+			t.Fatalf("packet %d: copy reordered %v but waits %v", i, d.CopyReordered, d.DuplicateAt.Sub(arr[i]))
+		}
+		if d.CopyReordered {
+			copyReordered++
+		}
+	}
+	if got := float64(copyReordered) / n; math.Abs(got-.3) > .02 {
+		t.Errorf("%.3f copies reordered, want 0.3", got)
 	}
 }
 

@@ -311,29 +311,35 @@ func (s *shaper) handle(pkts []nfqueue.Packet, now time.Time, draining bool) {
 			continue
 		}
 		d := s.sched.Decide(now)
+		if d.CopyLost {
+			s.dropped.Add(1)
+		}
 		if d.Drop {
 			s.dropped.Add(1)
 			verdicts = append(verdicts, nfqueue.VerdictFor{ID: p.ID, Verdict: nfqueue.Drop})
 			continue
 		}
-		h := held{at: d.At, seq: s.seq, id: p.ID, dev: p.OutDev}
-		s.seq++
+		hs := []held{{at: d.At, id: p.ID, reordered: d.Reordered}}
 		if d.Duplicate {
 			if p.Truncated() {
 				s.dupErrors.Add(1)
 			} else {
-				h.dup = bytes.Clone(p.Payload)
+				hs = append(hs, held{at: d.DuplicateAt, copy: bytes.Clone(p.Payload), dev: p.OutDev, reordered: d.CopyReordered})
 			}
 		}
-		if d.Reordered {
-			s.reordered.Add(1)
+		for _, h := range hs {
+			h.seq = s.seq
+			s.seq++
+			if h.reordered {
+				s.reordered.Add(1)
+			}
+			if !h.at.After(now) {
+				now1 = append(now1, h)
+				continue
+			}
+			s.delayed.Add(1)
+			heap.Push(&s.pending, h)
 		}
-		if !d.At.After(now) {
-			now1 = append(now1, h)
-			continue
-		}
-		s.delayed.Add(1)
-		heap.Push(&s.pending, h)
 	}
 	s.held.Store(int64(len(s.pending)))
 	s.verdicts(verdicts)
@@ -367,13 +373,14 @@ func (s *shaper) releaseDue(now time.Time) {
 	}
 }
 
-// held is one packet waiting for its time.
+// held is one packet, or one copy of a packet, waiting for its time.
 type held struct {
-	at  time.Time
-	seq uint64 // arrival order, to keep equal times in order
-	id  uint32
-	dup []byte // the copy to send with it, if any
-	dev uint32
+	at        time.Time
+	seq       uint64 // arrival order, to keep equal times in order
+	id        uint32 // the queued packet's id; unused for a copy
+	copy      []byte // for a copy: the packet to send
+	dev       uint32 // for a copy: the interface the packet was headed for
+	reordered bool
 }
 
 type pendingHeap []held
@@ -404,21 +411,23 @@ func (s *shaper) takeAll() []held {
 	return all
 }
 
-// send accepts packets, in order, and sends their copies.
+// send accepts packets and sends copies, in order.
 func (s *shaper) send(hs []held) {
 	if len(hs) == 0 {
 		return
 	}
-	vs := make([]nfqueue.VerdictFor, len(hs))
-	for i, h := range hs {
-		vs[i] = nfqueue.VerdictFor{ID: h.id, Verdict: nfqueue.Accept}
+	vs := make([]nfqueue.VerdictFor, 0, len(hs))
+	for _, h := range hs {
+		if h.copy == nil {
+			vs = append(vs, nfqueue.VerdictFor{ID: h.id, Verdict: nfqueue.Accept})
+		}
 	}
 	s.verdicts(vs)
 	for _, h := range hs {
-		if h.dup == nil {
+		if h.copy == nil {
 			continue
 		}
-		if err := s.dup.send(h.dup, h.dev); err != nil {
+		if err := s.dup.send(h.copy, h.dev); err != nil {
 			s.dupErrors.Add(1)
 		} else {
 			s.duplicated.Add(1)

@@ -22,6 +22,10 @@ PY
 	rm "$out.strace"
 }
 # Correlations and reorder are always given, as clstr always sends them.
+# Correlated loss is the loss state model with p13 = p(1-ρ) and
+# p31 = (1-p)(1-ρ), the two-state chain of the shaper; reorder goes
+# uncorrelated (netem's correlated reorder lowers the rate).
 capture netem-delay.bin limit 10000 delay 50ms 0ms 0% reorder 0% 0%
-capture netem-all.bin limit 10000 delay 100ms 20ms 25% distribution normal loss 10% 25% duplicate 5% reorder 25% 25%
-capture netem-loss.bin limit 10000 delay 0ms 0ms 0% loss 20% 25% reorder 0% 0%
+capture netem-all.bin limit 10000 delay 100ms 20ms 25% distribution normal loss state 7.5% 67.5% 0% 0% 0% duplicate 5% reorder 25% 0%
+capture netem-loss.bin limit 10000 delay 0ms 0ms 0% loss state 15% 60% 0% 0% 0% reorder 0% 0%
+capture netem-loss-uncorrelated.bin limit 10000 delay 0ms 0ms 0% loss 20% 0% reorder 0% 0%
