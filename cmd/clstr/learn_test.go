@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,6 +44,44 @@ func TestStatus(t *testing.T) {
 				if !strings.Contains(b.String(), want) {
 					t.Errorf("status does not contain %q:\n%s", want, b.String())
 				}
+			}
+		})
+	}
+}
+
+func TestAdvanceSaysWhatIsNext(t *testing.T) {
+	reg := testRegistry()
+	tests := []struct {
+		stage     string
+		wantStage string // clstr.yaml's stage afterwards
+		want      []string
+	}{
+		{"health", "echo", []string{"Stage 1 passed. Next, stage 2 of 3: Echo Requests (echo)", `README.md, section "2. Echo Requests (echo)"`}},
+		{"again", "again", []string{"You have passed every stage of Echo. Congratulations!"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.stage, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, progressFile)
+			if err := os.WriteFile(path, progress{"echo", tc.stage}.encode(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w, err := openWorkspace(dir, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b, stderr bytes.Buffer
+			if err := advance(&stderr, &output{w: &b}, w); err != nil {
+				t.Fatalf("%v: %s", err, stderr.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(b.String(), want) {
+					t.Errorf("output does not contain %q:\n%s", want, b.String())
+				}
+			}
+			data, _ := os.ReadFile(path)
+			if p, err := parseProgress(data); err != nil || p.Stage != tc.wantStage {
+				t.Errorf("clstr.yaml afterwards: %q, %v; want stage %s", data, err, tc.wantStage)
 			}
 		})
 	}
