@@ -27,8 +27,9 @@ import (
 // H{"Content-Type": "application/json"}).
 type H map[string]string
 
-// maxBody bounds the response body the engine reads.
-const maxBody = 64 << 20
+// DefaultMaxBody bounds the response body the engine reads, unless
+// WithMaxBody says otherwise.
+const DefaultMaxBody = 64 << 20
 
 // logTailLines is how many of a node's last log lines a failure shows.
 const logTailLines = 20
@@ -123,6 +124,10 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 		path = "/" + path
 	}
 	resp.URL = base + path
+	if err := sameHost(base, resp.URL); err != nil {
+		resp.Err = err
+		return resp
+	}
 	limit := r.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		limit = min(limit, time.Until(dl))
@@ -149,11 +154,12 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 	hr, err := r.client.Do(req)
 	if err == nil {
 		var b []byte
-		b, err = io.ReadAll(io.LimitReader(hr.Body, maxBody+1))
+		limit := r.cfg.maxBody()
+		b, err = io.ReadAll(io.LimitReader(hr.Body, limit+1))
 		hr.Body.Close()
 		resp.Status, resp.Header, resp.Body = hr.StatusCode, hr.Header, string(b)
-		if err == nil && len(b) > maxBody {
-			err = fmt.Errorf("body larger than %d MiB", maxBody>>20)
+		if err == nil && int64(len(b)) > limit {
+			err = fmt.Errorf("body larger than the response size limit of %s", byteSize(limit))
 		}
 	}
 	resp.Duration = time.Since(start)
@@ -166,6 +172,36 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 		}
 	}
 	return resp
+}
+
+// sameHost checks that a request made by joining a node's base URL and a
+// path still goes to the node: a path such as "@example.com/" would
+// otherwise turn the node's address into user info and aim the request at
+// another host.
+func sameHost(base, full string) error {
+	b, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(full)
+	if err != nil {
+		return fmt.Errorf("bad request path: %w", err)
+	}
+	if u.Host != b.Host || u.User != nil || u.Scheme != b.Scheme {
+		return fmt.Errorf("bad request path %q: requests go to a node by path only, never to another host", strings.TrimPrefix(full, base))
+	}
+	return nil
+}
+
+// byteSize renders n bytes as "64 MiB", "512 KiB" or "100 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // requestError makes a transport error read well beside the URL that the

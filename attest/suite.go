@@ -62,6 +62,16 @@ type Config struct {
 	PollInterval time.Duration
 	// ConcurrencyLimit is how many calls of a Concurrently run at once.
 	ConcurrencyLimit int
+	// MaxBody bounds the bytes of a response body the engine reads; a
+	// longer body is no answer. 0 means DefaultMaxBody.
+	MaxBody int64
+}
+
+func (c Config) maxBody() int64 {
+	if c.MaxBody > 0 {
+		return c.MaxBody
+	}
+	return DefaultMaxBody
 }
 
 // DefaultConfig returns the configuration of New(): one node, a node start
@@ -101,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.Settle < 0 {
 		errs = append(errs, fmt.Errorf("settle time %v: cannot be negative", c.Settle))
+	}
+	if c.MaxBody < 0 {
+		errs = append(errs, fmt.Errorf("response size limit %d: cannot be negative", c.MaxBody))
 	}
 	if c.ConcurrencyLimit < 1 {
 		errs = append(errs, fmt.Errorf("concurrency limit %d: need at least 1", c.ConcurrencyLimit))
@@ -152,6 +165,10 @@ func WithPollInterval(d time.Duration) Option {
 func WithConcurrencyLimit(n int) Option {
 	return func(c *Config) { c.ConcurrencyLimit = n }
 }
+
+// WithMaxBody bounds the bytes of a response body the engine reads
+// (default 64 MiB); a longer body counts as no answer.
+func WithMaxBody(n int64) Option { return func(c *Config) { c.MaxBody = n } }
 
 // Suite is a cluster configuration, setup steps and tests in order.
 type Suite struct {
