@@ -197,9 +197,13 @@ func (c *check) run(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if ts == nil {
 		return nil, errors.New("run: call it inside a test or setup function: while the top level runs, the cluster does not exist yet")
 	}
-	resps, err := c.build(ts.do).At(callerPos(thread)).Exec()
+	c, err := c.sandboxed(ts)
 	if err != nil {
 		return nil, err
+	}
+	resps, err := c.build(ts.do).At(callerPos(thread)).Exec()
+	if err != nil {
+		return nil, ts.guard.outlived(err)
 	}
 	if c.sel.single() {
 		if len(resps) == 0 {
@@ -292,6 +296,9 @@ func makeRequest(method string) builtinFunc {
 			return nil, fmt.Errorf("%s: for parameter body: want a string, or a dict or list to send as JSON, got %s", b.Name(), body.Type())
 		}
 		c.headers = hs
+		if err := guardOf(thread).checkBody(len(c.body)); err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
 }

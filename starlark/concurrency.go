@@ -24,8 +24,11 @@ func builtinConcurrently(thread *starlark.Thread, b *starlark.Builtin, args star
 	if err := takes(b.Name(), fn, 1, "lambda i: put(\"n1\", \"/kv/k%d\" % i, \"v\").status(200).run()"); err != nil {
 		return nil, err
 	}
-	fn.Freeze()
 	ts := testOf(thread)
+	if err := ts.guard.checkConcurrently(n); err != nil {
+		return nil, err
+	}
+	fn.Freeze()
 	pool := &threadPool{ts: ts}
 	stop := context.AfterFunc(ts.do.Context(), pool.cancel)
 	defer stop()

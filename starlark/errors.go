@@ -25,6 +25,8 @@ type Error struct {
 	// Frames is the Starlark call stack of a runtime error, outermost
 	// first; empty for errors found before the script runs.
 	Frames []Frame
+	// Limit is the sandbox limit the script reached, if that is the error.
+	Limit *LimitError
 }
 
 // Frame is one call of a Starlark backtrace.
@@ -43,6 +45,14 @@ func (e *Error) Error() string {
 		return e.message()
 	}
 	return e.Pos + ": " + e.message()
+}
+
+// Unwrap returns the limit the script reached, if that is the error.
+func (e *Error) Unwrap() error {
+	if e.Limit == nil {
+		return nil
+	}
+	return e.Limit
 }
 
 // message is the error without its position: the message and backtrace.
@@ -165,7 +175,8 @@ func asFailure(do *attest.Do, err error, base int) *attest.Failure {
 func Verdict(res *attest.Result) attest.Verdict {
 	v := res.Verdict()
 	var e *Error
-	if v == attest.VerdictFail && errors.As(res.FirstError(), &e) {
+	var le *LimitError
+	if v == attest.VerdictFail && (errors.As(res.FirstError(), &e) || errors.As(res.FirstError(), &le)) {
 		return attest.VerdictError
 	}
 	return v

@@ -3,12 +3,14 @@ package starlark
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -49,7 +51,16 @@ type CompileOptions struct {
 	// Root is the directory relative loads may not leave; "" means the
 	// script's own directory.
 	Root string
+	// Sandbox bounds the files of an untrusted script: at most
+	// MaxModules modules of at most MaxModuleSize bytes each.
+	Sandbox bool
 }
+
+// The bounds of a sandboxed script's files.
+const (
+	MaxModuleSize = 1 << 20
+	MaxModules    = 1000
+)
 
 // Compile parses and resolves the script at path and, transitively, every
 // module it loads.
@@ -92,6 +103,9 @@ func (c *compiler) compile(key, from, loadName string, at syntax.Position) error
 	c.active[key] = true
 	defer delete(c.active, key)
 
+	if c.opts.Sandbox && len(c.b.modules)+len(c.active) > MaxModules {
+		return posError(at, fmt.Sprintf("cannot load %s: a sandboxed script may load at most %d modules", loadName, MaxModules))
+	}
 	src, err := c.read(key, loadName)
 	if err != nil {
 		if from == "" {
@@ -179,7 +193,7 @@ func (c *compiler) read(key, loadName string) ([]byte, error) {
 		}
 		return src, nil
 	}
-	src, err := os.ReadFile(key)
+	src, err := readFile(key, c.opts.Sandbox)
 	switch {
 	case err == nil:
 		return src, nil
@@ -191,6 +205,33 @@ func (c *compiler) read(key, loadName string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot load %s: no such file (looked for %s)", loadName, displayName(key))
 	}
 	return nil, fmt.Errorf("cannot load %s: %w", loadName, err)
+}
+
+// readFile reads a module: a regular file (never a device or a pipe,
+// which could block or never end), of at most MaxModuleSize bytes when
+// sandboxed.
+func readFile(name string, sandbox bool) ([]byte, error) {
+	// Non-blocking, so that opening a named pipe does not wait for a
+	// writer; the check below refuses it.
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if sandbox && st.Size() > MaxModuleSize {
+		return nil, fmt.Errorf("%d bytes: a sandboxed script's files may hold at most %d", st.Size(), MaxModuleSize)
+	}
+	if sandbox {
+		return io.ReadAll(io.LimitReader(f, MaxModuleSize))
+	}
+	return io.ReadAll(f)
 }
 
 // displayName names a module the way errors show it: stdlib modules by

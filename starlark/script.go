@@ -28,6 +28,7 @@ import (
 	"io/fs"
 	"regexp"
 	"sync/atomic"
+	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -46,6 +47,9 @@ type Options struct {
 	// Print receives what print() prints, with the script position of the
 	// call; nil discards it. Every print also goes into the event log.
 	Print func(pos, msg string)
+	// Sandbox, if set, runs the script sandboxed under these limits (see
+	// Limits and docs/sandbox.md); nil trusts it.
+	Sandbox *Limits
 }
 
 // Script is a loaded stage: its files compiled and its top level run, which
@@ -88,7 +92,7 @@ func registryOf(thread *starlark.Thread) *registry {
 // are *Error values (or several joined, for a file with several resolve
 // errors) that start with the file:line:col of the problem.
 func Load(path string, opts Options) (*Script, error) {
-	b, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, Predeclared: predeclared.Has})
+	b, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, Predeclared: opts.environment().Has, Sandbox: opts.Sandbox != nil})
 	if err != nil {
 		return nil, compileError(err)
 	}
@@ -101,12 +105,19 @@ func (b *Bundle) load(opts Options) (*Script, error) {
 	reg := &registry{script: s, names: map[string]syntax.Position{}}
 	thread := &starlark.Thread{Name: "load " + b.Name()}
 	thread.SetLocal(registryKey, reg)
+	g := newSandbox(opts.Sandbox).begin(context.Background(), "", false)
+	defer g.end()
+	g.attach(thread)
 	thread.Print = func(thread *starlark.Thread, msg string) {
-		if opts.Print != nil {
+		if opts.Print != nil && g.chargeOutput(len(msg)) {
 			opts.Print(thread.CallFrame(1).Pos.String(), msg)
 		}
 	}
-	if _, err := b.exec(thread, predeclared); err != nil {
+	_, err := b.exec(thread, opts.environment())
+	if e := g.err(); e != nil {
+		return nil, &Error{Pos: b.Name(), Msg: e.Error(), Limit: e}
+	}
+	if err != nil {
 		return nil, scriptError(err, 0)
 	}
 	if len(s.tests) == 0 {
@@ -138,8 +149,11 @@ func (s *Script) TestNames() []string {
 // tests. Each call returns a new suite with state of its own (unique()
 // counts from 1 again).
 func (s *Script) Suite() *attest.Suite {
-	rs := &runState{script: s}
+	rs := &runState{script: s, sb: newSandbox(s.opts.Sandbox)}
 	c := s.cfg
+	if s.opts.Sandbox != nil {
+		c.MaxBody = s.opts.Sandbox.ResponseBody
+	}
 	suite := attest.New(
 		attest.WithCluster(c.Nodes),
 		attest.WithNodeStartTimeout(c.NodeStartTimeout),
@@ -149,6 +163,7 @@ func (s *Script) Suite() *attest.Suite {
 		attest.WithSettle(c.Settle),
 		attest.WithPollInterval(c.PollInterval),
 		attest.WithConcurrencyLimit(c.ConcurrencyLimit),
+		attest.WithMaxBody(c.MaxBody),
 	)
 	for _, st := range s.setups {
 		suite.Setup(rs.body(st))
@@ -163,13 +178,15 @@ func (s *Script) Suite() *attest.Suite {
 // threads of its tests.
 type runState struct {
 	script *Script
+	sb     *sandbox // nil for a trusted script
 	unique atomic.Int64
 }
 
 // testState is what a test's thread carries: the engine's Do and the run.
 type testState struct {
-	run *runState
-	do  *attest.Do
+	run   *runState
+	do    *attest.Do
+	guard *guard // nil for a trusted script
 }
 
 func testOf(thread *starlark.Thread) *testState {
@@ -193,8 +210,12 @@ func callerPos(thread *starlark.Thread) string {
 func (ts *testState) thread(name string) *starlark.Thread {
 	thread := &starlark.Thread{Name: name}
 	thread.SetLocal(testKey, ts)
+	ts.guard.attach(thread)
 	opts := ts.run.script.opts
 	thread.Print = func(thread *starlark.Thread, msg string) {
+		if !ts.guard.chargeOutput(len(msg)) {
+			return
+		}
 		ts.do.Log("%s", msg)
 		if opts.Print != nil {
 			opts.Print(callerPos(thread), msg)
@@ -219,9 +240,15 @@ func (ts *testState) newThread(name string) (thread *starlark.Thread, stop func(
 func (rs *runState) body(reg registered) func(*attest.Do) {
 	return func(do *attest.Do) {
 		ts := &testState{run: rs, do: do}
+		ts.guard = rs.sb.begin(do.Context(), do.Test(), true)
+		defer ts.guard.end()
 		thread, stop := ts.newThread(do.Test())
 		defer stop()
-		if _, err := starlark.Call(thread, reg.fn, nil, nil); err != nil {
+		_, err := starlark.Call(thread, reg.fn, nil, nil)
+		if e := ts.guard.err(); e != nil {
+			do.Fail(&attest.Failure{Test: do.Test(), Pos: reg.pos.String(), Err: e})
+		}
+		if err != nil {
 			do.Fail(asFailure(do, err, 0))
 		}
 	}
@@ -261,6 +288,13 @@ func builtinSuite(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	poll.set(&cfg.PollInterval)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("suite: %w", err)
+	}
+	if err := guardOf(thread).checkSuite(cfg.Nodes, cfg.ConcurrencyLimit, map[string]time.Duration{
+		"node_start_timeout": cfg.NodeStartTimeout, "node_shutdown_timeout": cfg.NodeShutdownTimeout,
+		"retry_timeout": cfg.RetryTimeout, "request_timeout": cfg.RequestTimeout,
+		"settle": cfg.Settle, "poll_interval": cfg.PollInterval,
+	}); err != nil {
+		return nil, err
 	}
 	reg.suiteSet = true
 	reg.script.cfg = cfg
@@ -358,7 +392,10 @@ func builtinLog(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "message", &msg); err != nil {
 		return nil, err
 	}
-	testOf(thread).do.Log("%s", str(msg))
+	ts := testOf(thread)
+	if s := str(msg); ts.guard.chargeOutput(len(s)) {
+		ts.do.Log("%s", s)
+	}
 	return starlark.None, nil
 }
 

@@ -82,14 +82,17 @@ func makeRetry(eventually bool) builtinFunc {
 			return nil
 		}
 		ops := ts.ops(thread)
-		var err error
-		if eventually {
-			err = ops.Eventually(attempt, timeout.timeouts()...)
-		} else {
-			err = ops.Consistently(attempt, timeout.timeouts()...)
-		}
+		timeouts, err := sandboxTimeouts(ts, timeout)
 		if err != nil {
 			return nil, err
+		}
+		if eventually {
+			err = ops.Eventually(attempt, timeouts...)
+		} else {
+			err = ops.Consistently(attempt, timeouts...)
+		}
+		if err != nil {
+			return nil, ts.guard.outlived(err)
 		}
 		return result, nil
 	}
@@ -101,13 +104,20 @@ func builtinSleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "duration", &d); err != nil {
 		return nil, err
 	}
-	ctx := testOf(thread).do.Context()
-	t := time.NewTimer(d.d)
+	ts := testOf(thread)
+	ctx, dur, err := sandboxSleep(ts, d.d)
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(dur)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return starlark.None, nil
 	case <-ctx.Done():
+		if e := ts.guard.err(); e != nil {
+			return nil, e
+		}
 		return nil, fmt.Errorf("sleep: the run was interrupted: %w", context.Cause(ctx))
 	}
 }

@@ -1,0 +1,223 @@
+package starlark_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/starlark"
+	"github.com/clstr-dev/clstr/starlark/starlarktest"
+	"github.com/clstr-dev/clstr/stdlib"
+)
+
+// hostile is what a script of testdata/hostile declares in its header:
+//
+//	# limit: execution steps    the run must stop at this limit
+//	# at: load                  …while Load runs its top level
+//	# set: max-steps=1000       a limit other than the default (repeatable)
+//	# error: text               the run must end in a script error with text
+//	# load-error: text          Load must fail with text
+//	# within: 20s               the whole must end within this time
+type hostile struct {
+	limit, at, errText, loadError string
+	set                           []string
+	within                        time.Duration
+}
+
+func readHostile(t *testing.T, path string) hostile {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := hostile{within: 20 * time.Second}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "#")
+		if !ok {
+			break
+		}
+		key, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		val = strings.TrimSpace(val)
+		if !ok {
+			continue
+		}
+		switch key {
+		case "limit":
+			h.limit = val
+		case "at":
+			h.at = val
+		case "set":
+			h.set = append(h.set, val)
+		case "error":
+			h.errText = val
+		case "load-error":
+			h.loadError = val
+		case "within":
+			if h.within, err = time.ParseDuration(val); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if h.limit == "" && h.errText == "" && h.loadError == "" {
+		t.Fatalf("%s declares no expected outcome", path)
+	}
+	return h
+}
+
+// TestHostileScripts runs every script of testdata/hostile sandboxed, one
+// at a time (the memory limit samples the whole process's heap), and
+// checks that each stops within seconds with the one message it
+// expects, leaving no goroutine running and no file written.
+func TestHostileScripts(t *testing.T) {
+	paths, err := filepath.Glob("testdata/hostile/*.star")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no hostile scripts: %v", err)
+	}
+	before := tree(t, "testdata")
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".star"), func(t *testing.T) {
+			runHostile(t, path)
+		})
+	}
+	if after := tree(t, "testdata"); after != before {
+		t.Errorf("the scripts changed testdata:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func runHostile(t *testing.T, path string) {
+	h := readHostile(t, path)
+	lim := starlark.DefaultLimits()
+	for _, kv := range h.set {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := lim.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lim.Runaway = func(e *starlark.LimitError) { t.Errorf("the script ran away: %v", e) }
+	goroutines := runtime.NumGoroutine()
+	start := time.Now()
+	defer func() {
+		if took := time.Since(start); took > h.within {
+			t.Errorf("stopped after %v; want within %v", took.Round(time.Millisecond), h.within)
+		} else {
+			t.Logf("stopped after %v", took.Round(time.Millisecond))
+		}
+		settled(t, goroutines)
+	}()
+
+	s, err := starlark.Load(path, starlark.Options{Stdlib: stdlib.FS, Sandbox: &lim})
+	switch {
+	case h.loadError != "":
+		if err == nil || !strings.Contains(err.Error(), h.loadError) {
+			t.Fatalf("Load: %v; want an error containing %q", err, h.loadError)
+		}
+		return
+	case h.at == "load":
+		wantLimit(t, err, err, h.limit)
+		return
+	case err != nil:
+		t.Fatalf("Load: %v", err)
+	}
+
+	target := starlarktest.New()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var events bytes.Buffer
+	res := s.Suite().Run(ctx, attest.RunOptions{Runtime: target.Runtime, Events: cluster.NewEventLog(&events)})
+	if res.CleanupErr != nil {
+		t.Errorf("cleanup: %v", res.CleanupErr)
+	}
+	if v := starlark.Verdict(res); v != attest.VerdictError {
+		t.Errorf("verdict %v; want error (clstr cannot judge the target)", v)
+	}
+	first := res.FirstError()
+	var out bytes.Buffer
+	var f *attest.Failure
+	if errors.As(first, &f) {
+		f.Format(&out, false)
+	} else if first != nil {
+		out.WriteString(first.Error())
+	}
+	if h.errText != "" {
+		if !strings.Contains(out.String(), h.errText) {
+			t.Errorf("the error:\n%s\ndoes not contain %q", out.String(), h.errText)
+		}
+		return
+	}
+	wantLimit(t, first, errors.New(out.String()), h.limit)
+}
+
+// wantLimit checks that err is the limit named want, and that the message
+// the user sees names it once, with the flag that raises it.
+func wantLimit(t *testing.T, err, shown error, want string) {
+	t.Helper()
+	var le *starlark.LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("error %v; want the limit %q", err, want)
+	}
+	if le.Limit != want {
+		t.Errorf("limit %q reached (%v); want %q", le.Limit, le, want)
+	}
+	msg := shown.Error()
+	t.Logf("message: %s", msg)
+	if n := strings.Count(msg, "limit: "); n != 1 {
+		t.Errorf("the message names a limit %d times; want once:\n%s", n, msg)
+	}
+	for _, part := range []string{"limit: " + want + " (", "--" + le.Flag, "--trust"} {
+		if !strings.Contains(msg, part) {
+			t.Errorf("the message does not say %q:\n%s", part, msg)
+		}
+	}
+}
+
+// settled waits until no more goroutines run than before the script.
+func settled(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Errorf("%d goroutines still run, %d before the script:\n%s", runtime.NumGoroutine(), before, buf[:n])
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tree lists the files under dir with their sizes.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b.WriteString(p + " " + info.Mode().String())
+		if !d.IsDir() {
+			b.WriteString(" " + strings.Repeat("", 0))
+		}
+		b.WriteString("\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
