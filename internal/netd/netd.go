@@ -33,12 +33,15 @@ const SocketPath = "/run/clstr-netd.sock"
 
 // Request is one command to the daemon.
 type Request struct {
-	// Op is "ping", "partition", "impair", "repair" or "probe".
+	// Op is "ping", "partition", "impair", "repair", "probe" or
+	// "lockdown".
 	Op string `json:"op"`
 	// Block lists the IPv4 addresses a "partition" cuts off; empty heals.
 	Block []string `json:"block,omitempty"`
 	// Impairments is what "impair" applies to outgoing traffic.
 	Impairments cluster.Impairments `json:"impairments,omitempty"`
+	// Lockdown is what "lockdown" lets a sandboxed node reach.
+	Lockdown *Lockdown `json:"lockdown,omitempty"`
 }
 
 // Response is the daemon's answer.
@@ -172,6 +175,14 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 			return Response{Error: err.Error()}
 		}
 		return Response{Path: path}
+	case "lockdown":
+		if req.Lockdown == nil {
+			return Response{Error: "lockdown: say the cluster's subnet and gateway"}
+		}
+		if err := setLockdown(0, *req.Lockdown); err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{}
 	case "probe":
 		p, ok := d.impairer.(Prober)
 		if !ok {
