@@ -4,6 +4,9 @@
 //	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [-v] SCRIPT
 //	clstr clean [--all]
 //	clstr doctor
+//	clstr check SCRIPT…
+//	clstr fmt [-w] [-d] FILE…
+//	clstr completion bash|zsh|fish
 //
 // A learner solving a challenge uses:
 //
@@ -86,7 +89,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		HideHelpCommand: false,
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
-			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand()},
+			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
+			checkCommand(), fmtCommand(), completionCommand()},
+		EnableBashCompletion: true,
 	}
 }
 
@@ -94,7 +99,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // "clstr run election.star --binary ./node" means what it says: the
 // command-line library stops reading flags at the first argument.
 func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 {
+	// A shell asking for completions must find its flag last.
+	if len(args) < 3 || args[len(args)-1] == completionFlag {
 		return args
 	}
 	cmd := app.Command(args[1])

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clstrHere runs clstr in this process with args and returns its exit status and
+// output.
+func clstrHere(args ...string) (status int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	status = run(context.Background(), append([]string{"clstr"}, args...), &out, &errOut)
+	return status, out.String(), errOut.String()
+}
+
+// writeFiles writes files (name → content) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"good.star":        "load(\"lib/helpers.star\", \"ok\")\nload(\"@stdlib//kv.star\", \"kv_put\")\nsuite()\ntest(\"t\", ok)\n",
+		"lib/helpers.star": "def ok():\n    get(\"n1\", \"/health\").status(200).run()\n",
+		"syntax.star":      "suite()\n\ndef t(:\n    pass\n",
+		"undefined.star":   "load(\"lib/broken.star\", \"x\")\ntest(\"t\", lambda: x)\n",
+		"lib/broken.star":  "x = 1\ny = nope + also_nope\n",
+		"noload.star":      "load(\"missing.star\", \"x\")\n",
+		"module.star":      "def helper():\n    return 1\n",
+	})
+	p := func(name string) string { return filepath.Join(dir, name) }
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   []string
+	}{
+		{"a stage with loads", []string{p("good.star")}, 0, nil},
+		{"a module that registers no test", []string{p("module.star")}, 0, nil},
+		{"a syntax error", []string{p("syntax.star")}, 2, []string{"syntax.star:3:8: got ':', want"}},
+		{"every resolve error of a loaded module", []string{p("undefined.star")}, 2, []string{
+			"broken.star:2:5: undefined: nope", "broken.star:2:12: undefined: also_nope"}},
+		{"a load of a missing file", []string{p("noload.star")}, 2, []string{"noload.star:1:6: cannot load missing.star: no such file"}},
+		{"every broken script, not only the first", []string{p("syntax.star"), p("good.star"), p("noload.star")}, 2, []string{
+			"syntax.star:3:8:", "noload.star:1:6:"}},
+		{"a directory", []string{dir}, 2, []string{"syntax.star:3:8:", "broken.star:2:5:", "noload.star:1:6:"}},
+		{"no script", nil, 2, []string{"check: give the scripts to check"}},
+		{"a missing script", []string{p("none.star")}, 2, []string{"none.star: no such file or directory"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, stdout, stderr := clstrHere(append([]string{"check"}, tc.args...)...)
+			if status != tc.status {
+				t.Fatalf("status %d; want %d\nstdout:\n%s\nstderr:\n%s", status, tc.status, stdout, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("check printed on stdout:\n%s", stdout)
+			}
+			if tc.status == 0 && stderr != "" {
+				t.Errorf("a clean check printed:\n%s", stderr)
+			}
+			assertContains(t, "stderr", stderr, tc.want...)
+		})
+	}
+}
+
+const unformatted = `load("@stdlib//kv.star","kv_put")
+suite(cluster=2)
+def t():
+  kv_put('a','1')
+test("t",t)
+`
+
+const formatted = `load("@stdlib//kv.star", "kv_put")
+
+suite(cluster = 2)
+
+def t():
+    kv_put("a", "1")
+
+test("t", t)
+`
+
+func TestFmt(t *testing.T) {
+	dir := t.TempDir()
+	messy, tidy := filepath.Join(dir, "messy.star"), filepath.Join(dir, "tidy.star")
+	writeFiles(t, dir, map[string]string{"messy.star": unformatted, "tidy.star": formatted})
+
+	// Without flags: the formatted text, files untouched.
+	status, stdout, stderr := clstrHere("fmt", messy)
+	if status != 0 || stdout != formatted {
+		t.Fatalf("fmt: status %d, output:\n%s\nstderr:\n%s\nwant:\n%s", status, stdout, stderr, formatted)
+	}
+	// The formatter prints; it never reorders loads or arguments.
+	reorder := "load(\"b.star\", \"z\")\nload(\"a.star\", \"y\", \"x\")\n\nf(b = 1, a = 2)\n"
+	writeFiles(t, dir, map[string]string{"order.star": reorder})
+	if _, stdout, _ := clstrHere("fmt", filepath.Join(dir, "order.star")); stdout != reorder {
+		t.Errorf("fmt reordered:\n%s\nwant:\n%s", stdout, reorder)
+	}
+
+	// -d: a diff, exit 1; nothing for a formatted file.
+	status, stdout, _ = clstrHere("fmt", "-d", messy, tidy)
+	if status != 1 {
+		t.Errorf("fmt -d of an unformatted file: status %d; want 1", status)
+	}
+	assertContains(t, "fmt -d", stdout, "--- "+messy, "+++ "+messy+" (formatted)", "-suite(cluster=2)", "+suite(cluster = 2)")
+	if strings.Contains(stdout, tidy) {
+		t.Errorf("fmt -d mentions the formatted file:\n%s", stdout)
+	}
+	if status, stdout, _ := clstrHere("fmt", "-d", tidy); status != 0 || stdout != "" {
+		t.Errorf("fmt -d of a formatted file: status %d, output %q; want 0 and nothing", status, stdout)
+	}
+
+	// -w: rewrites what changed only, keeping the mode.
+	if err := os.Chmod(messy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(tidy, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if status, stdout, stderr := clstrHere("fmt", "-w", dir); status != 0 || stdout != "" {
+		t.Fatalf("fmt -w: status %d\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	if b, _ := os.ReadFile(messy); string(b) != formatted {
+		t.Errorf("after fmt -w:\n%s\nwant:\n%s", b, formatted)
+	}
+	if st, err := os.Stat(messy); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("fmt -w changed the mode: %v, %v", st.Mode(), err)
+	}
+	if st, err := os.Stat(tidy); err != nil || !st.ModTime().Equal(old) {
+		t.Errorf("fmt -w rewrote a formatted file")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Errorf("fmt -w left files behind: %v", entries)
+	}
+
+	// A file that does not parse: its position, exit 2, left as it is.
+	bad := filepath.Join(dir, "bad.star")
+	writeFiles(t, dir, map[string]string{"bad.star": "def t(:\n    pass\n", "loop.star": "def f():\n    while True:\n        pass\n"})
+	status, _, stderr = clstrHere("fmt", "-w", bad, filepath.Join(dir, "loop.star"))
+	if status != 2 {
+		t.Errorf("fmt of a broken file: status %d; want 2", status)
+	}
+	assertContains(t, "stderr", stderr, "bad.star:1:8: syntax error", "loop.star:2:", "cannot format a script with a while loop")
+	if b, _ := os.ReadFile(bad); string(b) != "def t(:\n    pass\n" {
+		t.Errorf("fmt -w changed a file it could not parse")
+	}
+}
+
+func TestFmtStdin(t *testing.T) {
+	clstr, _ := binaries(t)
+	cmd := exec.Command(clstr, "fmt")
+	cmd.Stdin = strings.NewReader(unformatted)
+	out, err := cmd.Output()
+	if err != nil || string(out) != formatted {
+		t.Errorf("clstr fmt < file: %v\n%s\nwant:\n%s", err, out, formatted)
+	}
+}
+
+// TestBuiltinScriptsFormatted keeps the challenges and the standard
+// library in the layout clstr fmt gives.
+func TestBuiltinScriptsFormatted(t *testing.T) {
+	files, err := starFiles([]string{"../../challenges", "../../stdlib", "../../examples"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 10 {
+		t.Fatalf("found only %d .star files: %v", len(files), files)
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := formatStar(f, src)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if !bytes.Equal(src, out) {
+			t.Errorf("%s is not formatted: run clstr fmt -w on it\n%s", f, unifiedDiff(f, src, out))
+		}
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"completion", "bash"}, []string{"complete -o filenames", "--generate-bash-completion", "_clstr"}},
+		{[]string{"completion", "zsh"}, []string{"#compdef clstr", "compdef _clstr clstr"}},
+		{[]string{"completion", "fish"}, []string{"complete -c clstr", "-a 'run'", "-l watch"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			status, stdout, stderr := clstrHere(tc.args...)
+			if status != 0 {
+				t.Fatalf("status %d\nstderr:\n%s", status, stderr)
+			}
+			assertContains(t, "output", stdout, tc.want...)
+		})
+	}
+	// What the shell scripts ask clstr: the commands, and a command's
+	// flags. The library reads the words typed from the process's own
+	// arguments, so this needs the binary.
+	clstr, _ := binaries(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--generate-bash-completion"}, []string{"run\n", "check\n", "fmt\n", "completion\n"}},
+		{[]string{"run", "stage.star", "-", "--generate-bash-completion"}, []string{"--watch\n", "--binary\n", "--target\n"}},
+		{[]string{"fmt", "-", "--generate-bash-completion"}, []string{"-w\n", "-d\n"}},
+	} {
+		out, err := exec.Command(clstr, tc.args...).Output()
+		if err != nil {
+			t.Errorf("clstr %s: %v", strings.Join(tc.args, " "), err)
+		}
+		assertContains(t, "clstr "+strings.Join(tc.args, " "), string(out), tc.want...)
+	}
+	if status, _, stderr := clstrHere("completion", "tcsh"); status != 2 || !strings.Contains(stderr, "choose bash, zsh or fish") {
+		t.Errorf("completion tcsh: status %d, stderr %q; want 2 and the shells there are", status, stderr)
+	}
+}
