@@ -7,7 +7,7 @@ package starlark
 // starts with file:line:col, several joined for a file with several
 // resolve errors.
 func Vet(path string, opts Options) error {
-	_, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, Predeclared: predeclared.Has})
+	_, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, Predeclared: opts.environment().Has, Sandbox: opts.Sandbox != nil})
 	if err != nil {
 		return compileError(err)
 	}
