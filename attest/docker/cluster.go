@@ -207,12 +207,12 @@ func (c *dockerCluster) createSandbox(ctx context.Context, n *node, netdImage, n
 			ExposedPorts: nat.PortSet{sandboxPort: struct{}{}},
 			Labels:       c.rt.labels.forRun(c.run, "sandbox", n.name),
 		},
-		&container.HostConfig{
+		c.rt.confine(roleSandbox, &container.HostConfig{
 			NetworkMode:  container.NetworkMode("clstr-" + c.run),
 			PortBindings: nat.PortMap{sandboxPort: {{HostIP: "127.0.0.1", HostPort: ""}}},
 			CapDrop:      []string{"ALL"},
 			CapAdd:       []string{"NET_ADMIN", "NET_RAW"},
-		},
+		}),
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			"clstr-" + c.run: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.ip.String()}},
 		}},
@@ -240,7 +240,7 @@ func (c *dockerCluster) startSandbox(ctx context.Context, n *node) error {
 	if n.hostPort == "" {
 		return fmt.Errorf("%s: Docker published no host port for %s", n.name, sandboxPort)
 	}
-	return nil
+	return c.lockdown(ctx, n)
 }
 
 // createContainer creates the node's own container from the target image,
@@ -258,13 +258,13 @@ func (c *dockerCluster) createContainer(ctx context.Context, n *node, image, nam
 	init := true
 	ct, err := c.rt.cli.ContainerCreate(ctx,
 		&container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)},
-		&container.HostConfig{
+		c.rt.confine(roleNode, &container.HostConfig{
 			NetworkMode: container.NetworkMode("container:" + n.sandboxID),
 			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: dataDir}},
 			// An init process forwards SIGTERM to the program and reaps
 			// zombies, so a node stops as it would on a host.
 			Init: &init,
-		},
+		}),
 		nil, nil, name)
 	if err != nil {
 		return fmt.Errorf("%s: create container from %s: %w", n.name, image, err)

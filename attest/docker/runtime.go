@@ -47,6 +47,9 @@ type Options struct {
 	Subnet string
 	// BuildOutput, if set, receives the image build's output as it runs.
 	BuildOutput io.Writer
+	// Sandbox, if set, confines the nodes of a run whose script is not
+	// trusted; see SandboxLimits. Nil trusts it.
+	Sandbox *SandboxLimits
 }
 
 // Runtime creates clusters on a Docker daemon. It implements

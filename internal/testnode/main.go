@@ -18,6 +18,11 @@
 //	                           reordered and round-trip times (ms, sorted)
 //	GET  /probe/tcp?peer=ADDR&n=N   N sequential GET /health to peer over one
 //	                           kept-alive connection; reports the rtts (ms)
+//	GET  /probe/dial?net=tcp|udp&addr=IP:PORT
+//	                           one TCP connect, or one UDP datagram and a
+//	                           short wait for an answer, to addr; reports
+//	                           {"error": why it failed, or ""}; tests aim it
+//	                           only at their own nodes and this machine
 //	ANY  /kv/{key}             PUT stores, GET reads (in memory)
 //	POST /exit                 exits with status 3
 //
@@ -177,6 +182,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("GET /probe", n.probe)
 	mux.HandleFunc("GET /probe/udp", n.probeUDP)
 	mux.HandleFunc("GET /probe/tcp", n.probeTCP)
+	mux.HandleFunc("GET /probe/dial", probeDial)
 	mux.HandleFunc("/kv/{key}", n.handleKV)
 	mux.HandleFunc("POST /exit", func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("exiting on request")
@@ -233,6 +239,30 @@ func (n *node) probe(w http.ResponseWriter, r *http.Request) {
 }
 
 const probeTimeout = 500 * time.Millisecond
+
+// probeDial reports how one connection attempt to an address ends.
+func probeDial(w http.ResponseWriter, r *http.Request) {
+	network, addr := r.URL.Query().Get("net"), r.URL.Query().Get("addr")
+	if network != "tcp" && network != "udp" {
+		http.Error(w, "net must be tcp or udp", http.StatusBadRequest)
+		return
+	}
+	c, err := net.DialTimeout(network, addr, 2*time.Second)
+	if err == nil {
+		defer c.Close()
+		if network == "udp" {
+			c.SetDeadline(time.Now().Add(probeTimeout))
+			if _, err = c.Write([]byte("ping")); err == nil {
+				_, err = c.Read(make([]byte, 64))
+			}
+		}
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	writeJSON(w, map[string]string{"error": msg})
+}
 
 func dialTCP(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, probeTimeout)
