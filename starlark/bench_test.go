@@ -71,8 +71,9 @@ func goSuite() *attest.Suite {
 // BenchmarkSuite runs the same suite written in Go and in Starlark against
 // the in-process fake target, alternately, and reports the median wall time
 // of their tests and the Starlark binding's overhead (the goal is under
-// 5%). Against containers, where a request costs more, the overhead is a
-// smaller share still.
+// 5%). A request to the fake target costs some 30µs, so this is the
+// harshest case: the binding's cost per check is compared with almost
+// nothing. BenchmarkSuiteContainers compares them against real containers.
 func BenchmarkSuite(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "bench.star")
 	if err := os.WriteFile(path, []byte(benchScript), 0o644); err != nil {
@@ -95,19 +96,31 @@ func BenchmarkSuite(b *testing.B) {
 		}
 		return d
 	}
-	// Medians, since a machine busy with other work makes means noisy.
 	var goTimes, starTimes []time.Duration
 	for b.Loop() {
 		goTimes = append(goTimes, run(goSuite()))
 		starTimes = append(starTimes, run(s.Suite()))
 	}
-	goTime, starTime := median(goTimes), median(starTimes)
-	b.ReportMetric(float64(goTime.Microseconds())/1000, "go-ms")
-	b.ReportMetric(float64(starTime.Microseconds())/1000, "starlark-ms")
-	b.ReportMetric(100*(float64(starTime)-float64(goTime))/float64(goTime), "overhead-%")
+	reportOverhead(b, goTimes, starTimes)
+}
+
+// reportOverhead reports the median wall times of the Go and the Starlark
+// runs and the median of the overheads of the pairs run one after the
+// other: a machine busy with other work makes means noisy, and each pair
+// shares its moment's load.
+func reportOverhead(b *testing.B, goTimes, starTimes []time.Duration) {
+	overheads := make([]float64, len(goTimes))
+	for i := range goTimes {
+		overheads[i] = 100 * (float64(starTimes[i]) - float64(goTimes[i])) / float64(goTimes[i])
+	}
+	slices.Sort(overheads)
+	b.ReportMetric(float64(median(goTimes).Microseconds())/1000, "go-ms")
+	b.ReportMetric(float64(median(starTimes).Microseconds())/1000, "starlark-ms")
+	b.ReportMetric(overheads[len(overheads)/2], "overhead-%")
 }
 
 func median(ds []time.Duration) time.Duration {
+	ds = slices.Clone(ds)
 	slices.Sort(ds)
 	return ds[len(ds)/2]
 }
@@ -173,20 +186,4 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "load-ms")
-}
-
-// TestCompileFast guards the goal of BenchmarkCompile loosely, so that a
-// regression of an order of magnitude fails the tests.
-func TestCompileFast(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "stage.star")
-	if err := os.WriteFile(path, []byte(script500()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if _, err := starlark.Load(path, starlark.Options{Stdlib: stdlib.FS}); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Errorf("loading a 500-line script took %v; the goal is under 50ms", took)
-	}
 }
