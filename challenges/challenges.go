@@ -91,8 +91,31 @@ func Load(fsys fs.FS, dir string) (*registry.Challenge, error) {
 // relative loads and its descriptions must lie inside dir. Every stage
 // script is loaded once here (parsed, resolved and its top level run, no
 // cluster started), so that a mistake in any of them is reported now with
-// its file:line:col.
+// its file:line:col. Its scripts run sandboxed under the default limits;
+// see LoadDirWith.
 func LoadDir(dir string) (*registry.Challenge, error) {
+	return LoadDirWith(dir, DirOptions{})
+}
+
+// DirOptions say how LoadDirWith runs a challenge's scripts.
+type DirOptions struct {
+	// Trust runs the scripts unsandboxed: only for a challenge whose
+	// author the user trusts (clstr's --trust).
+	Trust bool
+	// Limits are the sandbox's limits; nil means starlark.DefaultLimits.
+	Limits *starlark.Limits
+}
+
+// LoadDirWith is LoadDir with the sandbox's limits, or none.
+func LoadDirWith(dir string, opts DirOptions) (*registry.Challenge, error) {
+	var lim *starlark.Limits
+	if !opts.Trust {
+		lim = opts.Limits
+		if lim == nil {
+			d := starlark.DefaultLimits()
+			lim = &d
+		}
+	}
 	root, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -100,7 +123,7 @@ func LoadDir(dir string) (*registry.Challenge, error) {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("challenge directory %s: not a directory", dir)
 	}
-	return load(diskSource{root}, ".", true)
+	return load(diskSource{root, lim}, ".", true)
 }
 
 // A source is where a challenge's files are: the embedded FS or a
@@ -200,7 +223,10 @@ func unwrapPath(err error) error {
 
 // diskSource is a challenge directory on disk; scripts load from it in
 // place, and may not load anything outside it.
-type diskSource struct{ root string }
+type diskSource struct {
+	root    string
+	sandbox *starlark.Limits // nil trusts the scripts
+}
 
 func (d diskSource) files() fs.FS { return os.DirFS(d.root) }
 
@@ -209,7 +235,7 @@ func (d diskSource) name(p string) string {
 }
 
 func (d diskSource) load(script string) (*starlark.Script, error) {
-	return starlark.Load(filepath.Join(d.root, filepath.FromSlash(script)), starlark.Options{Stdlib: stdlib.FS, Root: d.root})
+	return starlark.Load(filepath.Join(d.root, filepath.FromSlash(script)), starlark.Options{Stdlib: stdlib.FS, Root: d.root, Sandbox: d.sandbox})
 }
 
 // displayPath names a file relative to the working directory when it is
