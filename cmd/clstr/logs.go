@@ -180,6 +180,15 @@ func (f *logFormat) format(l logLine) string {
 	return paint("2", ts) + " " + prefix + " " + text
 }
 
+// separator is a line between the logs of two runs.
+func (f *logFormat) separator(what string) string {
+	s := "── " + what + " ──"
+	if f.color {
+		return "\x1b[2m" + s + "\x1b[0m"
+	}
+	return s
+}
+
 // nodeColor picks n1's colour, n2's, … by the node's number.
 func nodeColor(node string) string {
 	var n int
@@ -203,6 +212,9 @@ type logReader struct {
 	nodes []string // only these nodes' lines and events; nil for all
 	files map[string]*logFile
 	seen  map[string]bool // nodes that have a log file or an event
+	// newRun is set when a read finds the event log of a run after the
+	// one it read before.
+	newRun bool
 }
 
 // logFile is where a logReader is in one file.
@@ -210,8 +222,10 @@ type logFile struct {
 	node    string // "" for the event log
 	offset  int64
 	partial []byte // a last line not yet ended
-	// info is the file as last read, to notice a new run's file.
-	info fs.FileInfo
+	// info is the file as last read, to notice a new run's file;
+	// restarted says that one was noticed.
+	info      fs.FileInfo
+	restarted bool
 }
 
 func newLogReader(dir string, nodes []string) *logReader {
@@ -253,6 +267,10 @@ func (r *logReader) read() ([]logLine, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if lf.restarted && lf.node == "" {
+			r.newRun = true
+		}
+		lf.restarted = false
 		for _, line := range lines {
 			var l logLine
 			var err error
@@ -295,6 +313,7 @@ func (lf *logFile) readNew(p string) ([]string, error) {
 	if lf.info != nil && !os.SameFile(lf.info, st) || st.Size() < lf.offset {
 		// A new run recreated the directory, or the file was cut short.
 		lf.offset, lf.partial = 0, nil
+		lf.restarted = true
 	}
 	lf.info = st
 	if st.Size() == lf.offset {
@@ -374,6 +393,12 @@ func followLogs(ctx context.Context, dir string, nodes []string, w io.Writer, f 
 		lines, err := r.read()
 		if err != nil {
 			return err
+		}
+		if r.newRun {
+			r.newRun = false
+			if _, err := fmt.Fprintln(w, f.separator("a new run")); err != nil {
+				return err
+			}
 		}
 		for _, l := range lines {
 			if _, err := fmt.Fprintln(w, f.format(l)); err != nil {

@@ -214,7 +214,7 @@ func TestLogsFollow(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- followLogs(ctx, dir, nil, &out, &logFormat{}, 10*time.Millisecond) }()
+	go func() { done <- followLogs(ctx, dir, nil, &out, &logFormat{loc: time.UTC}, 10*time.Millisecond) }()
 
 	waitFor := func(want string) {
 		t.Helper()
@@ -245,6 +245,16 @@ func TestLogsFollow(t *testing.T) {
 	}
 	f.WriteString("ne\n")
 	waitFor("[n1] half a line")
+
+	// A new run recreates the directory; follow goes on with its logs.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "events.log"), []byte("2026-11-25T07:06:00Z n1 [START]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("── a new run ──\n07:06:00.000 [n1] [START]")
 
 	cancel()
 	select {
