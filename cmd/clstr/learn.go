@@ -29,6 +29,14 @@ func targetFlags() []cli.Flag {
 	}
 }
 
+// learnerTarget reads the target flags of test and next.
+func learnerTarget(c *cli.Context) (docker.Options, error) {
+	if c.IsSet("binary") && c.IsSet("image") {
+		return docker.Options{}, usageError{c.Command.Name + ": give --binary or --image, not both"}
+	}
+	return dockerOptions(c)
+}
+
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
@@ -113,7 +121,7 @@ func testCommand() *cli.Command {
 					return usageError{fmt.Sprintf("test: %s has no stage %q; its stages are %s", w.challenge.Key, key, stageKeys(w.challenge))}
 				}
 			}
-			opts, err := dockerOptions(c)
+			opts, err := learnerTarget(c)
 			if err != nil {
 				return err
 			}
@@ -149,7 +157,7 @@ func nextCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
 				return exitStatus(exitError)
 			}
-			opts, err := dockerOptions(c)
+			opts, err := learnerTarget(c)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,37 @@ func TestAdvanceSaysWhatIsNext(t *testing.T) {
 			data, _ := os.ReadFile(path)
 			if p, err := parseProgress(data); err != nil || p.Stage != tc.wantStage {
 				t.Errorf("clstr.yaml afterwards: %q, %v; want stage %s", data, err, tc.wantStage)
+			}
+		})
+	}
+}
+
+func TestLearnerUsage(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(progressFile, progress{"kv-store", "http-api"}.encode(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"test", "--binary", "x", "--image", "y"}, "test: give --binary or --image, not both"},
+		{[]string{"next", "--binary", "x", "--image", "y"}, "next: give --binary or --image, not both"},
+		{[]string{"test", "no-such-stage"}, `test: kv-store has no stage "no-such-stage"; its stages are http-api, persistence`},
+		{[]string{"test", "a", "b"}, "test: give at most one stage"},
+		{[]string{"next", "a"}, "next: takes no arguments"},
+		{[]string{"test", "--binary", "missing"}, "--binary missing is not a file"},
+		{[]string{"status", "x"}, "status: takes no arguments"},
+		{[]string{"init"}, "init: give a challenge"},
+		{[]string{"logs", "../x"}, `logs: "../x" is not a node name`},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			status := run(context.Background(), append([]string{"clstr"}, tc.args...), &stdout, &stderr)
+			if status != exitError || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", status, stderr.String(), tc.want)
 			}
 		})
 	}
