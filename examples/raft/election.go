@@ -119,11 +119,13 @@ func (n *Node) handleVote(req voteRequest) voteResponse {
 	if req.Term < n.term {
 		return resp
 	}
-	// A node that knows a live leader ignores candidates instead of
-	// adopting their term, so a node that merely lost touch (or whose
-	// traffic is delayed) cannot depose a working leader. A leader relies
-	// on check-quorum to notice when it is no longer one.
-	if n.role == leader || (n.role == follower && n.leader != "" && now.Sub(n.leaderContact) < n.cfg.ElectionTimeoutMin) {
+	// A node that knows a live leader ignores candidates of later terms
+	// instead of adopting their term, so a node that merely lost touch (or
+	// whose traffic is delayed) cannot depose a working leader. A leader
+	// relies on check-quorum to notice when it is no longer one. Within the
+	// leader's own term the vote rules below are enough.
+	sticky := n.role == follower && n.leader != "" && now.Sub(n.leaderContact) < n.cfg.ElectionTimeoutMin
+	if n.role == leader || (sticky && req.Term > n.term) {
 		return resp
 	}
 	upToDate := req.LastLogTerm > n.lastTermLocked() ||
