@@ -13,3 +13,28 @@ type impairer struct{ *impair.Controller }
 
 // Probe implements netd.Prober.
 func (impairer) Probe() string { return impair.Probe().String() }
+
+// ShaperStats implements netd.StatsReporter.
+func (i impairer) ShaperStats() *netd.ShaperStats {
+	st := i.Stats()
+	if st.Path == "" {
+		return nil // nothing applied, or netem
+	}
+	out := &netd.ShaperStats{
+		Path: st.Path, Seen: st.Queued, Delayed: st.Delayed, Dropped: st.Dropped,
+		Duplicated: st.Duplicated, Reordered: st.Reordered, Bypassed: st.Bypassed, Late: st.Late,
+	}
+	if st.Err != nil {
+		out.Error = st.Err.Error()
+	}
+	return out
+}
+
+// noteShaper writes what a node's impairments did to its traffic into
+// the event log when a repair reports it, one line per node beside its
+// REPAIRED: "REPAIR: shaper saw 1234 packets: 240 dropped, …".
+func (c *dockerCluster) noteShaper(n *node, req netd.Request, resp netd.Response) {
+	if req.Op == "repair" && resp.Shaper != nil && c.events != nil {
+		c.events.Add(n.name, "REPAIR: %s", resp.Shaper)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,6 +207,7 @@ func TestImpairments(t *testing.T) {
 			}
 
 			must(t, c.Repair(ctx, []string{"n1"}))
+			checkShaperReport(t, events, s, strings.HasPrefix(tc.name, "loss"))
 			after := probeUDP(t, c, "n2", "n1", 100)
 			if after.Received != 100 || after.Duplicates > 0 || quantile(after.RTT, .5) > 5 {
 				t.Errorf("after repair: %v, want the baseline back", after)
@@ -246,6 +248,41 @@ func TestImpairments(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no IMPAIRED event naming the path in %v", events.Events())
+	}
+}
+
+// checkShaperReport checks the REPAIR line that the repair of n1 wrote,
+// where the shaper impaired it (netem reports nothing): every echo reply
+// n1 sent passed the shaper, and, for loss alone, what it dropped is what
+// n2 missed.
+func checkShaperReport(t *testing.T, events *cluster.EventLog, s udpStats, lossOnly bool) {
+	t.Helper()
+	impaired, report := "", ""
+	for _, e := range events.Events() {
+		switch {
+		case e.Node != "n1":
+		case strings.HasPrefix(e.Text, "IMPAIRED: "):
+			impaired, report = e.Text, ""
+		case strings.HasPrefix(e.Text, "REPAIR: "):
+			report = e.Text
+		}
+	}
+	if !strings.HasSuffix(impaired, "(nftables+nfqueue)") {
+		if report != "" {
+			t.Errorf("%q reported %q", impaired, report)
+		}
+		return
+	}
+	t.Log(report)
+	var seen, dropped, delayed, duplicated int
+	if _, err := fmt.Sscanf(report, "REPAIR: shaper saw %d packets: %d dropped, %d delayed, %d duplicated", &seen, &dropped, &delayed, &duplicated); err != nil {
+		t.Fatalf("after %q the repair wrote %q, want \"REPAIR: shaper saw N packets: …\" (%v)", impaired, report, err)
+	}
+	if seen < s.Received || duplicated < s.Duplicates {
+		t.Errorf("%q: the shaper saw %d packets and duplicated %d, but n2 received %d replies and %d copies", report, seen, duplicated, s.Received, s.Duplicates)
+	}
+	if lost := s.Sent - s.Received; lossOnly && (dropped < lost || dropped > lost+20) {
+		t.Errorf("%q: n2 missed %d replies", report, lost)
 	}
 }
 

@@ -191,5 +191,6 @@ func (c *dockerCluster) netctl(ctx context.Context, n *node, req netd.Request) (
 	if resp.Error != "" {
 		return resp, fmt.Errorf("%s: %s", n.name, resp.Error)
 	}
+	c.noteShaper(n, req, resp)
 	return resp, nil
 }

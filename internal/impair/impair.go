@@ -158,6 +158,11 @@ type Controller struct {
 	path      string     // what is applied now; "" for nothing
 	params    Params
 	shaper    *shaper
+	// What the nftables path did since it was applied over nothing, of
+	// shapers that have stopped and rules that were replaced;
+	// pastQueued is what their queue rules sent towards the shaper.
+	past       Stats
+	pastQueued uint64
 	netemGone error // why netem cannot be used, once known
 	done      bool  // the context of WithContext is done
 	doneErr   error // what clearing then failed with
@@ -260,6 +265,7 @@ func (c *Controller) applyNetem(p Params) error {
 			return err
 		}
 	}
+	c.past, c.pastQueued = Stats{}, 0
 	c.path, c.params = PathNetem, p
 	return nil
 }
@@ -274,13 +280,15 @@ func (c *Controller) applyNetem(p Params) error {
 // runs anyway it does all the loss, so that a duplicate's copy can be lost
 // on its own, as netem's can.
 func (c *Controller) applyNftables(p Params) (string, error) {
+	if c.path != PathNftables && c.path != PathNfqueue {
+		c.past, c.pastQueued = Stats{}, 0
+	}
 	shape := shaperNeeded(p)
 	started := false
 	if shape {
 		if c.shaper != nil && c.shaper.stats().Err != nil {
 			// It stopped on its own: start afresh.
-			c.shaper.stop()
-			c.shaper = nil
+			c.stopShaper()
 		}
 		if c.shaper == nil {
 			cfg := shaperConfig{queue: c.opts.queue, mark: c.opts.mark, netns: c.opts.netns, maxLen: c.opts.maxHeld, seed: c.opts.seed}
@@ -297,6 +305,13 @@ func (c *Controller) applyNftables(p Params) (string, error) {
 	if !shape {
 		r.Loss = p.Loss
 	}
+	if err := c.foldRules(); err != nil {
+		if started {
+			c.shaper.stop()
+			c.shaper = nil
+		}
+		return "", fmt.Errorf("impair: %w", err)
+	}
 	if err := r.install(c.opts.netns); err != nil {
 		if started {
 			c.shaper.stop()
@@ -306,16 +321,42 @@ func (c *Controller) applyNftables(p Params) (string, error) {
 	}
 	if !shape && c.shaper != nil {
 		// The rules no longer queue: release what the shaper holds.
-		if err := c.shaper.stop(); err != nil {
+		if err := c.stopShaper(); err != nil {
 			return "", fmt.Errorf("impair: stop the shaper: %w", err)
 		}
-		c.shaper = nil
 	}
 	c.path, c.params = PathNftables, p
 	if shape {
 		c.path = PathNfqueue
 	}
+	c.past.Path = c.path
 	return c.path, nil
+}
+
+// foldRules adds the counters of the installed rules to the past figures
+// before the rules are replaced or removed; c.mu is held.
+func (c *Controller) foldRules() error {
+	if c.path != PathNftables && c.path != PathNfqueue {
+		return nil
+	}
+	n, err := readCounts(c.opts.netns)
+	if err != nil {
+		return err
+	}
+	c.past.Dropped += n.lost
+	c.pastQueued += n.queued
+	return nil
+}
+
+// stopShaper stops the shaper, letting what it holds go, and adds its
+// figures to the past ones; c.mu is held.
+func (c *Controller) stopShaper() error {
+	err := c.shaper.stop()
+	st := c.shaper.stats()
+	st.Err, st.Held, st.Path = nil, 0, ""
+	c.past = c.past.add(st)
+	c.shaper = nil
+	return err
 }
 
 // shaperNeeded reports whether the nftables path needs the shaper for p:
@@ -352,16 +393,16 @@ func (c *Controller) Clear() error {
 	return nil
 }
 
-// clearNftables removes the rules and the shaper; c.mu is held.
+// clearNftables removes the rules and the shaper; c.mu is held. Their
+// figures stay in c.past for Stats.
 func (c *Controller) clearNftables() error {
-	var err error
+	err := c.foldRules()
 	if c.shaper != nil {
 		// Stop queueing but keep the chain, release what the shaper
 		// holds, and only then remove the chain: its removal would make
 		// the kernel drop the held packets.
-		err = rules{Queue: c.opts.queue, Mark: c.opts.mark}.install(c.opts.netns)
-		err = errors.Join(err, c.shaper.stop())
-		c.shaper = nil
+		err = errors.Join(err, rules{Queue: c.opts.queue, Mark: c.opts.mark}.install(c.opts.netns))
+		err = errors.Join(err, c.stopShaper())
 	}
 	return errors.Join(err, removeRules(c.opts.netns))
 }
@@ -393,14 +434,29 @@ func (c *Controller) Path() string {
 	return c.path
 }
 
-// Stats reports what the shaper did since it started; zero without one.
-// Stats.Err is set if the shaper stopped on its own.
+// Stats reports what the nftables path did to the traffic since it was
+// applied over nothing, across Apply calls that changed the impairments;
+// after Clear it still reports what the cleared impairments did, until
+// the next Apply. It is zero for netem, which keeps its own. Stats.Err is
+// set if the shaper stopped on its own, or if the rules' counters could
+// not be read.
 func (c *Controller) Stats() Stats {
 	c.mu.Lock()
-	s := c.shaper
-	c.mu.Unlock()
-	if s == nil {
-		return Stats{}
+	defer c.mu.Unlock()
+	st, queued := c.past, c.pastQueued
+	if c.path == PathNftables || c.path == PathNfqueue {
+		n, err := readCounts(c.opts.netns)
+		if err != nil {
+			st.Err = errors.Join(st.Err, err)
+		}
+		st.Dropped += n.lost
+		queued += n.queued
 	}
-	return s.stats()
+	if c.shaper != nil {
+		st = st.add(c.shaper.stats())
+	}
+	if queued > st.Queued {
+		st.Bypassed += queued - st.Queued
+	}
+	return st
 }

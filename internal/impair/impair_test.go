@@ -432,8 +432,9 @@ func TestClear(t *testing.T) {
 	if ok, err := hasTable(env.A.Fd()); ok || err != nil {
 		t.Errorf("table inet %s still there after Clear (%v)", TableName, err)
 	}
-	if c.shaper != nil || c.Path() != "" || c.Stats() != (Stats{}) {
-		t.Errorf("after Clear: shaper %v, path %q, stats %+v", c.shaper, c.Path(), c.Stats())
+	// The figures of what was cleared stay readable.
+	if st := c.Stats(); c.shaper != nil || c.Path() != "" || st.Held != 0 || st.Queued < uint64(s.sent) || st.Path != PathNfqueue {
+		t.Errorf("after Clear: shaper %v, path %q, stats %+v", c.shaper, c.Path(), st)
 	}
 	// The queue is free again.
 	q, err := nfqueue.Open(DefaultQueue, nfqueue.Config{NetNS: env.A.Fd()})
@@ -655,4 +656,81 @@ func TestNetemPath(t *testing.T) {
 	if out, _ := env.A.Run("tc", "qdisc", "show", "dev", env.A.Dev); strings.Contains(out, "netem") {
 		t.Errorf("netem left after Clear: %s", out)
 	}
+}
+
+// TestStats checks the figures against traffic measured from B: what
+// the shaper dropped and duplicated, what passed it when its queue was
+// full, what the nftables rule lost, and that Clear leaves them readable.
+func TestStats(t *testing.T) {
+	t.Run("shaper", func(t *testing.T) {
+		env := newEnv(t)
+		c := newController(t, env, shaperOpts...)
+		apply(t, c, delay(5*time.Millisecond, time.Millisecond), loss(20), duplicate(10))
+		s := sendUDP(t, env, 1000, 200*time.Microsecond, 200*time.Millisecond, false)
+		t.Log(s)
+		if err := c.Clear(); err != nil {
+			t.Fatal(err)
+		}
+		st := c.Stats()
+		t.Logf("%+v", st)
+		missing, copies := s.sent-s.unique(), len(s.arrived)-s.unique()
+		// A few of the namespace's own packets (IPv6 neighbour
+		// discovery) pass the shaper too.
+		near := func(got uint64, want int) bool { return int(got) >= want && int(got) <= want+10 }
+		if st.Path != PathNfqueue || !near(st.Queued, s.sent) || st.Bypassed != 0 {
+			t.Errorf("stats %+v: want path %s, %d queued, none bypassed", st, PathNfqueue, s.sent)
+		}
+		// Dropped counts lost copies too; those are not missing.
+		if int(st.Dropped) < missing || int(st.Dropped) > missing+copies/2+10 {
+			t.Errorf("dropped %d, but %d datagrams are missing", st.Dropped, missing)
+		}
+		if !near(st.Duplicated, copies) {
+			t.Errorf("duplicated %d, but %d copies arrived", st.Duplicated, copies)
+		}
+		if st.Delayed < st.Queued-st.Dropped-10 {
+			t.Errorf("only %d of %d queued were delayed", st.Delayed, st.Queued)
+		}
+		// The next Apply over nothing starts afresh.
+		apply(t, c, delay(time.Millisecond, 0))
+		if st := c.Stats(); st.Queued > 10 || st.Dropped != 0 {
+			t.Errorf("after a new Apply: %+v, want fresh figures", st)
+		}
+	})
+	t.Run("bypass", func(t *testing.T) {
+		env := newEnv(t)
+		c := newController(t, env, append(shaperOpts, WithMaxHeld(20))...)
+		apply(t, c, delay(300*time.Millisecond, 0))
+		s := sendUDP(t, env, 200, time.Millisecond, 500*time.Millisecond, false)
+		fast := 0
+		for _, l := range s.latencies() {
+			if l < 100*time.Millisecond {
+				fast++
+			}
+		}
+		st := c.Stats()
+		t.Logf("%v; %+v", s, st)
+		if s.unique() != s.sent || fast < 100 {
+			t.Fatalf("with 20 held at most: %v; want most to pass at once", s)
+		}
+		if int(st.Bypassed) < fast-5 || int(st.Bypassed) > fast+10 {
+			t.Errorf("bypassed %d, but %d datagrams passed at once", st.Bypassed, fast)
+		}
+	})
+	t.Run("nftables", func(t *testing.T) {
+		env := newEnv(t)
+		c := newController(t, env, append(shaperOpts, WithCorrelation(0))...)
+		apply(t, c, loss(30))
+		s := sendUDP(t, env, 1000, 200*time.Microsecond, 200*time.Millisecond, false)
+		st := c.Stats()
+		t.Logf("%v; %+v", s, st)
+		missing := s.sent - s.unique()
+		if st.Path != PathNftables || int(st.Dropped) < missing || int(st.Dropped) > missing+5 || st.Queued != 0 {
+			t.Errorf("stats %+v, but %d datagrams are missing", st, missing)
+		}
+		// Replacing the rules keeps what the old ones counted.
+		apply(t, c, loss(10))
+		if got := c.Stats(); got.Dropped < st.Dropped {
+			t.Errorf("after replacing the rules, dropped %d < %d", got.Dropped, st.Dropped)
+		}
+	})
 }

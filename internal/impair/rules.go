@@ -1,6 +1,7 @@
 package impair
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,45 +83,100 @@ func (r rules) install(netns int) error {
 	return nil
 }
 
+// Tags in the user data of the counted rules, to find their counters.
+var (
+	tagLoss  = []byte("clstr:loss")
+	tagQueue = []byte("clstr:queue")
+)
+
+// rule is one rule of the chain: its expressions and, for a counted one,
+// its tag.
+type rule struct {
+	tag   []byte
+	exprs []expr.Any
+}
+
 // add appends the rules to chain.
 func (r rules) add(c *nftables.Conn, table *nftables.Table, chain *nftables.Chain) {
-	for _, exprs := range r.exprs() {
-		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
+	for _, ru := range r.rules() {
+		c.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: ru.exprs, UserData: ru.tag})
 	}
 }
 
-// exprs returns the rules in order.
-func (r rules) exprs() [][]expr.Any {
+// rules returns the rules in order.
+func (r rules) rules() []rule {
 	accept := &expr.Verdict{Kind: expr.VerdictAccept}
-	out := [][]expr.Any{
+	out := []rule{
 		// meta oiftype loopback accept
-		{
+		{exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyOIFTYPE, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint16(nil, unix.ARPHRD_LOOPBACK)},
 			accept,
-		},
+		}},
 		// meta mark MARK accept
-		{
+		{exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, r.Mark)},
 			accept,
-		},
+		}},
 	}
 	if n := lossThreshold(r.Loss); n > 0 {
-		// numgen random mod 10000 < N queue num Queue+1. numgen writes
-		// a host-order number and cmp compares bytes, so convert to
-		// network order first, as nft itself does.
-		out = append(out, []expr.Any{
+		// numgen random mod 10000 < N counter queue num Queue+1.
+		// numgen writes a host-order number and cmp compares bytes, so
+		// convert to network order first, as nft itself does.
+		out = append(out, rule{tag: tagLoss, exprs: []expr.Any{
 			&expr.Numgen{Register: 1, Modulus: lossModulus, Type: unix.NFT_NG_RANDOM},
 			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
 			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binary.BigEndian.AppendUint32(nil, n)},
+			&expr.Counter{},
 			nfqueue.Target(r.lossQueue(), false),
-		})
+		}})
 	}
 	if r.Shape {
-		out = append(out, []expr.Any{nfqueue.Target(r.Queue, true)})
+		// counter queue num Queue bypass
+		out = append(out, rule{tag: tagQueue, exprs: []expr.Any{&expr.Counter{}, nfqueue.Target(r.Queue, true)}})
 	}
 	return out
+}
+
+// counts is what the counted rules saw.
+type counts struct {
+	// lost by the loss rule; queued by the queue rule, whether the
+	// shaper took them or the queue's bypass let them pass.
+	lost, queued uint64
+}
+
+// readCounts reads the counters of the table's rules; zero if there is no
+// table.
+func readCounts(netns int) (counts, error) {
+	c, err := nftConn(netns)
+	if err != nil {
+		return counts{}, err
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+	rs, err := c.GetRules(table, &nftables.Chain{Name: "output", Table: table})
+	if errors.Is(err, unix.ENOENT) {
+		return counts{}, nil
+	}
+	if err != nil {
+		return counts{}, fmt.Errorf("read the counters of table inet %s: %w", TableName, err)
+	}
+	var n counts
+	for _, r := range rs {
+		for _, e := range r.Exprs {
+			ctr, ok := e.(*expr.Counter)
+			if !ok {
+				continue
+			}
+			switch {
+			case bytes.Equal(r.UserData, tagLoss):
+				n.lost += ctr.Packets
+			case bytes.Equal(r.UserData, tagQueue):
+				n.queued += ctr.Packets
+			}
+		}
+	}
+	return n, nil
 }
 
 // lossThreshold turns a percentage into the numgen bound.

@@ -16,12 +16,22 @@ import (
 	"github.com/clstr-dev/clstr/internal/nfqueue"
 )
 
-// Stats counts what the shaper did since it started.
+// Stats counts what the nftables path did to the traffic: the shaper and
+// the rules. Copies of duplicated packets count as packets of their own
+// in Delayed, Reordered and Dropped.
 type Stats struct {
+	// Path is the path the figures are of, PathNfqueue or PathNftables;
+	// "" when there are none (nothing applied, or netem).
+	Path string
 	// Queued packets reached the shaper; Delayed waited, Reordered went
 	// at once past waiting ones, Duplicated were sent twice, Dropped were
-	// lost in the shaper (loss is normally done by nftables before).
+	// lost, by the shaper or by the nftables loss rule.
 	Queued, Delayed, Reordered, Duplicated, Dropped uint64
+	// Bypassed packets were meant for the shaper but passed unshaped:
+	// its queue was full (more than the WithMaxHeld packets held), or no
+	// shaper read it. While the shaper runs it also counts the few
+	// packets on their way to it.
+	Bypassed uint64
 	// Held is how many packets wait now.
 	Held int
 	// Late counts packets released more than a millisecond after their
@@ -38,6 +48,27 @@ type Stats struct {
 	// Err says why the shaper stopped on its own, if it did. Traffic then
 	// passes unshaped (the queue is bypassed) until the next Apply.
 	Err error
+}
+
+// add sums the counts of two periods; for the rest, the later wins.
+func (s Stats) add(t Stats) Stats {
+	t.Queued += s.Queued
+	t.Delayed += s.Delayed
+	t.Reordered += s.Reordered
+	t.Duplicated += s.Duplicated
+	t.Dropped += s.Dropped
+	t.Bypassed += s.Bypassed
+	t.Late += s.Late
+	t.MaxLate = max(t.MaxLate, s.MaxLate)
+	t.DuplicateErrors += s.DuplicateErrors
+	t.KernelErrors += s.KernelErrors
+	if t.Err == nil {
+		t.Err = s.Err
+	}
+	if t.Path == "" {
+		t.Path = s.Path
+	}
+	return t
 }
 
 // shaperConfig says how a shaper binds its queue.

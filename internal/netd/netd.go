@@ -33,8 +33,8 @@ const SocketPath = "/run/clstr-netd.sock"
 
 // Request is one command to the daemon.
 type Request struct {
-	// Op is "ping", "partition", "impair", "repair", "probe" or
-	// "lockdown".
+	// Op is "ping", "partition", "impair", "repair", "stats", "probe"
+	// or "lockdown".
 	Op string `json:"op"`
 	// Block lists the IPv4 addresses a "partition" cuts off; empty heals.
 	Block []string `json:"block,omitempty"`
@@ -52,6 +52,57 @@ type Response struct {
 	// Support says, for "probe", which ways of impairing traffic the
 	// kernel offers in this namespace, and why not where it does not.
 	Support string `json:"support,omitempty"`
+	// Shaper says, for "repair" and "stats", what the impairments did to
+	// the traffic where the Impairer counts it (the userspace shaper and
+	// nftables rules; netem keeps its own counts): for "repair", what
+	// the impairments just removed did.
+	Shaper *ShaperStats `json:"shaper,omitempty"`
+}
+
+// ShaperStats counts what impairments did to a namespace's outgoing
+// packets.
+type ShaperStats struct {
+	// Path is how they were applied ("nftables+nfqueue", "nftables").
+	Path string `json:"path"`
+	// Seen packets reached the shaper; Delayed waited, Reordered went at
+	// once past waiting ones, Duplicated were sent twice, Dropped were
+	// lost, Bypassed passed unshaped because the shaper's queue was full
+	// or nothing read it, Late were released over a millisecond late.
+	Seen       uint64 `json:"seen"`
+	Delayed    uint64 `json:"delayed"`
+	Dropped    uint64 `json:"dropped"`
+	Duplicated uint64 `json:"duplicated"`
+	Reordered  uint64 `json:"reordered"`
+	Bypassed   uint64 `json:"bypassed"`
+	Late       uint64 `json:"late"`
+	// Error says why the shaper stopped on its own, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// String reads as a line of the event log: "shaper saw 1234 packets: 240
+// dropped, 994 delayed, 12 duplicated, 0 reordered, 0 bypassed".
+func (s ShaperStats) String() string {
+	var out string
+	if s.Path == "nftables" {
+		out = fmt.Sprintf("nftables dropped %d packets", s.Dropped)
+	} else {
+		out = fmt.Sprintf("shaper saw %d packets: %d dropped, %d delayed, %d duplicated, %d reordered, %d bypassed",
+			s.Seen, s.Dropped, s.Delayed, s.Duplicated, s.Reordered, s.Bypassed)
+	}
+	if s.Late > 0 {
+		out += fmt.Sprintf(", %d late", s.Late)
+	}
+	if s.Error != "" {
+		out += "; the shaper stopped: " + s.Error
+	}
+	return out
+}
+
+// A StatsReporter is an Impairer that counts what it does to the traffic.
+type StatsReporter interface {
+	// ShaperStats reports what the impairments in place, or else the ones
+	// the last Clear removed, did; nil when it has nothing to report.
+	ShaperStats() *ShaperStats
 }
 
 // Prober is an Impairer that can say what the kernel supports.
@@ -196,9 +247,18 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 		if err := d.impairer.Clear(); err != nil {
 			return Response{Error: err.Error()}
 		}
-		return Response{}
+		return Response{Shaper: d.shaperStats()}
+	case "stats":
+		return Response{Shaper: d.shaperStats()}
 	}
 	return Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+func (d *daemon) shaperStats() *ShaperStats {
+	if r, ok := d.impairer.(StatsReporter); ok {
+		return r.ShaperStats()
+	}
+	return nil
 }
 
 // call sends one request to the daemon, retrying the connection briefly
