@@ -154,18 +154,18 @@ func newOptions(opts []Option) options {
 type Controller struct {
 	opts options
 
-	mu        sync.Mutex // guards the fields below
-	path      string     // what is applied now; "" for nothing
-	params    Params
-	shaper    *shaper
+	mu     sync.Mutex // guards the fields below
+	path   string     // what is applied now; "" for nothing
+	params Params
+	shaper *shaper
 	// What the nftables path did since it was applied over nothing, of
 	// shapers that have stopped and rules that were replaced;
 	// pastQueued is what their queue rules sent towards the shaper.
 	past       Stats
 	pastQueued uint64
-	netemGone error // why netem cannot be used, once known
-	done      bool  // the context of WithContext is done
-	doneErr   error // what clearing then failed with
+	netemGone  error // why netem cannot be used, once known
+	done       bool  // the context of WithContext is done
+	doneErr    error // what clearing then failed with
 }
 
 // New returns a Controller that has applied nothing yet. It does not look
