@@ -211,3 +211,33 @@ func BenchmarkDelayPrecision(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLossAccuracy measures loss through the real path at 20% and
+// 80%, correlated as clstr asks (through the shaper) and uncorrelated
+// (through the nftables rule). b.N is the number of datagrams, sent
+// 100µs apart; lost-% should be the asked rate and after-loss-% the
+// chance of a loss right after one: p + ρ(1−p) when correlated, p when
+// not.
+func BenchmarkLossAccuracy(b *testing.B) {
+	for _, corr := range []float64{cluster.Correlation, 0} {
+		for _, pct := range []float64{20, 80} {
+			b.Run(fmt.Sprintf("loss=%g/corr=%g", pct, corr), func(b *testing.B) {
+				env := newEnv(b)
+				c := New(WithNetNS(env.A.Fd()), WithoutNetem(), WithCorrelation(corr))
+				b.Cleanup(func() { c.Clear() })
+				if _, err := c.Apply(context.Background(), cluster.Impairments{loss(pct)}); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				s, err := udpStream(env, max(b.N, 2), 100*time.Microsecond, 100*time.Millisecond, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				rate, after := lossCorrelation(s)
+				b.ReportMetric(100*rate, "lost-%")
+				b.ReportMetric(100*after, "after-loss-%")
+			})
+		}
+	}
+}
