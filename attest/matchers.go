@@ -3,6 +3,7 @@ package attest
 import (
 	"cmp"
 	"fmt"
+	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
@@ -316,8 +317,11 @@ func text(v any) string {
 }
 
 // describe renders an expected value for a matcher's description: numbers
-// bare, other text quoted.
+// and booleans bare, other text quoted.
 func describe(v any) string {
+	if b, ok := v.(bool); ok {
+		return strconv.FormatBool(b)
+	}
 	s := text(v)
 	if isNumber(s) {
 		return strings.TrimSpace(s)
@@ -331,8 +335,8 @@ var numberPattern = regexp.MustCompile(`^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$`
 
 func isNumber(s string) bool { return numberPattern.MatchString(strings.TrimSpace(s)) }
 
-// compareNumbers compares two texts that isNumber accepts, exactly for
-// integers that fit an int64.
+// compareNumbers compares two texts that isNumber accepts: exactly for
+// integers of any size and for decimals of up to 76 significant digits.
 func compareNumbers(a, b string) int {
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
 	ai, aerr := strconv.ParseInt(a, 10, 64)
@@ -340,10 +344,18 @@ func compareNumbers(a, b string) int {
 	if aerr == nil && berr == nil {
 		return cmp.Compare(ai, bi)
 	}
-	af, _ := strconv.ParseFloat(a, 64)
-	bf, _ := strconv.ParseFloat(b, 64)
-	return cmp.Compare(af, bf)
+	af, _, _ := big.ParseFloat(a, 10, numberPrecision, big.ToNearestEven)
+	bf, _, _ := big.ParseFloat(b, 10, numberPrecision, big.ToNearestEven)
+	if af == nil || bf == nil { // an exponent beyond what big.Float holds
+		x, _ := strconv.ParseFloat(a, 64)
+		y, _ := strconv.ParseFloat(b, 64)
+		return cmp.Compare(x, y)
+	}
+	return af.Cmp(bf)
 }
+
+// numberPrecision is the mantissa, in bits, that numbers are compared with.
+const numberPrecision = 256
 
 func equalText(got, want string) bool {
 	if got == want {

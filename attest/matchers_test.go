@@ -49,6 +49,12 @@ func TestMatchers(t *testing.T) {
 		{"gt mixed want text", GreaterThan("abc"), TextValue("3"), false, "", "a number"},
 		{"gt null", GreaterThan(0), field("leader"), false, "", ""},
 		{"gt big ints exact", GreaterThan("9007199254740992"), TextValue("9007199254740993"), true, "", ""},
+		{"gt beyond int64 exact", GreaterThan("18446744073709551616"), TextValue("18446744073709551617"), true, "", ""},
+		{"gt beyond int64 equal", GreaterThan("18446744073709551617"), TextValue("18446744073709551617"), false, "", ""},
+		{"gt long decimals exact", GreaterThan("0.10000000000000000001"), TextValue("0.10000000000000000002"), true, "", ""},
+		{"gt huge exponent", GreaterThan("1e400"), TextValue("2e400"), true, "", ""},
+		{"is beyond int64 differs", Is("18446744073709551617"), TextValue("18446744073709551616"), false, "", ""},
+		{"is beyond int64 as float", Is("18446744073709551616"), TextValue("1.8446744073709551616e19"), true, "", ""},
 		{"lt numbers", LessThan("10"), TextValue("9"), true, "less than 10", ""},
 		{"lt numbers fail", LessThan(9), field("small"), false, "", ""},
 		{"lt strings", LessThan("b"), TextValue("a"), true, "", ""},
@@ -94,7 +100,8 @@ func TestMatchers(t *testing.T) {
 
 		{"func", MatchFunc[string]("is even", func(v Value) bool { return len(v.Text)%2 == 0 }), TextValue("ab"), true, "is even", ""},
 		{"func fail", MatchFunc[string]("is even", func(v Value) bool { return len(v.Text)%2 == 0 }), TextValue("a"), false, "", ""},
-		{"bool", Is(true), field("flag"), true, `is "true"`, ""},
+		{"bool", Is(true), field("flag"), true, "is true", ""},
+		{"bool mismatch", Is(false), field("flag"), false, "is false", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

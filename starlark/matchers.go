@@ -51,6 +51,8 @@ func eqMatcher(v starlark.Value) (matcher, error) {
 			return matcher{}, err
 		}
 		return matcher{jsonEqual(want), desc}, nil
+	case starlark.Bool:
+		return matcher{attest.Is(bool(v)), desc}, nil
 	}
 	s, err := scalarText(v)
 	if err != nil {

@@ -49,7 +49,7 @@ func TestMatchersFail(t *testing.T) {
 		{"plain int", "/status/201", ".status(200)", "expected status is 200, got 201"},
 		{"eq", "/json", `.json("int", eq(4))`, `expected JSON "int" is 4, got 3`},
 		{"eq text", "/json", `.json("str", "x")`, `expected JSON "str" is "x", got "x y"`},
-		{"eq bool", "/json", `.json("yes", False)`, `expected JSON "yes" is "false", got true`},
+		{"eq bool", "/json", `.json("yes", False)`, `expected JSON "yes" is false, got true`},
 		{"eq None", "/json", `.json("int", None)`, `expected JSON "int" is null, got 3`},
 		{"eq list", "/json", `.json("list", [1, "a"])`, `expected JSON "list" is [1,"a"], got [1,"a",null]`},
 		{"eq dict", "/json", `.json("obj", {"a": [2], "b": 2})`, `expected JSON "obj" is {"a":[2],"b":2}, got {"b":1,"a":[2]}`},
@@ -72,7 +72,12 @@ func TestMatchersFail(t *testing.T) {
 		{"body not JSON", "/status/200", `.json("a", 1)`, `expected JSON "a" is 1, but the body is not JSON`},
 		{"eventually", "/count", `.body(gt(1000)).eventually("30ms")`, "did not pass within 30ms"},
 		{"consistently", "/count", `.body(lt(3)).consistently("1s")`, "expected body less than 3, got 3"},
+		{"gt beyond int64", "/json", `.json("big", gt(12345678901234567890))`, `expected JSON "big" greater than 12345678901234567890, got 12345678901234567890`},
+		{"lt beyond int64", "/json", `.json("big", lt(12345678901234567890))`, `expected JSON "big" less than 12345678901234567890`},
+		{"eq beyond int64", "/json", `.json("big", 12345678901234567891)`, `expected JSON "big" is 12345678901234567891`},
 		{"a check that passes", "/health", `.status(200)`, ""},
+		{"gt beyond int64 passes", "/json", `.json("big", gt(12345678901234567889), lt(12345678901234567891))`, ""},
+		{"eq bool passes", "/json", `.json("yes", True).json("no", False)`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
