@@ -34,7 +34,7 @@ func runCommand() *cli.Command {
 			"by default the current directory), an image already on the Docker daemon (--image), or a\n" +
 			"static Linux binary that clstr wraps FROM scratch (--binary). Logs go to " + logDir + ".\n\n" +
 			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "target", Usage: "build the program from the Dockerfile in `DIR`", DefaultText: "."},
 			&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG`"},
 			&cli.StringFlag{Name: "binary", Usage: "wrap the static Linux executable at `PATH` FROM scratch"},
@@ -42,7 +42,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "run again whenever the script, a module it loads or the target changes"},
-		},
+		}, sandboxFlags()...),
 		Action: runAction,
 	}
 }
@@ -149,7 +149,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 
 // loadOptions are the options every script of a run is loaded with.
 func loadOptions(c *cli.Context, out *output) starlark.Options {
-	return starlark.Options{Stdlib: stdlib.FS, Print: out.print}
+	return starlark.Options{Stdlib: stdlib.FS, Print: out.print, Sandbox: sandboxLimits(c)}
 }
 
 // freshLogDir empties the log directory for a new run and opens its event
@@ -202,7 +202,9 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 		}
 		opts.Env[k] = v
 	}
-	return opts, nil
+	var err error
+	opts.Sandbox, err = nodeLimits(c)
+	return opts, err
 }
 
 func describeTarget(o docker.Options) string {
