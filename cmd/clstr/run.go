@@ -28,7 +28,7 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a stage script against a program started as a cluster",
-		ArgsUsage: "SCRIPT",
+		ArgsUsage: "SCRIPT | ARCHIVE:SCRIPT",
 		Description: "Starts the program as the cluster the script declares, runs the script's tests in order\n" +
 			"and stops at the first failure. The program is a directory with a Dockerfile (--target,\n" +
 			"by default the current directory), an image already on the Docker daemon (--image), or a\n" +
@@ -52,7 +52,11 @@ func runAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError{"run: give one script: clstr run [flags] SCRIPT"}
 	}
-	script := c.Args().First()
+	script, done, err := scriptFrom(c, c.Args().First())
+	if err != nil {
+		return err
+	}
+	defer done()
 	opts, err := dockerOptions(c)
 	if err != nil {
 		return err

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -180,4 +182,45 @@ func offersSandbox(c *cli.Context) bool {
 		}
 	}
 	return false
+}
+
+// scriptFrom returns the script that the SCRIPT argument names. An
+// argument ARCHIVE:PATH, where ARCHIVE is a .tar.gz, .tgz or .zip of a
+// challenge directory, names the script at PATH inside it: the archive is
+// unpacked safely into a temporary directory, which done removes.
+func scriptFrom(c *cli.Context, arg string) (script string, done func(), err error) {
+	done = func() {}
+	archive, inner, ok := cutArchive(arg)
+	if !ok {
+		if starlark.IsArchive(arg) {
+			return "", done, usageError{fmt.Sprintf("%s: name the stage inside the archive: clstr %s %s:stage.star", c.Command.Name, c.Command.Name, arg)}
+		}
+		return arg, done, nil
+	}
+	if c.Bool("watch") {
+		return "", done, usageError{fmt.Sprintf("%s: --watch needs the script on disk: unpack %s and run the script in it", c.Command.Name, archive)}
+	}
+	if !filepath.IsLocal(inner) {
+		return "", done, usageError{fmt.Sprintf("%s: %s: the stage must be a relative path inside the archive", c.Command.Name, arg)}
+	}
+	dir, err := os.MkdirTemp("", "clstr-challenge-")
+	if err != nil {
+		return "", done, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	if err := starlark.Unpack(archive, dir); err != nil {
+		done()
+		return "", func() {}, err
+	}
+	return filepath.Join(dir, inner), done, nil
+}
+
+// cutArchive splits "c.tar.gz:stage.star" into the archive and the path
+// inside it.
+func cutArchive(arg string) (archive, inner string, ok bool) {
+	i := strings.LastIndex(arg, ":")
+	if i < 0 || !starlark.IsArchive(arg[:i]) {
+		return "", "", false
+	}
+	return arg[:i], arg[i+1:], true
 }

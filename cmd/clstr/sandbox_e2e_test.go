@@ -1,6 +1,11 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,5 +63,49 @@ func TestRunSandboxUsage(t *testing.T) {
 		if res.status != exitError || !strings.Contains(res.stderr, tc.want) {
 			t.Errorf("clstr %s: status %d, stderr %q; want %d and %q", strings.Join(tc.args, " "), res.status, res.stderr, exitError, tc.want)
 		}
+	}
+}
+
+// tarGz makes a .tar.gz of the files, in order.
+func tarGz(t *testing.T, files [][2]string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f[0], Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f[1]))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(f[1]))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.String()
+}
+
+// TestRunArchive runs a stage from a challenge archive, and refuses an
+// archive whose entries would leave its directory.
+func TestRunArchive(t *testing.T) {
+	dockerOrSkip(t)
+	_, testnode := binaries(t)
+	good := tarGz(t, [][2]string{
+		{"c/stage.star", "load(\"lib.star\", \"path\")\nsuite(cluster = 1)\ntest(\"health\", lambda: get(\"n1\", path).status(200).run())\n"},
+		{"c/lib.star", "path = \"/health\"\n"},
+	})
+	res := clstrRun(t, map[string]string{"c.tar.gz": good}, nil, "run", "--binary", testnode, "c.tar.gz:c/stage.star")
+	if res.status != exitPass {
+		t.Errorf("exit status %d; want %d\n%s%s", res.status, exitPass, res.stdout, res.stderr)
+	}
+	evil := tarGz(t, [][2]string{{"../../evil.star", "test(\"x\", lambda: None)\n"}})
+	res = clstrRun(t, map[string]string{"c.tar.gz": evil}, nil, "run", "--binary", testnode, "c.tar.gz:evil.star")
+	if res.status != exitError || !strings.Contains(res.stderr, "leaves the archive's directory") {
+		t.Errorf("exit status %d, stderr %q; want %d and the entry refused", res.status, res.stderr, exitError)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(res.dir)), "evil.star")); err == nil {
+		t.Error("the archive wrote evil.star outside")
+	}
+	res = clstrRun(t, map[string]string{"c.tar.gz": good}, nil, "run", "--binary", testnode, "c.tar.gz")
+	if res.status != exitError || !strings.Contains(res.stderr, "name the stage inside the archive") {
+		t.Errorf("exit status %d, stderr %q; want a usage error", res.status, res.stderr)
 	}
 }
