@@ -350,15 +350,16 @@ func (s *shaper) handle(pkts []nfqueue.Packet, now time.Time, draining bool) {
 			verdicts = append(verdicts, nfqueue.VerdictFor{ID: p.ID, Verdict: nfqueue.Drop})
 			continue
 		}
-		hs := []held{{at: d.At, id: p.ID, reordered: d.Reordered}}
+		// The packet and, if it is duplicated, its copy, each at its time.
+		hs, n := [2]held{{at: d.At, id: p.ID, reordered: d.Reordered}}, 1
 		if d.Duplicate {
 			if p.Truncated() {
 				s.dupErrors.Add(1)
 			} else {
-				hs = append(hs, held{at: d.DuplicateAt, copy: bytes.Clone(p.Payload), dev: p.OutDev, reordered: d.CopyReordered})
+				hs[1], n = held{at: d.DuplicateAt, copy: bytes.Clone(p.Payload), dev: p.OutDev, reordered: d.CopyReordered}, 2
 			}
 		}
-		for _, h := range hs {
+		for _, h := range hs[:n] {
 			h.seq = s.seq
 			s.seq++
 			if h.reordered {

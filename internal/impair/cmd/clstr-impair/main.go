@@ -39,7 +39,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	netns := fs.String("netns", "", "network namespace file, e.g. /run/netns/NAME (default: this process's)")
 	dl := fs.Duration("delay", 0, "delay added to every packet")
-	jitter := fs.Duration("jitter", 0, "standard deviation of the delay (normal, 25% correlated)")
+	jitter := fs.Duration("jitter", 0, "standard deviation of the delay (normal, correlated by -correlation)")
+	corr := fs.Float64("correlation", cluster.Correlation, "correlation of jitter, loss and reorder from one packet to the next, 0–1 (0: uncorrelated loss alone is an nftables rule)")
 	loss := fs.Float64("loss", 0, "percent of packets lost")
 	dup := fs.Float64("duplicate", 0, "percent of packets sent twice")
 	reorder := fs.Float64("reorder", 0, "percent of packets sent at once, past delayed ones (needs -delay)")
@@ -84,6 +85,7 @@ func run(args []string) error {
 	if *noNetem {
 		opts = append(opts, impair.WithoutNetem())
 	}
+	opts = append(opts, impair.WithCorrelation(*corr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c := impair.New(opts...)
