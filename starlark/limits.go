@@ -16,7 +16,8 @@ import (
 // Limits bound what a sandboxed script may use: Options.Sandbox. The
 // script cannot raise them; only whoever runs it can. A script that
 // reaches one stops with a *LimitError naming the limit and the flag that
-// raises it. docs/sandbox.md describes each.
+// raises it. docs/sandbox.md describes each. A zero field is no limit;
+// start from DefaultLimits.
 type Limits struct {
 	// Steps bounds the Starlark execution steps of one test (all its
 	// threads together), and of the top level.
@@ -199,9 +200,9 @@ func (sb *sandbox) begin(ctx context.Context, test string, stage bool) *guard {
 	}
 	g := &guard{sb: sb, test: test, done: make(chan struct{})}
 	g.ctx, g.cancel = context.WithCancel(ctx)
-	g.deadline = time.Now().Add(sb.lim.TestTime)
+	g.deadline = time.Now().Add(orNever(sb.lim.TestTime))
 	if stage {
-		sb.stageOnce.Do(func() { sb.stageEnd = time.Now().Add(sb.lim.StageTime) })
+		sb.stageOnce.Do(func() { sb.stageEnd = time.Now().Add(orNever(sb.lim.StageTime)) })
 		if sb.stageEnd.Before(g.deadline) {
 			g.deadline, g.stage = sb.stageEnd, true
 		}
@@ -210,6 +211,14 @@ func (sb *sandbox) begin(ctx context.Context, test string, stage bool) *guard {
 	g.wg.Add(1)
 	go g.watch(base)
 	return g
+}
+
+// orNever turns a zero time limit into one that never comes.
+func orNever(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 100 * 365 * 24 * time.Hour
+	}
+	return d
 }
 
 // end stops the watchdog.
