@@ -88,6 +88,15 @@ func wantStatus(t *testing.T, res result, status int) {
 	}
 }
 
+// wantProgress checks the clstr.yaml in dir; when says after what.
+func wantProgress(t *testing.T, dir, challenge, stage, when string) {
+	t.Helper()
+	want := progress{challenge, stage}.encode()
+	if got := readFile(t, filepath.Join(dir, progressFile)); got != string(want) {
+		t.Errorf("%s: clstr.yaml is %q; want %q", when, got, want)
+	}
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -121,9 +130,7 @@ func TestLearnInit(t *testing.T) {
 			t.Errorf("init wrote no %s: %v", f, err)
 		}
 	}
-	if got := readFile(t, filepath.Join(ws, "clstr.yaml")); got != "challenge: kv-store\nstage: http-api\n" {
-		t.Errorf("clstr.yaml = %q", got)
-	}
+	wantProgress(t, ws, "kv-store", "http-api", "after init")
 	assertContains(t, "README.md", readFile(t, filepath.Join(ws, "README.md")),
 		"# Distributed Key-Value Store",
 		"## 1. Store and Retrieve Data (http-api)",
@@ -184,9 +191,7 @@ func TestLearnStarterFails(t *testing.T) {
 	res = clstrIn(t, ws, "next", "--binary", "./server")
 	wantStatus(t, res, 1)
 	assertContains(t, "output", res.stdout, "✗ PUT Stores Values", "clstr.yaml stays at http-api")
-	if got := readFile(t, filepath.Join(ws, "clstr.yaml")); got != "challenge: kv-store\nstage: http-api\n" {
-		t.Errorf("a failed next changed clstr.yaml: %q", got)
-	}
+	wantProgress(t, ws, "kv-store", "http-api", "after a failed next")
 
 	res = clstrIn(t, ws, "logs")
 	wantStatus(t, res, 0)
@@ -265,9 +270,7 @@ func TestLearnNext(t *testing.T) {
 		"Stage 1 passed. Next, stage 2 of 5: Data Survives SIGTERM (persistence)",
 		"Keep every acknowledged write across graceful restarts.",
 		`README.md, section "2. Data Survives SIGTERM (persistence)"`)
-	if got := readFile(t, filepath.Join(ws, "clstr.yaml")); got != "challenge: kv-store\nstage: persistence\n" {
-		t.Errorf("clstr.yaml after a passing next: %q", got)
-	}
+	wantProgress(t, ws, "kv-store", "persistence", "after a passing next")
 
 	res = clstrIn(t, ws, "status")
 	wantStatus(t, res, 0)
@@ -288,9 +291,7 @@ func TestLearnNext(t *testing.T) {
 	if strings.Contains(res.stdout, "Stage 3 of 5") {
 		t.Errorf("--so-far went on after a failing stage:\n%s", res.stdout)
 	}
-	if got := readFile(t, filepath.Join(ws, "clstr.yaml")); got != "challenge: kv-store\nstage: persistence\n" {
-		t.Errorf("test changed clstr.yaml: %q", got)
-	}
+	wantProgress(t, ws, "kv-store", "persistence", "after a failed test")
 	// The logs are those of the last stage run: a restart of n1.
 	res = clstrIn(t, ws, "logs")
 	wantStatus(t, res, 0)
@@ -353,9 +354,7 @@ func TestLearnGoChallenge(t *testing.T) {
 		t.Fatalf("next on the failing stage: exit %d; want 1\n%s", status, out)
 	}
 	assertContains(t, "output", out, "✗ Status Answers 418", "hint: Answer GET /status/503 with 418", "clstr.yaml stays at teapot")
-	if got := readFile(t, progressFile); got != "challenge: go-health\nstage: teapot\n" {
-		t.Errorf("clstr.yaml: %q", got)
-	}
+	wantProgress(t, ".", "go-health", "teapot", "after a failed next")
 }
 
 // TestLearnCleanAfterKill kills clstr test outright while its cluster is
