@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,4 +221,61 @@ func tree(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestLoadStaysInside covers what a file corpus cannot hold portably:
+// symbolic links that lead out of the script's directory, and a named
+// pipe that would block a load that opened it.
+func TestLoadStaysInside(t *testing.T) {
+	outer := t.TempDir()
+	dir := filepath.Join(outer, "challenge")
+	other := filepath.Join(outer, "other")
+	for _, d := range []string{dir, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, src string) {
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(outer, "secret.star"), "x = 1\n")
+	write(filepath.Join(other, "x.star"), "x = 1\n")
+	write(filepath.Join(dir, "inside.star"), "x = 1\n")
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Symlink("../secret.star", filepath.Join(dir, "link.star")))
+	must(os.Symlink(other, filepath.Join(dir, "sub")))
+	must(os.Symlink("inside.star", filepath.Join(dir, "alias.star")))
+	must(syscall.Mkfifo(filepath.Join(dir, "pipe.star"), 0o644))
+	lim := starlark.DefaultLimits()
+	for _, tc := range []struct{ load, want string }{
+		{"link.star", "links outside the script's directory"},
+		{"sub/x.star", "links outside the script's directory"},
+		{"pipe.star", "not a regular file"},
+		{"alias.star", ""}, // a link that stays inside is fine
+	} {
+		script := filepath.Join(dir, "stage.star")
+		write(script, "load(\""+tc.load+"\", \"x\")\ntest(\"T\", lambda: x)\n")
+		done := make(chan error, 1)
+		go func() {
+			_, err := starlark.Load(script, starlark.Options{Sandbox: &lim})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if tc.want == "" && err != nil {
+				t.Errorf("load(%q): %v", tc.load, err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("load(%q): %v; want an error containing %q", tc.load, err, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("load(%q) blocks", tc.load)
+		}
+	}
 }
