@@ -140,6 +140,9 @@ func scaffold(c *registry.Challenge, lang string) ([]file, error) {
 // writeNew writes files into dir, creating it if need be. If any of them
 // exists already it writes none and says which.
 func writeNew(dir string, files []file) error {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return fmt.Errorf("%s is a file, not a directory: give a directory (clstr init CHALLENGE DIR)", dir)
+	}
 	var exist []string
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.name))

@@ -129,3 +129,12 @@ func TestWriteNewRefusesToOverwrite(t *testing.T) {
 		t.Errorf("c.txt written although init refused")
 	}
 }
+
+func TestWriteNewIntoAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(path, []byte("x"), 0o644)
+	err := writeNew(path, []file{{"a.txt", []byte("a")}})
+	if err == nil || !strings.Contains(err.Error(), path+" is a file, not a directory") {
+		t.Errorf("error %v", err)
+	}
+}
