@@ -28,7 +28,7 @@ var (
 
 // binaries builds clstr and the test node once for all tests and returns
 // their paths.
-func binaries(t *testing.T) (clstr, testnode string) {
+func binaries(t testing.TB) (clstr, testnode string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "clstr-e2e")
@@ -63,7 +63,7 @@ func TestMain(m *testing.M) {
 
 // dockerOrSkip skips the test when no Docker daemon answers, unless CI
 // says one must.
-func dockerOrSkip(t *testing.T) {
+func dockerOrSkip(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -132,7 +132,7 @@ func clstrRun(t *testing.T, files map[string]string, during func(cmd *exec.Cmd, 
 
 // assertNothingLeft fails the test if Docker holds a container, network or
 // volume that the clstr process pid created.
-func assertNothingLeft(t *testing.T, pid int) {
+func assertNothingLeft(t testing.TB, pid int) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Logf("no docker command to list leftovers with: %v", err)

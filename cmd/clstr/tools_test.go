@@ -20,7 +20,7 @@ func clstrHere(args ...string) (status int, stdout, stderr string) {
 }
 
 // writeFiles writes files (name → content) under dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)

@@ -14,7 +14,7 @@ import (
 
 // watching is a clstr run --watch going on in dir.
 type watching struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	dir  string
 	out  *syncBuffer // stdout and stderr, interleaved as on a terminal (logs_test.go)
@@ -24,7 +24,7 @@ type watching struct {
 // startWatch starts clstr with args in a fresh directory holding files
 // (and what setup, if not nil, puts there) and checks, at the end of the
 // test, that nothing of it is left in Docker.
-func startWatch(t *testing.T, files map[string]string, setup func(dir string), args ...string) *watching {
+func startWatch(t testing.TB, files map[string]string, setup func(dir string), args ...string) *watching {
 	t.Helper()
 	clstr, _ := binaries(t)
 	dir := t.TempDir()
@@ -73,7 +73,7 @@ func (w *watching) waitFor(text string, n int) {
 		case err := <-w.done:
 			w.done <- err
 			w.t.Fatalf("clstr ended (%v) before printing %q %d times", err, text, n)
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	w.t.Fatalf("clstr did not print %q %d times within 2 minutes", text, n)
@@ -242,14 +242,14 @@ func TestRunWatchTarget(t *testing.T) {
 
 // copyBinary copies an executable into a directory of the test's own, so
 // that the test may rewrite it.
-func copyBinary(t *testing.T, src string) string {
+func copyBinary(t testing.TB, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "node")
 	copyFile(t, src, dst)
 	return dst
 }
 
-func copyFile(t *testing.T, src, dst string) {
+func copyFile(t testing.TB, src, dst string) {
 	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
