@@ -137,7 +137,11 @@ const watchEvery = 10 * time.Millisecond
 // gets less.
 const (
 	runawayGrace       = 10 * time.Second
-	runawayGraceMemory = 5 * time.Second
+	runawayGraceMemory = time.Second
+	// runawayCeiling, times the memory limit, is a heap growth that calls
+	// Limits.Runaway at once: nothing the script may do in one step
+	// after the limit stopped it needs that much.
+	runawayCeiling = 6
 )
 
 // sandbox is the limits' state of one run of a script (one Script.Suite,
@@ -321,9 +325,12 @@ func (g *guard) watch(base uint64) {
 					grace = runawayGraceMemory
 				}
 			}
-			// Memory runs away when it keeps growing: past twice the limit.
-			runaway := e.Flag != FlagMemory || (over && heap-base > 2*uint64(lim.Memory))
-			if now.Sub(tripped) > grace && runaway && lim.Runaway != nil {
+			// Memory runs away when it keeps growing: past twice the limit
+			// for the grace period, or past the ceiling.
+			grown := heap - min(heap, base)
+			runaway := e.Flag != FlagMemory || (over && grown > 2*uint64(lim.Memory))
+			ceiling := lim.Memory > 0 && grown > runawayCeiling*uint64(lim.Memory)
+			if (ceiling || now.Sub(tripped) > grace && runaway) && lim.Runaway != nil {
 				lim.Runaway(e)
 				return
 			}

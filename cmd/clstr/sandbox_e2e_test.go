@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // countScript takes 2 million steps or so: more than --max-steps 100000
@@ -107,5 +109,39 @@ func TestRunArchive(t *testing.T) {
 	res = clstrRun(t, map[string]string{"c.tar.gz": good}, nil, "run", "--binary", testnode, "c.tar.gz")
 	if res.status != exitError || !strings.Contains(res.stderr, "name the stage inside the archive") {
 		t.Errorf("exit status %d, stderr %q; want a usage error", res.status, res.stderr)
+	}
+}
+
+// TestRunRunaway runs a script whose one step, a join of one string many
+// times over, builds more than any limit allows and cannot be
+// interrupted: clstr names the limit and exits rather than let the
+// machine run out of memory. The cluster it leaves is for clstr clean.
+func TestRunRunaway(t *testing.T) {
+	dockerOrSkip(t)
+	clstr, testnode := binaries(t)
+	script := `suite(cluster = 1)
+
+def bomb():
+    s = "x" * (1 << 20)
+    return "".join([s] * 100000)
+
+test("bomb", bomb)
+`
+	res := clstrRun(t, map[string]string{"bomb.star": script}, nil, "run", "--binary", testnode, "--max-memory", "64MiB", "bomb.star")
+	t.Cleanup(func() {
+		if out, err := exec.Command(clstr, "clean").CombinedOutput(); err != nil {
+			t.Errorf("clstr clean: %v\n%s", err, out)
+		}
+	})
+	if res.status != exitError {
+		t.Errorf("exit status %d; want %d\n%s%s", res.status, exitError, res.stdout, res.stderr)
+	}
+	for _, want := range []string{`limit: memory (64 MiB) exceeded in test "bomb"`, "the script does not stop"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+		}
+	}
+	if res.took > time.Minute {
+		t.Errorf("clstr took %v to give up", res.took)
 	}
 }
