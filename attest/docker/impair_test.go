@@ -242,6 +242,16 @@ func TestImpairments(t *testing.T) {
 		}
 	})
 
+	t.Run("a repair reports the shaper's figures once", func(t *testing.T) {
+		seen := len(events.Events())
+		must(t, c.Repair(ctx, []string{"n1", "n2"}))
+		for _, e := range events.Events()[seen:] {
+			if strings.HasPrefix(e.Text, "REPAIR: ") {
+				t.Errorf("repairing repaired or never impaired nodes wrote %s: %s", e.Node, e.Text)
+			}
+		}
+	})
+
 	found := false
 	for _, e := range events.Events() {
 		found = found || e.Text == "IMPAIRED: delay 100ms (nftables+nfqueue)" || e.Text == "IMPAIRED: delay 100ms (netem)"

@@ -381,6 +381,11 @@ func (c *Controller) neitherPath(err error) error {
 func (c *Controller) Clear() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.path == "" {
+		// Nothing to clear: the figures of the last Clear go, so that
+		// they are reported once.
+		c.past, c.pastQueued = Stats{}, 0
+	}
 	err := errors.Join(c.doneErr, c.clearNftables())
 	c.doneErr = nil
 	if c.netemGone == nil || c.path == PathNetem {
@@ -437,7 +442,7 @@ func (c *Controller) Path() string {
 // Stats reports what the nftables path did to the traffic since it was
 // applied over nothing, across Apply calls that changed the impairments;
 // after Clear it still reports what the cleared impairments did, until
-// the next Apply. It is zero for netem, which keeps its own. Stats.Err is
+// the next Apply or Clear. It is zero for netem, which keeps its own. Stats.Err is
 // set if the shaper stopped on its own, or if the rules' counters could
 // not be read.
 func (c *Controller) Stats() Stats {

@@ -443,9 +443,12 @@ func TestClear(t *testing.T) {
 	} else {
 		q.Close()
 	}
-	// Clearing twice is fine.
+	// Clearing twice is fine, and reports the figures once.
 	if err := c.Clear(); err != nil {
 		t.Errorf("second Clear: %v", err)
+	}
+	if st := c.Stats(); st != (Stats{}) {
+		t.Errorf("after a second Clear: stats %+v, want none", st)
 	}
 }
 

@@ -45,8 +45,9 @@ type Stats struct {
 	// DuplicateErrors counts copies that could not be sent; KernelErrors
 	// verdicts the kernel refused.
 	DuplicateErrors, KernelErrors uint64
-	// Err says why the shaper stopped on its own, if it did. Traffic then
-	// passes unshaped (the queue is bypassed) until the next Apply.
+	// Err says why the shaper stopped on its own, if it did (traffic then
+	// passes unshaped, the queue bypassed, until the next Apply), or why
+	// the rules' counters could not be read.
 	Err error
 }
 
