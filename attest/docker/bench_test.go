@@ -180,3 +180,32 @@ func waitAllHealthy(b testing.TB, c cluster.Cluster) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkClusterReadyReused is BenchmarkClusterReady for a runtime that
+// reuses sandboxes (Options.ReuseSandboxes), as clstr run --watch does:
+// every cluster after the first starts in sandboxes kept from the last.
+func BenchmarkClusterReadyReused(b *testing.B) {
+	dockerOrSkip(b)
+	ctx := context.Background()
+	rt, err := New(ctx, Options{Binary: testnodeBin, ReuseSandboxes: true})
+	must(b, err)
+	defer rt.Close()
+	c, err := rt.Create(ctx, cluster.Spec{Nodes: 5})
+	must(b, err)
+	must(b, c.Close(ctx))
+
+	var ready, teardown time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c, err := rt.Create(ctx, cluster.Spec{Nodes: 5})
+		must(b, err)
+		waitAllHealthy(b, c)
+		ready += time.Since(start)
+		start = time.Now()
+		must(b, c.Close(ctx))
+		teardown += time.Since(start)
+	}
+	b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "nodes-ready-ms")
+	b.ReportMetric(float64(teardown.Milliseconds())/float64(b.N), "teardown-ms")
+}

@@ -51,8 +51,9 @@ type dockerCluster struct {
 	logCtx    context.Context
 	logStop   context.CancelFunc
 
-	faultMu   sync.Mutex // guards partition and serialises fault changes
+	faultMu   sync.Mutex // guards partition and impaired, and serialises fault changes
 	partition map[string][]string
+	impaired  map[string]bool // nodes with impairments
 
 	closeOnce sync.Once
 	closeErr  error
@@ -99,6 +100,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		shutdownTimeout: spec.ShutdownTimeout,
 		events:          spec.Events,
 		byName:          map[string]*node{},
+		impaired:        map[string]bool{},
 	}
 	if c.shutdownTimeout <= 0 {
 		c.shutdownTimeout = 5 * time.Second
@@ -112,17 +114,25 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		}
 	}()
 
-	if _, err := Clean(ctx, r.cli, CleanOptions{}); err != nil {
-		spec.Events.Add("", "CLEANUP OF OLD RUNS FAILED: %v", err)
+	var kept *keptSandboxes
+	if r.opts.ReuseSandboxes {
+		kept = r.pool.take(ctx, r.cli, spec.Nodes)
 	}
-	c.networkID, c.subnet, err = r.createNetwork(ctx, "clstr-"+c.run, r.labels.forRun(c.run, "network", ""))
+	if kept != nil {
+		c.run, c.networkID, c.subnet = kept.run, kept.networkID, kept.subnet
+	} else {
+		if _, err := Clean(ctx, r.cli, CleanOptions{}); err != nil {
+			spec.Events.Add("", "CLEANUP OF OLD RUNS FAILED: %v", err)
+		}
+		c.networkID, c.subnet, err = r.createNetwork(ctx, "clstr-"+c.run, r.labels.forRun(c.run, "network", ""))
+	}
 	images.Wait()
 	for _, err := range []error{imageErr, netdErr, err} {
 		if err != nil {
 			return nil, err
 		}
 	}
-	if c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
+	if kept == nil && c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
 	}
 	for i := 1; i <= spec.Nodes; i++ {
@@ -136,6 +146,12 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		c.byName[name] = n
 	}
 
+	if kept != nil {
+		if err := c.adopt(ctx, kept, image); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {
@@ -532,7 +548,11 @@ func (c *dockerCluster) Impair(ctx context.Context, names []string, imps []clust
 		}
 		c.events.Add(n.name, "IMPAIRED: %s (%s)", cluster.Impairments(imps), resp.Path)
 		return nil
-	}, func() {})
+	}, func() {
+		for _, n := range nodes {
+			c.impaired[n.name] = true
+		}
+	})
 }
 
 // Repair implements cluster.Cluster.
@@ -549,7 +569,11 @@ func (c *dockerCluster) Repair(ctx context.Context, names []string) error {
 		}
 		c.events.Add(n.name, "REPAIRED")
 		return nil
-	}, func() {})
+	}, func() {
+		for _, n := range nodes {
+			delete(c.impaired, n.name)
+		}
+	})
 }
 
 func (c *dockerCluster) lookup(names []string) ([]*node, error) {
@@ -579,7 +603,12 @@ func (c *dockerCluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		_, err := Clean(ctx, c.rt.cli, CleanOptions{Run: c.run})
+		var err error
+		if kept := c.keepIfReused(ctx); kept != nil {
+			c.rt.pool.put(ctx, c.rt.cli, kept)
+		} else {
+			_, err = Clean(ctx, c.rt.cli, CleanOptions{Run: c.run})
+		}
 		c.logStop()
 		c.followers.Wait()
 		for _, n := range c.nodes {

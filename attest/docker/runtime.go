@@ -50,6 +50,11 @@ type Options struct {
 	// Sandbox, if set, confines the nodes of a run whose script is not
 	// trusted; see SandboxLimits. Nil trusts it.
 	Sandbox *SandboxLimits
+	// ReuseSandboxes keeps a closed cluster's network and sandboxes for
+	// the next cluster of the same size, which then starts faster (see
+	// reuse.go); Close removes them. For runners that create cluster after
+	// cluster: clstr run --watch, several stages in a row.
+	ReuseSandboxes bool
 }
 
 // Runtime creates clusters on a Docker daemon. It implements
@@ -61,6 +66,7 @@ type Runtime struct {
 	images imageCache
 	// pruneOnce removes stale sandbox images at the first cluster only.
 	pruneOnce sync.Once
+	pool      sandboxPool
 }
 
 var _ cluster.Runtime = (*Runtime)(nil)
@@ -119,7 +125,12 @@ func (e *DaemonError) Error() string {
 func (e *DaemonError) Unwrap() error { return e.Err }
 
 // Close releases the connection to the daemon. Clusters must be closed first.
-func (r *Runtime) Close() error { return r.cli.Close() }
+func (r *Runtime) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	err := r.pool.drain(ctx, r.cli)
+	return errors.Join(err, r.cli.Close())
+}
 
 // Client returns the runtime's Docker client.
 func (r *Runtime) Client() *client.Client { return r.cli }
