@@ -362,6 +362,32 @@ func TestCombinations(t *testing.T) {
 			},
 		},
 		{
+			name: "delay+jitter+duplicate",
+			imps: []cluster.Impairment{delay(30*time.Millisecond, 5*time.Millisecond), duplicate(50)},
+			check: func(t *testing.T, s stream, base time.Duration) {
+				// A copy draws its own jittered delay: packet and copy
+				// arrive apart, by the difference of two draws (σ√1.5
+				// with the jitter's 25% correlation, median about 4ms),
+				// not back to back.
+				first := map[int]time.Duration{}
+				var gaps []time.Duration
+				for _, a := range s.arrived {
+					if l, ok := first[a.seq]; ok {
+						gaps = append(gaps, (a.latency - l).Abs())
+						continue
+					}
+					first[a.seq] = a.latency
+				}
+				slices.Sort(gaps)
+				if len(gaps) < s.sent/4 {
+					t.Fatalf("only %d copies", len(gaps))
+				}
+				if p50 := quantile(gaps, .5); p50 < 2*time.Millisecond || p50 > 7*time.Millisecond {
+					t.Errorf("packet and copy arrive %v apart at the median, want about 4ms", p50)
+				}
+			},
+		},
+		{
 			name: "all four",
 			imps: []cluster.Impairment{delay(30*time.Millisecond, 3*time.Millisecond), loss(10), duplicate(10), reorder(10)},
 			check: func(t *testing.T, s stream, base time.Duration) {
