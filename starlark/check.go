@@ -266,8 +266,8 @@ func makeRequest(method string) builtinFunc {
 			"selector", &sel, "path", &path, "body?", &body, "headers?", &headers); err != nil {
 			return nil, err
 		}
-		if !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("%s: path %q must start with /", b.Name(), path)
+		if err := checkPath(b.Name(), path); err != nil {
+			return nil, err
 		}
 		c := &check{method: method, sel: sel.sel, path: path}
 		hs, err := headerMap(b.Name(), headers)

@@ -238,8 +238,8 @@ func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path); err != nil {
 		return nil, err
 	}
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("%s: path %q must start with /", b.Name(), path)
+	if err := checkPath(b.Name(), path); err != nil {
+		return nil, err
 	}
 	if err := guardOf(thread).chargeRequests(1); err != nil {
 		return nil, err

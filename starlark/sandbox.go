@@ -2,6 +2,8 @@ package starlark
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/clstr-dev/clstr/attest"
@@ -75,4 +77,17 @@ func sandboxSleep(ts *testState, d time.Duration) (context.Context, time.Duratio
 		return nil, 0, err
 	}
 	return g.ctx, d, nil
+}
+
+// checkPath checks the path of a request: a node's path, never a URL or
+// another host. "//host/x" is a path to a browser's eyes but names a host
+// to many HTTP clients, so it is refused too.
+func checkPath(fn, path string) error {
+	switch {
+	case !strings.HasPrefix(path, "/"):
+		return fmt.Errorf("%s: path %q must start with /: requests go to a node by path only", fn, path)
+	case strings.HasPrefix(path, "//"):
+		return fmt.Errorf("%s: path %q starts with //, which names a host: requests go to a node by path only", fn, path)
+	}
+	return nil
 }
