@@ -282,5 +282,5 @@ func (s fsSource) load(script string) (*starlark.Script, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: copy the scripts: %w", script, err)
 	}
-	return starlark.Load(filepath.Join(tmp, filepath.FromSlash(script)), starlark.Options{Stdlib: stdlib.FS, Root: tmp})
+	return starlark.Load(filepath.Join(tmp, filepath.FromSlash(script)), starlark.Options{Stdlib: stdlib.FS, Root: tmp, NameRoot: tmp})
 }

@@ -2,6 +2,7 @@ package challenges
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -348,5 +349,34 @@ func TestLoadFromFS(t *testing.T) {
 	}
 	if got := suite.TestNames(); !slices.Equal(got, []string{"round trip"}) {
 		t.Errorf("tests %q", got)
+	}
+}
+
+// TestEmbeddedNamesInFailures checks that a stage read from a tree that is
+// not on disk names its file as in that tree where a check fails, not by
+// the temporary copy it was loaded from.
+func TestEmbeddedNamesInFailures(t *testing.T) {
+	fsys := fstest.MapFS{
+		"x/challenge.json": &fstest.MapFile{Data: []byte(`{"key": "x", "name": "X",
+			"stages": [{"key": "fails", "title": "Fails", "script": "fails.star"}]}`)},
+		"x/fails.star": &fstest.MapFile{Data: []byte("suite()\n\ntest(\"t\", lambda: get(\"n1\", \"/status/500\").status(200).run())\n")},
+	}
+	c, err := Load(fsys, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite, err := c.Stages[0].Suite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := suite.Run(context.Background(), attest.RunOptions{Runtime: starlarktest.New().Runtime})
+	var f *attest.Failure
+	if !errors.As(res.FirstError(), &f) {
+		t.Fatalf("want a failed check, got %v", res.FirstError())
+	}
+	var out strings.Builder
+	f.Format(&out, false)
+	if !strings.Contains(out.String(), "x/fails.star:3:") || strings.Contains(out.String(), os.TempDir()) {
+		t.Errorf("failure:\n%s\nwant it at x/fails.star:3 and no temporary path", out.String())
 	}
 }

@@ -54,6 +54,11 @@ type CompileOptions struct {
 	// Sandbox bounds the files of an untrusted script: at most
 	// MaxModules modules of at most MaxModuleSize bytes each.
 	Sandbox bool
+	// NameRoot, if set, is the directory that files are named relative to
+	// in positions and errors, instead of the working directory: for
+	// scripts copied out of an embedded tree, which should be named as in
+	// that tree.
+	NameRoot string
 }
 
 // The bounds of a sandboxed script's files.
@@ -98,7 +103,7 @@ func (c *compiler) compile(key, from, loadName string, at syntax.Position) error
 		return nil
 	}
 	if c.active[key] {
-		return posError(at, fmt.Sprintf("load cycle: %s loads itself again", displayName(key)))
+		return posError(at, fmt.Sprintf("load cycle: %s loads itself again", c.displayName(key)))
 	}
 	c.active[key] = true
 	defer delete(c.active, key)
@@ -113,7 +118,7 @@ func (c *compiler) compile(key, from, loadName string, at syntax.Position) error
 		}
 		return posError(at, err.Error())
 	}
-	name := displayName(key)
+	name := c.displayName(key)
 	predeclared := c.opts.Predeclared
 	if predeclared == nil {
 		predeclared = func(string) bool { return false }
@@ -198,11 +203,11 @@ func (c *compiler) read(key, loadName string) ([]byte, error) {
 	case err == nil:
 		return src, nil
 	case loadName == "" && errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("cannot read the script %s: no such file", displayName(key))
+		return nil, fmt.Errorf("cannot read the script %s: no such file", c.displayName(key))
 	case loadName == "":
-		return nil, fmt.Errorf("cannot read the script %s: %w", displayName(key), err)
+		return nil, fmt.Errorf("cannot read the script %s: %w", c.displayName(key), err)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("cannot load %s: no such file (looked for %s)", loadName, displayName(key))
+		return nil, fmt.Errorf("cannot load %s: no such file (looked for %s)", loadName, c.displayName(key))
 	}
 	return nil, fmt.Errorf("cannot load %s: %w", loadName, err)
 }
@@ -235,14 +240,19 @@ func readFile(name string, sandbox bool) ([]byte, error) {
 }
 
 // displayName names a module the way errors show it: stdlib modules by
-// their load name, files relative to the working directory when inside it.
-func displayName(key string) string {
+// their load name, files relative to NameRoot or else to the working
+// directory when inside it.
+func (c *compiler) displayName(key string) string {
 	if strings.HasPrefix(key, StdlibPrefix) {
 		return key
 	}
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(wd, key); err == nil && !strings.HasPrefix(rel, "..") {
-			return rel
+	base := c.opts.NameRoot
+	if base == "" {
+		base, _ = os.Getwd()
+	}
+	if base != "" {
+		if rel, err := filepath.Rel(base, key); err == nil && !strings.HasPrefix(rel, "..") {
+			return filepath.ToSlash(rel)
 		}
 	}
 	return key

@@ -50,6 +50,9 @@ type Options struct {
 	// Sandbox, if set, runs the script sandboxed under these limits (see
 	// Limits and docs/sandbox.md); nil trusts it.
 	Sandbox *Limits
+	// NameRoot, if set, is the directory files are named relative to in
+	// positions and errors; see CompileOptions.
+	NameRoot string
 }
 
 // Script is a loaded stage: its files compiled and its top level run, which
@@ -92,7 +95,7 @@ func registryOf(thread *starlark.Thread) *registry {
 // are *Error values (or several joined, for a file with several resolve
 // errors) that start with the file:line:col of the problem.
 func Load(path string, opts Options) (*Script, error) {
-	b, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, Predeclared: opts.environment().Has, Sandbox: opts.Sandbox != nil})
+	b, err := Compile(path, CompileOptions{Stdlib: opts.Stdlib, Root: opts.Root, NameRoot: opts.NameRoot, Predeclared: opts.environment().Has, Sandbox: opts.Sandbox != nil})
 	if err != nil {
 		return nil, compileError(err)
 	}
