@@ -7,9 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/starlark"
 )
@@ -91,21 +91,5 @@ func BenchmarkSuiteContainers(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	run := func(suite *attest.Suite) time.Duration {
-		res := suite.Run(ctx, attest.RunOptions{Runtime: rt})
-		if !res.Passed() {
-			b.Fatalf("the suite failed: %v", res.FirstError())
-		}
-		var d time.Duration
-		for _, t := range res.Tests {
-			d += t.Duration
-		}
-		return d
-	}
-	var goTimes, starTimes []time.Duration
-	for b.Loop() {
-		goTimes = append(goTimes, run(containerSuite()))
-		starTimes = append(starTimes, run(s.Suite()))
-	}
-	reportOverhead(b, goTimes, starTimes)
+	compareSuites(b, func() cluster.Runtime { return rt }, containerSuite, s)
 }

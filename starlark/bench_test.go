@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -83,10 +84,16 @@ func BenchmarkSuite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The time of the tests alone: starting and closing the in-process
-	// cluster is the same for both and would only add noise.
+	compareSuites(b, func() cluster.Runtime { return starlarktest.New().Runtime }, goSuite, s)
+}
+
+// compareSuites runs the Go suite and the script's alternately on clusters
+// of rt and reports what reportOverhead does. Only the tests' time counts:
+// starting and closing the cluster is the same for both and would only
+// add noise.
+func compareSuites(b *testing.B, rt func() cluster.Runtime, goSuite func() *attest.Suite, s *starlark.Script) {
 	run := func(suite *attest.Suite) time.Duration {
-		res := suite.Run(context.Background(), attest.RunOptions{Runtime: starlarktest.New().Runtime})
+		res := suite.Run(context.Background(), attest.RunOptions{Runtime: rt()})
 		if !res.Passed() {
 			b.Fatalf("the suite failed: %v", res.FirstError())
 		}
