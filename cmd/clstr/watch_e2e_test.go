@@ -136,8 +136,10 @@ func TestRunWatch(t *testing.T) {
 	dockerOrSkip(t)
 	_, testnode := binaries(t)
 	node := copyBinary(t, testnode)
+	// An author's own script, trusted: its tests sleep for minutes, past
+	// the sandbox's limit on sleep.
 	w := startWatch(t, map[string]string{"s.star": stage("first", "healthy"), "lib.star": libStar}, nil,
-		"run", "--watch", "--binary", node, "s.star")
+		"run", "--watch", "--trust", "--binary", node, "s.star")
 	w.waitFor("✓ first", 1)
 	w.waitFor("watching the script and the module it loads and the binary", 1)
 
