@@ -34,7 +34,7 @@ func BenchmarkWatchReload(b *testing.B) {
 			script := func(i int) string {
 				return fmt.Sprintf("suite(cluster = %d)\ntest(\"t%d\", lambda: get(\"n1\", \"/health\").status(200).run())\n", bc.nodes, i)
 			}
-			w := startWatch(b, map[string]string{"s.star": script(0)}, nil, "run", "--watch", "--binary", node, "s.star")
+			w := startWatch(b, map[string]string{"s.star": script(0)}, nil, "run", "--watch", "--trust", "--binary", node, "s.star")
 			w.waitFor("✓ t0", 1)
 			w.waitFor("· watching", 1)
 
