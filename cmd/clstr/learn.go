@@ -26,6 +26,7 @@ func targetFlags() []cli.Flag {
 		&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG` instead of building the Dockerfile"},
 		&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
+		junitFlag(),
 	}
 }
 

@@ -183,18 +183,7 @@ func (o *output) failure(err error) {
 // the summary.
 func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir string) {
 	if res.Err != nil {
-		what := "the run stopped"
-		switch msg := res.Err.Error(); {
-		case strings.HasPrefix(msg, "setup: "):
-			what = "setup failed"
-		case strings.HasPrefix(msg, "create cluster: "):
-			what = "the cluster did not start"
-		case strings.Contains(msg, "did not answer GET /health"):
-			what = "the cluster did not become healthy"
-		case strings.HasPrefix(msg, "run interrupted"):
-			what = "interrupted"
-		}
-		o.line("%s %s", o.red("✗"), o.bold(what))
+		o.line("%s %s", o.red("✗"), o.bold(stopReason(res.Err)))
 		o.failure(unwrapSetup(res.Err))
 	}
 	var passed, failed, notRun, skipped int
@@ -240,6 +229,22 @@ func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir strin
 	if verdict != attest.VerdictPass && logDir != "" {
 		o.line("%s", o.dim("logs: "+logDir+"/ (events.log, and <node>.log for each node)"))
 	}
+}
+
+// stopReason says in a few words what a run's error outside any test
+// (attest.Result.Err) stopped: "the cluster did not start".
+func stopReason(err error) string {
+	switch msg := err.Error(); {
+	case strings.HasPrefix(msg, "setup: "):
+		return "setup failed"
+	case strings.HasPrefix(msg, "create cluster: "):
+		return "the cluster did not start"
+	case strings.Contains(msg, "did not answer GET /health"):
+		return "the cluster did not become healthy"
+	case strings.HasPrefix(msg, "run interrupted"):
+		return "interrupted"
+	}
+	return "the run stopped"
 }
 
 // unwrapSetup drops the "setup: " the engine puts before a setup step's

@@ -42,6 +42,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "run again whenever the script, a module it loads or the target changes"},
+			junitFlag(),
 		}, sandboxFlags()...),
 		Action: runAction,
 	}
@@ -97,7 +98,8 @@ func runAction(c *cli.Context) error {
 // returns the exit status: it recreates logDir, writes the event log and
 // the node logs there, and tears the cluster down before it returns, also
 // when Ctrl-C cancels the run. `clstr run` and the learner's commands
-// (`clstr test`, `clstr next`) all run stages through it.
+// (`clstr test`, `clstr next`) all run stages through it. With --junit, it
+// adds the stage to the JUnit report and rewrites the report's file.
 func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable, opts docker.Options, cfg runConfig) int {
 	// Ctrl-C cancels the run; the engine then tears the cluster down, and
 	// only then does clstr exit.
@@ -129,7 +131,8 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	events, err := freshLogDir()
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		return exitError
+		junitFrom(ctx).addError(s, err)
+		return junitFrom(ctx).write(stderr, exitError)
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
 	if cfg.verbose {
@@ -139,7 +142,8 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if err != nil {
 		events.Close()
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		return exitError
+		junitFrom(ctx).addError(s, err)
+		return junitFrom(ctx).write(stderr, exitError)
 	}
 	defer rt.Close()
 
@@ -148,7 +152,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if err := events.Close(); err != nil {
 		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
 	}
-	return status
+	return junitFrom(ctx).write(stderr, status)
 }
 
 // loadOptions are the options every script of a run is loaded with.
@@ -261,6 +265,7 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	})
 	verdict := starlark.Verdict(res)
 	out.finish(res, verdict, cfg.logDir)
+	junitFrom(ctx).add(s, res, cfg.logDir)
 	switch verdict {
 	case attest.VerdictPass:
 		return exitPass

@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/starlark"
+)
+
+// A JUnit report (--junit FILE) describes a run in the XML that CI test
+// reporters read (GitHub Actions reporters, GitLab, Jenkins): a
+// <testsuites> holding one <testsuite> per stage that ran, and in it one
+// <testcase> per test, with a <failure> when the target failed it, an
+// <error> when clstr could not judge it, and <skipped/> when it did not
+// run. Every stage that runOnDocker runs is added to the report, and the
+// file is rewritten whole after each one, so that it holds every stage
+// that finished: all of them, with clstr test --so-far.
+
+// junitFlag is --junit, shared by run, test and next. Its action puts an
+// empty report into the command's context, where runOnDocker finds it.
+func junitFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:  "junit",
+		Usage: "write a JUnit XML report of the run to `FILE`, for CI",
+		Action: func(c *cli.Context, path string) error {
+			if path == "" {
+				return usageError{c.Command.Name + ": --junit needs the name of the file to write"}
+			}
+			if c.Bool("watch") {
+				return usageError{c.Command.Name + ": --junit reports a single run; leave out --watch"}
+			}
+			c.Context = context.WithValue(c.Context, junitKey{}, &junitReport{path: path})
+			return nil
+		},
+	}
+}
+
+type junitKey struct{}
+
+// junitFrom returns the report that --junit asked for, or nil.
+func junitFrom(ctx context.Context) *junitReport {
+	r, _ := ctx.Value(junitKey{}).(*junitReport)
+	return r
+}
+
+// junitReport is the JUnit report of a command, written to path. Stages
+// run one after the other, so it needs no lock. Its methods do nothing on
+// a nil report, which stands for no --junit.
+type junitReport struct {
+	path   string
+	suites []junitSuite
+}
+
+// add records the result of running s. A test that failed or could not be
+// judged gets the tails of the logs in logDir ("" for none).
+func (r *junitReport) add(s runnable, res *attest.Result, logDir string) {
+	if r == nil {
+		return
+	}
+	r.suites = append(r.suites, newJUnitSuite(s, res, logDir, time.Now()))
+}
+
+// addError records that s could not run at all, because of err.
+func (r *junitReport) addError(s runnable, err error) {
+	if r == nil {
+		return
+	}
+	res := &attest.Result{Err: err, Tests: make([]attest.TestResult, len(s.TestNames()))}
+	for i, name := range s.TestNames() {
+		res.Tests[i].Name = name
+	}
+	js := newJUnitSuite(s, res, "", time.Now())
+	js.Cases[0].Name = "the run did not start"
+	r.suites = append(r.suites, js)
+}
+
+// write writes the report and returns the exit status of the command: a
+// report that cannot be written is said on stderr, and turns a pass into
+// exitError, but never hides a failure.
+func (r *junitReport) write(stderr io.Writer, status int) int {
+	if r == nil {
+		return status
+	}
+	if err := r.save(); err != nil {
+		fmt.Fprintf(stderr, "clstr: write the JUnit report %s: %v\n", r.path, err)
+		if status == exitPass {
+			return exitError
+		}
+	}
+	return status
+}
+
+// save replaces the file with the report at once, through a temporary file
+// beside it, so that a reader never sees half a report.
+func (r *junitReport) save() error {
+	data, err := r.marshal()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(r.path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(r.path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), r.path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// marshal renders the report as an XML document.
+func (r *junitReport) marshal() ([]byte, error) {
+	doc := junitSuites{Name: "clstr", Suites: r.suites}
+	var took float64
+	for _, s := range r.suites {
+		doc.Tests += s.Tests
+		doc.Failures += s.Failures
+		doc.Errors += s.Errors
+		doc.Skipped += s.Skipped
+		took += s.seconds
+	}
+	doc.Time = fmt.Sprintf("%.3f", took)
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	enc := xml.NewEncoder(&b)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// The elements of the report. Every text in them has been through xmlText.
+type (
+	junitSuites struct {
+		XMLName  xml.Name     `xml:"testsuites"`
+		Name     string       `xml:"name,attr"`
+		Tests    int          `xml:"tests,attr"`
+		Failures int          `xml:"failures,attr"`
+		Errors   int          `xml:"errors,attr"`
+		Skipped  int          `xml:"skipped,attr"`
+		Time     string       `xml:"time,attr"`
+		Suites   []junitSuite `xml:"testsuite"`
+	}
+	junitSuite struct {
+		Name      string      `xml:"name,attr"`
+		Tests     int         `xml:"tests,attr"`
+		Failures  int         `xml:"failures,attr"`
+		Errors    int         `xml:"errors,attr"`
+		Skipped   int         `xml:"skipped,attr"`
+		Time      string      `xml:"time,attr"`
+		Timestamp string      `xml:"timestamp,attr"`
+		Cases     []junitCase `xml:"testcase"`
+		seconds   float64
+	}
+	junitCase struct {
+		Name      string        `xml:"name,attr"`
+		Classname string        `xml:"classname,attr"`
+		Time      string        `xml:"time,attr"`
+		Failure   *junitProblem `xml:"failure,omitempty"`
+		Error     *junitProblem `xml:"error,omitempty"`
+		Skipped   *junitSkipped `xml:"skipped,omitempty"`
+		SystemOut string        `xml:"system-out,omitempty"`
+	}
+	junitProblem struct {
+		Message string `xml:"message,attr"`
+		Text    string `xml:",chardata"`
+	}
+	junitSkipped struct {
+		Message string `xml:"message,attr"`
+	}
+)
+
+// newJUnitSuite describes the result of running s, which ended at end. It
+// judges as the terminal output does (starlark.Verdict): the target's
+// fault is a <failure>, anything else that stopped a test or the run an
+// <error>. What stopped the run outside any test, such as a cluster that
+// did not start, is a test case of its own, named as the terminal names it.
+func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time) junitSuite {
+	name := s.Name()
+	if st, ok := s.(stageRun); ok {
+		_, name, _ = strings.Cut(st.name, "/") // challenge/stage: the stage's key
+	}
+	class := xmlText(s.Name())
+	js := junitSuite{
+		Name:      xmlText(name),
+		Time:      seconds(res.Duration),
+		Timestamp: end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
+		seconds:   res.Duration.Seconds(),
+	}
+	failed := slices.ContainsFunc(res.Tests, func(t attest.TestResult) bool { return t.Status == attest.TestFailed })
+	if res.Err != nil && !failed {
+		c := junitCase{Name: xmlText(stopReason(res.Err)), Classname: class, Time: seconds(0)}
+		c.setProblem(judge(res.Err), res.Err, failureText(unwrapSetup(res.Err)), logDir)
+		js.Cases = append(js.Cases, c)
+	}
+	notRun := "an earlier test failed"
+	if res.Err != nil {
+		notRun = stopReason(res.Err)
+	}
+	for _, t := range res.Tests {
+		c := junitCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
+		switch t.Status {
+		case attest.TestFailed:
+			if res.Err != nil {
+				// The run was stopped (interrupted) during the test: that,
+				// not the test, is why it failed.
+				c.setProblem(judge(res.Err), res.Err, failureText(t.Err)+failureText(res.Err), logDir)
+			} else {
+				c.setProblem(judge(t.Err), t.Err, failureText(t.Err), logDir)
+			}
+		case attest.TestNotRun:
+			c.Skipped = &junitSkipped{Message: xmlText("not run: " + notRun)}
+		case attest.TestSkipped:
+			c.Skipped = &junitSkipped{Message: "skipped: --run does not select it"}
+		}
+		js.Cases = append(js.Cases, c)
+	}
+	js.Tests = len(js.Cases)
+	for _, c := range js.Cases {
+		switch {
+		case c.Failure != nil:
+			js.Failures++
+		case c.Error != nil:
+			js.Errors++
+		case c.Skipped != nil:
+			js.Skipped++
+		}
+	}
+	return js
+}
+
+// setProblem makes the case a <failure> or an <error> by the verdict v on
+// err, with text in full and the tails of the logs in logDir.
+func (c *junitCase) setProblem(v attest.Verdict, err error, text, logDir string) {
+	p := &junitProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
+	if v == attest.VerdictFail {
+		c.Failure = p
+	} else {
+		c.Error = p
+	}
+	if logDir != "" {
+		c.SystemOut = xmlText(logTail(logDir))
+	}
+}
+
+// judge tells whether err is the target's failure (VerdictFail) or leaves
+// clstr unable to judge it (VerdictError), as the exit status does.
+func judge(err error) attest.Verdict {
+	return starlark.Verdict(&attest.Result{Err: err})
+}
+
+// failureText is err as the terminal shows it, without colour: for a
+// check, what it checked, every node's answer and the hint.
+func failureText(err error) string {
+	var f *attest.Failure
+	if errors.As(err, &f) {
+		var b bytes.Buffer
+		f.Format(&b, false)
+		return b.String()
+	}
+	return strings.TrimRight(err.Error(), "\n") + "\n"
+}
+
+// summary is the first line of err, cut short, for a message attribute.
+func summary(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	const max = 300
+	if len(line) > max {
+		line = cutAt(line, max) + "…"
+	}
+	return line
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// Bounds of the texts of the report.
+const (
+	maxProblemText = 64 << 10 // bytes of a failure's text
+	tailEventLines = 40       // lines of events.log in a <system-out>
+	tailNodeLines  = 20       // lines of each node's log
+	tailLineBytes  = 400      // bytes of one line of a log
+	tailReadBytes  = 64 << 10 // bytes read from the end of a log
+)
+
+// logTail is the end of the event log and of each node's log in dir, for
+// a test case's <system-out>; files that are missing are left out.
+func logTail(dir string) string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	// Node logs in node order (n2 before n10), after the event log.
+	slices.SortFunc(logs, func(a, b string) int {
+		if ka, kb := logOrder(a), logOrder(b); ka != kb {
+			return ka - kb
+		}
+		return strings.Compare(a, b)
+	})
+	var b strings.Builder
+	for _, path := range logs {
+		n := tailNodeLines
+		if filepath.Base(path) == "events.log" {
+			n = tailEventLines
+		}
+		lines, cut, err := lastLines(path, n)
+		if err != nil || len(lines) == 0 {
+			continue
+		}
+		if cut {
+			fmt.Fprintf(&b, "==> %s (last %d lines) <==\n", path, len(lines))
+		} else {
+			fmt.Fprintf(&b, "==> %s <==\n", path)
+		}
+		for _, l := range lines {
+			if len(l) > tailLineBytes {
+				l = cutAt(l, tailLineBytes) + "…"
+			}
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// logOrder sorts the event log first, then node logs by name length, so
+// that n2.log comes before n10.log.
+func logOrder(path string) int {
+	if filepath.Base(path) == "events.log" {
+		return 0
+	}
+	return len(filepath.Base(path))
+}
+
+// lastLines returns the last n lines of the file at path, reading at most
+// tailReadBytes of it, and whether there were more.
+func lastLines(path string, n int) (lines []string, cut bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	off := max(st.Size()-tailReadBytes, 0)
+	buf := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+		return nil, false, err
+	}
+	text := string(buf)
+	if off > 0 {
+		// The first line read is most likely a part of one.
+		_, text, _ = strings.Cut(text, "\n")
+		cut = true
+	}
+	lines = strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil, cut, nil
+	}
+	if len(lines) > n {
+		lines, cut = lines[len(lines)-n:], true
+	}
+	return lines, cut, nil
+}
+
+// bound cuts s to at most max bytes, saying how much it left out.
+func bound(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return cutAt(s, max) + fmt.Sprintf("\n… (%d bytes left out)\n", len(s)-len(cutAt(s, max)))
+}
+
+// cutAt cuts s to at most n bytes, at the start of a character.
+func cutAt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// ansiEscape matches the colour and cursor sequences of a terminal, which
+// a node's log may hold.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]`)
+
+// xmlText makes s fit for an XML 1.0 document: it drops terminal escape
+// sequences and the control characters XML forbids (all below U+0020 but
+// tab, newline and carriage return), and replaces bytes that are not
+// UTF-8, and U+FFFE and U+FFFF, with U+FFFD. encoding/xml escapes the rest.
+func xmlText(s string) string {
+	s = ansiEscape.ReplaceAllString(s, "")
+	var b strings.Builder
+	b.Grow(len(s))
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		s = s[size:]
+		switch {
+		case r == utf8.RuneError && size == 1, r == 0xFFFE, r == 0xFFFF:
+			b.WriteRune(utf8.RuneError)
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r':
+			// dropped
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
