@@ -71,7 +71,7 @@ func (r *junitReport) add(s runnable, res *attest.Result, logDir string) {
 	if r == nil {
 		return
 	}
-	r.suites = append(r.suites, newJUnitSuite(s, res, logDir, time.Now()))
+	r.suites = append(r.suites, newJUnitSuite(s, res, logDir, time.Now(), ""))
 }
 
 // addError records that s could not run at all, because of err.
@@ -83,9 +83,7 @@ func (r *junitReport) addError(s runnable, err error) {
 	for i, name := range s.TestNames() {
 		res.Tests[i].Name = name
 	}
-	js := newJUnitSuite(s, res, "", time.Now())
-	js.Cases[0].Name = "the run did not start"
-	r.suites = append(r.suites, js)
+	r.suites = append(r.suites, newJUnitSuite(s, res, "", time.Now(), "the run did not start"))
 }
 
 // write writes the report and returns the exit status of the command: a
@@ -110,6 +108,9 @@ func (r *junitReport) save() error {
 	data, err := r.marshal()
 	if err != nil {
 		return err
+	}
+	if st, err := os.Stat(r.path); err == nil && st.IsDir() {
+		return errors.New("it is a directory")
 	}
 	dir := filepath.Dir(r.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -188,11 +189,16 @@ type (
 		Failure   *junitProblem `xml:"failure,omitempty"`
 		Error     *junitProblem `xml:"error,omitempty"`
 		Skipped   *junitSkipped `xml:"skipped,omitempty"`
-		SystemOut string        `xml:"system-out,omitempty"`
+		SystemOut *junitText    `xml:"system-out"`
+	}
+	// junitText is text kept as it is, newlines included, in CDATA
+	// sections.
+	junitText struct {
+		Text string `xml:",cdata"`
 	}
 	junitProblem struct {
 		Message string `xml:"message,attr"`
-		Text    string `xml:",chardata"`
+		Text    string `xml:",cdata"`
 	}
 	junitSkipped struct {
 		Message string `xml:"message,attr"`
@@ -203,8 +209,9 @@ type (
 // judges as the terminal output does (starlark.Verdict): the target's
 // fault is a <failure>, anything else that stopped a test or the run an
 // <error>. What stopped the run outside any test, such as a cluster that
-// did not start, is a test case of its own, named as the terminal names it.
-func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time) junitSuite {
+// did not start, is a test case of its own, named as the terminal names it
+// unless stopped names it.
+func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time, stopped string) junitSuite {
 	name := s.Name()
 	if st, ok := s.(stageRun); ok {
 		_, name, _ = strings.Cut(st.name, "/") // challenge/stage: the stage's key
@@ -216,15 +223,18 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time)
 		Timestamp: end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
 		seconds:   res.Duration.Seconds(),
 	}
+	if res.Err != nil && stopped == "" {
+		stopped = stopReason(res.Err)
+	}
 	failed := slices.ContainsFunc(res.Tests, func(t attest.TestResult) bool { return t.Status == attest.TestFailed })
 	if res.Err != nil && !failed {
-		c := junitCase{Name: xmlText(stopReason(res.Err)), Classname: class, Time: seconds(0)}
+		c := junitCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
 		c.setProblem(judge(res.Err), res.Err, failureText(unwrapSetup(res.Err)), logDir)
 		js.Cases = append(js.Cases, c)
 	}
 	notRun := "an earlier test failed"
 	if res.Err != nil {
-		notRun = stopReason(res.Err)
+		notRun = stopped
 	}
 	for _, t := range res.Tests {
 		c := junitCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
@@ -268,7 +278,9 @@ func (c *junitCase) setProblem(v attest.Verdict, err error, text, logDir string)
 		c.Error = p
 	}
 	if logDir != "" {
-		c.SystemOut = xmlText(logTail(logDir))
+		if tail := logTail(logDir); tail != "" {
+			c.SystemOut = &junitText{xmlText(tail)}
+		}
 	}
 }
 
@@ -414,10 +426,14 @@ var ansiEscape = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]`)
 
 // xmlText makes s fit for an XML 1.0 document: it drops terminal escape
 // sequences and the control characters XML forbids (all below U+0020 but
-// tab, newline and carriage return), and replaces bytes that are not
-// UTF-8, and U+FFFE and U+FFFF, with U+FFFD. encoding/xml escapes the rest.
+// tab, newline and carriage return), replaces bytes that are not UTF-8,
+// and U+FFFE and U+FFFF, with U+FFFD, and ends lines with a newline alone,
+// as an XML parser would read them in a CDATA section. encoding/xml
+// escapes the rest.
 func xmlText(s string) string {
 	s = ansiEscape.ReplaceAllString(s, "")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
 	var b strings.Builder
 	b.Grow(len(s))
 	for len(s) > 0 {

@@ -432,7 +432,7 @@ func TestJUnitStopped(t *testing.T) {
 		checkCounts(t, "testsuites", [4]int{doc.Tests, doc.Failures, doc.Errors, doc.Skipped}, 2, 0, 1, 1)
 		checkCases(t, doc.Suites[0], "s.star", []wantCase{
 			{name: "the run did not start", kind: "error", message: "cannot reach the Docker daemon at unix:///x.sock"},
-			{name: "a", kind: "skipped", message: "not run: the run stopped"},
+			{name: "a", kind: "skipped", message: "not run: the run did not start"},
 		})
 	})
 }
@@ -477,7 +477,7 @@ func TestJUnitControlCharacters(t *testing.T) {
 		t.Fatalf("no failure: %+v", c)
 	}
 	assertContains(t, "failure text", c.Failure.Text,
-		"\n         start\t\rend\n",
+		"\n         start\t\nend\n",
 		"         red <&>\"' ]]>\n",
 		"         third line\n",
 		"n2 ✗ GET http://127.0.0.1:2/kv/k → read body: \uFFFD\uFFFD garbage \uFFFD\n",
@@ -577,14 +577,17 @@ func TestJUnitWrite(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{filepath.Join(dir, "file", "junit.xml"), filepath.Join(dir, "reports")} {
+	for _, bad := range []struct{ path, why string }{
+		{filepath.Join(dir, "file", "junit.xml"), "not a directory"},
+		{filepath.Join(dir, "reports"), "it is a directory"},
+	} {
 		for _, tc := range []struct{ status, want int }{{exitPass, exitError}, {exitFail, exitFail}, {exitError, exitError}} {
-			r.path = bad
+			r.path = bad.path
 			var stderr bytes.Buffer
 			if got := r.write(&stderr, tc.status); got != tc.want {
-				t.Errorf("%s: status %d becomes %d; want %d", bad, tc.status, got, tc.want)
+				t.Errorf("%s: status %d becomes %d; want %d", bad.path, tc.status, got, tc.want)
 			}
-			assertContains(t, "stderr", stderr.String(), "clstr: write the JUnit report "+bad+": ")
+			assertContains(t, "stderr", stderr.String(), "clstr: write the JUnit report "+bad.path+": ", bad.why)
 		}
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "reports")); len(entries) != 1 {
@@ -618,6 +621,59 @@ func TestJUnitFlag(t *testing.T) {
 			}
 			if _, err := os.Stat("j.xml"); err == nil {
 				t.Errorf("a usage error wrote the report")
+			}
+		})
+	}
+}
+
+// TestRunJUnit runs clstr run --junit against the test node in a real
+// container, once passing and once failing, and reads the reports.
+func TestRunJUnit(t *testing.T) {
+	dockerOrSkip(t)
+	_, testnode := binaries(t)
+	script := `suite()
+test("stores", lambda: put("n1", "/kv/a", "1").status(200).run())
+test("reads", lambda: get("n1", "/kv/a").status(200).body(BODY).hint("Serve what was stored.").run())
+test("echoes", lambda: post("n1", "/echo", "hi").status(200).run())
+`
+	tests := []struct {
+		name, body string
+		status     int
+		counts     [4]int // tests, failures, errors, skipped
+		kinds      []string
+	}{
+		{"passing", `"1"`, exitPass, [4]int{3, 0, 0, 0}, []string{"passed", "passed", "passed"}},
+		{"failing", `"2"`, exitFail, [4]int{3, 1, 0, 1}, []string{"passed", "failure", "skipped"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := clstrRun(t, map[string]string{"s.star": strings.Replace(script, "BODY", tc.body, 1)}, nil,
+				"run", "--binary", testnode, "--junit", "reports/junit.xml", "s.star")
+			if res.status != tc.status {
+				t.Fatalf("exit status %d; want %d\nstdout:\n%s\nstderr:\n%s", res.status, tc.status, res.stdout, res.stderr)
+			}
+			doc := readReport(t, filepath.Join(res.dir, "reports/junit.xml"))
+			checkCounts(t, "testsuites", [4]int{doc.Tests, doc.Failures, doc.Errors, doc.Skipped}, tc.counts[0], tc.counts[1], tc.counts[2], tc.counts[3])
+			if len(doc.Suites) != 1 {
+				t.Fatalf("%d suites; want 1", len(doc.Suites))
+			}
+			s := doc.Suites[0]
+			checkCounts(t, "testsuite", [4]int{s.Tests, s.Failures, s.Errors, s.Skipped}, tc.counts[0], tc.counts[1], tc.counts[2], tc.counts[3])
+			if s.Name != "s.star" || len(s.Cases) != len(tc.kinds) {
+				t.Fatalf("suite %q with %d cases; want s.star with %d", s.Name, len(s.Cases), len(tc.kinds))
+			}
+			for i, c := range s.Cases {
+				if c.kind() != tc.kinds[i] || c.Classname != "s.star" {
+					t.Errorf("case %q (class %q): %s; want %s", c.Name, c.Classname, c.kind(), tc.kinds[i])
+				}
+			}
+			if tc.status == exitFail {
+				f := s.Cases[1]
+				assertContains(t, "failure", f.Failure.Text, "s.star:3:", "n1 ✗ GET http://127.0.0.1:", "expected body is 2, got 1", "hint: Serve what was stored.")
+				if f.SystemOut == nil {
+					t.Fatal("the failed test has no system-out")
+				}
+				assertContains(t, "system-out", *f.SystemOut, "==> .clstr/logs/events.log", "[TEST: reads]", "==> .clstr/logs/n1.log")
 			}
 		})
 	}
