@@ -74,8 +74,9 @@ func (r *junitReport) add(s runnable, res *attest.Result, logDir string) {
 	r.suites = append(r.suites, newJUnitSuite(s, res, logDir, time.Now(), ""))
 }
 
-// addError records that s could not run at all, because of err.
-func (r *junitReport) addError(s runnable, err error) {
+// addError records that s could not run at all because of err, as a test
+// case named what that comes before its tests.
+func (r *junitReport) addError(s runnable, what string, err error) {
 	if r == nil {
 		return
 	}
@@ -83,8 +84,16 @@ func (r *junitReport) addError(s runnable, err error) {
 	for i, name := range s.TestNames() {
 		res.Tests[i].Name = name
 	}
-	r.suites = append(r.suites, newJUnitSuite(s, res, "", time.Now(), "the run did not start"))
+	r.suites = append(r.suites, newJUnitSuite(s, res, "", time.Now(), what))
 }
+
+// unloaded is a script that did not load, for addError: it has no tests.
+type unloaded struct{ name string }
+
+func (u unloaded) Name() string          { return u.name }
+func (u unloaded) TestNames() []string   { return nil }
+func (u unloaded) Config() attest.Config { return attest.Config{} }
+func (u unloaded) Suite() *attest.Suite  { return nil }
 
 // write writes the report and returns the exit status of the command: a
 // report that cannot be written is said on stderr, and turns a pass into

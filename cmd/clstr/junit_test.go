@@ -424,7 +424,7 @@ func TestJUnitStopped(t *testing.T) {
 
 	t.Run("no run", func(t *testing.T) {
 		r := &junitReport{path: filepath.Join(t.TempDir(), "junit.xml")}
-		r.addError(stub{"s.star", []string{"a"}}, errors.New("cannot reach the Docker daemon at unix:///x.sock"))
+		r.addError(stub{"s.star", []string{"a"}}, "the run did not start", errors.New("cannot reach the Docker daemon at unix:///x.sock"))
 		if got := r.write(io.Discard, exitError); got != exitError {
 			t.Errorf("status %d; want %d", got, exitError)
 		}
@@ -676,5 +676,31 @@ test("echoes", lambda: post("n1", "/echo", "hi").status(200).run())
 				assertContains(t, "system-out", *f.SystemOut, "==> .clstr/logs/events.log", "[TEST: reads]", "==> .clstr/logs/n1.log")
 			}
 		})
+	}
+}
+
+// TestJUnitScriptDoesNotLoad checks that a script with a syntax error is
+// in the report as an error, and that no cluster was needed to say so.
+func TestJUnitScriptDoesNotLoad(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("bad.star", []byte("suite()\n\ndef t(:\n    pass\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	status := run(context.Background(), []string{"clstr", "run", "--binary", "bad.star", "--junit", "j.xml", "bad.star"}, &stdout, &stderr)
+	if status != exitError {
+		t.Fatalf("status %d; want %d\nstderr:\n%s", status, exitError, stderr.String())
+	}
+	assertContains(t, "stderr", stderr.String(), "bad.star:3:8: got ':', want ')'")
+	doc := readReport(t, "j.xml")
+	checkCounts(t, "testsuites", [4]int{doc.Tests, doc.Failures, doc.Errors, doc.Skipped}, 1, 0, 1, 0)
+	if doc.Suites[0].Name != "bad.star" {
+		t.Errorf("suite %q; want bad.star", doc.Suites[0].Name)
+	}
+	checkCases(t, doc.Suites[0], "bad.star", []wantCase{
+		{name: "the script did not load", kind: "error", message: "bad.star:3:8: got ':', want ')'", text: []string{"bad.star:3:8: got ':', want ')'\n"}},
+	})
+	if _, err := os.Stat(".clstr"); err == nil {
+		t.Errorf("a script that does not compile created .clstr/")
 	}
 }

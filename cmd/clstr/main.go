@@ -1,7 +1,7 @@
 // Command clstr runs test stages, written in Starlark, against a program
 // that it starts as a cluster of Docker containers.
 //
-//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [-v] SCRIPT
+//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [--junit FILE] [-v] SCRIPT
 //	clstr clean [--all]
 //	clstr doctor
 //	clstr check SCRIPT…
@@ -12,8 +12,8 @@
 //
 //	clstr list
 //	clstr init CHALLENGE [DIR] [--language LANG]
-//	clstr test [STAGE] [--so-far] [--binary PATH | --image TAG]
-//	clstr next [--binary PATH | --image TAG]
+//	clstr test [STAGE] [--so-far] [--binary PATH | --image TAG] [--junit FILE]
+//	clstr next [--binary PATH | --image TAG] [--junit FILE]
 //	clstr status
 //	clstr logs [NODE…] [--follow]
 //

@@ -79,7 +79,8 @@ func runAction(c *cli.Context) error {
 	s, err := starlark.Load(script, loadOptions(c, out))
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
-		return exitStatus(exitError)
+		junitFrom(c.Context).addError(unloaded{c.Args().First()}, "the script did not load", err)
+		return exitStatus(junitFrom(c.Context).write(stderr, exitError))
 	}
 	if filter != nil && !matchesAny(filter, s.TestNames()) {
 		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
@@ -131,7 +132,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	events, err := freshLogDir()
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		junitFrom(ctx).addError(s, err)
+		junitFrom(ctx).addError(s, "the run did not start", err)
 		return junitFrom(ctx).write(stderr, exitError)
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
@@ -142,7 +143,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if err != nil {
 		events.Close()
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		junitFrom(ctx).addError(s, err)
+		junitFrom(ctx).addError(s, "the run did not start", err)
 		return junitFrom(ctx).write(stderr, exitError)
 	}
 	defer rt.Close()
