@@ -148,15 +148,14 @@ func (r *junitReport) save() error {
 // marshal renders the report as an XML document.
 func (r *junitReport) marshal() ([]byte, error) {
 	doc := junitSuites{Name: "clstr", Suites: r.suites}
-	var took float64
 	for _, s := range r.suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
 		doc.Skipped += s.Skipped
-		took += s.seconds
+		doc.seconds += s.seconds
 	}
-	doc.Time = fmt.Sprintf("%.3f", took)
+	doc.Time = fmt.Sprintf("%.3f", doc.seconds)
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
@@ -171,25 +170,25 @@ func (r *junitReport) marshal() ([]byte, error) {
 // The elements of the report. Every text in them has been through xmlText.
 type (
 	junitSuites struct {
-		XMLName  xml.Name     `xml:"testsuites"`
-		Name     string       `xml:"name,attr"`
-		Tests    int          `xml:"tests,attr"`
-		Failures int          `xml:"failures,attr"`
-		Errors   int          `xml:"errors,attr"`
-		Skipped  int          `xml:"skipped,attr"`
-		Time     string       `xml:"time,attr"`
-		Suites   []junitSuite `xml:"testsuite"`
+		XMLName xml.Name `xml:"testsuites"`
+		Name    string   `xml:"name,attr"`
+		junitCounts
+		Suites []junitSuite `xml:"testsuite"`
 	}
 	junitSuite struct {
-		Name      string      `xml:"name,attr"`
-		Tests     int         `xml:"tests,attr"`
-		Failures  int         `xml:"failures,attr"`
-		Errors    int         `xml:"errors,attr"`
-		Skipped   int         `xml:"skipped,attr"`
-		Time      string      `xml:"time,attr"`
+		Name string `xml:"name,attr"`
+		junitCounts
 		Timestamp string      `xml:"timestamp,attr"`
 		Cases     []junitCase `xml:"testcase"`
-		seconds   float64
+	}
+	// junitCounts are the attributes of <testsuites> and <testsuite>.
+	junitCounts struct {
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Errors   int    `xml:"errors,attr"`
+		Skipped  int    `xml:"skipped,attr"`
+		Time     string `xml:"time,attr"`
+		seconds  float64
 	}
 	junitCase struct {
 		Name      string        `xml:"name,attr"`
@@ -227,10 +226,9 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 	}
 	class := xmlText(s.Name())
 	js := junitSuite{
-		Name:      xmlText(name),
-		Time:      seconds(res.Duration),
-		Timestamp: end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
-		seconds:   res.Duration.Seconds(),
+		Name:        xmlText(name),
+		junitCounts: junitCounts{Time: seconds(res.Duration), seconds: res.Duration.Seconds()},
+		Timestamp:   end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
 	}
 	if res.Err != nil && stopped == "" {
 		stopped = stopReason(res.Err)
@@ -238,7 +236,7 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 	failed := slices.ContainsFunc(res.Tests, func(t attest.TestResult) bool { return t.Status == attest.TestFailed })
 	if res.Err != nil && !failed {
 		c := junitCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
-		c.setProblem(judge(res.Err), res.Err, failureText(unwrapSetup(res.Err)), logDir)
+		c.setProblem(res.Err, failureText(unwrapSetup(res.Err)), logDir)
 		js.Cases = append(js.Cases, c)
 	}
 	notRun := "an earlier test failed"
@@ -252,9 +250,9 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 			if res.Err != nil {
 				// The run was stopped (interrupted) during the test: that,
 				// not the test, is why it failed.
-				c.setProblem(judge(res.Err), res.Err, failureText(t.Err)+failureText(res.Err), logDir)
+				c.setProblem(res.Err, failureText(t.Err)+failureText(res.Err), logDir)
 			} else {
-				c.setProblem(judge(t.Err), t.Err, failureText(t.Err), logDir)
+				c.setProblem(t.Err, failureText(t.Err), logDir)
 			}
 		case attest.TestNotRun:
 			c.Skipped = &junitSkipped{Message: xmlText("not run: " + notRun)}
@@ -277,11 +275,11 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 	return js
 }
 
-// setProblem makes the case a <failure> or an <error> by the verdict v on
+// setProblem makes the case a <failure> or an <error> as judge says of
 // err, with text in full and the tails of the logs in logDir.
-func (c *junitCase) setProblem(v attest.Verdict, err error, text, logDir string) {
+func (c *junitCase) setProblem(err error, text, logDir string) {
 	p := &junitProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
-	if v == attest.VerdictFail {
+	if judge(err) == attest.VerdictFail {
 		c.Failure = p
 	} else {
 		c.Error = p
