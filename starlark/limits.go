@@ -63,7 +63,7 @@ type Limits struct {
 // others: generous enough for the built-in stages.
 func DefaultLimits() Limits {
 	return Limits{
-		Steps:            100_000_000,
+		Steps:            10_000_000,
 		TestTime:         2 * time.Minute,
 		StageTime:        20 * time.Minute,
 		Nodes:            16,
@@ -211,9 +211,9 @@ func (sb *sandbox) begin(ctx context.Context, test string, stage bool) *guard {
 			g.deadline, g.stage = sb.stageEnd, true
 		}
 	}
-	base := heapBytes()
+	base, stacks := memoryBytes()
 	g.wg.Add(1)
-	go g.watch(base)
+	go g.watch(base, stacks)
 	return g
 }
 
@@ -289,8 +289,9 @@ func (g *guard) err() *LimitError {
 	return g.hit.Load()
 }
 
-// watch samples the heap and the clock until the guard ends.
-func (g *guard) watch(base uint64) {
+// watch samples the heap, the goroutine stacks and the clock until the
+// guard ends.
+func (g *guard) watch(base, baseStacks uint64) {
 	defer g.wg.Done()
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
@@ -302,12 +303,19 @@ func (g *guard) watch(base uint64) {
 		case <-g.done:
 			return
 		case now := <-t.C:
-			heap := heapBytes()
+			heap, stacks := memoryBytes()
 			// Garbage of earlier tests may be in the first sample: the
 			// base follows the heap down as it is collected.
 			base = min(base, heap)
 			over := lim.Memory > 0 && heap > base && heap-base > uint64(lim.Memory)
+			// A builtin recursing through a value nested millions deep
+			// (hashing a tuple of a tuple of …) grows a goroutine's stack
+			// towards Go's limit, past which the process dies; no step
+			// comes between to stop it.
+			deep := stacks > baseStacks && stacks-baseStacks > stackCeiling
 			switch {
+			case deep:
+				g.trip(&LimitError{Limit: "call depth", Value: strconv.Itoa(lim.Depth), Flag: FlagDepth, Detail: "a value nested too deep for the runner's stack"})
 			case over:
 				g.trip(&LimitError{Limit: "memory", Value: byteSize(lim.Memory), Flag: FlagMemory})
 			case now.After(g.deadline) && g.stage:
@@ -330,7 +338,7 @@ func (g *guard) watch(base uint64) {
 			grown := heap - min(heap, base)
 			runaway := e.Flag != FlagMemory || (over && grown > 2*uint64(lim.Memory))
 			ceiling := lim.Memory > 0 && grown > runawayCeiling*uint64(lim.Memory)
-			if (ceiling || now.Sub(tripped) > grace && runaway) && lim.Runaway != nil {
+			if (deep || ceiling || now.Sub(tripped) > grace && runaway) && lim.Runaway != nil {
 				lim.Runaway(e)
 				return
 			}
@@ -338,18 +346,30 @@ func (g *guard) watch(base uint64) {
 	}
 }
 
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-var heapMu sync.Mutex // guards heapSample
+// stackCeiling is the growth of the goroutine stacks that stops a
+// sandboxed script, and calls Limits.Runaway at once: Go lets one
+// goroutine's stack grow to 1 GB, and the growth that would pass half of
+// that is the last.
+const stackCeiling = 256 << 20
 
-// heapBytes returns the bytes of heap objects, live or not yet collected.
-func heapBytes() uint64 {
-	heapMu.Lock()
-	defer heapMu.Unlock()
-	metrics.Read(heapSample)
-	if heapSample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+var memorySamples = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/heap/stacks:bytes"},
+}
+var memoryMu sync.Mutex // guards memorySamples
+
+// memoryBytes returns the bytes of heap objects, live or not yet
+// collected, and of goroutine stacks.
+func memoryBytes() (heap, stacks uint64) {
+	memoryMu.Lock()
+	defer memoryMu.Unlock()
+	metrics.Read(memorySamples)
+	for i, dst := range []*uint64{&heap, &stacks} {
+		if v := memorySamples[i].Value; v.Kind() == metrics.KindUint64 {
+			*dst = v.Uint64()
+		}
 	}
-	return heapSample[0].Value.Uint64()
+	return heap, stacks
 }
 
 // refuse reports that the script asked for more than a limit allows.

@@ -112,36 +112,49 @@ func TestRunArchive(t *testing.T) {
 	}
 }
 
-// TestRunRunaway runs a script whose one step, a join of one string many
-// times over, builds more than any limit allows and cannot be
-// interrupted: clstr names the limit and exits rather than let the
-// machine run out of memory. The cluster it leaves is for clstr clean.
+// TestRunRunaway runs scripts whose one step cannot be interrupted and
+// would take the machine's memory or the runner's stack: a join of one
+// string many times over, and a hash of a tuple nested millions deep (with
+// the step limit raised to allow it). clstr names the limit and exits
+// rather than crash; the cluster it leaves is for clstr clean.
 func TestRunRunaway(t *testing.T) {
 	dockerOrSkip(t)
 	clstr, testnode := binaries(t)
-	script := `suite(cluster = 1)
-
-def bomb():
-    s = "x" * (1 << 20)
-    return "".join([s] * 100000)
-
-test("bomb", bomb)
-`
-	res := clstrRun(t, map[string]string{"bomb.star": script}, nil, "run", "--binary", testnode, "--max-memory", "64MiB", "bomb.star")
-	t.Cleanup(func() {
-		if out, err := exec.Command(clstr, "clean").CombinedOutput(); err != nil {
-			t.Errorf("clstr clean: %v\n%s", err, out)
-		}
-	})
-	if res.status != exitError {
-		t.Errorf("exit status %d; want %d\n%s%s", res.status, exitError, res.stdout, res.stderr)
-	}
-	for _, want := range []string{`limit: memory (64 MiB) exceeded in test "bomb"`, "the script does not stop"} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
-		}
-	}
-	if res.took > time.Minute {
-		t.Errorf("clstr took %v to give up", res.took)
+	for _, tc := range []struct {
+		name, body string
+		flags      []string
+		want       string
+	}{
+		{"join", `s = "x" * (1 << 20)
+    return "".join([s] * 100000)`, []string{"--max-memory", "64MiB"}, `limit: memory (64 MiB) exceeded in test "bomb"`},
+		{"deep hash", `t = ()
+    for i in range(30000000):
+        t = (t,)
+    return {t: 1}`, []string{"--max-steps", "2000000000", "--max-memory", "8GiB"}, `limit: call depth (1000) exceeded in test "bomb" (a value nested too deep for the runner's stack)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := "suite(cluster = 1)\n\ndef bomb():\n    " + tc.body + "\n\ntest(\"bomb\", bomb)\n"
+			args := append(append([]string{"run", "--binary", testnode}, tc.flags...), "bomb.star")
+			res := clstrRun(t, map[string]string{"bomb.star": script}, nil, args...)
+			t.Cleanup(func() {
+				if out, err := exec.Command(clstr, "clean").CombinedOutput(); err != nil {
+					t.Errorf("clstr clean: %v\n%s", err, out)
+				}
+			})
+			if res.status != exitError {
+				t.Errorf("exit status %d; want %d\n%s%s", res.status, exitError, res.stdout, res.stderr)
+			}
+			for _, want := range []string{tc.want, "the script does not stop"} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
+				}
+			}
+			if strings.Contains(res.stderr, "goroutine ") {
+				t.Errorf("a Go stack trace:\n%s", res.stderr)
+			}
+			if res.took > time.Minute {
+				t.Errorf("clstr took %v to give up", res.took)
+			}
+		})
 	}
 }
