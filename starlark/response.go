@@ -187,7 +187,16 @@ func fromJSON(r gjson.Result) starlark.Value {
 
 // toGo converts a Starlark value to what encoding/json encodes: nil, bool,
 // json.Number, string, []any and map[string]any.
-func toGo(v starlark.Value) (any, error) {
+func toGo(v starlark.Value) (any, error) { return toGoDepth(v, 0) }
+
+// maxJSONDepth bounds the nesting of a value written as JSON: deeper
+// values would take the runner's stack, not the reader's patience.
+const maxJSONDepth = 1000
+
+func toGoDepth(v starlark.Value, depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, fmt.Errorf("a value nested more than %d deep cannot be written as JSON", maxJSONDepth)
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return nil, nil
@@ -206,7 +215,7 @@ func toGo(v starlark.Value) (any, error) {
 	case starlark.Indexable: // list, tuple
 		out := make([]any, v.Len())
 		for i := range out {
-			e, err := toGo(v.Index(i))
+			e, err := toGoDepth(v.Index(i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -220,7 +229,7 @@ func toGo(v starlark.Value) (any, error) {
 			if !ok {
 				return nil, fmt.Errorf("a dict key of JSON must be a string, got %s", item[0].Type())
 			}
-			e, err := toGo(item[1])
+			e, err := toGoDepth(item[1], depth+1)
 			if err != nil {
 				return nil, err
 			}
