@@ -1,7 +1,7 @@
 // Command clstr runs test stages, written in Starlark, against a program
 // that it starts as a cluster of Docker containers.
 //
-//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [--junit FILE] [-v] SCRIPT
+//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [--junit FILE] [--watch] [-v] SCRIPT
 //	clstr clean [--all]
 //	clstr doctor
 //	clstr check SCRIPT…

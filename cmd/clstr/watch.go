@@ -245,19 +245,28 @@ func (s *watchSession) idle(ctx context.Context) ([]string, error) {
 }
 
 func (s *watchSession) idleLine() {
-	what := "the script"
-	if n := len(s.files) - 1; n == 1 {
+	what := s.describe([]string{s.scriptPath()})
+	switch n := len(s.files) - 1; {
+	case n == 1:
 		what += " and the module it loads"
-	} else if n > 1 {
+	case n > 1:
 		what += fmt.Sprintf(" and the %d modules it loads", n)
 	}
 	switch {
 	case s.opts.Binary != "":
-		what += " and the binary " + s.opts.Binary
+		what += ", the binary " + s.opts.Binary
 	case s.opts.Dir != "":
-		what += " and the sources in " + s.opts.Dir
+		what += ", the sources in " + s.opts.Dir
 	}
 	s.out.line("%s", s.out.dim("· watching "+what+" for changes (Ctrl-C to stop)"))
+}
+
+func (s *watchSession) scriptPath() string {
+	abs, err := filepath.Abs(s.script)
+	if err != nil {
+		return s.script
+	}
+	return abs
 }
 
 // watch points the watcher at the script's files and the target; while
@@ -265,11 +274,7 @@ func (s *watchSession) idleLine() {
 // the files it had, since the fix may be a module that does not exist yet.
 func (s *watchSession) watch(broken bool) error {
 	set := s.target
-	abs, err := filepath.Abs(s.script)
-	if err != nil {
-		return err
-	}
-	set.Files = append(slices.Clone(s.files), abs)
+	set.Files = append(slices.Clone(s.files), s.scriptPath())
 	if broken {
 		dirs := map[string]bool{}
 		for _, f := range set.Files {
