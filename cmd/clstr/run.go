@@ -106,28 +106,8 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	// only then does clstr exit.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case sig := <-sigs:
-			out.interrupted(sig)
-			cancel(fmt.Errorf("%v", sig))
-		case <-done:
-			return
-		}
-		// A second signal is for someone who will not wait for the
-		// cleanup; the next run, or clstr clean, removes what is left.
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(stderr, "clstr: %v again: quitting without cleaning up; run 'clstr clean' to remove what is left\n", sig)
-			os.Exit(exitError)
-		case <-done:
-		}
-	}()
+	stopSignals := cancelOnSignal(cancel, out, stderr)
+	defer stopSignals()
 
 	events, err := freshLogDir()
 	if err != nil {
@@ -154,6 +134,38 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
 	}
 	return junitFrom(ctx).write(stderr, status)
+}
+
+// cancelOnSignal calls cancel at the first SIGINT or SIGTERM and quits at
+// once at the second; the returned function stops listening.
+func cancelOnSignal(cancel context.CancelCauseFunc, out *output, stderr io.Writer) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case sig := <-sigs:
+			out.interrupted(sig)
+			cancel(fmt.Errorf("%v", sig))
+		case <-done:
+			return
+		}
+		// A second signal is for someone who will not wait for the
+		// cleanup; the next run, or clstr clean, removes what is left.
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stderr, "clstr: %v again: quitting without cleaning up; run 'clstr clean' to remove what is left\n", sig)
+			os.Exit(exitError)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-exited
+	}
 }
 
 // loadOptions are the options every script of a run is loaded with.

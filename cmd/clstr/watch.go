@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,7 +28,7 @@ func watchAction(c *cli.Context, out *output, script string, opts docker.Options
 	stderr := c.App.ErrWriter
 	ctx, cancel := context.WithCancelCause(c.Context)
 	defer cancel(nil)
-	stopSignals := cancelOnSignal(ctx, cancel, out, stderr)
+	stopSignals := cancelOnSignal(cancel, out, stderr)
 	defer stopSignals()
 
 	s, err := newWatchSession(ctx, c, out, script, opts, filter)
@@ -44,36 +42,6 @@ func watchAction(c *cli.Context, out *output, script string, opts docker.Options
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 	}
 	return exitStatus(exitError)
-}
-
-// cancelOnSignal cancels ctx at the first SIGINT or SIGTERM and quits at
-// once at the second; the returned function stops listening.
-func cancelOnSignal(ctx context.Context, cancel context.CancelCauseFunc, out *output, stderr io.Writer) func() {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case sig := <-sigs:
-			out.interrupted(sig)
-			cancel(fmt.Errorf("%v", sig))
-		case <-done:
-			return
-		}
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(stderr, "clstr: %v again: quitting without cleaning up; run 'clstr clean' to remove what is left\n", sig)
-			os.Exit(exitError)
-		case <-done:
-		}
-	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-		<-exited
-	}
 }
 
 // watchSession is the state of clstr run --watch between runs.
