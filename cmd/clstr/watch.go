@@ -213,20 +213,24 @@ func (s *watchSession) idle(ctx context.Context) ([]string, error) {
 }
 
 func (s *watchSession) idleLine() {
-	what := s.describe([]string{s.scriptPath()})
+	what := []string{s.describe([]string{s.scriptPath()})}
 	switch n := len(s.files) - 1; {
 	case n == 1:
-		what += " and the module it loads"
+		what = append(what, "the module it loads")
 	case n > 1:
-		what += fmt.Sprintf(" and the %d modules it loads", n)
+		what = append(what, fmt.Sprintf("the %d modules it loads", n))
 	}
 	switch {
 	case s.opts.Binary != "":
-		what += ", the binary " + s.opts.Binary
+		what = append(what, "the binary "+s.opts.Binary)
 	case s.opts.Dir != "":
-		what += ", the sources in " + s.opts.Dir
+		what = append(what, "the sources in "+s.opts.Dir)
 	}
-	s.out.line("%s", s.out.dim("· watching "+what+" for changes (Ctrl-C to stop)"))
+	list := what[0]
+	if n := len(what); n > 1 {
+		list = strings.Join(what[:n-1], ", ") + " and " + what[n-1]
+	}
+	s.out.line("%s", s.out.dim("· watching "+list+" for changes (Ctrl-C to stop)"))
 }
 
 func (s *watchSession) scriptPath() string {

@@ -141,7 +141,7 @@ func TestRunWatch(t *testing.T) {
 	w := startWatch(t, map[string]string{"s.star": stage("first", "healthy"), "lib.star": libStar}, nil,
 		"run", "--watch", "--trust", "--binary", node, "s.star")
 	w.waitFor("✓ first", 1)
-	w.waitFor("watching s.star and the module it loads, the binary ", 1)
+	w.waitFor("watching s.star, the module it loads and the binary ", 1)
 
 	// An edit of the script runs it again.
 	w.save("s.star", stage("second", "healthy"))
