@@ -133,16 +133,15 @@ const stepChunk = 1024
 const watchEvery = 10 * time.Millisecond
 
 // runawayGrace is how long a thread stopped by a limit may stay inside
-// one builtin before Limits.Runaway is called; memory, growing meanwhile,
-// gets less.
-const (
-	runawayGrace       = 10 * time.Second
-	runawayGraceMemory = time.Second
-	// runawayCeiling, times the memory limit, is a heap growth that calls
-	// Limits.Runaway at once: nothing the script may do in one step
-	// after the limit stopped it needs that much.
-	runawayCeiling = 6
-)
+// one builtin before Limits.Runaway is called, counted in the watchdog's
+// samples.
+const runawayGrace = 10 * time.Second
+
+// runawayCeiling, times the memory limit, is a heap growth that calls
+// Limits.Runaway at once: the step in flight when the limit stopped the
+// script may still double a string, but nothing it may do needs that
+// much.
+const runawayCeiling = 6
 
 // sandbox is the limits' state of one run of a script (one Script.Suite,
 // or one Load): what the whole stage has used so far.
@@ -296,8 +295,12 @@ func (g *guard) watch(base, baseStacks uint64) {
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	lim := g.sb.lim
-	var tripped time.Time
-	grace := runawayGrace
+	// stopping counts the watchdog's own samples since the limit was
+	// reached, not the wall clock: a thread inside one long copy of
+	// memory can hold up the whole process (the garbage collector waits
+	// for it to reach a safe point), and a watchdog that wakes after such
+	// a pause must not take the pause for time the thread had to stop.
+	var stopping time.Duration
 	for {
 		select {
 		case <-g.done:
@@ -327,18 +330,10 @@ func (g *guard) watch(base, baseStacks uint64) {
 			if e == nil {
 				continue
 			}
-			if tripped.IsZero() {
-				tripped = now
-				if e.Flag == FlagMemory {
-					grace = runawayGraceMemory
-				}
-			}
-			// Memory runs away when it keeps growing: past twice the limit
-			// for the grace period, or past the ceiling.
+			stopping += watchEvery
 			grown := heap - min(heap, base)
-			runaway := e.Flag != FlagMemory || (over && grown > 2*uint64(lim.Memory))
 			ceiling := lim.Memory > 0 && grown > runawayCeiling*uint64(lim.Memory)
-			if (deep || ceiling || now.Sub(tripped) > grace && runaway) && lim.Runaway != nil {
+			if (deep || ceiling || stopping > runawayGrace) && lim.Runaway != nil {
 				lim.Runaway(e)
 				return
 			}

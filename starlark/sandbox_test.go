@@ -29,10 +29,13 @@ import (
 //	# error: text               the run must end in a script error with text
 //	# load-error: text          Load must fail with text
 //	# within: 20s               the whole must end within this time
+//	# race: call depth            under the race detector, the run must
+//	                              stop at this limit instead, through
+//	                              Limits.Runaway (see raceEnabled)
 type hostile struct {
-	limit, at, errText, loadError string
-	set                           []string
-	within                        time.Duration
+	limit, at, errText, loadError, race string
+	set                                 []string
+	within                              time.Duration
 }
 
 func readHostile(t *testing.T, path string) hostile {
@@ -61,6 +64,8 @@ func readHostile(t *testing.T, path string) hostile {
 			h.at = val
 		case "set":
 			h.set = append(h.set, val)
+		case "race":
+			h.race = val
 		case "error":
 			h.errText = val
 		case "load-error":
@@ -106,7 +111,22 @@ func runHostile(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 	}
-	lim.Runaway = func(e *starlark.LimitError) { t.Errorf("the script ran away: %v", e) }
+	var ranAway *starlark.LimitError
+	lim.Runaway = func(e *starlark.LimitError) { ranAway = e }
+	if raceEnabled && h.race != "" {
+		h.limit = h.race
+		defer func() {
+			if ranAway == nil || ranAway.Limit != h.race {
+				t.Errorf("under the race detector Limits.Runaway got %v; want the limit %q", ranAway, h.race)
+			}
+		}()
+	} else {
+		defer func() {
+			if ranAway != nil {
+				t.Errorf("the script ran away: %v", ranAway)
+			}
+		}()
+	}
 	goroutines := runtime.NumGoroutine()
 	start := time.Now()
 	defer func() {
