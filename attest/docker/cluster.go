@@ -45,6 +45,7 @@ type dockerCluster struct {
 	nodes           []*node
 	byName          map[string]*node
 	firstStart      atomic.Int64 // unix nanoseconds of the first container start, for benchmarks
+	firstNodeStart  atomic.Int64 // …and of the first start of a node's own container
 
 	// followers owns the log-following goroutines; logCtx stops them.
 	followers sync.WaitGroup
@@ -368,6 +369,7 @@ func (c *dockerCluster) Start(ctx context.Context, name string) error {
 	if n.running {
 		return nil
 	}
+	c.firstNodeStart.CompareAndSwap(0, time.Now().UnixNano())
 	if err := c.rt.cli.ContainerStart(ctx, n.containerID, container.StartOptions{}); err != nil {
 		return &cluster.TargetError{Err: fmt.Errorf("%s: start: %w", n.name, err)}
 	}
