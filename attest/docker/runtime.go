@@ -99,10 +99,15 @@ func Connect(ctx context.Context) (*client.Client, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := cli.Ping(pctx); err != nil {
+	ping, err := cli.Ping(pctx)
+	if err != nil {
 		cli.Close()
 		return nil, &DaemonError{Host: cli.DaemonHost(), Err: err}
 	}
+	// Settle the version now: left to the first request, the client
+	// negotiates it lazily, and concurrent first requests (a cluster's
+	// start overlaps several) race on it.
+	cli.NegotiateAPIVersionPing(ping)
 	return cli, nil
 }
 
