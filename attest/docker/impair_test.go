@@ -236,6 +236,11 @@ func TestImpairments(t *testing.T) {
 			t.Errorf("n3 across the partition reached n1: %v", s)
 		}
 		must(t, c.Heal(ctx))
+		// The heal leaves the impairment alone: what crossed the
+		// partition now arrives, delayed like the rest of n1's traffic.
+		if s := probeUDP(t, c, "n3", "n1", 100); s.Received != 100 || !within(quantile(s.RTT, .5), 100, 10) {
+			t.Errorf("n3 → n1 after the heal, still impaired: %v, want every packet with the 100ms delay", s)
+		}
 		must(t, c.Repair(ctx, []string{"n1"}))
 		if s := probeUDP(t, c, "n3", "n1", 100); s.Received != 100 || quantile(s.RTT, .5) > 5 {
 			t.Errorf("after heal and repair: %v", s)
