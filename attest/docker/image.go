@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -104,7 +105,7 @@ func (r *Runtime) binaryImage(ctx context.Context, binPath, role, name string, e
 	sum := h.Sum(nil)
 	tag := fmt.Sprintf("clstr-%s:%s", role, hex.EncodeToString(sum)[:16])
 	if _, err := r.cli.ImageInspect(ctx, tag); err == nil {
-		r.images.store(key, stamp, tag)
+		r.replace(key, stamp, tag)
 		return tag, nil
 	}
 
@@ -143,8 +144,29 @@ func (r *Runtime) binaryImage(ctx context.Context, binPath, role, name string, e
 	if err := r.build(ctx, &buf, tag, role); err != nil {
 		return "", wrapErr(err)
 	}
-	r.images.store(key, stamp, tag)
+	r.replace(key, stamp, tag)
 	return tag, nil
+}
+
+// replace remembers tag as the image of key's files, and removes the
+// image it replaces.
+func (r *Runtime) replace(key, stamp, tag string) {
+	if old := r.images.last(key); old != "" && old != tag {
+		r.supersede(old)
+	}
+	r.images.store(key, stamp, tag)
+}
+
+// supersede removes, in the background, the image of an earlier build of
+// a target that a new build replaced, so that a day of rebuilds under
+// clstr run --watch does not leave an image per build. Docker refuses to
+// remove an image a container still uses, and then it stays.
+func (r *Runtime) supersede(old string) {
+	r.superseded.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		_, _ = r.cli.ImageRemove(ctx, old, image.RemoveOptions{PruneChildren: true})
+	})
 }
 
 // imageCache remembers the image built from a set of files for as long as
@@ -162,6 +184,13 @@ func (c *imageCache) lookup(key, stamp string) (string, bool) {
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
 	return e.tag, ok && stamp != "" && e.stamp == stamp
+}
+
+// last returns the image last stored for key, whatever its stamp, or "".
+func (c *imageCache) last(key string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key].tag
 }
 
 func (c *imageCache) store(key, stamp, tag string) {
@@ -228,8 +257,17 @@ func (r *Runtime) dirImage(ctx context.Context, dir string) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	tag := "clstr-target-" + hex.EncodeToString(sum[:])[:12] + ":latest"
+	var before string
+	if img, err := r.cli.ImageInspect(ctx, tag); err == nil {
+		before = img.ID
+	}
 	if err := r.build(ctx, &buf, tag, "target"); err != nil {
 		return "", &cluster.TargetError{Err: err}
+	}
+	// A changed directory moves the tag to a new image; the one it leaves
+	// untagged is the last build's.
+	if img, err := r.cli.ImageInspect(ctx, tag); before != "" && err == nil && img.ID != before {
+		r.supersede(before)
 	}
 	return tag, nil
 }

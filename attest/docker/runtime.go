@@ -67,6 +67,9 @@ type Runtime struct {
 	// pruneOnce removes stale sandbox images at the first cluster only.
 	pruneOnce sync.Once
 	pool      sandboxPool
+	// superseded removes images that newer builds of the same target
+	// replaced; Close waits for it.
+	superseded sync.WaitGroup
 }
 
 var _ cluster.Runtime = (*Runtime)(nil)
@@ -133,6 +136,7 @@ func (e *DaemonError) Unwrap() error { return e.Err }
 func (r *Runtime) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	r.superseded.Wait()
 	err := r.pool.drain(ctx, r.cli)
 	return errors.Join(err, r.cli.Close())
 }
