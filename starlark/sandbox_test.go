@@ -29,9 +29,9 @@ import (
 //	# error: text               the run must end in a script error with text
 //	# load-error: text          Load must fail with text
 //	# within: 20s               the whole must end within this time
-//	# race: call depth            under the race detector, the run must
-//	                              stop at this limit instead, through
-//	                              Limits.Runaway (see raceEnabled)
+//	# race: call depth          under the race detector, the run must stop
+//	                            at this limit instead, through
+//	                            Limits.Runaway (see raceEnabled)
 type hostile struct {
 	limit, at, errText, loadError, race string
 	set                                 []string
