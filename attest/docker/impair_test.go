@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/stattest"
 )
 
 // udpStats is what the test node's /probe/udp reports.
@@ -32,6 +33,12 @@ func (s udpStats) below(ms float64) float64 {
 	return float64(n) / float64(max(len(s.RTT), 1))
 }
 
+// lost is the share of datagrams that had no reply.
+func (s udpStats) lost() float64 { return 1 - float64(s.Received)/float64(max(s.Sent, 1)) }
+
+// duplicated is the share of datagrams whose reply came twice.
+func (s udpStats) duplicated() float64 { return float64(s.Duplicates) / float64(max(s.Sent, 1)) }
+
 func quantile(sorted []float64, q float64) float64 {
 	if len(sorted) == 0 {
 		return math.NaN()
@@ -44,7 +51,7 @@ func probeUDP(t testing.TB, c *dockerCluster, from, to string, n int) udpStats {
 	t.Helper()
 	addr, _ := c.Addr(to)
 	var s udpStats
-	getJSON(t.(*testing.T), c, from, fmt.Sprintf("/probe/udp?peer=%s&n=%d&interval=2ms&wait=1s", addr, n), &s)
+	getJSON(t.(*testing.T), c, from, fmt.Sprintf("/probe/udp?peer=%s&n=%d&interval=2ms&wait=400ms", addr, n), &s)
 	return s
 }
 
@@ -75,7 +82,9 @@ func within(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
 func TestImpairments(t *testing.T) {
 	c, events := testCluster(t, 3, Options{})
 	ctx := context.Background()
-	const packets = 400
+	// Enough datagrams for a rate to be judged within about 7 points
+	// (stattest.Tolerance) at 2ms apart.
+	const packets = 1000
 
 	base := probeUDP(t, c, "n2", "n1", packets)
 	t.Logf("baseline: %v", base)
@@ -118,22 +127,16 @@ func TestImpairments(t *testing.T) {
 			}, nil},
 		{"loss 20%", []cluster.Impairment{pct(cluster.KindLoss, 20)},
 			func(s udpStats) error {
-				if got := 1 - float64(s.Received)/float64(s.Sent); !within(got, .20, .07) {
-					return fmt.Errorf("lost %.1f%%, want 20%%", got*100)
-				}
-				return nil
+				return stattest.Rate("lost", s.lost(), .20, s.Sent, cluster.Correlation)
 			}, nil},
 		{"loss 80%", []cluster.Impairment{pct(cluster.KindLoss, 80)},
 			func(s udpStats) error {
-				if got := 1 - float64(s.Received)/float64(s.Sent); !within(got, .80, .07) {
-					return fmt.Errorf("lost %.1f%%, want 80%%", got*100)
-				}
-				return nil
+				return stattest.Rate("lost", s.lost(), .80, s.Sent, cluster.Correlation)
 			}, nil},
 		{"duplicate 30%", []cluster.Impairment{pct(cluster.KindDuplicate, 30)},
 			func(s udpStats) error {
-				if got := float64(s.Duplicates) / float64(s.Sent); !within(got, .30, .07) {
-					return fmt.Errorf("duplicated %.1f%%, want 30%%", got*100)
+				if err := stattest.Rate("duplicated", s.duplicated(), .30, s.Sent, 0); err != nil {
+					return err
 				}
 				if s.Received != s.Sent {
 					return fmt.Errorf("lost packets: %v", s)
@@ -143,8 +146,8 @@ func TestImpairments(t *testing.T) {
 		{"delay 50ms reorder 25%", []cluster.Impairment{delay(50*time.Millisecond, 0), pct(cluster.KindReorder, 25)},
 			func(s udpStats) error {
 				// The chosen quarter goes at once, overtaking the rest.
-				if fast := s.below(20); !within(fast, .25, .08) {
-					return fmt.Errorf("%.1f%% went at once, want 25%%", fast*100)
+				if err := stattest.Rate("sent at once", s.below(20), .25, s.Received, cluster.Correlation); err != nil {
+					return err
 				}
 				// With a quarter fast, the median is one of the others.
 				if p50 := quantile(s.RTT, .5); !within(p50, 50, 8) {
@@ -160,25 +163,19 @@ func TestImpairments(t *testing.T) {
 				if p50 := quantile(s.RTT, .5); !within(p50, 50, 6) {
 					return fmt.Errorf("median %.1fms, want 50ms", p50)
 				}
-				if got := 1 - float64(s.Received)/float64(s.Sent); !within(got, .20, .07) {
-					return fmt.Errorf("lost %.1f%%, want 20%%", got*100)
-				}
-				return nil
+				return stattest.Rate("lost", s.lost(), .20, s.Sent, cluster.Correlation)
 			}, nil},
 		{"delay 50ms duplicate 20%", []cluster.Impairment{delay(50*time.Millisecond, 0), pct(cluster.KindDuplicate, 20)},
 			func(s udpStats) error {
 				if p50 := quantile(s.RTT, .5); !within(p50, 50, 6) {
 					return fmt.Errorf("median %.1fms, want 50ms", p50)
 				}
-				if got := float64(s.Duplicates) / float64(s.Sent); !within(got, .20, .07) {
-					return fmt.Errorf("duplicated %.1f%%, want 20%%", got*100)
-				}
-				return nil
+				return stattest.Rate("duplicated", s.duplicated(), .20, s.Sent, 0)
 			}, nil},
 		{"delay 100ms jitter 10ms reorder 25%", []cluster.Impairment{delay(100*time.Millisecond, 10*time.Millisecond), pct(cluster.KindReorder, 25)},
 			func(s udpStats) error {
-				if fast := s.below(30); !within(fast, .25, .08) {
-					return fmt.Errorf("%.1f%% went at once, want 25%%", fast*100)
+				if err := stattest.Rate("sent at once", s.below(30), .25, s.Received, cluster.Correlation); err != nil {
+					return err
 				}
 				if p50 := quantile(s.RTT, .5); p50 < 85 || p50 > 120 {
 					return fmt.Errorf("the others took %.1fms, want about 100ms", p50)

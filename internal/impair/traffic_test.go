@@ -18,6 +18,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/impair/netnstest"
+	"github.com/clstr-dev/clstr/internal/stattest"
 )
 
 // The integration tests shape the traffic of namespace A and measure it
@@ -90,6 +91,16 @@ func (s stream) lossPct() float64 { return 100 * float64(s.sent-s.unique()) / fl
 // dupPct is the percentage of arrived datagrams that came twice or more.
 func (s stream) dupPct() float64 {
 	return 100 * float64(len(s.arrived)-s.unique()) / float64(s.unique())
+}
+
+// checkRate fails t unless a percentage measured over n events is one
+// that a process at wantPct would give (stattest.Rate), rho being the
+// lag-one correlation of its draws.
+func checkRate(t testing.TB, what string, gotPct, wantPct float64, n int, rho float64) {
+	t.Helper()
+	if err := stattest.Rate(what, gotPct/100, wantPct/100, n, rho); err != nil {
+		t.Error(err)
+	}
 }
 
 // reorderedPct is the percentage of first arrivals that overtook an

@@ -368,12 +368,15 @@ func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 			rtts = append(rtts, float64(time.Since(at).Microseconds())/1000)
 		}
 	}()
+	// Paced from the start, so that a sleep's overshoot does not add up
+	// over the datagrams.
+	start := time.Now()
 	for i := 0; i < count; i++ {
 		mu.Lock()
 		sent[i] = time.Now()
 		mu.Unlock()
 		c.Write([]byte(strconv.Itoa(i)))
-		time.Sleep(interval)
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * interval)))
 	}
 	<-done
 	sort.Float64s(rtts)
