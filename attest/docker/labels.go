@@ -10,8 +10,10 @@ import (
 	"sync"
 	"syscall"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
@@ -110,11 +112,19 @@ type CleanOptions struct {
 	All bool
 	// Run, if set, removes only that run's resources.
 	Run string
+	// Images also removes the images clstr built (sandbox images, and
+	// targets wrapped from a binary or built from a directory) that no
+	// container uses, once the runs' resources are gone. A later run
+	// builds what it needs again.
+	Images bool
 }
 
 // CleanResult counts what Clean removed.
 type CleanResult struct {
-	Containers, Networks, Volumes int
+	Containers, Networks, Volumes, Images int
+	// ImagesInUse counts the images clstr built that stayed because a
+	// container uses them (a run still going on, without All).
+	ImagesInUse int
 }
 
 // Clean removes the labelled containers, networks and volumes of runs whose
@@ -195,7 +205,46 @@ func Clean(ctx context.Context, cli *client.Client, opts CleanOptions) (CleanRes
 		}
 		res.Volumes++
 	}
+	if opts.Images {
+		if err := cleanImages(ctx, cli, &res); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return res, errors.Join(errs...)
+}
+
+// cleanImages removes the images clstr built that no container uses.
+// Docker refuses to remove an image a container uses, which is what
+// keeps a live run's images; an image with several tags loses each.
+func cleanImages(ctx context.Context, cli *client.Client, res *CleanResult) error {
+	imgs, err := cli.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelRole))})
+	if err != nil {
+		return fmt.Errorf("list images: %w", err)
+	}
+	var errs []error
+	for _, img := range imgs {
+		refs := img.RepoTags
+		if len(refs) == 0 {
+			refs = []string{img.ID}
+		}
+		inUse := false
+		for _, ref := range refs {
+			_, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
+			switch {
+			case err == nil, cerrdefs.IsNotFound(err):
+			case cerrdefs.IsConflict(err):
+				inUse = true
+			default:
+				errs = append(errs, fmt.Errorf("remove image %s: %w", ref, err))
+			}
+		}
+		if inUse {
+			res.ImagesInUse++
+		} else {
+			res.Images++
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func firstName(names []string) string {

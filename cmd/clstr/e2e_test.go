@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -357,6 +359,127 @@ func TestClean(t *testing.T) {
 	res = clstrRun(t, nil, nil, "clean", "extra")
 	if res.status != 2 || !strings.Contains(res.stderr, "clean: takes no arguments") {
 		t.Errorf("clstr clean extra: status %d, stderr %q; want 2 and a usage error", res.status, res.stderr)
+	}
+}
+
+// TestCleanImages checks that clstr clean --images removes the images
+// clstr built that no container uses, keeps those a live run uses, and
+// never touches an image clstr did not build. It removes every unused
+// clstr image on the daemon, so later tests build theirs again.
+func TestCleanImages(t *testing.T) {
+	dockerOrSkip(t)
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skipf("skipped: no docker command to look at images with: %v", err)
+	}
+	_, testnode := binaries(t)
+	data, err := os.ReadFile(testnode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two targets of content of their own, never run before, so that each
+	// has a new image.
+	bins := t.TempDir()
+	nonce := fmt.Sprint(time.Now().UnixNano())
+	target := func(name string) string {
+		path := filepath.Join(bins, name)
+		if err := os.WriteFile(path, append(slices.Clone(data), "clean-images-"+name+nonce...), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	gone, live := target("gone"), target("live")
+	// targets lists the target images clstr built; it may run beside the
+	// test, so it returns its error rather than failing the test.
+	targets := func() ([]string, error) {
+		out, err := exec.Command("docker", "images", "-q", "--no-trunc", "--filter", "label="+docker.LabelRole+"=target").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("docker images: %v\n%s", err, out)
+		}
+		return strings.Fields(string(out)), nil
+	}
+	mustTargets := func() []string {
+		t.Helper()
+		ids, err := targets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	// An image clstr did not build.
+	cmd := exec.Command("docker", "build", "-q", "-t", "clstr-e2e-unlabelled:clean", "-")
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	cmd.Stdin = strings.NewReader("FROM scratch\nLABEL purpose=clstr-e2e\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "clstr-e2e-unlabelled:clean").Run() })
+
+	before := mustTargets()
+	res := clstrRun(t, map[string]string{"s.star": "test(\"t\", lambda: None)\n"}, nil, "run", "--binary", gone, "s.star")
+	wantStatus(t, res, 0)
+	built := slices.DeleteFunc(mustTargets(), func(id string) bool { return slices.Contains(before, id) })
+	if len(built) != 1 {
+		t.Fatalf("a run of a new binary added %d target images, want 1", len(built))
+	}
+	goneImage := built[0]
+
+	// While a run uses its images, clean them; then stop the run.
+	type cleaning struct {
+		out    []byte
+		err    error
+		images []string // the target images left
+	}
+	cleaned := make(chan cleaning, 1)
+	clstr, _ := binaries(t)
+	during := func(cmd *exec.Cmd, dir string) {
+		defer cmd.Process.Signal(syscall.SIGINT)
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, ".clstr/logs/events.log"))
+			if bytes.Contains(b, []byte("[TEST: waits]")) {
+				var c cleaning
+				if c.out, c.err = exec.Command(clstr, "clean", "--images").Output(); c.err == nil {
+					c.images, c.err = targets()
+				}
+				cleaned <- c
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cleaned <- cleaning{err: errors.New("the run's test did not start within 2 minutes")}
+	}
+	res = clstrRun(t, map[string]string{"s.star": "test(\"waits\", lambda: sleep(\"90s\"))\n"}, during, "run", "--binary", live, "s.star")
+	wantStatus(t, res, 2)
+	var c cleaning
+	select {
+	case c = <-cleaned:
+	case <-time.After(time.Minute):
+		t.Fatal("the run ended, but clean --images did not")
+	}
+	if c.err != nil {
+		t.Fatalf("clstr clean --images during a run: %v\n%s", c.err, c.out)
+	}
+	cleanOut, liveImages := c.out, c.images
+	if !regexp.MustCompile(`^removed (.*, )?\d+ images?; kept \d+ images? that a run still uses`).Match(cleanOut) {
+		t.Errorf("clstr clean --images printed %q; want the images it removed and those it kept", cleanOut)
+	}
+	if slices.Contains(liveImages, goneImage) {
+		t.Errorf("the image of a finished run (%s) is still there", goneImage)
+	}
+	// The live run's image is the one new since the test began (another
+	// package's run may keep its own meanwhile).
+	kept := slices.DeleteFunc(slices.Clone(liveImages), func(id string) bool { return slices.Contains(before, id) })
+	if len(kept) != 1 {
+		t.Fatalf("%d new target images kept while a run used one, want that one: %v", len(kept), kept)
+	}
+	if out, err := exec.Command("docker", "image", "inspect", "clstr-e2e-unlabelled:clean").CombinedOutput(); err != nil {
+		t.Errorf("clstr clean --images removed an image it did not build: %v\n%s", err, out)
+	}
+	// Now that the run is over, its images go too.
+	res = clstrRun(t, nil, nil, "clean", "--images")
+	wantStatus(t, res, 0)
+	if slices.Contains(mustTargets(), kept[0]) {
+		t.Errorf("after the run ended, clean --images left its image %s", kept[0])
 	}
 }
 

@@ -87,6 +87,7 @@ func keyWidth(c *registry.Challenge) int {
 	return n
 }
 
+// plural says "1 image" or "3 images".
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what

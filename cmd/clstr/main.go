@@ -2,7 +2,7 @@
 // that it starts as a cluster of Docker containers.
 //
 //	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [--junit FILE] [--watch] [-v] SCRIPT
-//	clstr clean [--all]
+//	clstr clean [--all] [--images]
 //	clstr doctor
 //	clstr check SCRIPT…
 //	clstr fmt [-w] [-d] FILE…
