@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -223,7 +224,8 @@ func cleanImages(ctx context.Context, cli *client.Client, res *CleanResult) erro
 	}
 	var errs []error
 	for _, img := range imgs {
-		refs := img.RepoTags
+		// Older daemons list an untagged image as "<none>:<none>".
+		refs := slices.DeleteFunc(slices.Clone(img.RepoTags), func(tag string) bool { return tag == "<none>:<none>" })
 		if len(refs) == 0 {
 			refs = []string{img.ID}
 		}

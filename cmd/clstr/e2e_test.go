@@ -405,14 +405,24 @@ func TestCleanImages(t *testing.T) {
 		}
 		return ids
 	}
-	// An image clstr did not build.
-	cmd := exec.Command("docker", "build", "-q", "-t", "clstr-e2e-unlabelled:clean", "-")
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	cmd.Stdin = strings.NewReader("FROM scratch\nLABEL purpose=clstr-e2e\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker build: %v\n%s", err, out)
+	build := func(tag, dockerfile string) string {
+		t.Helper()
+		cmd := exec.Command("docker", "build", "-q", "-t", tag, "-")
+		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+		cmd.Stdin = strings.NewReader(dockerfile)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("docker build: %v\n%s", err, out)
+		}
+		id := strings.TrimSpace(string(out))
+		t.Cleanup(func() { exec.Command("docker", "rmi", id).Run() })
+		return id
 	}
-	t.Cleanup(func() { exec.Command("docker", "rmi", "clstr-e2e-unlabelled:clean").Run() })
+	// An image clstr did not build, and one of clstr's that a rebuild
+	// left untagged (which older daemons list as <none>:<none>).
+	build("clstr-e2e-unlabelled:clean", "FROM scratch\nLABEL purpose=clstr-e2e\n")
+	untagged := build("clstr-e2e-labelled:clean", "FROM scratch\nLABEL "+docker.LabelRole+"=target purpose=first"+nonce+"\n")
+	build("clstr-e2e-labelled:clean", "FROM scratch\nLABEL "+docker.LabelRole+"=target purpose=second"+nonce+"\n")
 
 	before := mustTargets()
 	res := clstrRun(t, map[string]string{"s.star": "test(\"t\", lambda: None)\n"}, nil, "run", "--binary", gone, "s.star")
@@ -474,6 +484,9 @@ func TestCleanImages(t *testing.T) {
 	}
 	if out, err := exec.Command("docker", "image", "inspect", "clstr-e2e-unlabelled:clean").CombinedOutput(); err != nil {
 		t.Errorf("clstr clean --images removed an image it did not build: %v\n%s", err, out)
+	}
+	if slices.Contains(liveImages, untagged) {
+		t.Errorf("the untagged image %s is still there", untagged)
 	}
 	// Now that the run is over, its images go too.
 	res = clstrRun(t, nil, nil, "clean", "--images")
