@@ -46,6 +46,7 @@ type dockerCluster struct {
 	byName          map[string]*node
 	firstStart      atomic.Int64 // unix nanoseconds of the first container start, for benchmarks
 	firstNodeStart  atomic.Int64 // …and of the first start of a node's own container
+	image           string       // the target image the nodes run
 
 	// followers owns the log-following goroutines; logCtx stops them.
 	followers sync.WaitGroup
@@ -136,6 +137,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	if kept == nil && c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
 	}
+	c.image = image
 	for i := 1; i <= spec.Nodes; i++ {
 		name := "n" + strconv.Itoa(i)
 		l, err := openNodeLog(r.opts.LogDir, name)
@@ -305,7 +307,7 @@ func (c *dockerCluster) addr(n *node) string {
 func (c *dockerCluster) peers(n *node) []string {
 	var out []string
 	for _, p := range c.nodes {
-		if p != n {
+		if p.name != n.name {
 			out = append(out, c.addr(p))
 		}
 	}

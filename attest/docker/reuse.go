@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 
@@ -21,6 +22,11 @@ import (
 // Nothing of a run survives into the next but the sandboxes themselves:
 // the nodes' containers and volumes are removed, partitions healed and
 // impairments repaired before the sandboxes are kept.
+//
+// While the sandboxes wait, the next run's data volumes and containers
+// are created from the target image in the background, so that a rerun
+// of an unchanged target only starts them. A rerun whose target changed
+// removes them and creates its own.
 
 // sandboxPool holds at most one closed cluster's sandboxes.
 type sandboxPool struct {
@@ -34,11 +40,31 @@ type keptSandboxes struct {
 	networkID string
 	subnet    netip.Prefix
 	nodes     []keptNode
+
+	// image is the target image (a tag) the closed cluster ran, which
+	// the next run's containers are made ahead from. prepared is closed
+	// once the goroutine that makes them has filled in the nodes'
+	// containerID, volume, imageID and err; nobody reads those, or
+	// cleans the run, before that.
+	image    string
+	prepared chan struct{}
 }
 
 type keptNode struct {
 	name, hostPort, sandboxID string
 	ip                        netip.Addr
+	// containerID and volume were made ahead for the next run from the
+	// image imageID (an id, not a tag: a rebuilt directory keeps its
+	// tag); "" if making them failed with err.
+	containerID, volume, imageID string
+	err                          error
+}
+
+// wait returns once the next run's containers are made (or failed).
+func (k *keptSandboxes) wait() {
+	if k.prepared != nil {
+		<-k.prepared
+	}
 }
 
 // take returns kept sandboxes for a cluster of n nodes, if there are any.
@@ -51,6 +77,7 @@ func (p *sandboxPool) take(ctx context.Context, cli *client.Client, n int) *kept
 	if k == nil {
 		return nil
 	}
+	k.wait()
 	if len(k.nodes) != n {
 		_, _ = Clean(ctx, cli, CleanOptions{Run: k.run})
 		return nil
@@ -65,6 +92,7 @@ func (p *sandboxPool) put(ctx context.Context, cli *client.Client, k *keptSandbo
 	p.kept = k
 	p.mu.Unlock()
 	if old != nil {
+		old.wait()
 		_, _ = Clean(ctx, cli, CleanOptions{Run: old.run})
 	}
 }
@@ -78,19 +106,44 @@ func (p *sandboxPool) drain(ctx context.Context, cli *client.Client) error {
 	if k == nil {
 		return nil
 	}
+	k.wait()
 	_, err := Clean(ctx, cli, CleanOptions{Run: k.run})
 	return err
 }
 
 // adopt makes c the owner of kept sandboxes: c takes their run, network
-// and nodes' addresses, and creates each node's volume and container.
+// and nodes' addresses, and starts each node's container, made ahead if
+// it is of c's image and made now if not.
 func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image string) error {
+	imageID := ""
+	if img, err := c.rt.cli.ImageInspect(ctx, image); err == nil {
+		imageID = img.ID
+	}
+	ahead := make(map[*node]keptNode, len(k.nodes))
+	stale := map[string]bool{}
 	for i, kn := range k.nodes {
 		n := c.nodes[i]
 		n.ip, n.hostPort, n.sandboxID = kn.ip, kn.hostPort, kn.sandboxID
+		ahead[n] = kn
+		if kn.containerID != "" && kn.imageID != imageID {
+			stale[kn.imageID] = true
+		}
 	}
 	c.events.Add("", "REUSING the network and sandboxes of the previous run")
-	return c.eachNode(c.nodes, func(n *node) error {
+	err := c.eachNode(c.nodes, func(n *node) error {
+		kn := ahead[n]
+		if kn.containerID != "" && kn.imageID == imageID && imageID != "" {
+			n.containerID, n.volume = kn.containerID, kn.volume
+			return c.Start(ctx, n.name)
+		}
+		// Made ahead of a target that has changed since, it may have
+		// failed for that alone.
+		if kn.err != nil && k.image == image {
+			c.events.Add(n.name, "COULD NOT PREPARE THE CONTAINER AHEAD: %v", kn.err)
+		}
+		if err := c.removeMadeAhead(ctx, kn); err != nil {
+			return err
+		}
 		prefix := "clstr-" + c.run + "-" + n.name
 		if err := c.createVolume(ctx, n, prefix+"-data"); err != nil {
 			return err
@@ -100,14 +153,80 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 		}
 		return c.Start(ctx, n.name)
 	}, func() {})
+	// A rebuild tried to remove the image it replaced while containers
+	// made ahead still used it; now nothing of this run does.
+	if c.rt.opts.Image == "" {
+		for id := range stale {
+			c.rt.supersede(id)
+		}
+	}
+	return err
 }
 
-// keepIfReused keeps c's sandboxes when the runtime reuses them.
+// removeMadeAhead removes a kept node's container and volume made ahead.
+func (c *dockerCluster) removeMadeAhead(ctx context.Context, kn keptNode) error {
+	if kn.containerID != "" {
+		if err := c.rt.cli.ContainerRemove(ctx, kn.containerID, container.RemoveOptions{Force: true}); err != nil && !client.IsErrNotFound(err) {
+			return fmt.Errorf("%s: remove the container made ahead: %w", kn.name, err)
+		}
+	}
+	if kn.volume != "" {
+		if err := c.rt.cli.VolumeRemove(ctx, kn.volume, true); err != nil && !client.IsErrNotFound(err) {
+			return fmt.Errorf("%s: remove the volume made ahead: %w", kn.name, err)
+		}
+	}
+	return nil
+}
+
+// prepare makes, in the background, each kept node's data volume and
+// container for the next run from c's image, and closes k.prepared. A
+// node whose making fails is made by the next run, which says why.
+func (c *dockerCluster) prepare(k *keptSandboxes) {
+	k.image, k.prepared = c.image, make(chan struct{})
+	go func() {
+		defer close(k.prepared)
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		var wg sync.WaitGroup
+		for i := range k.nodes {
+			kn := &k.nodes[i]
+			wg.Go(func() { kn.err = c.makeAhead(ctx, kn) })
+		}
+		wg.Wait()
+	}()
+}
+
+// makeAhead makes a kept node's next data volume and container.
+func (c *dockerCluster) makeAhead(ctx context.Context, kn *keptNode) error {
+	// A node of its own, so that nothing of the closed cluster changes.
+	n := &node{name: kn.name, ip: kn.ip, sandboxID: kn.sandboxID}
+	prefix := "clstr-" + c.run + "-" + n.name
+	if err := c.createVolume(ctx, n, prefix+"-data"); err != nil {
+		return err
+	}
+	err := c.createContainer(ctx, n, c.image, prefix)
+	var info container.InspectResponse
+	if err == nil {
+		info, err = c.rt.cli.ContainerInspect(ctx, n.containerID)
+	}
+	if err != nil {
+		return errors.Join(err, c.removeMadeAhead(ctx, keptNode{name: n.name, containerID: n.containerID, volume: n.volume}))
+	}
+	kn.containerID, kn.volume, kn.imageID = n.containerID, n.volume, info.Image
+	return nil
+}
+
+// keepIfReused keeps c's sandboxes when the runtime reuses them, and
+// starts making the next run's containers.
 func (c *dockerCluster) keepIfReused(ctx context.Context) *keptSandboxes {
 	if !c.rt.opts.ReuseSandboxes {
 		return nil
 	}
-	return c.keep(ctx)
+	k := c.keep(ctx)
+	if k != nil && c.image != "" {
+		c.prepare(k)
+	}
+	return k
 }
 
 // keep readies c's sandboxes for the next cluster: it removes the nodes'

@@ -2,12 +2,17 @@ package docker
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 )
@@ -46,7 +51,7 @@ func TestReuseSandboxes(t *testing.T) {
 	count := func(run, role string) int {
 		t.Helper()
 		f := filters.NewArgs(filters.Arg("label", LabelRun+"="+run), filters.Arg("label", LabelRole+"="+role))
-		cs, err := rt.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		cs, err := rt.cli.ContainerList(ctx, container.ListOptions{Filters: f})
 		must(t, err)
 		return len(cs)
 	}
@@ -61,12 +66,18 @@ func TestReuseSandboxes(t *testing.T) {
 	must(t, first.Impair(ctx, []string{"n2"}, []cluster.Impairment{{Kind: cluster.KindDelay, Delay: 300 * time.Millisecond}}))
 	must(t, first.Close(ctx))
 	if got := count(first.run, "node"); got != 0 {
-		t.Errorf("after close: %d node containers left; want 0", got)
+		t.Errorf("after close: %d node containers running; want 0", got)
 	}
 	if got := count(first.run, "sandbox"); got != 3 {
 		t.Errorf("after close: %d sandboxes kept; want 3", got)
 	}
 
+	// As in a pause between two runs, the next run's containers are made.
+	rt.pool.mu.Lock()
+	kept := rt.pool.kept
+	rt.pool.mu.Unlock()
+	kept.wait()
+	created := time.Now()
 	second := create(3)
 	if !slices.Equal(sandboxes(second), sandboxes(first)) {
 		t.Errorf("second cluster's sandboxes %v; want the first's %v", sandboxes(second), sandboxes(first))
@@ -74,6 +85,14 @@ func TestReuseSandboxes(t *testing.T) {
 	getJSON(t, second, "n1", "/info", &info)
 	if info.Previous != "first" || info.Starts != 1 {
 		t.Errorf("n1 of the second cluster: previous %q, starts %d; want a fresh DATA_DIR (first, 1)", info.Previous, info.Starts)
+	}
+	// Its containers were made while the sandboxes waited.
+	for _, n := range second.nodes {
+		info, err := rt.cli.ContainerInspect(ctx, n.containerID)
+		must(t, err)
+		if at, err := time.Parse(time.RFC3339Nano, info.Created); err != nil || !at.Before(created) {
+			t.Errorf("%s's container was created at %s, after the cluster was asked for at %s; want it made ahead", n.name, info.Created, created.Format(time.RFC3339Nano))
+		}
 	}
 	if got, want := fmtReach(reachability(t, second)), fmtReach(map[string][]string{"n1": {"n2", "n3"}, "n2": {"n1", "n3"}, "n3": {"n1", "n2"}}); got != want {
 		t.Errorf("second cluster reaches %s; want %s (the old partition healed)", got, want)
@@ -109,4 +128,92 @@ func TestReuseSandboxes(t *testing.T) {
 	must(t, err)
 	defer rt2.Close()
 	assertNothingLeft(t, rt2, third.run)
+}
+
+// TestReuseAfterRebuild checks that a rerun of a rebuilt target runs the
+// new build, not the containers made ahead from the old one, and that the
+// old build's image goes once they are gone: for a binary, whose tag
+// follows its content, and for a directory, whose tag stays.
+func TestReuseAfterRebuild(t *testing.T) {
+	dockerOrSkip(t)
+	ctx := context.Background()
+	data, err := os.ReadFile(testnodeBin)
+	must(t, err)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "node")
+	nonce := fmt.Sprint(time.Now().UnixNano())
+	write := func(suffix string) {
+		t.Helper()
+		// A new file in the old one's place, as a linker writes it.
+		must(t, os.WriteFile(bin+".new", append(slices.Clone(data), ("reuse-"+suffix+nonce)...), 0o755))
+		must(t, os.Rename(bin+".new", bin))
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY node /node\nENTRYPOINT [\"/node\"]\n"), 0o644))
+
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"binary", Options{Binary: bin, ReuseSandboxes: true}},
+		{"dockerfile", Options{Dir: dir, ReuseSandboxes: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			write(tc.name + "-first")
+			rt, err := New(ctx, tc.opts)
+			must(t, err)
+			closed := false
+			defer func() {
+				if !closed {
+					rt.Close()
+				}
+			}()
+			imageOf := func(c *dockerCluster) string {
+				t.Helper()
+				info, err := rt.cli.ContainerInspect(ctx, c.nodes[0].containerID)
+				must(t, err)
+				return info.Image
+			}
+			run := func() (*dockerCluster, string) {
+				t.Helper()
+				c, err := rt.Create(ctx, cluster.Spec{Nodes: 2, ShutdownTimeout: 2 * time.Second, Events: cluster.NewEventLog(nil)})
+				must(t, err)
+				dc := c.(*dockerCluster)
+				for _, name := range c.Nodes() {
+					waitHealthy(t, dc, name)
+				}
+				img := imageOf(dc)
+				must(t, c.Close(ctx))
+				return dc, img
+			}
+			first, old := run()
+			write(tc.name + "-second")
+			second, img := run()
+			if second.run != first.run {
+				t.Fatalf("the rerun did not reuse the sandboxes (run %s, then %s)", first.run, second.run)
+			}
+			if img == old {
+				t.Errorf("the rerun of a rebuilt target runs the old image %s", old)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				_, err := rt.cli.ImageInspect(ctx, old)
+				if client.IsErrNotFound(err) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("the old build's image %s is still there 20s after the rerun (%v)", old, err)
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			closed = true
+			must(t, rt.Close())
+			t.Cleanup(func() {
+				if cli, err := Connect(context.Background()); err == nil {
+					cli.ImageRemove(context.Background(), img, image.RemoveOptions{Force: true, PruneChildren: true})
+					cli.Close()
+				}
+			})
+		})
+	}
 }
