@@ -229,7 +229,7 @@ func cleanImages(ctx context.Context, cli *client.Client, res *CleanResult) erro
 		if len(refs) == 0 {
 			refs = []string{img.ID}
 		}
-		inUse := false
+		inUse, failed := false, false
 		for _, ref := range refs {
 			_, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
 			switch {
@@ -237,12 +237,14 @@ func cleanImages(ctx context.Context, cli *client.Client, res *CleanResult) erro
 			case cerrdefs.IsConflict(err):
 				inUse = true
 			default:
+				failed = true
 				errs = append(errs, fmt.Errorf("remove image %s: %w", ref, err))
 			}
 		}
-		if inUse {
+		switch {
+		case inUse:
 			res.ImagesInUse++
-		} else {
+		case !failed:
 			res.Images++
 		}
 	}
