@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/history"
 )
 
 // Defaults of a suite's configuration.
@@ -287,6 +288,9 @@ type Result struct {
 	// Duration is the time the whole run took, cluster start and
 	// cleanup included.
 	Duration time.Duration
+	// History is every request the tests made and every fault they
+	// injected, on the run's clock (see package history).
+	History history.History
 }
 
 // Passed reports whether the run got through setup and every test it ran
