@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/history"
 )
 
 // H is a set of request headers: do.POST(Node("n1"), "/api", body,
@@ -53,6 +55,13 @@ type run struct {
 
 	// rec collects request latencies while a Concurrently runs.
 	rec atomic.Pointer[recorder]
+
+	// hist records every request of a test and, through events, every
+	// fault; seed is where every random stream starts; artifacts is where
+	// checks write files (visualizations), "" for a temporary directory.
+	hist      *history.Recorder
+	seed      uint64
+	artifacts string
 }
 
 func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
@@ -67,10 +76,18 @@ func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	events := opts.Events
+	if events == nil {
+		// Histories take their events from the log, so keep one in memory.
+		events = cluster.NewEventLog(nil)
+	}
 	return &run{
 		ctx:       ctx,
 		cfg:       cfg,
-		events:    opts.Events,
+		events:    events,
+		hist:      history.NewRecorder(),
+		seed:      opts.Seed,
+		artifacts: opts.ArtifactDir,
 		rep:       newReporter(opts.Reporter),
 		verbose:   opts.Verbose,
 		transport: t,
@@ -111,9 +128,10 @@ func (r *Response) JSON(path string) string {
 // FetchResponse is a node's answer to Do.Fetch.
 type FetchResponse = Response
 
-// send makes one request to a node and reads the whole answer. record says
-// whether Concurrently's latency statistics count it.
-func (r *run) send(ctx context.Context, node, method, path string, body []byte, header H, record bool) *Response {
+// send makes one request to a node and reads the whole answer. When who is
+// not nil the request is one of who's: it goes into the history and into
+// Concurrently's latency statistics.
+func (r *run) send(ctx context.Context, who *Do, node, method, path string, body []byte, header H) *Response {
 	resp := &Response{Node: node, Method: method}
 	base, err := r.cl.URL(node)
 	if err != nil {
@@ -150,7 +168,7 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 		}
 		req.Header.Set(k, v)
 	}
-	start := time.Now()
+	invoke := r.hist.Now()
 	hr, err := r.client.Do(req)
 	if err == nil {
 		var b []byte
@@ -162,11 +180,13 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 			err = fmt.Errorf("body larger than the response size limit of %s", byteSize(limit))
 		}
 	}
-	resp.Duration = time.Since(start)
+	complete := r.hist.Now()
+	resp.Duration = complete - invoke
 	if err != nil {
 		resp.Err = r.requestError(err, limit)
 	}
-	if record {
+	if who != nil {
+		who.record(resp, path, body, invoke, complete)
 		if rec := r.rec.Load(); rec != nil {
 			rec.add(node, resp.Duration, resp.Err != nil)
 		}
@@ -226,6 +246,16 @@ func (r *run) requestError(err error, limit time.Duration) error {
 type Do struct {
 	r    *run
 	test string
+
+	// client is the history's client id of this Do's requests; sink, if
+	// set, also collects them for a Clients call; halt, if set, ends the
+	// sleeps of a client or nemesis; rng is this Do's random stream; forks
+	// counts the test's Clients calls.
+	client int
+	sink   *opSink
+	halt   context.Context
+	rng    *rand.Rand
+	forks  *forkCounter
 }
 
 // Context returns the run's context; it is cancelled when the run is.
@@ -294,6 +324,21 @@ func (d *Do) Request(method string, sel NodeSelector, path string, args ...any) 
 // nil if the node could not be reached. It checks nothing.
 func (d *Do) Fetch(name, path string) *FetchResponse {
 	resp, err := d.Ops(callerPos(1)).Fetch(name, path)
+	d.must(err)
+	return resp
+}
+
+// Send sends one request with any method to the named node and returns its
+// answer, or nil if the node could not be reached; args are a body and
+// headers as for GET. Like Fetch, it checks nothing; its request goes into
+// the history like every other.
+func (d *Do) Send(method, name, path string, args ...any) *FetchResponse {
+	o := d.Ops(callerPos(1))
+	body, header, err := requestArgs(args)
+	if err != nil {
+		d.must(o.fail(method+" "+path+" on "+name, env(err)))
+	}
+	resp, err := o.Send(method, name, path, body, header)
 	d.must(err)
 	return resp
 }
@@ -422,10 +467,19 @@ func (o *Ops) Addr(name string) (string, error) {
 // Fetch sends one GET request to the named node and returns its answer, or
 // nil if the node could not be reached; the error is for an unknown node.
 func (o *Ops) Fetch(name, path string) (*FetchResponse, error) {
+	return o.Send(http.MethodGet, name, path, nil, nil)
+}
+
+// Send is Do.Send; the error is for an unknown node.
+func (o *Ops) Send(method, name, path string, body []byte, header H) (*FetchResponse, error) {
 	if err := o.known(name); err != nil {
-		return nil, o.fail("fetch "+path+" from "+name, err)
+		what := "fetch " + path + " from " + name
+		if method != http.MethodGet {
+			what = "fetch " + method + " " + path + " from " + name
+		}
+		return nil, o.fail(what, err)
 	}
-	resp := o.d.r.send(o.d.r.ctx, name, http.MethodGet, path, nil, nil, true)
+	resp := o.d.r.send(o.d.r.ctx, o.d, name, method, path, body, header)
 	if resp.Err != nil {
 		return nil, nil
 	}
@@ -663,7 +717,7 @@ func (r *run) waitNode(ctx context.Context, name string) error {
 	defer cancel()
 	last := ""
 	for {
-		resp := r.send(ctx, name, http.MethodGet, "/health", nil, nil, false)
+		resp := r.send(ctx, nil, name, http.MethodGet, "/health", nil, nil)
 		switch {
 		case resp.Err == nil && resp.Status == http.StatusOK:
 			return nil
