@@ -114,6 +114,15 @@ func builtinSleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	select {
 	case <-t.C:
 		return starlark.None, nil
+	case <-ts.do.Stopped():
+		if ctx.Err() == nil {
+			// A client or nemesis whose clients are done.
+			return starlark.None, nil
+		}
+		if e := ts.guard.err(); e != nil {
+			return nil, e
+		}
+		return nil, fmt.Errorf("sleep: the run was interrupted: %w", context.Cause(ctx))
 	case <-ctx.Done():
 		if e := ts.guard.err(); e != nil {
 			return nil, e
