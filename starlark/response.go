@@ -245,7 +245,7 @@ func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	var (
 		name    nodeNameArg
 		path    string
-		method  = "GET"
+		method                 = "GET"
 		body    starlark.Value = starlark.None
 		headers starlark.Value = starlark.None
 	)
