@@ -175,6 +175,10 @@ func (d *Do) Stopped() <-chan struct{} {
 	return d.r.ctx.Done()
 }
 
+// InClients reports whether this Do is one of a client or the nemesis of
+// Do.Clients, whose sleeps end when the clients are done.
+func (d *Do) InClients() bool { return d.halt != nil }
+
 // Client returns the client id of the requests this Do makes: 0 … n-1 in
 // the clients of Do.Clients, history.NoClient elsewhere.
 func (d *Do) Client() int { return d.client }

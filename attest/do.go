@@ -330,15 +330,24 @@ func (d *Do) Fetch(name, path string) *FetchResponse {
 
 // Send sends one request with any method to the named node and returns its
 // answer, or nil if the node could not be reached; args are a body and
-// headers as for GET. Like Fetch, it checks nothing; its request goes into
-// the history like every other.
+// headers as for GET, and a time.Duration that, when shorter, replaces the
+// suite's request timeout. Like Fetch, it checks nothing; its request goes
+// into the history like every other.
 func (d *Do) Send(method, name, path string, args ...any) *FetchResponse {
 	o := d.Ops(callerPos(1))
+	var timeout time.Duration
+	args = slices.DeleteFunc(slices.Clone(args), func(a any) bool {
+		t, ok := a.(time.Duration)
+		if ok {
+			timeout = t
+		}
+		return ok
+	})
 	body, header, err := requestArgs(args)
 	if err != nil {
 		d.must(o.fail(method+" "+path+" on "+name, env(err)))
 	}
-	resp, err := o.Send(method, name, path, body, header)
+	resp, err := o.Send(method, name, path, body, header, timeout)
 	d.must(err)
 	return resp
 }
@@ -467,11 +476,12 @@ func (o *Ops) Addr(name string) (string, error) {
 // Fetch sends one GET request to the named node and returns its answer, or
 // nil if the node could not be reached; the error is for an unknown node.
 func (o *Ops) Fetch(name, path string) (*FetchResponse, error) {
-	return o.Send(http.MethodGet, name, path, nil, nil)
+	return o.Send(http.MethodGet, name, path, nil, nil, 0)
 }
 
-// Send is Do.Send; the error is for an unknown node.
-func (o *Ops) Send(method, name, path string, body []byte, header H) (*FetchResponse, error) {
+// Send is Do.Send; the error is for an unknown node. A timeout shorter than
+// the suite's request timeout replaces it; 0 keeps it.
+func (o *Ops) Send(method, name, path string, body []byte, header H, timeout time.Duration) (*FetchResponse, error) {
 	if err := o.known(name); err != nil {
 		what := "fetch " + path + " from " + name
 		if method != http.MethodGet {
@@ -479,7 +489,13 @@ func (o *Ops) Send(method, name, path string, body []byte, header H) (*FetchResp
 		}
 		return nil, o.fail(what, err)
 	}
-	resp := o.d.r.send(o.d.r.ctx, o.d, name, method, path, body, header)
+	ctx := o.d.r.ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	resp := o.d.r.send(ctx, o.d, name, method, path, body, header)
 	if resp.Err != nil {
 		return nil, nil
 	}

@@ -57,7 +57,7 @@ var builtins = []Builtin{
 	{Name: "post", Signature: "post(selector, path, body=None, headers=None)", Summary: "a check of a POST request", scope: inTest, fn: makeRequest("POST")},
 	{Name: "delete", Signature: "delete(selector, path, body=None, headers=None)", Summary: "a check of a DELETE request", scope: inTest, fn: makeRequest("DELETE")},
 	{Name: "patch", Signature: "patch(selector, path, body=None, headers=None)", Summary: "a check of a PATCH request", scope: inTest, fn: makeRequest("PATCH")},
-	{Name: "fetch", Signature: `fetch(name, path, method="GET", body=None, headers=None)`, Summary: "one request that checks nothing: the response, or None if the node did not answer", scope: inTest, fn: builtinFetch},
+	{Name: "fetch", Signature: `fetch(name, path, method="GET", body=None, headers=None, timeout=None)`, Summary: "one request that checks nothing: the response, or None if the node did not answer", scope: inTest, fn: builtinFetch},
 
 	// Selectors.
 	{Name: "node", Signature: "node(name)", Summary: "selects one node", scope: anywhere, fn: makeSelector(selNode)},

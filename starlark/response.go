@@ -248,8 +248,9 @@ func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		method                 = "GET"
 		body    starlark.Value = starlark.None
 		headers starlark.Value = starlark.None
+		timeout durationArg
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path, "method?", &method, "body?", &body, "headers?", &headers); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path, "method?", &method, "body?", &body, "headers?", &headers, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
 	if err := checkPath(b.Name(), path); err != nil {
@@ -265,7 +266,7 @@ func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := guardOf(thread).chargeRequests(1); err != nil {
 		return nil, err
 	}
-	resp, err := testOf(thread).ops(thread).Send(strings.ToUpper(method), name.name, path, req.body, req.header)
+	resp, err := testOf(thread).ops(thread).Send(strings.ToUpper(method), name.name, path, req.body, req.header, timeout.d)
 	if err != nil {
 		return nil, err
 	}

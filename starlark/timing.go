@@ -19,6 +19,11 @@ type durationArg struct {
 }
 
 func (a *durationArg) Unpack(v starlark.Value) error {
+	if v == starlark.None {
+		// As if it were not given: a helper can pass its own None on.
+		*a = durationArg{}
+		return nil
+	}
 	s, ok := starlark.AsString(v)
 	if !ok {
 		return fmt.Errorf("want a duration such as \"250ms\" or \"3s\", got %s %s", v.Type(), v)

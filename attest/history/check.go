@@ -1,6 +1,7 @@
 package history
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,10 +109,9 @@ func Check(h History, m Model, timeout time.Duration) Result {
 	res.Checked = len(ops)
 	pops := toPorcupine(ops, &res.Unknown)
 	res.model = porcupineModel(m, ops)
-	verdict, info := porcupine.CheckOperationsVerbose(res.model, pops, timeout)
-	info.AddAnnotations(annotations(h.Events))
-	res.info = info
-	switch verdict {
+	// The verdict first, which stops at the first key that cannot be
+	// ordered; the details only for that key.
+	switch porcupine.CheckOperationsTimeout(res.model, pops, timeout) {
 	case porcupine.Ok:
 		res.Verdict = Linearizable
 	case porcupine.Unknown:
@@ -122,7 +122,14 @@ func Check(h History, m Model, timeout time.Duration) Result {
 		if timeout > 0 {
 			left = timeout - time.Since(start)
 		}
-		res.Key, res.Minimal = minimal(m, res.model, ops, pops, left)
+		var bad []porcupine.Operation
+		res.Key, bad, res.Minimal = minimal(m, res.model, ops, pops, left)
+		// The visualization shows the key that cannot be ordered, with
+		// the longest orders of it that the search found.
+		single := res.model
+		single.Partition = nil
+		_, res.info = porcupine.CheckOperationsVerbose(single, bad, max(left/4, time.Second))
+		res.info.AddAnnotations(annotations(h.Events))
 	}
 	res.Duration = time.Since(start)
 	return res
@@ -317,14 +324,18 @@ func describe(op Op) string {
 	return s
 }
 
-// minimal finds the key whose operations cannot be ordered and, within
-// budget, a smallest subset of them that still cannot: each operation
-// left in it is needed for the contradiction.
-func minimal(m Model, pm porcupine.Model, ops []Op, pops []porcupine.Operation, budget time.Duration) (string, []Op) {
-	deadline := time.Now().Add(max(budget/4, 0))
+// minimalBudget bounds the search for a smallest set of operations that
+// cannot be ordered; the verdict does not depend on it.
+const minimalBudget = 5 * time.Second
+
+// minimal finds the key whose operations cannot be ordered (returning its
+// operations) and, within budget, a smallest subset of them that still
+// cannot: each operation left in it is needed for the contradiction.
+func minimal(m Model, pm porcupine.Model, ops []Op, pops []porcupine.Operation, budget time.Duration) (string, []porcupine.Operation, []Op) {
 	if budget <= 0 {
-		deadline = time.Now().Add(10 * time.Second)
+		budget = 4 * minimalBudget
 	}
+	deadline := time.Now().Add(min(budget/4, minimalBudget))
 	groups := [][]porcupine.Operation{pops}
 	if pm.Partition != nil {
 		groups = pm.Partition(pops)
@@ -352,19 +363,37 @@ func minimal(m Model, pm porcupine.Model, ops []Op, pops []porcupine.Operation, 
 		}
 	}
 	if bad == nil {
-		return "", nil
+		return "", nil, nil
 	}
 	key := ""
 	if m.Partition != nil {
 		key = m.Partition(ops[bad[0].Input.(int)])
 	}
-	bad = ddmin(bad, illegal)
-	out := make([]Op, len(bad))
-	for i, p := range bad {
+	small := ddmin(shortestPrefix(bad, illegal), illegal)
+	out := make([]Op, len(small))
+	for i, p := range small {
 		out[i] = ops[p.Input.(int)]
 	}
 	slices.SortStableFunc(out, func(a, b Op) int { return int(a.Invoke - b.Invoke) })
-	return key, out
+	return key, bad, out
+}
+
+// shortestPrefix returns the shortest prefix of h, in invocation order,
+// for which fails holds (h itself if it cannot tell): the contradiction
+// lies within it, and the rest need not be searched.
+func shortestPrefix(h []porcupine.Operation, fails func([]porcupine.Operation) bool) []porcupine.Operation {
+	h = slices.Clone(h)
+	slices.SortStableFunc(h, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	lo, hi := 1, len(h) // fails(h[:hi]) is assumed
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(h[:mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return h[:hi]
 }
 
 // everyReadSourced says whether each read in h that some write of all
