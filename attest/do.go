@@ -62,6 +62,8 @@ type run struct {
 	hist      *history.Recorder
 	seed      uint64
 	artifacts string
+	// unrecorded switches recording off, for a benchmark of its cost.
+	unrecorded atomic.Bool
 }
 
 func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
@@ -186,7 +188,9 @@ func (r *run) send(ctx context.Context, who *Do, node, method, path string, body
 		resp.Err = r.requestError(err, limit)
 	}
 	if who != nil {
-		who.record(resp, path, body, invoke, complete)
+		if !r.unrecorded.Load() {
+			who.record(resp, path, body, invoke, complete)
+		}
 		if rec := r.rec.Load(); rec != nil {
 			rec.add(node, resp.Duration, resp.Err != nil)
 		}

@@ -34,6 +34,13 @@ type Model struct {
 	// verdict (an unknown write of a value that no read saw), which
 	// shortens the search.
 	Simplify func(ops []Op) []Op
+	// Bound, if set, gives for some unknown operations of ops (by index)
+	// the latest time at which each can have taken effect, when the model
+	// can tell: a write of a value that only it wrote took effect before
+	// the first read that saw the value completed. The others stay open
+	// until the end of the history. Either way the verdict is the same;
+	// bounds only spare the search.
+	Bound func(ops []Op) map[int]time.Duration
 	// Init returns the initial state.
 	Init func() any
 	// Step says whether op can take effect in state, and returns the state
@@ -74,7 +81,8 @@ type Result struct {
 	// Model is the model's name.
 	Model string
 	// Checked is how many operations the model judged, and Unknown how many
-	// of those were left open because their outcome is unknown.
+	// of those were left open until the end of the history because their
+	// outcome is unknown (and no read bounds them).
 	Checked, Unknown int
 	// Key is the partition that cannot be ordered ("" when the model does
 	// not partition).
@@ -107,7 +115,11 @@ func Check(h History, m Model, timeout time.Duration) Result {
 		ops = m.Simplify(ops)
 	}
 	res.Checked = len(ops)
-	pops := toPorcupine(ops, &res.Unknown)
+	var bounds map[int]time.Duration
+	if m.Bound != nil {
+		bounds = m.Bound(ops)
+	}
+	pops := toPorcupine(ops, bounds, &res.Unknown)
 	res.model = porcupineModel(m, ops)
 	// The verdict first, which stops at the first key that cannot be
 	// ordered; the details only for that key.
@@ -193,9 +205,10 @@ func (e Event) String() string {
 }
 
 // toPorcupine turns operations into porcupine's, each with its index in
-// ops as input. An unknown operation returns only after everything else
-// has, which leaves it free to take effect at any point after its call.
-func toPorcupine(ops []Op, unknown *int) []porcupine.Operation {
+// ops as input. An unknown operation returns at its bound, if it has one,
+// or else only after everything else has, which leaves it free to take
+// effect at any point after its call.
+func toPorcupine(ops []Op, bounds map[int]time.Duration, unknown *int) []porcupine.Operation {
 	var horizon time.Duration
 	for _, op := range ops {
 		horizon = max(horizon, op.Complete, op.Invoke)
@@ -207,7 +220,11 @@ func toPorcupine(ops []Op, unknown *int) []porcupine.Operation {
 		ret := op.Complete
 		if op.Outcome == Unknown {
 			ret = horizon
-			*unknown++
+			if b, ok := bounds[i]; ok {
+				ret = b
+			} else {
+				*unknown++
+			}
 		}
 		out[i] = porcupine.Operation{
 			ClientId: ids[op.Client],

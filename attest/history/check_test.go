@@ -219,3 +219,23 @@ func randomHistory(rng *rand.Rand, n int, corrupt bool) []Op {
 	}
 	return ops
 }
+
+func TestRecorderKeepsEveryOperationInOrder(t *testing.T) {
+	r := NewRecorder()
+	const n = 3*chunkLen + 7
+	for i := range n {
+		r.Add(Op{Client: i % 3, Invoke: time.Duration(n - i)})
+	}
+	if r.Len() != n {
+		t.Fatalf("Len %d, want %d", r.Len(), n)
+	}
+	h := r.History(func(op Op) bool { return op.Client == 1 }, nil)
+	if len(h.Ops) != n/3 {
+		t.Fatalf("%d operations of client 1, want %d", len(h.Ops), n/3)
+	}
+	for i := 1; i < len(h.Ops); i++ {
+		if h.Ops[i].Invoke < h.Ops[i-1].Invoke {
+			t.Fatalf("operation %d invoked before the one before it", i)
+		}
+	}
+}

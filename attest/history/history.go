@@ -97,10 +97,14 @@ type History struct {
 type Recorder struct {
 	start time.Time
 
-	mu     sync.Mutex // guards ops and events
-	ops    []Op
+	mu sync.Mutex // guards chunks and events
+	// chunks hold the operations in chunks of chunkLen, so that recording
+	// never copies what it already holds.
+	chunks [][]Op
 	events []Event
 }
+
+const chunkLen = 1024
 
 // NewRecorder returns a recorder whose clock starts now.
 func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
@@ -129,7 +133,11 @@ func Clip(s string) string {
 // Add records op. Its times must be on the recorder's clock (see Now).
 func (r *Recorder) Add(op Op) {
 	r.mu.Lock()
-	r.ops = append(r.ops, op)
+	if n := len(r.chunks); n == 0 || len(r.chunks[n-1]) == chunkLen {
+		r.chunks = append(r.chunks, make([]Op, 0, chunkLen))
+	}
+	last := &r.chunks[len(r.chunks)-1]
+	*last = append(*last, op)
 	r.mu.Unlock()
 }
 
@@ -144,7 +152,10 @@ func (r *Recorder) AddEvent(e Event) {
 func (r *Recorder) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.ops)
+	if len(r.chunks) == 0 {
+		return 0
+	}
+	return (len(r.chunks)-1)*chunkLen + len(r.chunks[len(r.chunks)-1])
 }
 
 // History returns the operations and events recorded so far for which
@@ -153,9 +164,11 @@ func (r *Recorder) Len() int {
 func (r *Recorder) History(keepOp func(Op) bool, keepEvent func(Event) bool) History {
 	r.mu.Lock()
 	var h History
-	for _, op := range r.ops {
-		if keepOp == nil || keepOp(op) {
-			h.Ops = append(h.Ops, op)
+	for _, chunk := range r.chunks {
+		for _, op := range chunk {
+			if keepOp == nil || keepOp(op) {
+				h.Ops = append(h.Ops, op)
+			}
 		}
 	}
 	for _, e := range r.events {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // KV is the model of the kv-store contract: PUT /kv/{key} sets the key to
@@ -22,6 +23,7 @@ func KV() Model {
 		Keep:          keepKV,
 		Partition:     kvKey,
 		Simplify:      dropUnseenWrites(kvKey),
+		Bound:         boundBySeenValues(kvKey),
 		Init:          func() any { return kvState(nil) },
 		Step:          stepKV,
 		Equal:         func(a, b any) bool { return maps.Equal(a.(kvState), b.(kvState)) },
@@ -50,6 +52,7 @@ func Register() Model {
 			return false
 		},
 		Simplify: dropUnseenWrites(whole),
+		Bound:    boundBySeenValues(whole),
 		Init:     func() any { return regState{} },
 		Step: func(state any, op Op) (bool, any) {
 			s := state.(regState)
@@ -190,5 +193,37 @@ func dropUnseenWrites(key func(Op) string) func([]Op) []Op {
 			write := op.Method == http.MethodPut || op.Method == http.MethodPost
 			return write && op.Outcome == Unknown && !seen[[2]string{key(op), op.Body}]
 		})
+	}
+}
+
+// boundBySeenValues bounds each unknown write whose value no other write
+// of the key wrote and some read saw: it took effect before the first of
+// those reads completed. With the value unique the read could have seen
+// no other write, so every order the open write allows, the bounded one
+// allows too.
+func boundBySeenValues(key func(Op) string) func([]Op) map[int]time.Duration {
+	return func(ops []Op) map[int]time.Duration {
+		writers := map[[2]string]int{}
+		firstSeen := map[[2]string]time.Duration{}
+		for _, op := range ops {
+			switch {
+			case op.Method == http.MethodPut || op.Method == http.MethodPost:
+				writers[[2]string{key(op), op.Body}]++
+			case op.Method == http.MethodGet && op.Status == http.StatusOK:
+				k := [2]string{key(op), op.Response}
+				if t, ok := firstSeen[k]; !ok || op.Complete < t {
+					firstSeen[k] = op.Complete
+				}
+			}
+		}
+		bounds := map[int]time.Duration{}
+		for i, op := range ops {
+			k := [2]string{key(op), op.Body}
+			write := op.Method == http.MethodPut || op.Method == http.MethodPost
+			if t, seen := firstSeen[k]; write && op.Outcome == Unknown && seen && writers[k] == 1 {
+				bounds[i] = max(t, op.Invoke)
+			}
+		}
+		return bounds
 	}
 }
