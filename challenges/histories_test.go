@@ -1,0 +1,39 @@
+package challenges
+
+import (
+	"testing"
+
+	"github.com/clstr-dev/clstr/starlark"
+	"github.com/clstr-dev/clstr/stdlib"
+)
+
+// TestHistoriesOnContainers runs the history scripts of testdata/histories
+// on real containers: a correct store whose answers a lossy network drops
+// passes (its unknown writes stay open), and followers that answer reads
+// from their own state fail where redirecting followers pass.
+func TestHistoriesOnContainers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs clusters of containers")
+	}
+	dockerOrSkip(t)
+	for _, tc := range []struct {
+		script string
+		mc     matrixCase
+	}{
+		{"lossy_store.star", matrixCase{target: kv, fails: pass}},
+		{"follower_reads.star", matrixCase{target: raft, fails: pass}},
+		{"follower_reads.star", matrixCase{target: raft, bug: "no-redirect", fails: "Reads on Every Node Are Linearizable"}},
+	} {
+		name := tc.script + "/correct"
+		if tc.mc.bug != "" {
+			name = tc.script + "/" + tc.mc.bug
+		}
+		t.Run(name, func(t *testing.T) {
+			s, err := starlark.Load("testdata/histories/"+tc.script, starlark.Options{Stdlib: stdlib.FS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runSuiteCase(t, s.Suite(), tc.mc)
+		})
+	}
+}
