@@ -59,9 +59,10 @@ type run struct {
 	// hist records every request of a test and, through events, every
 	// fault; seed is where every random stream starts; artifacts is where
 	// checks write files (visualizations), "" for a temporary directory.
-	hist      *history.Recorder
-	seed      uint64
-	artifacts string
+	hist        *history.Recorder
+	seed        uint64
+	artifactsMu sync.Mutex // guards artifacts
+	artifacts   string
 	// unrecorded switches recording off, for a benchmark of its cost.
 	unrecorded atomic.Bool
 }

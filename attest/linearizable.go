@@ -67,13 +67,9 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 // visualize writes the result's visualization into the run's artifact
 // directory, under a name made from the test's, and returns its path.
 func (o *Ops) visualize(res history.Result) (string, error) {
-	dir := o.d.r.artifacts
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "clstr-"); err != nil {
-			return "", err
-		}
-		o.d.r.artifacts = dir
+	dir, err := o.d.r.artifactDir()
+	if err != nil {
+		return "", err
 	}
 	base := "linearizability-" + slug(o.d.test)
 	path := filepath.Join(dir, base+".html")
@@ -90,6 +86,21 @@ func (o *Ops) visualize(res history.Result) (string, error) {
 		path = rel
 	}
 	return path, nil
+}
+
+// artifactDir returns the run's artifact directory, making a temporary one
+// the first time if the run was given none.
+func (r *run) artifactDir() (string, error) {
+	r.artifactsMu.Lock()
+	defer r.artifactsMu.Unlock()
+	if r.artifacts == "" {
+		dir, err := os.MkdirTemp("", "clstr-")
+		if err != nil {
+			return "", err
+		}
+		r.artifacts = dir
+	}
+	return r.artifacts, nil
 }
 
 // slug makes a test's name into a file name: "Stale Reads!" → "stale-reads".
