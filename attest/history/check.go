@@ -170,8 +170,14 @@ func (r Result) Explain(events []Event) string {
 		fmt.Fprintf(&b, ", key %q", r.Key)
 	}
 	b.WriteString(")")
-	if len(r.Minimal) > 0 {
+	switch len(r.Minimal) {
+	case 0:
+	case 1:
+		b.WriteString("; this one cannot be explained by any order of the others:")
+	default:
 		fmt.Fprintf(&b, "; these %d cannot be put in any order that explains what each saw:", len(r.Minimal))
+	}
+	if len(r.Minimal) > 0 {
 		for _, op := range r.Minimal {
 			b.WriteString("\n  " + op.String())
 		}
