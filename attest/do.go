@@ -108,8 +108,15 @@ func (r *Response) JSON(path string) string {
 	return gjson.Get(r.Body, path).String()
 }
 
-// FetchResponse is a node's answer to Do.Fetch.
-type FetchResponse = Response
+// FetchResponse is a node's answer to Do.Fetch: the Response, with its
+// body as bytes, as in the original attest, so that
+// json.Unmarshal(r.Body, &v) and string(r.Body) both work. The body as
+// text stays r.Response.Body, which JSON reads.
+type FetchResponse struct {
+	*Response
+	// Body is the response body.
+	Body []byte
+}
 
 // send makes one request to a node and reads the whole answer. record says
 // whether Concurrently's latency statistics count it.
@@ -316,10 +323,11 @@ func (d *Do) Restart(name string, sig ...syscall.Signal) {
 }
 
 // Partition cuts the network between the groups of nodes, both ways, and
-// waits the settle time; a new partition replaces the previous one.
+// waits the settle time (the longer of WithSettle and
+// WithClusterSettleDuration); a new partition replaces the previous one.
 func (d *Do) Partition(groups ...[]string) { d.must(d.Ops(callerPos(1)).Partition(groups...)) }
 
-// Heal removes every partition and waits the settle time.
+// Heal removes every partition and waits the settle time, as Partition.
 func (d *Do) Heal() { d.must(d.Ops(callerPos(1)).Heal()) }
 
 // Impair applies the impairments to the outgoing traffic of the nodes sel
@@ -429,7 +437,7 @@ func (o *Ops) Fetch(name, path string) (*FetchResponse, error) {
 	if resp.Err != nil {
 		return nil, nil
 	}
-	return resp, nil
+	return &FetchResponse{Response: resp, Body: []byte(resp.Body)}, nil
 }
 
 // Start starts a stopped or killed node and waits until it answers GET
@@ -557,7 +565,7 @@ func (o *Ops) Partition(groups ...[]string) error {
 	if err := r.cl.Partition(r.ctx, gs); err != nil {
 		return o.fail(what, r.interrupted(env(err)))
 	}
-	return o.settle(what)
+	return o.settleCluster(what)
 }
 
 // Heal removes every partition and waits the settle time.
@@ -566,7 +574,7 @@ func (o *Ops) Heal() error {
 	if err := r.cl.Heal(r.ctx); err != nil {
 		return o.fail("heal", r.interrupted(env(err)))
 	}
-	return o.settle("heal")
+	return o.settleCluster("heal")
 }
 
 // Impair applies impairments to the outgoing traffic of the selected nodes
@@ -627,7 +635,17 @@ func (o *Ops) Repair(sel ...NodeSelector) error {
 }
 
 func (o *Ops) settle(what string) error {
-	if err := sleep(o.d.r.ctx, o.d.r.cfg.Settle); err != nil {
+	return o.pause(what, o.d.r.cfg.Settle)
+}
+
+// settleCluster is the pause after Partition and Heal: the longer of the
+// settle time and the cluster settle duration.
+func (o *Ops) settleCluster(what string) error {
+	return o.pause(what, max(o.d.r.cfg.Settle, o.d.r.cfg.ClusterSettle))
+}
+
+func (o *Ops) pause(what string, d time.Duration) error {
+	if err := sleep(o.d.r.ctx, d); err != nil {
 		return o.fail(what, o.d.r.interrupted(err))
 	}
 	return nil
