@@ -495,6 +495,11 @@ func (o *Ops) halt(name string, kill bool) error {
 	if kill {
 		halt = r.cl.Kill
 	}
+	// Close the idle connections first: one the node accepted but never
+	// saw a request on keeps Go's http.Server.Shutdown waiting 5s for it,
+	// which would turn a graceful stop into a SIGKILL after the shutdown
+	// timeout.
+	r.transport.CloseIdleConnections()
 	err := halt(r.ctx, name)
 	// Connections kept alive to the old process are dead now; a request
 	// must not find one after the node restarts.

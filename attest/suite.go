@@ -528,6 +528,9 @@ func (r *run) close(ctx context.Context) (err error) {
 			err = fmt.Errorf("close cluster: panic: %v", v)
 		}
 	}()
+	// As before a stop (see Ops.halt): idle connections must not hold up
+	// the nodes' graceful shutdown.
+	r.transport.CloseIdleConnections()
 	if err := r.cl.Close(cctx); err != nil {
 		return fmt.Errorf("close cluster: %w", err)
 	}
