@@ -244,9 +244,22 @@ func (d *Do) Test() string { return d.test }
 // Config returns the suite's configuration.
 func (d *Do) Config() Config { return d.r.cfg }
 
-// Nodes returns the names of all nodes of the cluster in order, running or
-// not.
-func (d *Do) Nodes() []string { return slices.Clone(d.r.nodes) }
+// Nodes returns the names of the nodes that are running, in cluster order,
+// as the original attest does: a stopped or killed node is left out until
+// it starts again. AllNodeNames returns every name.
+func (d *Do) Nodes() []string {
+	var names []string
+	for _, n := range d.r.nodes {
+		if d.r.cl.Running(n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// AllNodeNames returns the names of every node of the cluster in order,
+// running or not: n1 … nN.
+func (d *Do) AllNodeNames() []string { return slices.Clone(d.r.nodes) }
 
 // Names returns the names of the nodes sel selects now, in cluster order.
 func (d *Do) Names(sel NodeSelector) []string {

@@ -74,13 +74,14 @@ func TestSelectors(t *testing.T) {
 }
 
 func TestSelectorsLeaveOutStoppedNodes(t *testing.T) {
-	var names, except, named, nodes []string
+	var names, except, named, nodes, all []string
 	s := suite(3).Test("kill n1", func(do *Do) {
 		do.Kill("n1")
 		names = do.Names(do.AllNodes())
 		except = do.Names(do.ExceptNodes("n2"))
 		named = do.Names(do.AllNodes("n1", "n3"))
 		nodes = do.Nodes()
+		all = do.AllNodeNames()
 		do.GET(do.AllNodes(), "/role").Body(Is("follower")).Run()
 		do.GET(do.ExactlyOneNode(), "/role").Body(Is("leader")).Run()
 	})
@@ -93,7 +94,8 @@ func TestSelectorsLeaveOutStoppedNodes(t *testing.T) {
 		{"Names(AllNodes())", names, []string{"n2", "n3"}},
 		{"Names(ExceptNodes(n2))", except, []string{"n3"}},
 		{"Names(AllNodes(n1, n3))", named, []string{"n1", "n3"}},
-		{"Nodes()", nodes, []string{"n1", "n2", "n3"}},
+		{"Nodes()", nodes, []string{"n2", "n3"}},
+		{"AllNodeNames()", all, []string{"n1", "n2", "n3"}},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)

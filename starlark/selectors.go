@@ -169,10 +169,15 @@ func builtinNames(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	return stringList(names), nil
 }
 
-// nodes() returns the names of every node of the cluster.
+// nodes(all=False) returns the names of the running nodes, or of every
+// node of the cluster with all=True.
 func builtinNodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
+	var all bool
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "all?", &all); err != nil {
 		return nil, err
+	}
+	if all {
+		return stringList(testOf(thread).do.AllNodeNames()), nil
 	}
 	return stringList(testOf(thread).do.Nodes()), nil
 }
