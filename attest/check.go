@@ -367,7 +367,7 @@ func (c *Check) judge(resp *Response) []string {
 		var v Value
 		switch cond.field {
 		case fieldStatus:
-			v = StatusValue(resp.Status)
+			v = statusValue(resp.Status)
 		case fieldBody:
 			v = TextValue(resp.Body)
 		case fieldHeader:

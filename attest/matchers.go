@@ -104,8 +104,8 @@ type Value struct {
 	status bool
 }
 
-// StatusValue returns the Value of a status code.
-func StatusValue(code int) Value { return Value{Text: strconv.Itoa(code), status: true} }
+// statusValue returns the Value of a status code.
+func statusValue(code int) Value { return Value{Text: strconv.Itoa(code), status: true} }
 
 // Number reports whether the value is a number as a number: the status
 // code or a JSON number. Is and OneOf compare such a value with a number
