@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -272,6 +273,25 @@ func (s stageRun) Suite() *attest.Suite  { return s.suite }
 // opts, stopping at the first that does not pass, and returns the exit
 // status: that of the last stage run.
 func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.Challenge, first, last int, opts docker.Options, verbose bool) int {
+	var shared *docker.Runtime
+	if last > first {
+		// The stages follow one another on one runtime: a stage's
+		// cluster takes over the network and sandboxes the one before
+		// kept, when it has as many nodes, and creates only the nodes'
+		// own containers. Closing the runtime removes what is kept.
+		opts.ReuseSandboxes = true
+		opts.LogDir, _ = filepath.Abs(logDir)
+		if verbose {
+			opts.BuildOutput = out.w
+		}
+		rt, err := docker.New(ctx, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "clstr: %v\n", err)
+			return exitError
+		}
+		defer rt.Close()
+		shared = rt
+	}
 	for i := first; i <= last; i++ {
 		st := c.Stages[i]
 		if i > first {
@@ -287,6 +307,7 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 			logDir:  logDir,
 			target:  describeTarget(opts),
 			verbose: verbose,
+			runtime: shared,
 		})
 		if status != exitPass {
 			return status
