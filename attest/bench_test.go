@@ -92,3 +92,45 @@ func BenchmarkPlainClient(b *testing.B) {
 		b.ReportMetric(float64(b.N*burst)/b.Elapsed().Seconds(), "req/s")
 	})
 }
+
+// BenchmarkHistoryOverhead measures what recording every request into the
+// history costs Concurrently(1000): bursts with and without recording
+// alternate on one cluster, so that both see the same machine, and the
+// benchmark reports the throughput of each and the overhead in percent
+// (goal: under 2).
+func BenchmarkHistoryOverhead(b *testing.B) {
+	benchSuite(b, 1, ok, func(b *testing.B, do *Do) {
+		var on, off time.Duration
+		burstOf := func(record bool) time.Duration {
+			SetRecording(do, record)
+			start := time.Now()
+			do.Concurrently(burst, func(i int) {
+				do.GET(Node("n1"), "/").Status(Is(200)).Run()
+			})
+			return time.Since(start)
+		}
+		for i := 0; b.Loop(); i++ {
+			if i%2 == 0 {
+				on += burstOf(true)
+				off += burstOf(false)
+			} else {
+				off += burstOf(false)
+				on += burstOf(true)
+			}
+		}
+		SetRecording(do, true)
+		b.ReportMetric(float64(b.N*burst)/on.Seconds(), "recorded-req/s")
+		b.ReportMetric(float64(b.N*burst)/off.Seconds(), "unrecorded-req/s")
+		b.ReportMetric((on.Seconds()/off.Seconds()-1)*100, "overhead-%")
+	})
+}
+
+// BenchmarkRecord measures recording one answer into the history alone,
+// to set beside the time of a request (BenchmarkConcurrently's req/s).
+func BenchmarkRecord(b *testing.B) {
+	var ns float64
+	for b.Loop() {
+		ns += RecordCost(10000)
+	}
+	b.ReportMetric(ns/float64(b.N), "ns/record")
+}

@@ -71,34 +71,59 @@ func (c condition) describe() string {
 
 func (d *Do) newCheck(method string, sel NodeSelector, path string, args []any) *Check {
 	c := &Check{d: d, method: method, sel: sel, path: path}
+	body, header, err := requestArgs(args)
+	if err != nil {
+		c.fault(fmt.Errorf("%s: %w", method, err))
+	}
+	c.body = body
+	if header != nil {
+		c.addHeaders(header)
+	}
+	return c
+}
+
+// requestArgs reads the optional arguments of a request: at most one body
+// (string or []byte) and any number of header sets (H, map[string]string,
+// http.Header, of which the first value of each counts).
+func requestArgs(args []any) (body []byte, header H, err error) {
 	bodies := 0
+	add := func(k, v string) {
+		if header == nil {
+			header = H{}
+		}
+		header[k] = v
+	}
 	for _, a := range args {
 		switch a := a.(type) {
 		case nil:
 		case string:
-			c.body = []byte(a)
+			body = []byte(a)
 			bodies++
 		case []byte:
-			c.body = a
+			body = a
 			bodies++
 		case H:
-			c.addHeaders(a)
+			for k, v := range a {
+				add(k, v)
+			}
 		case map[string]string:
-			c.addHeaders(a)
+			for k, v := range a {
+				add(k, v)
+			}
 		case http.Header:
 			for k, vs := range a {
 				if len(vs) > 0 {
-					c.addHeaders(H{k: vs[0]})
+					add(k, vs[0])
 				}
 			}
 		default:
-			c.fault(fmt.Errorf("%s: argument of type %T: want a body (string or []byte) or headers (H)", method, a))
+			return nil, nil, fmt.Errorf("argument of type %T: want a body (string or []byte) or headers (H)", a)
 		}
 	}
 	if bodies > 1 {
-		c.fault(fmt.Errorf("%s: %d bodies given, want at most one", method, bodies))
+		return nil, nil, fmt.Errorf("%d bodies given, want at most one", bodies)
 	}
-	return c
+	return body, header, nil
 }
 
 func (c *Check) addHeaders(h map[string]string) {
@@ -327,11 +352,11 @@ func (c *Check) attempt(at site) ([]*Response, *Failure, error) {
 	}
 	resps := make([]*Response, len(names))
 	if len(names) == 1 {
-		resps[0] = r.send(r.ctx, names[0], c.method, c.path, c.body, c.header, true)
+		resps[0] = r.send(r.ctx, c.d, names[0], c.method, c.path, c.body, c.header)
 	} else {
 		var wg sync.WaitGroup
 		for i, n := range names {
-			wg.Go(func() { resps[i] = r.send(r.ctx, n, c.method, c.path, c.body, c.header, true) })
+			wg.Go(func() { resps[i] = r.send(r.ctx, c.d, n, c.method, c.path, c.body, c.header) })
 		}
 		wg.Wait()
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/history"
 )
 
 // H is a set of request headers: do.POST(Node("n1"), "/api", body,
@@ -53,6 +55,15 @@ type run struct {
 
 	// rec collects request latencies while a Concurrently runs.
 	rec atomic.Pointer[recorder]
+
+	// hist records every request of a test and, through events, every
+	// fault; seed is where every random stream starts; artifacts is where
+	// checks write files (visualizations), "" for a temporary directory.
+	hist      *history.Recorder
+	seed      uint64
+	artifacts string
+	// unrecorded switches recording off, for a benchmark of its cost.
+	unrecorded atomic.Bool
 }
 
 func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
@@ -67,10 +78,18 @@ func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+	events := opts.Events
+	if events == nil {
+		// Histories take their events from the log, so keep one in memory.
+		events = cluster.NewEventLog(nil)
+	}
 	return &run{
 		ctx:       ctx,
 		cfg:       cfg,
-		events:    opts.Events,
+		events:    events,
+		hist:      history.NewRecorder(),
+		seed:      opts.Seed,
+		artifacts: opts.ArtifactDir,
 		rep:       newReporter(opts.Reporter),
 		verbose:   opts.Verbose,
 		transport: t,
@@ -118,9 +137,10 @@ type FetchResponse struct {
 	Body []byte
 }
 
-// send makes one request to a node and reads the whole answer. record says
-// whether Concurrently's latency statistics count it.
-func (r *run) send(ctx context.Context, node, method, path string, body []byte, header H, record bool) *Response {
+// send makes one request to a node and reads the whole answer. When who is
+// not nil the request is one of who's: it goes into the history and into
+// Concurrently's latency statistics.
+func (r *run) send(ctx context.Context, who *Do, node, method, path string, body []byte, header H) *Response {
 	resp := &Response{Node: node, Method: method}
 	base, err := r.cl.URL(node)
 	if err != nil {
@@ -157,7 +177,7 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 		}
 		req.Header.Set(k, v)
 	}
-	start := time.Now()
+	invoke := r.hist.Now()
 	hr, err := r.client.Do(req)
 	if err == nil {
 		var b []byte
@@ -169,11 +189,15 @@ func (r *run) send(ctx context.Context, node, method, path string, body []byte, 
 			err = fmt.Errorf("body larger than the response size limit of %s", byteSize(limit))
 		}
 	}
-	resp.Duration = time.Since(start)
+	complete := r.hist.Now()
+	resp.Duration = complete - invoke
 	if err != nil {
 		resp.Err = r.requestError(err, limit)
 	}
-	if record {
+	if who != nil {
+		if !r.unrecorded.Load() {
+			who.record(resp, path, body, invoke, complete)
+		}
 		if rec := r.rec.Load(); rec != nil {
 			rec.add(node, resp.Duration, resp.Err != nil)
 		}
@@ -233,6 +257,16 @@ func (r *run) requestError(err error, limit time.Duration) error {
 type Do struct {
 	r    *run
 	test string
+
+	// client is the history's client id of this Do's requests; sink, if
+	// set, also collects them for a Clients call; halt, if set, ends the
+	// sleeps of a client or nemesis; rng is this Do's random stream; forks
+	// counts the test's Clients calls.
+	client int
+	sink   *opSink
+	halt   context.Context
+	rng    *rand.Rand
+	forks  *forkCounter
 }
 
 // Context returns the run's context; it is cancelled when the run is.
@@ -314,6 +348,30 @@ func (d *Do) Request(method string, sel NodeSelector, path string, args ...any) 
 // nil if the node could not be reached. It checks nothing.
 func (d *Do) Fetch(name, path string) *FetchResponse {
 	resp, err := d.Ops(callerPos(1)).Fetch(name, path)
+	d.must(err)
+	return resp
+}
+
+// Send sends one request with any method to the named node and returns its
+// answer, or nil if the node could not be reached; args are a body and
+// headers as for GET, and a time.Duration that, when shorter, replaces the
+// suite's request timeout. Like Fetch, it checks nothing; its request goes
+// into the history like every other.
+func (d *Do) Send(method, name, path string, args ...any) *FetchResponse {
+	o := d.Ops(callerPos(1))
+	var timeout time.Duration
+	args = slices.DeleteFunc(slices.Clone(args), func(a any) bool {
+		t, ok := a.(time.Duration)
+		if ok {
+			timeout = t
+		}
+		return ok
+	})
+	body, header, err := requestArgs(args)
+	if err != nil {
+		d.must(o.fail(method+" "+path+" on "+name, env(err)))
+	}
+	resp, err := o.Send(method, name, path, body, header, timeout)
 	d.must(err)
 	return resp
 }
@@ -443,10 +501,26 @@ func (o *Ops) Addr(name string) (string, error) {
 // Fetch sends one GET request to the named node and returns its answer, or
 // nil if the node could not be reached; the error is for an unknown node.
 func (o *Ops) Fetch(name, path string) (*FetchResponse, error) {
+	return o.Send(http.MethodGet, name, path, nil, nil, 0)
+}
+
+// Send is Do.Send; the error is for an unknown node. A timeout shorter than
+// the suite's request timeout replaces it; 0 keeps it.
+func (o *Ops) Send(method, name, path string, body []byte, header H, timeout time.Duration) (*FetchResponse, error) {
 	if err := o.known(name); err != nil {
-		return nil, o.fail("fetch "+path+" from "+name, err)
+		what := "fetch " + path + " from " + name
+		if method != http.MethodGet {
+			what = "fetch " + method + " " + path + " from " + name
+		}
+		return nil, o.fail(what, err)
 	}
-	resp := o.d.r.send(o.d.r.ctx, name, http.MethodGet, path, nil, nil, true)
+	ctx := o.d.r.ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	resp := o.d.r.send(ctx, o.d, name, method, path, body, header)
 	if resp.Err != nil {
 		return nil, nil
 	}
@@ -699,7 +773,7 @@ func (r *run) waitNode(ctx context.Context, name string) error {
 	defer cancel()
 	last := ""
 	for {
-		resp := r.send(ctx, name, http.MethodGet, "/health", nil, nil, false)
+		resp := r.send(ctx, nil, name, http.MethodGet, "/health", nil, nil)
 		switch {
 		case resp.Err == nil && resp.Status == http.StatusOK:
 			return nil

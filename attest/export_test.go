@@ -1,5 +1,29 @@
 package attest
 
+import (
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/history"
+)
+
+// SetRecording switches the history's recording of requests on or off for
+// the rest of the run, so that a benchmark can measure what it costs.
+func SetRecording(d *Do, on bool) { d.r.unrecorded.Store(!on) }
+
+// RecordCost returns how long recording one answer into the history
+// takes, averaged over n answers.
+func RecordCost(n int) float64 {
+	r := &run{hist: history.NewRecorder()}
+	d := &Do{r: r, test: "bench", client: 3}
+	resp := &Response{Node: "n1", Method: "PUT", Status: 200, Body: "ok"}
+	body := []byte("value-1234")
+	start := time.Now()
+	for i := range n {
+		d.record(resp, "/kv/key", body, time.Duration(i), time.Duration(i+1))
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(n)
+}
+
 // MatchValue applies a matcher to a field as a check does.
 var MatchValue = match
 

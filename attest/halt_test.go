@@ -45,13 +45,13 @@ func holdUnusedConnection(t *testing.T, d *Do, name, path string, release chan s
 	defer func() { tr.DialContext = orig }()
 
 	var wg sync.WaitGroup
-	wg.Go(func() { d.r.send(d.r.ctx, name, http.MethodGet, path, nil, nil, false) }) // waits for release
+	wg.Go(func() { d.r.send(d.r.ctx, nil, name, http.MethodGet, path, nil, nil) }) // waits for release
 	// Let the first request have its connection before the second asks.
 	for deadline := time.Now().Add(5 * time.Second); dials.Load() < 1 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
-	wg.Go(func() { d.r.send(d.r.ctx, name, http.MethodGet, "/health", nil, nil, false) })
+	wg.Go(func() { d.r.send(d.r.ctx, nil, name, http.MethodGet, "/health", nil, nil) })
 	select {
 	case <-dialed:
 	case <-time.After(5 * time.Second):

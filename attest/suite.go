@@ -253,6 +253,14 @@ type RunOptions struct {
 	// Verbose adds a stack trace to the failure of a test that panicked
 	// with something other than a failure.
 	Verbose bool
+	// Seed is where every random stream of the run (Do.Rand) starts: a run
+	// with the same seed draws the same values. Zero picks one at random;
+	// Result.Seed says which.
+	Seed uint64
+	// ArtifactDir is where checks write files for people to look at, such
+	// as the visualization of a history that is not linearizable. Empty
+	// means a new temporary directory.
+	ArtifactDir string
 }
 
 // TestStatus is what became of a test.
@@ -311,6 +319,9 @@ type Result struct {
 	// History is every request the tests made and every fault they
 	// injected, on the run's clock (see package history).
 	History history.History
+	// Seed is the seed the run drew from (RunOptions.Seed, or the one
+	// picked for it).
+	Seed uint64
 }
 
 // Passed reports whether the run got through setup and every test it ran
@@ -435,8 +446,13 @@ func (s *Suite) Run(ctx context.Context, opts RunOptions) (res *Result) {
 		return res
 	}
 
+	if opts.Seed == 0 {
+		opts.Seed = NewSeed()
+	}
+	res.Seed = opts.Seed
 	r := newRun(ctx, s.cfg, opts)
 	defer r.transport.CloseIdleConnections()
+	defer func() { res.History = r.hist.History(nil, nil); res.History.Events = r.historyEvents(nil) }()
 	// A panic outside the test bodies is a bug of the engine or the
 	// runtime; it still must not escape, and the cluster still closes.
 	defer func() {
@@ -453,7 +469,7 @@ func (s *Suite) Run(ctx context.Context, opts RunOptions) (res *Result) {
 	cl, err := opts.Runtime.Create(ctx, cluster.Spec{
 		Nodes:           s.cfg.Nodes,
 		ShutdownTimeout: s.cfg.NodeShutdownTimeout,
-		Events:          opts.Events,
+		Events:          r.events,
 	})
 	if err != nil {
 		res.Err = env(fmt.Errorf("create cluster: %w", err))
@@ -541,7 +557,7 @@ func (r *run) close(ctx context.Context) (err error) {
 // into the error it returns. This is the one place where a test's panics
 // are recovered.
 func (r *run) runBody(test string, fn func(*Do)) (err error) {
-	d := &Do{r: r, test: test}
+	d := &Do{r: r, test: test, client: history.NoClient, rng: r.stream(test, "test", 0, 0), forks: new(forkCounter)}
 	defer func() {
 		if v := recover(); v != nil {
 			err = r.panicked(test, v)

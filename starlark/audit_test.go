@@ -27,6 +27,11 @@ var sandboxAudit = map[string]string{
 	// Timing: bounded by the test time and the sleep total.
 	"eventually": "bounded by the test time", "consistently": "bounded by the test time",
 	"sleep": "bounded by the sleep total", "concurrently": "bounded by the concurrency limits",
+	// Histories: clients are bounded like concurrently and by the test
+	// time; a check computes on the history, bounded by its timeout and,
+	// for a model written in Starlark, by the step limit.
+	"clients": "bounded by the concurrency limits and the test time", "check_linearizable": "computes, bounded by its timeout and the steps",
+	"model": "a value", "rand": "draws from the run's seed",
 	// Faults on the script's own nodes only.
 	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes",
 	"partition": "own nodes", "heal": "own nodes", "impair": "own nodes", "repair": "own nodes",

@@ -3,8 +3,10 @@ package starlark
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 )
 
 // builtinFunc is the Go signature of a Starlark builtin.
@@ -55,7 +57,7 @@ var builtins = []Builtin{
 	{Name: "post", Signature: "post(selector, path, body=None, headers=None)", Summary: "a check of a POST request", scope: inTest, fn: makeRequest("POST")},
 	{Name: "delete", Signature: "delete(selector, path, body=None, headers=None)", Summary: "a check of a DELETE request", scope: inTest, fn: makeRequest("DELETE")},
 	{Name: "patch", Signature: "patch(selector, path, body=None, headers=None)", Summary: "a check of a PATCH request", scope: inTest, fn: makeRequest("PATCH")},
-	{Name: "fetch", Signature: "fetch(name, path)", Summary: "one GET request that checks nothing: the response, or None if the node did not answer", scope: inTest, fn: builtinFetch},
+	{Name: "fetch", Signature: `fetch(name, path, method="GET", body=None, headers=None, timeout=None)`, Summary: "one request that checks nothing: the response, or None if the node did not answer", scope: inTest, fn: builtinFetch},
 
 	// Selectors.
 	{Name: "node", Signature: "node(name)", Summary: "selects one node", scope: anywhere, fn: makeSelector(selNode)},
@@ -83,6 +85,15 @@ var builtins = []Builtin{
 	{Name: "consistently", Signature: "consistently(fn, timeout=None)", Summary: "calls fn for the whole timeout; every call must pass", scope: inTest, fn: makeRetry(false)},
 	{Name: "sleep", Signature: "sleep(duration)", Summary: "pauses the test", scope: inTest, fn: builtinSleep},
 	{Name: "concurrently", Signature: "concurrently(n, fn)", Summary: "calls fn(1) … fn(n) in parallel; returns their results in order", scope: inTest, fn: builtinConcurrently},
+
+	// Histories.
+	{Name: "clients", Signature: "clients(n, fn, duration=None, ops=None, nemesis=None)", Summary: "n clients call fn(i) again and again, while nemesis() runs beside them; returns the history of their requests", scope: inTest, fn: builtinClients},
+	{Name: "check_linearizable", Signature: `check_linearizable(h, model="kv", timeout="30s", hint=None)`, Summary: "fails the test unless the history's operations can be ordered so that the model explains what each saw", scope: inTest, fn: builtinCheckLinearizable},
+	{Name: "model", Signature: `model(init, step, key=None, describe=None, name="custom")`, Summary: "a model for check_linearizable written in Starlark: step(state, op) returns (ok, next_state)", scope: anywhere, fn: builtinModel},
+	{Name: "rand.int", Signature: "rand.int(n)", Summary: "a random integer from 0 to n-1, drawn from the run's seed", scope: inTest, fn: randInt},
+	{Name: "rand.choice", Signature: "rand.choice(seq)", Summary: "a random element of a non-empty sequence", scope: inTest, fn: randChoice},
+	{Name: "rand.float", Signature: "rand.float()", Summary: "a random float in [0, 1)", scope: inTest, fn: randFloat},
+	{Name: "rand.shuffle", Signature: "rand.shuffle(list)", Summary: "shuffles a list in place", scope: inTest, fn: randShuffle},
 
 	// Nodes and faults.
 	{Name: "start", Signature: "start(name)", Summary: "starts a stopped or killed node and waits for GET /health", scope: inTest, fn: makeNodeOp("start")},
@@ -117,6 +128,16 @@ func Builtins() []Builtin {
 var predeclared = func() starlark.StringDict {
 	env := starlark.StringDict{}
 	for _, b := range builtins {
+		if mod, member, ok := strings.Cut(b.Name, "."); ok {
+			// A member of a module, such as rand.int.
+			m, _ := env[mod].(*starlarkstruct.Module)
+			if m == nil {
+				m = &starlarkstruct.Module{Name: mod, Members: starlark.StringDict{}}
+				env[mod] = m
+			}
+			m.Members[member] = starlark.NewBuiltin(b.Name, b.scoped())
+			continue
+		}
 		if _, dup := env[b.Name]; dup {
 			panic("starlark: builtin " + b.Name + " is in the table twice")
 		}

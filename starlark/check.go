@@ -257,6 +257,46 @@ func (c *check) build(do *attest.Do) *attest.Check {
 }
 
 // makeRequest returns the builtin of one HTTP method: get, put, ….
+// request is the body and headers of a request a script makes.
+type request struct {
+	body   []byte
+	header map[string]string
+}
+
+// requestParts reads a request's body and headers as scripts give them:
+// a body is a string, bytes, or a dict or list sent as JSON (with
+// Content-Type application/json unless the headers say otherwise).
+func requestParts(fn string, body, headers starlark.Value) (request, error) {
+	var req request
+	hs, err := headerMap(fn, headers)
+	if err != nil {
+		return req, err
+	}
+	switch v := body.(type) {
+	case starlark.NoneType:
+	case starlark.String:
+		req.body = []byte(v)
+	case starlark.Bytes:
+		req.body = []byte(v)
+	case *starlark.Dict, *starlark.List, starlark.Tuple:
+		g, err := toGo(v)
+		if err != nil {
+			return req, fmt.Errorf("%s: for parameter body: %w", fn, err)
+		}
+		req.body, _ = json.Marshal(g)
+		if !hasHeader(hs, "Content-Type") {
+			if hs == nil {
+				hs = map[string]string{}
+			}
+			hs["Content-Type"] = "application/json"
+		}
+	default:
+		return req, fmt.Errorf("%s: for parameter body: want a string, or a dict or list to send as JSON, got %s", fn, body.Type())
+	}
+	req.header = hs
+	return req, nil
+}
+
 func makeRequest(method string) builtinFunc {
 	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var sel selectorArg
@@ -269,36 +309,14 @@ func makeRequest(method string) builtinFunc {
 		if err := checkPath(b.Name(), path); err != nil {
 			return nil, err
 		}
-		c := &check{method: method, sel: sel.sel, path: path}
-		hs, err := headerMap(b.Name(), headers)
+		req, err := requestParts(b.Name(), body, headers)
 		if err != nil {
 			return nil, err
 		}
-		switch v := body.(type) {
-		case starlark.NoneType:
-		case starlark.String:
-			c.body = []byte(v)
-		case starlark.Bytes:
-			c.body = []byte(v)
-		case *starlark.Dict, *starlark.List, starlark.Tuple:
-			g, err := toGo(v)
-			if err != nil {
-				return nil, fmt.Errorf("%s: for parameter body: %w", b.Name(), err)
-			}
-			c.body, _ = json.Marshal(g)
-			if !hasHeader(hs, "Content-Type") {
-				if hs == nil {
-					hs = map[string]string{}
-				}
-				hs["Content-Type"] = "application/json"
-			}
-		default:
-			return nil, fmt.Errorf("%s: for parameter body: want a string, or a dict or list to send as JSON, got %s", b.Name(), body.Type())
-		}
-		c.headers = hs
-		if err := guardOf(thread).checkBody(len(c.body)); err != nil {
+		if err := guardOf(thread).checkBody(len(req.body)); err != nil {
 			return nil, err
 		}
+		c := &check{method: method, sel: sel.sel, path: path, body: req.body, headers: req.header}
 		return c, nil
 	}
 }

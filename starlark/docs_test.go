@@ -7,7 +7,11 @@ import (
 	"slices"
 	"testing"
 
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/history"
 )
 
 // TestReference checks that docs/scripting.md documents, as a heading
@@ -32,8 +36,10 @@ func TestReference(t *testing.T) {
 	for _, m := range checkMethods {
 		want = append(want, m.Signature)
 	}
-	for _, a := range responseAttrs {
-		want = append(want, a.Signature)
+	for _, table := range [][]Builtin{responseAttrs, historyAttrs, opAttrs} {
+		for _, a := range table {
+			want = append(want, a.Signature)
+		}
 	}
 	for _, w := range want {
 		if !slices.Contains(documented, w) {
@@ -71,16 +77,38 @@ func TestTables(t *testing.T) {
 	if len(r.AttrNames()) != len(responseAttrs) {
 		t.Errorf("response has %d attributes, the table %d", len(r.AttrNames()), len(responseAttrs))
 	}
+	functions := 0
 	for _, name := range predeclared.Keys() {
-		found := false
-		for _, b := range builtins {
-			found = found || b.Name == name
+		if m, ok := predeclared[name].(*starlarkstruct.Module); ok {
+			functions += len(m.Members)
+			for member := range m.Members {
+				if !slices.ContainsFunc(builtins, func(b Builtin) bool { return b.Name == name+"."+member }) {
+					t.Errorf("predeclared %s.%s is not in the table", name, member)
+				}
+			}
+			continue
 		}
-		if !found {
+		functions++
+		if !slices.ContainsFunc(builtins, func(b Builtin) bool { return b.Name == name }) {
 			t.Errorf("predeclared %s is not in the table", name)
 		}
 	}
-	if len(predeclared) != len(builtins) {
-		t.Errorf("%d predeclared names, %d builtins in the table", len(predeclared), len(builtins))
+	if functions != len(builtins) {
+		t.Errorf("%d predeclared functions, %d builtins in the table", functions, len(builtins))
+	}
+	h := newHistory(history.History{Ops: []history.Op{{}}})
+	for _, table := range []struct {
+		name  string
+		value starlark.HasAttrs
+		attrs []Builtin
+	}{{"history", h, historyAttrs}, {"operation", h.ops[0].(starlark.HasAttrs), opAttrs}} {
+		for _, a := range table.attrs {
+			if v, err := table.value.Attr(a.Name); v == nil || err != nil {
+				t.Errorf("%s has no attribute %s", table.name, a.Name)
+			}
+		}
+		if len(table.value.AttrNames()) != len(table.attrs) {
+			t.Errorf("%s has %d attributes, the table %d", table.name, len(table.value.AttrNames()), len(table.attrs))
+		}
 	}
 }

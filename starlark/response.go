@@ -242,18 +242,31 @@ func toGoDepth(v starlark.Value, depth int) (any, error) {
 
 // builtinFetch is fetch(name, path).
 func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var name nodeNameArg
-	var path string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path); err != nil {
+	var (
+		name    nodeNameArg
+		path    string
+		method                 = "GET"
+		body    starlark.Value = starlark.None
+		headers starlark.Value = starlark.None
+		timeout durationArg
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path, "method?", &method, "body?", &body, "headers?", &headers, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
 	if err := checkPath(b.Name(), path); err != nil {
 		return nil, err
 	}
+	req, err := requestParts(b.Name(), body, headers)
+	if err != nil {
+		return nil, err
+	}
+	if err := guardOf(thread).checkBody(len(req.body)); err != nil {
+		return nil, err
+	}
 	if err := guardOf(thread).chargeRequests(1); err != nil {
 		return nil, err
 	}
-	resp, err := testOf(thread).ops(thread).Fetch(name.name, path)
+	resp, err := testOf(thread).ops(thread).Send(strings.ToUpper(method), name.name, path, req.body, req.header, timeout.d)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,11 @@ type durationArg struct {
 }
 
 func (a *durationArg) Unpack(v starlark.Value) error {
+	if v == starlark.None {
+		// As if it were not given: a helper can pass its own None on.
+		*a = durationArg{}
+		return nil
+	}
 	s, ok := starlark.AsString(v)
 	if !ok {
 		return fmt.Errorf("want a duration such as \"250ms\" or \"3s\", got %s %s", v.Type(), v)
@@ -114,6 +119,15 @@ func builtinSleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	select {
 	case <-t.C:
 		return starlark.None, nil
+	case <-ts.do.Stopped():
+		if ctx.Err() == nil {
+			// A client or nemesis whose clients are done.
+			return starlark.None, nil
+		}
+		if e := ts.guard.err(); e != nil {
+			return nil, e
+		}
+		return nil, fmt.Errorf("sleep: the run was interrupted: %w", context.Cause(ctx))
 	case <-ctx.Done():
 		if e := ts.guard.err(); e != nil {
 			return nil, e

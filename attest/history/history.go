@@ -8,6 +8,12 @@
 package history
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -91,10 +97,14 @@ type History struct {
 type Recorder struct {
 	start time.Time
 
-	mu     sync.Mutex // guards ops and events
-	ops    []Op
+	mu sync.Mutex // guards chunks and events
+	// chunks hold the operations in chunks of chunkLen, so that recording
+	// never copies what it already holds.
+	chunks [][]Op
 	events []Event
 }
+
+const chunkLen = 1024
 
 // NewRecorder returns a recorder whose clock starts now.
 func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
@@ -104,3 +114,132 @@ func (r *Recorder) Now() time.Duration { return time.Since(r.start) }
 
 // Start returns the wall-clock time at which the recorder's clock started.
 func (r *Recorder) Start() time.Time { return r.start }
+
+// clipAt bounds the bodies an Op keeps: a longer body is kept as its first
+// bytes and a digest of the whole, so that two equal bodies still compare
+// equal and a large response does not pin its memory for the whole run.
+const clipAt = 8 << 10
+
+// Clip returns s, or for a body longer than 8 KiB its first bytes and a
+// digest of the whole.
+func Clip(s string) string {
+	if len(s) <= clipAt {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%s… (%d bytes, sha256 %x)", s[:clipAt-128], len(s), sum[:12])
+}
+
+// Add records op. Its times must be on the recorder's clock (see Now).
+func (r *Recorder) Add(op Op) {
+	r.mu.Lock()
+	if n := len(r.chunks); n == 0 || len(r.chunks[n-1]) == chunkLen {
+		r.chunks = append(r.chunks, make([]Op, 0, chunkLen))
+	}
+	last := &r.chunks[len(r.chunks)-1]
+	*last = append(*last, op)
+	r.mu.Unlock()
+}
+
+// AddEvent records an event.
+func (r *Recorder) AddEvent(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// Len returns how many operations have been recorded.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.chunks) == 0 {
+		return 0
+	}
+	return (len(r.chunks)-1)*chunkLen + len(r.chunks[len(r.chunks)-1])
+}
+
+// History returns the operations and events recorded so far for which
+// keep returns true (every one for a nil keep), sorted by invocation and
+// by time.
+func (r *Recorder) History(keepOp func(Op) bool, keepEvent func(Event) bool) History {
+	r.mu.Lock()
+	var h History
+	for _, chunk := range r.chunks {
+		for _, op := range chunk {
+			if keepOp == nil || keepOp(op) {
+				h.Ops = append(h.Ops, op)
+			}
+		}
+	}
+	for _, e := range r.events {
+		if keepEvent == nil || keepEvent(e) {
+			h.Events = append(h.Events, e)
+		}
+	}
+	r.mu.Unlock()
+	h.Sort()
+	return h
+}
+
+// Sort orders the operations by invocation (then by client) and the events
+// by time, keeping the order of equal ones.
+func (h *History) Sort() {
+	slices.SortStableFunc(h.Ops, func(a, b Op) int {
+		if c := cmp.Compare(a.Invoke, b.Invoke); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Client, b.Client)
+	})
+	slices.SortStableFunc(h.Events, func(a, b Event) int { return cmp.Compare(a.Time, b.Time) })
+}
+
+// Count returns how many operations had each outcome.
+func (h History) Count() map[Outcome]int {
+	n := map[Outcome]int{}
+	for _, op := range h.Ops {
+		n[op.Outcome]++
+	}
+	return n
+}
+
+// String describes an operation in one line:
+// "client 2 on n3: PUT /kv/x "1" → 200 [1.203s–1.210s]".
+func (op Op) String() string {
+	var b strings.Builder
+	if op.Client == NoClient {
+		b.WriteString("test")
+	} else {
+		fmt.Fprintf(&b, "client %d", op.Client)
+	}
+	fmt.Fprintf(&b, " on %s: %s %s", op.Node, op.Method, op.Path)
+	if op.Body != "" {
+		fmt.Fprintf(&b, " %s", quote(op.Body))
+	}
+	switch {
+	case op.Status != 0:
+		fmt.Fprintf(&b, " → %d", op.Status)
+		if op.Response != "" {
+			fmt.Fprintf(&b, " %s", quote(op.Response))
+		}
+	case op.Error != "":
+		fmt.Fprintf(&b, " → no answer (%s)", op.Error)
+	default:
+		b.WriteString(" → no answer")
+	}
+	fmt.Fprintf(&b, " [%s–%s, %s]", stamp(op.Invoke), stamp(op.Complete), op.Outcome)
+	return b.String()
+}
+
+// quote shows a body in an operation's line, cut short if it is long.
+func quote(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	if len(s) > 60 {
+		s = s[:57] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// stamp renders a time of the run's clock: "1.203s".
+func stamp(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + "s"
+}

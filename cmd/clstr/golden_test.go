@@ -57,7 +57,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				status := runSuite(context.Background(), out, s, starlarktest.New().Runtime, runConfig{
-					logDir: ".clstr/logs", target: "fake target",
+					logDir: ".clstr/logs", target: "fake target", seed: 42,
 				})
 				got := normalize(buf.String()) + "exit status " + string(rune('0'+status)) + "\n"
 				if *update {

@@ -27,6 +27,7 @@ func targetFlags() []cli.Flag {
 		&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG` instead of building the Dockerfile"},
 		&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
+		seedFlag(),
 		junitFlag(),
 	}
 }
@@ -133,7 +134,7 @@ func testCommand() *cli.Command {
 				first = 0
 			}
 			out := newOutput(c.App.Writer)
-			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, c.Bool("verbose"))
+			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed")})
 			if status == exitFail {
 				out.line("%s", failedAdvice(w.challenge))
 			}
@@ -165,7 +166,7 @@ func nextCommand() *cli.Command {
 				return err
 			}
 			out := newOutput(c.App.Writer)
-			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, w.index, w.index, opts, c.Bool("verbose"))
+			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, w.index, w.index, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed")})
 			if status != exitPass {
 				if status == exitFail {
 					out.line("%s", failedAdvice(w.challenge))
@@ -269,11 +270,10 @@ func (s stageRun) TestNames() []string   { return s.suite.TestNames() }
 func (s stageRun) Config() attest.Config { return s.suite.Config() }
 func (s stageRun) Suite() *attest.Suite  { return s.suite }
 
-// runStages runs the stages first … last of c in order on the target of
-// opts, stopping at the first that does not pass, and returns the exit
-// status: that of the last stage run.
-func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.Challenge, first, last int, opts docker.Options, verbose bool) int {
-	var shared *docker.Runtime
+// runStages runs stages first … last of c, each as base says, and stops
+// at the first that does not pass; it returns the exit status of the last
+// stage run.
+func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.Challenge, first, last int, opts docker.Options, base runConfig) int {
 	if last > first {
 		// The stages follow one another on one runtime: a stage's
 		// cluster takes over the network and sandboxes the one before
@@ -281,7 +281,7 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 		// own containers. Closing the runtime removes what is kept.
 		opts.ReuseSandboxes = true
 		opts.LogDir, _ = filepath.Abs(logDir)
-		if verbose {
+		if base.verbose {
 			opts.BuildOutput = out.w
 		}
 		rt, err := docker.New(ctx, opts)
@@ -290,7 +290,7 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 			return exitError
 		}
 		defer rt.Close()
-		shared = rt
+		base.runtime = rt
 	}
 	for i := first; i <= last; i++ {
 		st := c.Stages[i]
@@ -303,12 +303,9 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 			fmt.Fprintf(stderr, "clstr: load stage %s of %s: %v\n", st.Key, c.Key, err)
 			return exitError
 		}
-		status := runOnDocker(ctx, out, stderr, stageRun{name: c.Key + "/" + st.Key, suite: suite}, opts, runConfig{
-			logDir:  logDir,
-			target:  describeTarget(opts),
-			verbose: verbose,
-			runtime: shared,
-		})
+		cfg := base
+		cfg.logDir, cfg.target = logDir, describeTarget(opts)
+		status := runOnDocker(ctx, out, stderr, stageRun{name: c.Key + "/" + st.Key, suite: suite}, opts, cfg)
 		if status != exitPass {
 			return status
 		}

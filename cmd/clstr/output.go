@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +100,7 @@ func (o *output) setLive(s string) {
 }
 
 // start says what runs.
-func (o *output) start(s runnable, target string) {
+func (o *output) start(s runnable, target string, seed uint64) {
 	n := len(s.TestNames())
 	tests := "tests"
 	if n == 1 {
@@ -109,7 +110,7 @@ func (o *output) start(s runnable, target string) {
 	if s.Config().Nodes == 1 {
 		nodes = "node"
 	}
-	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s", s.Name(), n, tests, s.Config().Nodes, nodes))+o.dim(" · "+target))
+	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s", s.Name(), n, tests, s.Config().Nodes, nodes))+o.dim(" · "+target+" · seed "+strconv.FormatUint(seed, 10)))
 }
 
 // Step implements attest.Reporter.
@@ -228,6 +229,9 @@ func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir strin
 	}
 	if verdict != attest.VerdictPass && logDir != "" {
 		o.line("%s", o.dim("logs: "+logDir+"/ (events.log, and <node>.log for each node)"))
+	}
+	if verdict != attest.VerdictPass {
+		o.line("%s", o.dim(fmt.Sprintf("rerun with --seed %d to draw the same random choices", res.Seed)))
 	}
 }
 

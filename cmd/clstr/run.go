@@ -42,6 +42,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "run again whenever the script, a module it loads or the target changes"},
+			seedFlag(),
 			junitFlag(),
 		}, sandboxFlags()...),
 		Action: runAction,
@@ -92,6 +93,7 @@ func runAction(c *cli.Context) error {
 		logDir:  logDir,
 		target:  describeTarget(opts),
 		verbose: verbose,
+		seed:    c.Uint64("seed"),
 	}))
 }
 
@@ -257,9 +259,15 @@ type runConfig struct {
 	logDir  string // mentioned on failure; "" for none
 	target  string // what runs, for the first line
 	verbose bool
+	seed    uint64 // 0: a new one for each run
 	// runtime, when set, is a runtime shared by runs that follow one
 	// another (clstr test --so-far); runOnDocker makes its own otherwise.
 	runtime *docker.Runtime
+}
+
+// seedFlag is --seed, which replays a run's random choices.
+func seedFlag() cli.Flag {
+	return &cli.Uint64Flag{Name: "seed", Usage: "draw the script's random choices (rand, nemeses) from seed `N`, as a run that printed it did", DefaultText: "a new one, printed"}
 }
 
 // runnable is what runSuite runs: a loaded script, or a stage of a
@@ -275,13 +283,22 @@ type runnable interface {
 // runSuite runs the suite of s on rt, reports it on out and returns the
 // exit status.
 func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, cfg runConfig) int {
-	out.start(s, cfg.target)
-	res := s.Suite().Run(ctx, attest.RunOptions{
+	seed := cfg.seed
+	if seed == 0 {
+		seed = attest.NewSeed()
+	}
+	out.start(s, cfg.target, seed)
+	ro := attest.RunOptions{
 		Runtime:  rt,
 		Events:   cfg.events,
 		Reporter: out,
 		Filter:   cfg.filter,
-	})
+		Seed:     seed,
+	}
+	if cfg.logDir != "" {
+		ro.ArtifactDir = cfg.logDir
+	}
+	res := s.Suite().Run(ctx, ro)
 	verdict := starlark.Verdict(res)
 	out.finish(res, verdict, cfg.logDir)
 	junitFrom(ctx).add(s, res, cfg.logDir)

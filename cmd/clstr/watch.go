@@ -53,6 +53,7 @@ type watchSession struct {
 	opts     docker.Options
 	filter   *regexp.Regexp
 	verbose  bool
+	seed     uint64
 	loadOpts starlark.Options
 
 	watcher *watch.Watcher
@@ -78,6 +79,7 @@ func newWatchSession(ctx context.Context, c *cli.Context, out *output, script st
 		opts:     opts,
 		filter:   filter,
 		verbose:  c.Bool("verbose"),
+		seed:     c.Uint64("seed"),
 		loadOpts: loadOptions(c, out),
 	}
 	s.opts.LogDir, _ = filepath.Abs(logDir)
@@ -290,6 +292,7 @@ func (s *watchSession) runOnce(ctx context.Context, sc *starlark.Script) {
 		logDir:  logDir,
 		target:  describeTarget(s.opts),
 		verbose: s.verbose,
+		seed:    s.seed,
 	})
 	if err := events.Close(); err != nil {
 		fmt.Fprintf(s.stderr, "clstr: write the event log: %v\n", err)

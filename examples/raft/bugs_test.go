@@ -103,6 +103,25 @@ func TestPlantedBugs(t *testing.T) {
 			}
 			return nil
 		}},
+		{bugLeaseReads, func(c *cluster) error {
+			// With every follower down, the leader cannot confirm that it
+			// still leads, so a read must not be answered 200.
+			l, _ := c.waitLeader(5 * time.Second)
+			if status, _, _, err := c.do(l, "PUT", "/kv/k", "v"); err != nil || status != 200 {
+				return fmt.Errorf("PUT /kv/k on the leader: %d %v", status, err)
+			}
+			for _, i := range c.followers(l) {
+				c.stop(i, syscall.SIGKILL)
+			}
+			status, body, _, err := c.do(l, "GET", "/kv/k", "")
+			if err != nil {
+				return err
+			}
+			if status == 200 {
+				return fmt.Errorf("GET /kv/k answered 200 %q with every other node down: the leader did not confirm it still leads", body)
+			}
+			return nil
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.bug, func(t *testing.T) {

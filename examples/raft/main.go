@@ -44,9 +44,10 @@ const (
 	bugMinorityLeader  = "minority-leader"
 	bugIgnoreDelayed   = "ignore-delayed"
 	bugAckBeforeCommit = "ack-before-commit"
+	bugLeaseReads      = "lease-reads"
 )
 
-var knownBugs = []string{bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit}
+var knownBugs = []string{bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads}
 
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)

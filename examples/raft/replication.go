@@ -339,6 +339,13 @@ func (n *Node) read(ctx context.Context, key string) (string, bool, error) {
 		n.mu.Unlock()
 		return "", false, errNotLeader
 	}
+	if n.cfg.Bug == bugLeaseReads {
+		// The lease-reads bug: a leader trusts its lease and answers from
+		// its own state, without asking a majority whether it still leads.
+		v, ok := n.kv[key]
+		n.mu.Unlock()
+		return v, ok, nil
+	}
 	term := n.term
 	readIndex := max(n.commitIndex, n.termStart)
 	n.readSeq++

@@ -1,0 +1,466 @@
+package history
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// AllKeys is the partition key of an operation that concerns every key
+// (DELETE /clear): a history that has one is checked whole.
+const AllKeys = "*"
+
+// Model is a sequential specification of the system under test: what each
+// operation, taken alone, would do to a state. A history is linearizable
+// if its operations can be put in one order, consistent with real time,
+// in which every step is allowed.
+type Model struct {
+	// Name names the model in messages: "kv".
+	Name string
+	// Keep says which operations the model judges; the others (a redirect,
+	// a GET of /cluster/info) are left out. Nil keeps every operation.
+	Keep func(op Op) bool
+	// Partition, if set, gives each kept operation a key: operations with
+	// different keys are independent, so each key's are checked alone,
+	// which is much faster. AllKeys makes the whole history one partition.
+	Partition func(op Op) string
+	// Simplify, if set, drops kept operations that cannot change the
+	// verdict (an unknown write of a value that no read saw), which
+	// shortens the search.
+	Simplify func(ops []Op) []Op
+	// Bound, if set, gives for some unknown operations of ops (by index)
+	// the latest time at which each can have taken effect, when the model
+	// can tell: a write of a value that only it wrote took effect before
+	// the first read that saw the value completed. The others stay open
+	// until the end of the history. Either way the verdict is the same;
+	// bounds only spare the search.
+	Bound func(ops []Op) map[int]time.Duration
+	// Init returns the initial state.
+	Init func() any
+	// Step says whether op can take effect in state, and returns the state
+	// after it. The response of an Unknown operation says nothing, so Step
+	// must not look at it.
+	Step func(state any, op Op) (bool, any)
+	// Equal compares states; nil compares them with ==.
+	Equal func(a, b any) bool
+	// Hash, if set, hashes a state; equal states must hash the same.
+	Hash func(state any) uint64
+	// DescribeState shows a state in the visualization; nil uses %v.
+	DescribeState func(state any) string
+	// Source, if set, says whether write could have produced what read
+	// saw. A smallest set of operations that cannot be ordered then keeps,
+	// for each read it holds, one write it could have seen (when the
+	// history has one), so that it reads "wrote 1, wrote 2, then read 1"
+	// rather than "read 1".
+	Source func(read, write Op) bool
+}
+
+// Verdict is the outcome of a check.
+type Verdict string
+
+// The verdicts of a check.
+const (
+	// Linearizable: the operations can be ordered.
+	Linearizable Verdict = "linearizable"
+	// NotLinearizable: no order of the operations explains what the
+	// clients saw.
+	NotLinearizable Verdict = "not linearizable"
+	// Undecided: the check ran out of time before it could tell.
+	Undecided Verdict = "undecided"
+)
+
+// Result is what Check found.
+type Result struct {
+	Verdict Verdict
+	// Model is the model's name.
+	Model string
+	// Checked is how many operations the model judged, and Unknown how many
+	// of those were left open until the end of the history because their
+	// outcome is unknown (and no read bounds them).
+	Checked, Unknown int
+	// Key is the partition that cannot be ordered ("" when the model does
+	// not partition).
+	Key string
+	// Minimal is a smallest set of operations, found within the time the
+	// check had left, that cannot be ordered on their own; ordered by
+	// invocation.
+	Minimal []Op
+	// Duration is how long the check took.
+	Duration time.Duration
+
+	model porcupine.Model
+	info  porcupine.LinearizationInfo
+}
+
+// Check checks the operations of h against m. An Unknown operation is left
+// open until the end of the history: it may take effect at any time after
+// its invocation, or never. timeout bounds the search (0: no bound); when
+// it runs out before a verdict, the result is Undecided.
+func Check(h History, m Model, timeout time.Duration) Result {
+	start := time.Now()
+	res := Result{Model: m.Name}
+	var ops []Op
+	for _, op := range h.Ops {
+		if m.Keep == nil || m.Keep(op) {
+			ops = append(ops, op)
+		}
+	}
+	if m.Simplify != nil {
+		ops = m.Simplify(ops)
+	}
+	res.Checked = len(ops)
+	var bounds map[int]time.Duration
+	if m.Bound != nil {
+		bounds = m.Bound(ops)
+	}
+	pops := toPorcupine(ops, bounds, &res.Unknown)
+	res.model = porcupineModel(m, ops)
+	// The verdict first, which stops at the first key that cannot be
+	// ordered; the details only for that key.
+	switch porcupine.CheckOperationsTimeout(res.model, pops, timeout) {
+	case porcupine.Ok:
+		res.Verdict = Linearizable
+	case porcupine.Unknown:
+		res.Verdict = Undecided
+	default:
+		res.Verdict = NotLinearizable
+		left := time.Duration(0)
+		if timeout > 0 {
+			left = timeout - time.Since(start)
+		}
+		var bad []porcupine.Operation
+		res.Key, bad, res.Minimal = minimal(m, res.model, ops, pops, left)
+		// The visualization shows the key that cannot be ordered, with
+		// the longest orders of it that the search found.
+		single := res.model
+		single.Partition = nil
+		_, res.info = porcupine.CheckOperationsVerbose(single, bad, max(left/4, time.Second))
+		res.info.AddAnnotations(annotations(h.Events))
+	}
+	res.Duration = time.Since(start)
+	return res
+}
+
+// Visualize writes porcupine's interactive view of the checked history to
+// path: every client's operations on a time line, the longest order found
+// for each key, and the faults of the history's events.
+func (r Result) Visualize(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := porcupine.VisualizePath(r.model, r.info, path); err != nil {
+		return fmt.Errorf("write the visualization: %w", err)
+	}
+	return nil
+}
+
+// Explain describes a result that is not linearizable: the smallest set of
+// operations that cannot be ordered, each with its client, node, times and
+// what it saw, and the events that happened while they ran.
+func (r Result) Explain(events []Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d operations are not linearizable (model %s", r.Checked, r.Model)
+	if r.Key != "" && r.Key != AllKeys {
+		fmt.Fprintf(&b, ", key %q", r.Key)
+	}
+	b.WriteString(")")
+	if len(r.Minimal) > 0 {
+		fmt.Fprintf(&b, "; these %d cannot be put in any order that explains what each saw:", len(r.Minimal))
+		for _, op := range r.Minimal {
+			b.WriteString("\n  " + op.String())
+		}
+		from, to := r.Minimal[0].Invoke, r.Minimal[0].Complete
+		for _, op := range r.Minimal {
+			from, to = min(from, op.Invoke), max(to, op.Complete)
+		}
+		var during []string
+		for _, e := range events {
+			if e.Time >= from && e.Time <= to {
+				during = append(during, e.String())
+			}
+		}
+		if len(during) > 0 {
+			b.WriteString("\nmeanwhile:")
+			for _, e := range during {
+				b.WriteString("\n  " + e)
+			}
+		}
+	}
+	return b.String()
+}
+
+// String renders an event in one line: "1.250s n3 KILL".
+func (e Event) String() string {
+	who := e.Node
+	if who == "" {
+		who = "cluster"
+	}
+	return fmt.Sprintf("%s %s %s", stamp(e.Time), who, e.Text)
+}
+
+// toPorcupine turns operations into porcupine's, each with its index in
+// ops as input. An unknown operation returns at its bound, if it has one,
+// or else only after everything else has, which leaves it free to take
+// effect at any point after its call.
+func toPorcupine(ops []Op, bounds map[int]time.Duration, unknown *int) []porcupine.Operation {
+	var horizon time.Duration
+	for _, op := range ops {
+		horizon = max(horizon, op.Complete, op.Invoke)
+	}
+	horizon += time.Millisecond
+	ids := clients(ops)
+	out := make([]porcupine.Operation, len(ops))
+	for i, op := range ops {
+		ret := op.Complete
+		if op.Outcome == Unknown {
+			ret = horizon
+			if b, ok := bounds[i]; ok {
+				ret = b
+			} else {
+				*unknown++
+			}
+		}
+		out[i] = porcupine.Operation{
+			ClientId: ids[op.Client],
+			Input:    i,
+			Call:     int64(op.Invoke),
+			Return:   int64(max(ret, op.Invoke)),
+			Metadata: op.String(),
+		}
+	}
+	return out
+}
+
+// clients numbers the clients of ops from 0, as porcupine's visualization
+// wants, the test's own requests last.
+func clients(ops []Op) map[int]int {
+	var seen []int
+	for _, op := range ops {
+		if !slices.Contains(seen, op.Client) {
+			seen = append(seen, op.Client)
+		}
+	}
+	slices.Sort(seen)
+	if len(seen) > 0 && seen[0] == NoClient {
+		seen = append(seen[1:], NoClient)
+	}
+	ids := make(map[int]int, len(seen))
+	for i, c := range seen {
+		ids[c] = i
+	}
+	return ids
+}
+
+// annotations shows the history's events in the visualization, on a line
+// of their own below the clients.
+func annotations(events []Event) []porcupine.Annotation {
+	out := make([]porcupine.Annotation, 0, len(events))
+	for _, e := range events {
+		who := e.Node
+		if who == "" {
+			who = "cluster"
+		}
+		out = append(out, porcupine.Annotation{
+			Tag:             "faults",
+			Start:           int64(e.Time),
+			End:             int64(e.Time),
+			Description:     who + " " + e.Text,
+			Details:         stamp(e.Time) + " " + who + " " + e.Text,
+			BackgroundColor: "#f6c8c8",
+		})
+	}
+	return out
+}
+
+// porcupineModel adapts m to porcupine: an input is an index into ops.
+func porcupineModel(m Model, ops []Op) porcupine.Model {
+	pm := porcupine.Model{
+		Init: m.Init,
+		Step: func(state, input, _ any) (bool, any) {
+			return m.Step(state, ops[input.(int)])
+		},
+		Equal: m.Equal,
+		Hash:  m.Hash,
+		DescribeOperation: func(input, _ any) string {
+			op := ops[input.(int)]
+			return describe(op)
+		},
+		DescribeState: m.DescribeState,
+	}
+	if m.Partition != nil {
+		pm.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
+			return partition(m, ops, h)
+		}
+	}
+	return pm
+}
+
+// partition groups porcupine's operations by the model's key, in the
+// order keys first appear; an operation of AllKeys makes one group.
+func partition(m Model, ops []Op, h []porcupine.Operation) [][]porcupine.Operation {
+	var keys []string
+	groups := map[string][]porcupine.Operation{}
+	for _, p := range h {
+		k := m.Partition(ops[p.Input.(int)])
+		if k == AllKeys {
+			return [][]porcupine.Operation{h}
+		}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], p)
+	}
+	out := make([][]porcupine.Operation, len(keys))
+	for i, k := range keys {
+		out[i] = groups[k]
+	}
+	return out
+}
+
+// describe is an operation as the visualization labels it: "PUT /kv/x "1"
+// → 200".
+func describe(op Op) string {
+	s := op.Method + " " + op.Path
+	if op.Body != "" {
+		s += " " + quote(op.Body)
+	}
+	switch op.Outcome {
+	case Unknown:
+		return s + " → ?"
+	}
+	s += fmt.Sprintf(" → %d", op.Status)
+	if op.Response != "" && op.Method == "GET" {
+		s += " " + quote(op.Response)
+	}
+	return s
+}
+
+// minimalBudget bounds the search for a smallest set of operations that
+// cannot be ordered; the verdict does not depend on it.
+const minimalBudget = 5 * time.Second
+
+// minimal finds the key whose operations cannot be ordered (returning its
+// operations) and, within budget, a smallest subset of them that still
+// cannot: each operation left in it is needed for the contradiction.
+func minimal(m Model, pm porcupine.Model, ops []Op, pops []porcupine.Operation, budget time.Duration) (string, []porcupine.Operation, []Op) {
+	if budget <= 0 {
+		budget = 4 * minimalBudget
+	}
+	deadline := time.Now().Add(min(budget/4, minimalBudget))
+	groups := [][]porcupine.Operation{pops}
+	if pm.Partition != nil {
+		groups = pm.Partition(pops)
+	}
+	single := pm
+	single.Partition = nil
+	sourced := func(h []porcupine.Operation) bool { return true }
+	if m.Source != nil {
+		sourced = func(h []porcupine.Operation) bool {
+			return everyReadSourced(m.Source, ops, pops, h)
+		}
+	}
+	illegal := func(h []porcupine.Operation) bool {
+		left := time.Until(deadline)
+		if left <= 0 || !sourced(h) {
+			return false
+		}
+		return porcupine.CheckOperationsTimeout(single, h, left) == porcupine.Illegal
+	}
+	var bad []porcupine.Operation
+	for _, g := range groups {
+		if porcupine.CheckOperationsTimeout(single, g, 0) == porcupine.Illegal {
+			bad = g
+			break
+		}
+	}
+	if bad == nil {
+		return "", nil, nil
+	}
+	key := ""
+	if m.Partition != nil {
+		key = m.Partition(ops[bad[0].Input.(int)])
+	}
+	small := ddmin(shortestPrefix(bad, illegal), illegal)
+	out := make([]Op, len(small))
+	for i, p := range small {
+		out[i] = ops[p.Input.(int)]
+	}
+	slices.SortStableFunc(out, func(a, b Op) int { return int(a.Invoke - b.Invoke) })
+	return key, bad, out
+}
+
+// shortestPrefix returns the shortest prefix of h, in invocation order,
+// for which fails holds (h itself if it cannot tell): the contradiction
+// lies within it, and the rest need not be searched.
+func shortestPrefix(h []porcupine.Operation, fails func([]porcupine.Operation) bool) []porcupine.Operation {
+	h = slices.Clone(h)
+	slices.SortStableFunc(h, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	lo, hi := 1, len(h) // fails(h[:hi]) is assumed
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(h[:mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return h[:hi]
+}
+
+// everyReadSourced says whether each read in h that some write of all
+// could have produced has such a write in h too.
+func everyReadSourced(source func(read, write Op) bool, ops []Op, all, h []porcupine.Operation) bool {
+	for _, r := range h {
+		read := ops[r.Input.(int)]
+		inAll, inH := false, false
+		for _, w := range all {
+			if w.Input == r.Input || !source(read, ops[w.Input.(int)]) {
+				continue
+			}
+			inAll = true
+			if slices.ContainsFunc(h, func(x porcupine.Operation) bool { return x.Input == w.Input }) {
+				inH = true
+				break
+			}
+		}
+		if inAll && !inH {
+			return false
+		}
+	}
+	return true
+}
+
+// ddmin shrinks h while fails holds, removing chunks and then single
+// operations (delta debugging); what it returns still fails, and if fails
+// never gave up for lack of time, removing any one operation makes it
+// pass.
+func ddmin(h []porcupine.Operation, fails func([]porcupine.Operation) bool) []porcupine.Operation {
+	n := 2
+	for len(h) >= 2 {
+		chunk := (len(h) + n - 1) / n
+		shrunk := false
+		for start := 0; start < len(h); start += chunk {
+			end := min(start+chunk, len(h))
+			rest := append(slices.Clone(h[:start]), h[end:]...)
+			if len(rest) > 0 && fails(rest) {
+				h = rest
+				n = max(n-1, 2)
+				shrunk = true
+				break
+			}
+		}
+		if !shrunk {
+			if chunk == 1 {
+				break
+			}
+			n = min(n*2, len(h))
+		}
+	}
+	return h
+}

@@ -1,0 +1,119 @@
+package attest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/clstr-dev/clstr/attest/history"
+)
+
+// DefaultCheckTimeout bounds a linearizability check unless the caller
+// gives another bound.
+const DefaultCheckTimeout = 30 * time.Second
+
+// CheckLinearizable checks that the operations of h can be put in one
+// order, consistent with when each was invoked and completed, in which
+// model m explains what every client saw; an operation whose outcome is
+// unknown may take effect at any time after its invocation, or never. If
+// they cannot, the test fails (the target's failure) with a smallest set
+// of operations that cannot be ordered, and porcupine's visualization of
+// the history is written to the run's artifact directory. A check that
+// cannot decide within timeout (0: DefaultCheckTimeout) stops the test as
+// clstr's failure, not the target's. hint, if given, is the failure's.
+func (d *Do) CheckLinearizable(h history.History, m history.Model, timeout time.Duration, hint ...string) {
+	d.must(d.Ops(callerPos(1)).CheckLinearizable(h, m, timeout, hint...))
+}
+
+// CheckLinearizable is Do.CheckLinearizable returning the failure.
+func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time.Duration, hint ...string) error {
+	r := o.d.r
+	if timeout <= 0 {
+		timeout = DefaultCheckTimeout
+	}
+	what := fmt.Sprintf("check linearizable (model %s)", m.Name)
+	if m.Init == nil || m.Step == nil {
+		return o.fail(what, env(errors.New("the model has no Init or no Step")))
+	}
+	res := history.Check(h, m, timeout)
+	summary := fmt.Sprintf("%d operations checked (%d left open: unknown outcome) in %s", res.Checked, res.Unknown, roundDuration(res.Duration))
+	switch res.Verdict {
+	case history.Linearizable:
+		r.events.Add("", "LINEARIZABLE: %s, model %s", summary, m.Name)
+		return nil
+	case history.Undecided:
+		r.events.Add("", "LINEARIZABILITY UNDECIDED: %s, model %s", summary, m.Name)
+		return o.fail(what, env(fmt.Errorf("the check could not decide within %v (%s); give it more time with a longer timeout, or check a shorter history (fewer clients, a shorter duration, more keys)", timeout, summary)))
+	}
+	r.events.Add("", "NOT LINEARIZABLE: %s, model %s", summary, m.Name)
+	msg := res.Explain(h.Events)
+	if path, err := o.visualize(res); err != nil {
+		msg += "\n(the visualization could not be written: " + err.Error() + ")"
+	} else {
+		msg += "\nvisualization: " + path
+	}
+	f := o.fail(what, nil)
+	f.Problem = msg
+	if len(hint) > 0 {
+		f.Hint = strings.Join(hint, " ")
+	}
+	return f
+}
+
+// visualize writes the result's visualization into the run's artifact
+// directory, under a name made from the test's, and returns its path.
+func (o *Ops) visualize(res history.Result) (string, error) {
+	dir := o.d.r.artifacts
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "clstr-"); err != nil {
+			return "", err
+		}
+		o.d.r.artifacts = dir
+	}
+	base := "linearizability-" + slug(o.d.test)
+	path := filepath.Join(dir, base+".html")
+	for i := 2; ; i++ {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		path = filepath.Join(dir, fmt.Sprintf("%s-%d.html", base, i))
+	}
+	if err := res.Visualize(path); err != nil {
+		return "", err
+	}
+	if rel, err := filepath.Rel(mustGetwd(), path); err == nil && !strings.HasPrefix(rel, "..") {
+		path = rel
+	}
+	return path, nil
+}
+
+// slug makes a test's name into a file name: "Stale Reads!" → "stale-reads".
+func slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(name) {
+		if unicode.IsLetter(c) || unicode.IsDigit(c) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(c)
+			dash = false
+			continue
+		}
+		dash = true
+	}
+	if b.Len() == 0 {
+		return "test"
+	}
+	return b.String()
+}
+
+func mustGetwd() string {
+	wd, _ := os.Getwd()
+	return wd
+}
