@@ -45,7 +45,7 @@ type Check struct {
 type condition struct {
 	field fieldKind
 	name  string // header name or JSON path
-	m     anyMatcher
+	m     any    // a Matcher[T] of some T
 }
 
 type fieldKind int
@@ -141,10 +141,15 @@ func (c *Check) fault(err error) {
 	}
 }
 
-func (c *Check) add(field fieldKind, name string, ms []anyMatcher) *Check {
+func (c *Check) add(field fieldKind, name string, ms []any) *Check {
 	for _, m := range ms {
 		if m == nil {
 			c.fault(fmt.Errorf("%s: nil matcher", condition{field: field, name: name}.describe()))
+			continue
+		}
+		if !checkable(m) {
+			c.fault(fmt.Errorf("%s: matcher %T (%s) has neither Match(Value) nor a Check(int), Check(string) or Check(any) method",
+				condition{field: field, name: name}.describe(), m, expected(m)))
 			continue
 		}
 		c.conds = append(c.conds, condition{field, name, m})
@@ -164,8 +169,11 @@ func (c *Check) Body(matchers ...Matcher[string]) *Check {
 
 // JSON adds conditions on the field of a JSON body at path, in gjson syntax
 // ("role", "entries.0.term", "peers.#"); all must hold. A body that is not
-// JSON fails every JSON condition.
-func (c *Check) JSON(path string, matchers ...Matcher[string]) *Check {
+// JSON fails every JSON condition. It takes a matcher of any type, as the
+// field may be a string, a number, a list or an object: JSON("term",
+// Is(1)), JSON("role", Is("leader")) and a Matcher[string] of your own all
+// fit.
+func (c *Check) JSON(path string, matchers ...interface{ Expected() string }) *Check {
 	return c.add(fieldJSON, path, anyMatchers(matchers))
 }
 
@@ -175,11 +183,12 @@ func (c *Check) Header(name string, matchers ...Matcher[string]) *Check {
 	return c.add(fieldHeader, http.CanonicalHeaderKey(name), anyMatchers(matchers))
 }
 
-func anyMatchers[T any](ms []Matcher[T]) []anyMatcher {
-	out := make([]anyMatcher, len(ms))
+func anyMatchers[M any](ms []M) []any {
+	out := make([]any, len(ms))
 	for i, m := range ms {
-		if m != nil {
-			out[i] = m
+		// A nil interface element stays a nil any, for add to report.
+		if v := any(m); v != nil {
+			out[i] = v
 		}
 	}
 	return out
@@ -383,7 +392,7 @@ func (c *Check) judge(resp *Response) []string {
 		var v Value
 		switch cond.field {
 		case fieldStatus:
-			v = TextValue(strconv.Itoa(resp.Status))
+			v = statusValue(resp.Status)
 		case fieldBody:
 			v = TextValue(resp.Body)
 		case fieldHeader:
@@ -399,13 +408,13 @@ func (c *Check) judge(resp *Response) []string {
 			}
 			if !isJSON {
 				problems = append(problems, fmt.Sprintf("expected %s %s, but the body is not JSON",
-					cond.describe(), cond.m))
+					cond.describe(), expected(cond.m)))
 				continue
 			}
 			v = JSONValue(gjson.Get(resp.Body, cond.name))
 		}
-		if ok, why := cond.m.Match(v); !ok {
-			p := fmt.Sprintf("expected %s %s, got %s", cond.describe(), cond.m, v)
+		if ok, why := match(cond.m, v); !ok {
+			p := fmt.Sprintf("expected %s %s, got %s", cond.describe(), expected(cond.m), v)
 			if why != "" {
 				p += " (" + why + ")"
 			}

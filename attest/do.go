@@ -128,8 +128,15 @@ func (r *Response) JSON(path string) string {
 	return gjson.Get(r.Body, path).String()
 }
 
-// FetchResponse is a node's answer to Do.Fetch.
-type FetchResponse = Response
+// FetchResponse is a node's answer to Do.Fetch: the Response, with its
+// body as bytes, as in the original attest, so that
+// json.Unmarshal(r.Body, &v) and string(r.Body) both work. The body as
+// text stays r.Response.Body, which JSON reads.
+type FetchResponse struct {
+	*Response
+	// Body is the response body.
+	Body []byte
+}
 
 // send makes one request to a node and reads the whole answer. When who is
 // not nil the request is one of who's: it goes into the history and into
@@ -272,9 +279,22 @@ func (d *Do) Test() string { return d.test }
 // Config returns the suite's configuration.
 func (d *Do) Config() Config { return d.r.cfg }
 
-// Nodes returns the names of all nodes of the cluster in order, running or
-// not.
-func (d *Do) Nodes() []string { return slices.Clone(d.r.nodes) }
+// Nodes returns the names of the nodes that are running, in cluster order,
+// as the original attest does: a stopped or killed node is left out until
+// it starts again. AllNodeNames returns every name.
+func (d *Do) Nodes() []string {
+	var names []string
+	for _, n := range d.r.nodes {
+		if d.r.cl.Running(n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// AllNodeNames returns the names of every node of the cluster in order,
+// running or not: n1 … nN.
+func (d *Do) AllNodeNames() []string { return slices.Clone(d.r.nodes) }
 
 // Names returns the names of the nodes sel selects now, in cluster order.
 func (d *Do) Names(sel NodeSelector) []string {
@@ -375,10 +395,11 @@ func (d *Do) Restart(name string, sig ...syscall.Signal) {
 }
 
 // Partition cuts the network between the groups of nodes, both ways, and
-// waits the settle time; a new partition replaces the previous one.
+// waits the settle time (the longer of WithSettle and
+// WithClusterSettleDuration); a new partition replaces the previous one.
 func (d *Do) Partition(groups ...[]string) { d.must(d.Ops(callerPos(1)).Partition(groups...)) }
 
-// Heal removes every partition and waits the settle time.
+// Heal removes every partition and waits the settle time, as Partition.
 func (d *Do) Heal() { d.must(d.Ops(callerPos(1)).Heal()) }
 
 // Impair applies the impairments to the outgoing traffic of the nodes sel
@@ -504,7 +525,7 @@ func (o *Ops) Send(method, name, path string, body []byte, header H, timeout tim
 	if resp.Err != nil {
 		return nil, nil
 	}
-	return resp, nil
+	return &FetchResponse{Response: resp, Body: []byte(resp.Body)}, nil
 }
 
 // Start starts a stopped or killed node and waits until it answers GET
@@ -562,6 +583,11 @@ func (o *Ops) halt(name string, kill bool) error {
 	if kill {
 		halt = r.cl.Kill
 	}
+	// Close the idle connections first: one the node accepted but never
+	// saw a request on keeps Go's http.Server.Shutdown waiting 5s for it,
+	// which would turn a graceful stop into a SIGKILL after the shutdown
+	// timeout.
+	r.transport.CloseIdleConnections()
 	err := halt(r.ctx, name)
 	// Connections kept alive to the old process are dead now; a request
 	// must not find one after the node restarts.
@@ -632,7 +658,7 @@ func (o *Ops) Partition(groups ...[]string) error {
 	if err := r.cl.Partition(r.ctx, gs); err != nil {
 		return o.fail(what, r.interrupted(env(err)))
 	}
-	return o.settle(what)
+	return o.settleCluster(what)
 }
 
 // Heal removes every partition and waits the settle time.
@@ -641,7 +667,7 @@ func (o *Ops) Heal() error {
 	if err := r.cl.Heal(r.ctx); err != nil {
 		return o.fail("heal", r.interrupted(env(err)))
 	}
-	return o.settle("heal")
+	return o.settleCluster("heal")
 }
 
 // Impair applies impairments to the outgoing traffic of the selected nodes
@@ -702,7 +728,17 @@ func (o *Ops) Repair(sel ...NodeSelector) error {
 }
 
 func (o *Ops) settle(what string) error {
-	if err := sleep(o.d.r.ctx, o.d.r.cfg.Settle); err != nil {
+	return o.pause(what, o.d.r.cfg.Settle)
+}
+
+// settleCluster is the pause after Partition and Heal: the longer of the
+// settle time and the cluster settle duration.
+func (o *Ops) settleCluster(what string) error {
+	return o.pause(what, max(o.d.r.cfg.Settle, o.d.r.cfg.ClusterSettle))
+}
+
+func (o *Ops) pause(what string, d time.Duration) error {
+	if err := sleep(o.d.r.ctx, d); err != nil {
 		return o.fail(what, o.d.r.interrupted(err))
 	}
 	return nil

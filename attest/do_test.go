@@ -1,6 +1,7 @@
 package attest_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -283,5 +284,64 @@ func TestOpsReturnErrors(t *testing.T) {
 		if !strings.HasPrefix(got, w) || (w == "") != (got == "") {
 			t.Errorf("error %d = %q, want %q", i, got, w)
 		}
+	}
+}
+
+// TestClusterSettleDuration checks that WithClusterSettleDuration pauses
+// after Partition and Heal, as in the original attest, and not after Impair
+// and Repair.
+func TestClusterSettleDuration(t *testing.T) {
+	settle := 300 * time.Millisecond
+	var partition, heal, impair, repair time.Duration
+	timed := func(fn func()) time.Duration {
+		start := time.Now()
+		fn()
+		return time.Since(start)
+	}
+	res, _ := run(t, suite(2, WithClusterSettleDuration(settle)).Test("faults", func(do *Do) {
+		partition = timed(func() { do.Partition([]string{"n1"}, []string{"n2"}) })
+		heal = timed(func() { do.Heal() })
+		impair = timed(func() { do.Impair(do.AllNodes(), Loss(10)) })
+		repair = timed(func() { do.Repair() })
+	}), kv())
+	passes(t, res)
+	if partition < settle || heal < settle {
+		t.Errorf("Partition took %v and Heal %v, want at least the cluster settle duration %v", partition, heal, settle)
+	}
+	if impair >= settle || repair >= settle {
+		t.Errorf("Impair took %v and Repair %v, want no cluster settle pause (%v)", impair, repair, settle)
+	}
+	if err := New(WithClusterSettleDuration(-time.Second)).Config().Validate(); err == nil {
+		t.Error("a negative cluster settle duration is valid")
+	}
+}
+
+// TestNodeStartupTimeout checks the original attest's name of
+// WithNodeStartTimeout.
+func TestNodeStartupTimeout(t *testing.T) {
+	if got := New(WithNodeStartupTimeout(42 * time.Second)).Config().NodeStartTimeout; got != 42*time.Second {
+		t.Errorf("NodeStartTimeout = %v, want 42s", got)
+	}
+}
+
+// TestFetchBodyBytes checks that FetchResponse.Body is the body as bytes,
+// as the original attest's was.
+func TestFetchBodyBytes(t *testing.T) {
+	var info struct {
+		Role string `json:"role"`
+		Term int    `json:"term"`
+	}
+	var text string
+	res, _ := run(t, suite(1).Test("fetch", func(do *Do) {
+		do.PUT(Node("n1"), "/kv/info", `{"role":"leader","term":3}`).Run()
+		r := do.Fetch("n1", "/kv/info")
+		if err := json.Unmarshal(r.Body, &info); err != nil {
+			do.Fail(err)
+		}
+		text = string(r.Body)
+	}), kv())
+	passes(t, res)
+	if info.Role != "leader" || info.Term != 3 || text != `{"role":"leader","term":3}` {
+		t.Errorf("decoded %+v from %q", info, text)
 	}
 }

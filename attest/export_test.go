@@ -23,3 +23,9 @@ func RecordCost(n int) float64 {
 	}
 	return float64(time.Since(start).Nanoseconds()) / float64(n)
 }
+
+// MatchValue applies a matcher to a field as a check does.
+var MatchValue = match
+
+// StatusValue is the Value of a status code, as a check makes it.
+var StatusValue = statusValue

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"math/big"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,21 +15,75 @@ import (
 )
 
 // Matcher is a condition on one field of a response: the status, the body,
-// a header or a JSON field.
+// a header or a JSON field. It is the interface of the original attest, so
+// a matcher written for it works unchanged.
 //
-// The type parameter says what kind of value the matcher was written for
-// (Is(200) is a Matcher[int], Is("x") a Matcher[string]) and keeps seed-era
-// code such as IsNull[string]() compiling. Every matcher examines the same
-// Value, so a Matcher[T] can be given wherever a Matcher[U] is expected:
-// JSON("term", Is(1)) compares the field's text with 1.
+// The matchers of this package also examine the whole field, as a Value
+// (through a method Match(v Value) (ok bool, why string)), which is what a
+// check calls when a matcher has it: that is how IsNull sees a JSON null,
+// HasLen a JSON array and Is a JSON number. A matcher of your own may have
+// Match too; otherwise the check calls Check with the field: Check(int)
+// for the status, Check(string) for the body, a header (its values joined
+// by ", ") or a JSON field's text. A JSON null, a missing field and a
+// missing header never pass Check.
+//
+// Status takes Matcher[int], Body and Header Matcher[string], as in the
+// original; JSON takes any matcher, so that JSON("term", Is(1)) compares
+// the field with the number 1.
 type Matcher[T any] interface {
-	// Match reports whether v satisfies the matcher. When it does not,
-	// why may say more than the value itself shows ("not a number");
-	// it is "" otherwise.
+	// Check reports whether actual satisfies the matcher.
+	Check(actual T) bool
+	// Expected describes what the matcher accepts, for failure output:
+	// "is 200", "greater than 3", "not contains \"panic\"".
+	Expected() string
+}
+
+// valueMatcher is a matcher that examines the whole Value; every matcher
+// of this package is one.
+type valueMatcher interface {
 	Match(v Value) (ok bool, why string)
-	// String describes the expectation for failure output: "is 200",
-	// "greater than 3", "not contains \"panic\"".
-	String() string
+}
+
+// checkable reports whether the engine can apply m (see Matcher): it has
+// Match, or a Check method taking an int, a string or any.
+func checkable(m any) bool {
+	switch m.(type) {
+	case valueMatcher, interface{ Check(int) bool }, interface{ Check(string) bool }, interface{ Check(any) bool }:
+		return true
+	}
+	return false
+}
+
+// match applies a matcher to a field: through Match when it has it, or
+// else through the original attest's Check(T) (see Matcher).
+func match(m any, v Value) (ok bool, why string) {
+	if vm, isVM := m.(valueMatcher); isVM {
+		return vm.Match(v)
+	}
+	if v.Null() {
+		return false, ""
+	}
+	switch m := m.(type) {
+	case interface{ Check(int) bool }:
+		n, err := strconv.Atoi(strings.TrimSpace(v.Text))
+		if err != nil {
+			return false, "not an integer"
+		}
+		return m.Check(n), ""
+	case interface{ Check(string) bool }:
+		return m.Check(v.Text), ""
+	case interface{ Check(any) bool }:
+		return m.Check(v.Text), ""
+	}
+	return false, fmt.Sprintf("matcher %T has neither Match(Value) nor Check", m)
+}
+
+// expected describes a matcher, even a nil one.
+func expected(m any) string {
+	if e, ok := m.(interface{ Expected() string }); ok {
+		return e.Expected()
+	}
+	return fmt.Sprintf("<%T>", m)
 }
 
 // Value is the field a matcher examines.
@@ -42,6 +98,23 @@ type Value struct {
 	// JSON is the JSON field, for matchers applied through Check.JSON;
 	// nil for the status, the body and headers.
 	JSON *gjson.Result
+
+	// status marks the status code, which compares with numbers as a
+	// number.
+	status bool
+}
+
+// statusValue returns the Value of a status code.
+func statusValue(code int) Value { return Value{Text: strconv.Itoa(code), status: true} }
+
+// Number reports whether the value is a number as a number: the status
+// code or a JSON number. Is and OneOf compare such a value with a number
+// numerically (1 is 1.0) and everything else exactly, as text.
+func (v Value) Number() bool {
+	if v.JSON != nil {
+		return !v.Missing && v.JSON.Type == gjson.Number
+	}
+	return v.status
 }
 
 // TextValue returns the Value of a plain text field (status, body, header).
@@ -49,7 +122,11 @@ func TextValue(s string) Value { return Value{Text: s} }
 
 // JSONValue returns the Value of a JSON field found with gjson.
 func JSONValue(r gjson.Result) Value {
-	return Value{Text: r.String(), Missing: !r.Exists(), JSON: &r}
+	text := r.String()
+	if r.Type == gjson.Number && r.Raw != "" {
+		text = r.Raw // as the target wrote it: "1.0" stays "1.0"
+	}
+	return Value{Text: text, Missing: !r.Exists(), JSON: &r}
 }
 
 // Null reports whether the value is absent: a JSON null, nothing at the JSON
@@ -104,33 +181,37 @@ func (v Value) String() string {
 	return quoteShort(v.Text)
 }
 
-// anyMatcher is what a check stores: every Matcher[T] is one.
-type anyMatcher = Matcher[any]
-
 type isMatcher[T comparable] struct{ want T }
 
-// Is matches a value equal to want. Text is compared exactly, except that
-// two numbers are compared as numbers (1 is 1.0, and " 42\n" is 42).
-// A JSON null or a missing field is never equal to anything; use IsNull.
+// Is matches a value equal to want, exactly: a body, a header or a JSON
+// string equals want's text byte for byte, so Is("7") does not match "07",
+// "7.0" or " 7\n". Only a number against a number compares numerically:
+// when want is a Go number and the field is a JSON number or the status,
+// Is(1) matches 1, 1.0 and 1e0. A JSON null or a missing field is never
+// equal to anything; use IsNull.
 func Is[T comparable](want T) Matcher[T] { return isMatcher[T]{want} }
 
 func (m isMatcher[T]) Match(v Value) (bool, string) {
 	if v.Null() {
 		return false, ""
 	}
-	return equalText(v.Text, text(m.want)), ""
+	return equal(v, m.want), ""
 }
 
-func (m isMatcher[T]) String() string { return "is " + describe(m.want) }
+func (m isMatcher[T]) Check(actual T) bool { return actual == m.want }
+func (m isMatcher[T]) Expected() string    { return "is " + describe(m.want) }
+func (m isMatcher[T]) String() string      { return m.Expected() }
 
 type orderMatcher[T cmp.Ordered] struct {
 	want    T
 	greater bool
 }
 
-// GreaterThan matches a value greater than want. When both sides are
-// numbers they are compared as numbers ("10" > "9"); when neither is, as
-// text; a number and text never match.
+// GreaterThan matches a value greater than want. Unlike Is, it reads
+// numbers out of text: when both sides look like numbers (a JSON number,
+// the status, or text such as "10") they are compared as numbers, so "10"
+// is greater than "9"; when neither does, as text; a number and text
+// never match.
 func GreaterThan[T cmp.Ordered](want T) Matcher[T] { return orderMatcher[T]{want, true} }
 
 // LessThan matches a value less than want, comparing as GreaterThan does.
@@ -150,7 +231,16 @@ func (m orderMatcher[T]) Match(v Value) (bool, string) {
 	return c < 0, ""
 }
 
-func (m orderMatcher[T]) String() string {
+func (m orderMatcher[T]) String() string { return m.Expected() }
+
+func (m orderMatcher[T]) Check(actual T) bool {
+	if m.greater {
+		return actual > m.want
+	}
+	return actual < m.want
+}
+
+func (m orderMatcher[T]) Expected() string {
 	if m.greater {
 		return "greater than " + describe(m.want)
 	}
@@ -166,6 +256,19 @@ func IsNull[T any]() Matcher[T] { return nullMatcher[T]{} }
 
 func (nullMatcher[T]) Match(v Value) (bool, string) { return v.Null(), "" }
 
+func (nullMatcher[T]) Expected() string { return "is null" }
+
+func (nullMatcher[T]) Check(actual T) bool {
+	v := reflect.ValueOf(actual)
+	if !v.IsValid() {
+		return true
+	}
+	switch v.Kind() {
+	case reflect.Chan, reflect.Func, reflect.Interface, reflect.Map, reflect.Pointer, reflect.Slice:
+		return v.IsNil()
+	}
+	return false
+}
 func (nullMatcher[T]) String() string { return "is null" }
 
 type containsMatcher struct{ sub string }
@@ -181,7 +284,9 @@ func (m containsMatcher) Match(v Value) (bool, string) {
 	return strings.Contains(v.Text, m.sub), ""
 }
 
-func (m containsMatcher) String() string { return "contains " + strconv.Quote(m.sub) }
+func (m containsMatcher) Check(actual string) bool { return strings.Contains(actual, m.sub) }
+func (m containsMatcher) Expected() string         { return "contains " + strconv.Quote(m.sub) }
+func (m containsMatcher) String() string           { return m.Expected() }
 
 type regexpMatcher struct {
 	pattern string
@@ -208,7 +313,11 @@ func (m regexpMatcher) Match(v Value) (bool, string) {
 	return m.re.MatchString(v.Text), ""
 }
 
-func (m regexpMatcher) String() string {
+func (m regexpMatcher) String() string { return m.Expected() }
+
+func (m regexpMatcher) Check(actual string) bool { return m.err == nil && m.re.MatchString(actual) }
+
+func (m regexpMatcher) Expected() string {
 	if !strings.Contains(m.pattern, "`") {
 		return "matches `" + m.pattern + "`"
 	}
@@ -236,11 +345,23 @@ func (m lenMatcher[T]) Match(v Value) (bool, string) {
 	return true, ""
 }
 
-func (m lenMatcher[T]) String() string { return fmt.Sprintf("has length %d", m.n) }
+func (m lenMatcher[T]) Check(actual T) bool {
+	v := reflect.ValueOf(actual)
+	switch v.Kind() {
+	case reflect.String:
+		return utf8.RuneCountInString(v.String()) == m.n
+	case reflect.Array, reflect.Chan, reflect.Map, reflect.Slice:
+		return v.Len() == m.n
+	}
+	return false
+}
+
+func (m lenMatcher[T]) Expected() string { return fmt.Sprintf("has length %d", m.n) }
+func (m lenMatcher[T]) String() string   { return m.Expected() }
 
 type oneOfMatcher[T comparable] struct{ values []T }
 
-// OneOf matches a value equal (as Is) to any of values.
+// OneOf matches a value equal, exactly as Is compares, to any of values.
 func OneOf[T comparable](values ...T) Matcher[T] { return oneOfMatcher[T]{values} }
 
 func (m oneOfMatcher[T]) Match(v Value) (bool, string) {
@@ -248,14 +369,18 @@ func (m oneOfMatcher[T]) Match(v Value) (bool, string) {
 		return false, ""
 	}
 	for _, want := range m.values {
-		if equalText(v.Text, text(want)) {
+		if equal(v, want) {
 			return true, ""
 		}
 	}
 	return false, ""
 }
 
-func (m oneOfMatcher[T]) String() string {
+func (m oneOfMatcher[T]) String() string { return m.Expected() }
+
+func (m oneOfMatcher[T]) Check(actual T) bool { return slices.Contains(m.values, actual) }
+
+func (m oneOfMatcher[T]) Expected() string {
 	parts := make([]string, len(m.values))
 	for i, want := range m.values {
 		parts[i] = describe(want)
@@ -263,26 +388,33 @@ func (m oneOfMatcher[T]) String() string {
 	return "one of " + strings.Join(parts, ", ")
 }
 
-type notMatcher struct{ m anyMatcher }
+type notMatcher[T any] struct{ m Matcher[T] }
 
-// Not matches a value that m does not match. It takes and returns a
-// Matcher[any], which fits wherever any Matcher[T] does: a type parameter
-// could not be inferred from m, since T appears in no method.
-func Not(m Matcher[any]) Matcher[any] { return notMatcher{m} }
+// Not matches a value that m does not match: Status(Not(Is(500))),
+// Body(Not[string](Contains("panic"))).
+func Not[T any](m Matcher[T]) Matcher[T] { return notMatcher[T]{m} }
 
-func (m notMatcher) Match(v Value) (bool, string) {
+func (m notMatcher[T]) Match(v Value) (bool, string) {
 	if m.m == nil {
 		return false, "Not of a nil matcher"
 	}
-	ok, _ := m.m.Match(v)
+	if !checkable(m.m) {
+		_, why := match(m.m, v)
+		return false, why
+	}
+	ok, _ := match(m.m, v)
 	return !ok, ""
 }
 
-func (m notMatcher) String() string {
+func (m notMatcher[T]) String() string { return m.Expected() }
+
+func (m notMatcher[T]) Check(actual T) bool { return m.m != nil && !m.m.Check(actual) }
+
+func (m notMatcher[T]) Expected() string {
 	if m.m == nil {
 		return "not <nil>"
 	}
-	return "not " + m.m.String()
+	return "not " + expected(m.m)
 }
 
 type funcMatcher[T any] struct {
@@ -299,7 +431,9 @@ func MatchFunc[T any](desc string, fn func(Value) bool) Matcher[T] {
 
 func (m funcMatcher[T]) Match(v Value) (bool, string) { return m.fn(v), "" }
 
-func (m funcMatcher[T]) String() string { return m.desc }
+func (m funcMatcher[T]) Check(actual T) bool { return m.fn(TextValue(text(actual))) }
+func (m funcMatcher[T]) Expected() string    { return m.desc }
+func (m funcMatcher[T]) String() string      { return m.desc }
 
 // text renders an expected value as the text it is compared with.
 func text(v any) string {
@@ -357,11 +491,24 @@ func compareNumbers(a, b string) int {
 // numberPrecision is the mantissa, in bits, that numbers are compared with.
 const numberPrecision = 256
 
-func equalText(got, want string) bool {
-	if got == want {
+// equal reports whether v equals want: numerically when v is a number
+// (Value.Number) and want a Go number, exactly as text otherwise.
+func equal(v Value, want any) bool {
+	w := text(want)
+	if v.Text == w {
 		return true
 	}
-	return isNumber(got) && isNumber(want) && compareNumbers(got, want) == 0
+	return v.Number() && goNumber(want) && isNumber(v.Text) && compareNumbers(v.Text, w) == 0
+}
+
+// goNumber reports whether v is of a Go number type.
+func goNumber(v any) bool {
+	switch v.(type) {
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr,
+		float32, float64, *big.Int, *big.Float:
+		return true
+	}
+	return false
 }
 
 // compareText orders got against want: as numbers when both are numbers,

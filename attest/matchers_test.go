@@ -18,7 +18,7 @@ func TestMatchers(t *testing.T) {
 	missingHeader := Value{Missing: true}
 	tests := []struct {
 		name  string
-		m     Matcher[any]
+		m     interface{ Expected() string }
 		v     Value
 		want  bool
 		desc  string // String(), when not ""
@@ -28,8 +28,22 @@ func TestMatchers(t *testing.T) {
 		{"is int status mismatch", Is(200), TextValue("503"), false, "", ""},
 		{"is text", Is("value"), TextValue("value"), true, `is "value"`, ""},
 		{"is text exact", Is("value"), TextValue("value\n"), false, "", ""},
-		{"is number text vs number", Is(1), TextValue("1.0"), true, "", ""},
-		{"is trims numbers", Is(42), TextValue("42\n"), true, "", ""},
+		{"is text never numeric", Is(1), TextValue("1.0"), false, "", ""},
+		{"is text not trimmed", Is(42), TextValue("42\n"), false, "", ""},
+		{"is text keeps zeros", Is("007"), TextValue("7"), false, "", ""},
+		{"is number on zeros", Is(7), TextValue("007"), false, "", ""},
+		{"is text one", Is("1"), TextValue(" 1\n"), false, "", ""},
+		{"is status", Is(200), StatusValue(200), true, "", ""},
+		{"is status float", Is(200.0), StatusValue(200), true, "", ""},
+		{"is status text", Is("200"), StatusValue(200), true, "", ""},
+		{"is json number vs number", Is(1), JSONValue(gjson.Parse("1.0")), true, "", ""},
+		{"is json number exponent", Is(100), JSONValue(gjson.Parse("1e2")), true, "", ""},
+		{"is json number vs text", Is("1"), JSONValue(gjson.Parse("1.0")), false, "", ""},
+		{"is json string vs number", Is(7), JSONValue(gjson.Parse(`"007"`)), false, "", ""},
+		{"is json string vs number same text", Is(7), JSONValue(gjson.Parse(`"7"`)), true, "", ""},
+		{"one of exact", OneOf("1", "2"), TextValue(" 1\n"), false, "", ""},
+		{"one of json number", OneOf(1, 2), JSONValue(gjson.Parse("2.0")), true, "", ""},
+		{"one of text", OneOf("a", "b"), TextValue("b"), true, `one of "a", "b"`, ""},
 		{"is json string", Is("leader"), field("role"), true, "", ""},
 		{"is json number", Is("10"), field("term"), true, "is 10", ""},
 		{"is json null never", Is(""), field("leader"), false, "", ""},
@@ -54,7 +68,7 @@ func TestMatchers(t *testing.T) {
 		{"gt long decimals exact", GreaterThan("0.10000000000000000001"), TextValue("0.10000000000000000002"), true, "", ""},
 		{"gt huge exponent", GreaterThan("1e400"), TextValue("2e400"), true, "", ""},
 		{"is beyond int64 differs", Is("18446744073709551617"), TextValue("18446744073709551616"), false, "", ""},
-		{"is beyond int64 as float", Is("18446744073709551616"), TextValue("1.8446744073709551616e19"), true, "", ""},
+		{"is beyond int64 as text", Is("18446744073709551616"), TextValue("1.8446744073709551616e19"), false, "", ""},
 		{"lt numbers", LessThan("10"), TextValue("9"), true, "less than 10", ""},
 		{"lt numbers fail", LessThan(9), field("small"), false, "", ""},
 		{"lt strings", LessThan("b"), TextValue("a"), true, "", ""},
@@ -105,12 +119,12 @@ func TestMatchers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ok, why := tc.m.Match(tc.v)
+			ok, why := MatchValue(tc.m, tc.v)
 			if ok != tc.want {
 				t.Errorf("%v on %v = %v (%s), want %v", tc.m, tc.v, ok, why, tc.want)
 			}
-			if tc.desc != "" && tc.m.String() != tc.desc {
-				t.Errorf("String() = %q, want %q", tc.m.String(), tc.desc)
+			if tc.desc != "" && tc.m.Expected() != tc.desc {
+				t.Errorf("Expected() = %q, want %q", tc.m.Expected(), tc.desc)
 			}
 			if tc.whyIn != "" && !strings.Contains(why, tc.whyIn) {
 				t.Errorf("why = %q, want it to contain %q", why, tc.whyIn)
@@ -146,13 +160,59 @@ func TestValueString(t *testing.T) {
 	}
 }
 
-// TestMatcherTypes is a compile-time check: matchers written for one field
-// type can be given to another, as the Starlark binding does with plain
-// values.
+// TestMatcherTypes is a compile-time check of the original attest's
+// signatures: Status takes Matcher[int], Body Matcher[string], Not is
+// generic, and JSON takes a matcher of any type.
 func TestMatcherTypes(t *testing.T) {
-	var status []Matcher[int] = []Matcher[int]{Is(200), Not(Is(500)), OneOf(200, 201), Is[any]("200")}
-	var text []Matcher[string] = []Matcher[string]{Is("x"), Is(1), GreaterThan(3), IsNull[string](), HasLen[string](2)}
-	if len(status) != 4 || len(text) != 5 {
+	status := []Matcher[int]{Is(200), Not(Is(500)), Not[int](Is(500)), OneOf(200, 201), evenMatcher{}, Not[int](evenMatcher{})}
+	text := []Matcher[string]{Is("x"), Contains("x"), Not(Contains("panic")), Not[string](Matches("^a")), IsNull[string](), HasLen[string](2), OneOf("a", "b")}
+	json := []interface{ Expected() string }{Is(1), GreaterThan(3), Is("x"), IsNull[string](), evenMatcher{}}
+	if len(status) != 6 || len(text) != 7 || len(json) != 5 {
 		t.Fatal("unreachable")
 	}
 }
+
+// evenMatcher is a matcher in the original attest's style: Check and
+// Expected only.
+type evenMatcher struct{}
+
+func (evenMatcher) Check(actual int) bool { return actual%2 == 0 }
+func (evenMatcher) Expected() string      { return "an even number" }
+
+// TestOriginalMatcherInterface applies a matcher that has only the
+// original Check and Expected methods to each kind of field.
+func TestOriginalMatcherInterface(t *testing.T) {
+	tests := []struct {
+		name string
+		m    interface{ Expected() string }
+		v    Value
+		want bool
+	}{
+		{"status", evenMatcher{}, StatusValue(200), true},
+		{"status odd", evenMatcher{}, StatusValue(201), false},
+		{"not", Not[int](evenMatcher{}), StatusValue(201), true},
+		{"json number", evenMatcher{}, JSONValue(gjson.Parse("4")), true},
+		{"json text", evenMatcher{}, JSONValue(gjson.Parse(`"x"`)), false},
+		{"json null", Not[int](evenMatcher{}), field("leader"), true},
+		{"text", prefixMatcher("ke"), TextValue("key"), true},
+		{"text fails", prefixMatcher("ke"), TextValue("value"), false},
+		{"missing header", prefixMatcher(""), Value{Missing: true}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if ok, why := MatchValue(tc.m, tc.v); ok != tc.want {
+				t.Errorf("%s on %v = %v (%s), want %v", tc.m.Expected(), tc.v, ok, why, tc.want)
+			}
+		})
+	}
+	// Built-in matchers keep the original Check, for code that calls it.
+	if !Is(3).Check(3) || Is("a").Check("b") || !GreaterThan(2).Check(3) || !Not(Is(1)).Check(2) ||
+		!HasLen[[]int](2).Check([]int{1, 2}) || !IsNull[*int]().Check(nil) || !OneOf("a", "b").Check("b") {
+		t.Error("a built-in matcher's Check disagrees with its meaning")
+	}
+}
+
+type prefixMatcher string
+
+func (p prefixMatcher) Check(actual string) bool { return strings.HasPrefix(actual, string(p)) }
+func (p prefixMatcher) Expected() string         { return "starts with " + string(p) }

@@ -163,7 +163,14 @@ func (s NodeSelector) judge(nodes []string, passed []bool) (ok bool, problem str
 }
 
 // unknownNode is a mistake in the suite, for which the target is not to
-// blame.
+// blame — unless the name is empty. No suite names a node "" on purpose:
+// an empty name is what a lookup in the target's answers gives when it
+// finds nothing (leaderNode, _ := findLeader(do) with no leader), so the
+// target is to blame, as for any answer that does not name a node.
 func unknownNode(name string, all []string) error {
+	if name == "" {
+		return fmt.Errorf("no node named \"\" in this cluster (nodes: %s): an empty node name, as a lookup in the nodes' answers gives when none names a node (no leader, say)",
+			strings.Join(all, ", "))
+	}
 	return env(fmt.Errorf("no node named %q in this cluster (nodes: %s)", name, strings.Join(all, ", ")))
 }

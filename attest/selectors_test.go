@@ -1,6 +1,7 @@
 package attest_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -74,13 +75,14 @@ func TestSelectors(t *testing.T) {
 }
 
 func TestSelectorsLeaveOutStoppedNodes(t *testing.T) {
-	var names, except, named, nodes []string
+	var names, except, named, nodes, all []string
 	s := suite(3).Test("kill n1", func(do *Do) {
 		do.Kill("n1")
 		names = do.Names(do.AllNodes())
 		except = do.Names(do.ExceptNodes("n2"))
 		named = do.Names(do.AllNodes("n1", "n3"))
 		nodes = do.Nodes()
+		all = do.AllNodeNames()
 		do.GET(do.AllNodes(), "/role").Body(Is("follower")).Run()
 		do.GET(do.ExactlyOneNode(), "/role").Body(Is("leader")).Run()
 	})
@@ -93,7 +95,8 @@ func TestSelectorsLeaveOutStoppedNodes(t *testing.T) {
 		{"Names(AllNodes())", names, []string{"n2", "n3"}},
 		{"Names(ExceptNodes(n2))", except, []string{"n3"}},
 		{"Names(AllNodes(n1, n3))", named, []string{"n1", "n3"}},
-		{"Nodes()", nodes, []string{"n1", "n2", "n3"}},
+		{"Nodes()", nodes, []string{"n2", "n3"}},
+		{"AllNodeNames()", all, []string{"n1", "n2", "n3"}},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
@@ -145,6 +148,50 @@ func TestSelectorString(t *testing.T) {
 			if got := tc.sel.String(); got != tc.want {
 				t.Errorf("String() = %s, want %s", got, tc.want)
 			}
+		})
+	}
+}
+
+// TestEmptyNodeNameIsTheTargets checks the rule that an empty node name,
+// as a lookup of the leader in the nodes' answers gives when there is
+// none, fails the target (exit 1), while a name that is simply not in the
+// cluster is an error of the suite (exit 2).
+func TestEmptyNodeNameIsTheTargets(t *testing.T) {
+	findLeader := func(do *Do) (string, bool) {
+		for _, name := range do.Nodes() {
+			if r := do.Fetch(name, "/role"); r != nil && r.Response.Body == "nobody leads" {
+				return name, true
+			}
+		}
+		return "", false
+	}
+	tests := []struct {
+		name string
+		body func(do *Do)
+		want Verdict
+		msg  string
+	}{
+		{"except no leader", func(do *Do) {
+			leaderNode, _ := findLeader(do)
+			do.GET(do.ExactlyOneNode(do.Names(do.ExceptNodes(leaderNode))...), "/role").Run()
+		}, VerdictFail, `no node named "" in this cluster (nodes: n1, n2, n3): an empty node name`},
+		{"restart no leader", func(do *Do) {
+			leaderNode, _ := findLeader(do)
+			do.Restart(leaderNode)
+		}, VerdictFail, `restart : no node named ""`},
+		{"check on no leader", func(do *Do) {
+			leaderNode, _ := findLeader(do)
+			do.GET(Node(leaderNode), "/role").Run()
+		}, VerdictFail, `no node named ""`},
+		{"unknown name", func(do *Do) { do.Kill("n9") }, VerdictError, `no node named "n9"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := run(t, suite(3).Test("t", tc.body), runtime(roles()))
+			if got := res.Verdict(); got != tc.want {
+				t.Errorf("verdict %v, want %v (%v)", got, tc.want, res.FirstError())
+			}
+			contains(t, "error", fmt.Sprint(res.FirstError()), tc.msg)
 		})
 	}
 }

@@ -58,6 +58,11 @@ type Config struct {
 	// Settle is a pause after Partition, Heal, Impair and Repair, to let
 	// the cluster notice.
 	Settle time.Duration
+	// ClusterSettle is a pause after Partition and Heal only, as the
+	// original attest's cluster settle duration, for in-flight RPCs to
+	// drain and timeouts to expire; those two wait the longer of it and
+	// Settle.
+	ClusterSettle time.Duration
 	// PollInterval is the pause between attempts of Eventually and
 	// Consistently.
 	PollInterval time.Duration
@@ -113,6 +118,9 @@ func (c Config) Validate() error {
 	if c.Settle < 0 {
 		errs = append(errs, fmt.Errorf("settle time %v: cannot be negative", c.Settle))
 	}
+	if c.ClusterSettle < 0 {
+		errs = append(errs, fmt.Errorf("cluster settle duration %v: cannot be negative", c.ClusterSettle))
+	}
 	if c.MaxBody < 0 {
 		errs = append(errs, fmt.Errorf("response size limit %d: cannot be negative", c.MaxBody))
 	}
@@ -134,6 +142,10 @@ func WithNodeStartTimeout(d time.Duration) Option {
 	return func(c *Config) { c.NodeStartTimeout = d }
 }
 
+// WithNodeStartupTimeout is WithNodeStartTimeout, under the original
+// attest's name.
+func WithNodeStartupTimeout(d time.Duration) Option { return WithNodeStartTimeout(d) }
+
 // WithNodeShutdownTimeout sets how long Stop waits after SIGTERM before
 // SIGKILL (default 5s).
 func WithNodeShutdownTimeout(d time.Duration) Option {
@@ -154,6 +166,14 @@ func WithRequestTimeout(d time.Duration) Option {
 // WithSettle sets a pause after Partition, Heal, Impair and Repair
 // (default none).
 func WithSettle(d time.Duration) Option { return func(c *Config) { c.Settle = d } }
+
+// WithClusterSettleDuration sets how long Partition and Heal wait after
+// changing the network, for in-flight RPCs to drain and timeouts to expire
+// (default none), as in the original attest. Unlike WithSettle it does not
+// apply to Impair and Repair.
+func WithClusterSettleDuration(d time.Duration) Option {
+	return func(c *Config) { c.ClusterSettle = d }
+}
 
 // WithPollInterval sets the pause between attempts of Eventually and
 // Consistently (default 100ms).
@@ -524,6 +544,9 @@ func (r *run) close(ctx context.Context) (err error) {
 			err = fmt.Errorf("close cluster: panic: %v", v)
 		}
 	}()
+	// As before a stop (see Ops.halt): idle connections must not hold up
+	// the nodes' graceful shutdown.
+	r.transport.CloseIdleConnections()
 	if err := r.cl.Close(cctx); err != nil {
 		return fmt.Errorf("close cluster: %w", err)
 	}

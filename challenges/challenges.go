@@ -54,7 +54,7 @@ func init() {
 		panic("challenges: " + err.Error())
 	}
 	for _, c := range cs {
-		registry.RegisterChallenge(c.Key, c)
+		registry.Default.RegisterBuiltin(c.Key, c)
 	}
 }
 

@@ -75,6 +75,7 @@ var matrix = []matrixCase{
 	{"http-api", kv, "delete-missing-404", "DELETE Is Idempotent", false},
 	{"http-api", kv, "racy", "Concurrent Writes to Different Keys", true},
 	{"http-api", kv, "no-405", "Unsupported Methods Answer 405", false},
+	{"http-api", kv, "octet-stream", "Answers Are Plain Text", true},
 	// Bugs of later stages do not trip an earlier one.
 	{"http-api", kv, "memory-only", pass, false},
 	{"http-api", kv, "sigterm-only", pass, false},
@@ -86,6 +87,7 @@ var matrix = []matrixCase{
 	{"persistence", kv, "clear-not-durable", "CLEAR Survives a Restart", true},
 	{"persistence", kv, "sigterm-only", pass, false},
 	{"persistence", kv, "lost-on-sigkill", pass, false},
+	{"persistence", kv, "octet-stream", pass, false},
 
 	{"crash-recovery", kv, "", pass, true},
 	{"crash-recovery", kv, "lost-on-sigkill", "Acknowledged Writes Survive SIGKILL", true},

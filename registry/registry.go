@@ -14,6 +14,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,27 +87,79 @@ func (c *Challenge) Stage(key string) (*Stage, bool) {
 
 // Registry is a set of challenges by key. Its methods are safe for
 // concurrent use. The package functions use a default registry.
+//
+// Registering never panics: a challenge of the program may take the key of
+// a built-in one, which it replaces (Notes says so), and a mistake — an
+// empty key, or two challenges of the program under one key — is kept for
+// Err, which the clstr command reports before it does anything else.
 type Registry struct {
-	mu         sync.Mutex // guards challenges
+	mu         sync.Mutex // guards the fields below
 	challenges map[string]*Challenge
+	builtin    map[string]bool // keys whose challenge is built in
+	notes      []string
+	errs       []error
 }
 
-// Register adds a challenge under key and sets its Key. It panics if key
-// is empty or already taken, since that is a mistake in the program.
+// Register adds a challenge under key and sets its Key. If key is that of
+// a built-in challenge, c replaces it, whichever was registered first, and
+// Notes says so; to keep both, register c under another key. An empty key,
+// or a key another challenge of the program has, is a mistake that Err
+// reports; the first challenge under a key stays.
 func (r *Registry) Register(key string, c *Challenge) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.add(key, c, false)
+}
+
+// RegisterBuiltin adds one of clstr's own challenges under key: as
+// Register, except that a challenge of the program under the same key,
+// registered before or after, takes precedence.
+func (r *Registry) RegisterBuiltin(key string, c *Challenge) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.add(key, c, true)
+}
+
+func (r *Registry) add(key string, c *Challenge, builtin bool) {
 	if key == "" {
-		panic("registry: challenge without a key")
-	}
-	if _, dup := r.challenges[key]; dup {
-		panic(fmt.Sprintf("registry: challenge %q registered twice", key))
+		r.errs = append(r.errs, fmt.Errorf("a challenge (%q) was registered without a key: give RegisterChallenge a key such as \"my-store\"", c.Name))
+		return
 	}
 	if r.challenges == nil {
-		r.challenges = map[string]*Challenge{}
+		r.challenges, r.builtin = map[string]*Challenge{}, map[string]bool{}
+	}
+	if old, taken := r.challenges[key]; taken {
+		switch {
+		case r.builtin[key] && !builtin:
+			r.notes = append(r.notes, fmt.Sprintf("challenge %q (%s) replaces the built-in challenge %q (%s); register it under another key to keep both",
+				key, c.Name, key, old.Name))
+		case builtin && !r.builtin[key]:
+			r.notes = append(r.notes, fmt.Sprintf("challenge %q (%s) replaces the built-in challenge %q (%s); register it under another key to keep both",
+				key, old.Name, key, c.Name))
+			return
+		default:
+			r.errs = append(r.errs, fmt.Errorf("challenge %q is registered twice (%s, then %s): give each challenge its own key", key, old.Name, c.Name))
+			return
+		}
 	}
 	c.Key = key
 	r.challenges[key] = c
+	r.builtin[key] = builtin
+}
+
+// Notes returns what registration decided that a user should know: which
+// built-in challenges a challenge of the program replaced.
+func (r *Registry) Notes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.notes)
+}
+
+// Err returns the mistakes of registration, joined, or nil.
+func (r *Registry) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.errs...)
 }
 
 // Lookup returns the challenge registered under key.

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/clstr-dev/clstr/attest"
@@ -49,20 +50,63 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-func TestRegistryMistakesPanic(t *testing.T) {
+// TestRegisterBuiltinKey checks that a challenge of the program may take
+// the key of a built-in one, registered before or after it, and replaces
+// it with a note, never a panic.
+func TestRegisterBuiltinKey(t *testing.T) {
+	for _, builtinFirst := range []bool{true, false} {
+		var r registry.Registry
+		mine := &registry.Challenge{Name: "My Store"}
+		builtin := &registry.Challenge{Name: "Distributed Key-Value Store"}
+		if builtinFirst {
+			r.RegisterBuiltin("kv-store", builtin)
+			r.Register("kv-store", mine)
+		} else {
+			r.Register("kv-store", mine)
+			r.RegisterBuiltin("kv-store", builtin)
+		}
+		r.Register("beside", &registry.Challenge{Name: "Beside"})
+		if c, _ := r.Lookup("kv-store"); c != mine {
+			t.Errorf("builtin first %v: kv-store is %v, want the program's", builtinFirst, c)
+		}
+		if c, ok := r.Lookup("beside"); !ok || c.Key != "beside" {
+			t.Errorf("builtin first %v: a challenge under its own key is missing: %v", builtinFirst, c)
+		}
+		if err := r.Err(); err != nil {
+			t.Errorf("builtin first %v: Err() = %v", builtinFirst, err)
+		}
+		notes := r.Notes()
+		if len(notes) != 1 || !strings.Contains(notes[0], `challenge "kv-store" (My Store) replaces the built-in challenge "kv-store" (Distributed Key-Value Store)`) {
+			t.Errorf("builtin first %v: Notes() = %q", builtinFirst, notes)
+		}
+	}
+}
+
+func TestRegistryMistakes(t *testing.T) {
+	var r registry.Registry
+	first := &registry.Challenge{Name: "First"}
+	r.Register("x", first)
+	r.Register("x", &registry.Challenge{Name: "Second"})
+	r.Register("", &registry.Challenge{Name: "Nameless"})
+	if c, _ := r.Lookup("x"); c != first {
+		t.Errorf("x is %v, want the first", c)
+	}
+	err := r.Err()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`challenge "x" is registered twice (First, then Second)`, `a challenge ("Nameless") was registered without a key`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Err() = %v, want it to say %q", err, want)
+		}
+	}
+}
+
+func TestStageMistakesPanic(t *testing.T) {
 	tests := []struct {
 		name string
 		fn   func()
 	}{
-		{"duplicate challenge", func() {
-			var r registry.Registry
-			r.Register("x", &registry.Challenge{})
-			r.Register("x", &registry.Challenge{})
-		}},
-		{"empty challenge key", func() {
-			var r registry.Registry
-			r.Register("", &registry.Challenge{})
-		}},
 		{"duplicate stage", func() {
 			c := &registry.Challenge{}
 			c.AddStage("a", "A", suite)

@@ -66,7 +66,7 @@ var builtins = []Builtin{
 	{Name: "at_least_one_node", Signature: "at_least_one_node(*names)", Summary: "selects the named nodes, or every running node; one or more must pass", scope: anywhere, fn: makeSelector(selAtLeastOne)},
 	{Name: "except_nodes", Signature: "except_nodes(*names)", Summary: "selects every running node but the named ones; all must pass", scope: anywhere, fn: makeSelector(selExcept)},
 	{Name: "names", Signature: "names(selector)", Summary: "the names of the nodes a selector selects now", scope: inTest, fn: builtinNames},
-	{Name: "nodes", Signature: "nodes()", Summary: "the names of every node of the cluster, running or not", scope: inTest, fn: builtinNodes},
+	{Name: "nodes", Signature: "nodes(all=False)", Summary: "the names of the running nodes, or of every node with all=True", scope: inTest, fn: builtinNodes},
 	{Name: "addr", Signature: "addr(name)", Summary: "the node's address inside the cluster (its ADDR)", scope: inTest, fn: builtinAddr},
 
 	// Matchers.

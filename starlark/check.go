@@ -32,7 +32,7 @@ type check struct {
 type condition struct {
 	field string // "status", "body", "json", "header"
 	name  string // the JSON path or header name
-	ms    []attest.Matcher[any]
+	ms    []engineMatcher
 }
 
 var (
@@ -153,7 +153,7 @@ func (c *check) addConds(field, name string, b *starlark.Builtin, args starlark.
 		switch field {
 		case "json", "header":
 			// Naming a field alone asks that it be there.
-			ms = []attest.Matcher[any]{attest.Not(attest.IsNull[any]())}
+			ms = []engineMatcher{engine(attest.Not(attest.IsNull[any]()))}
 		default:
 			return nil, fmt.Errorf("%s: give at least one matcher or value, for example .%s(200)", b.Name(), b.Name())
 		}
@@ -235,7 +235,7 @@ func (c *check) build(do *attest.Do) *attest.Check {
 		case "body":
 			ac.Body(typed[string](cond.ms)...)
 		case "json":
-			ac.JSON(cond.name, typed[string](cond.ms)...)
+			ac.JSON(cond.name, loose(cond.ms)...)
 		case "header":
 			ac.Header(cond.name, typed[string](cond.ms)...)
 		}
@@ -350,12 +350,20 @@ func hasHeader(hs map[string]string, name string) bool {
 	return false
 }
 
-// typed gives matchers the static type a modifier of attest.Check wants;
-// every attest matcher examines the same Value whatever its type parameter.
-func typed[T any](ms []attest.Matcher[any]) []attest.Matcher[T] {
-	out := make([]attest.Matcher[T], len(ms))
+// loose gives matchers the static type of attest.Check.JSON's.
+func loose(ms []engineMatcher) []interface{ Expected() string } {
+	out := make([]interface{ Expected() string }, len(ms))
 	for i, m := range ms {
 		out[i] = m
+	}
+	return out
+}
+
+// typed gives matchers the static type a modifier of attest.Check wants.
+func typed[T any](ms []engineMatcher) []attest.Matcher[T] {
+	out := make([]attest.Matcher[T], len(ms))
+	for i, m := range ms {
+		out[i] = retyped[T]{m}
 	}
 	return out
 }

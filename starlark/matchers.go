@@ -17,7 +17,7 @@ import (
 // matcher is the Starlark value of eq(…), gt(…) and the others: a
 // condition on one field of a response. It is immutable.
 type matcher struct {
-	m    attest.Matcher[any]
+	m    engineMatcher
 	desc string // as a script writes it: `not_(contains("panic"))`
 }
 
@@ -44,7 +44,7 @@ func eqMatcher(v starlark.Value) (matcher, error) {
 	desc := "eq(" + v.String() + ")"
 	switch v := v.(type) {
 	case starlark.NoneType:
-		return matcher{attest.IsNull[any](), desc}, nil
+		return matcher{engine(attest.IsNull[any]()), desc}, nil
 	case *starlark.List, starlark.Tuple, *starlark.Dict:
 		want, err := toGo(v)
 		if err != nil {
@@ -52,14 +52,59 @@ func eqMatcher(v starlark.Value) (matcher, error) {
 		}
 		return matcher{jsonEqual(want), desc}, nil
 	case starlark.Bool:
-		return matcher{attest.Is(bool(v)), desc}, nil
+		return matcher{engine(attest.Is(bool(v))), desc}, nil
 	}
-	s, err := scalarText(v)
+	want, err := scalar(v)
 	if err != nil {
 		return matcher{}, err
 	}
-	return matcher{attest.Is(s), desc}, nil
+	return matcher{engine(attest.Is(want)), desc}, nil
 }
+
+// scalar converts a number, string or bool to the Go value attest's Is
+// compares with: a number stays a number, so that it equals a JSON number
+// numerically and any other field only as its exact text.
+func scalar(v starlark.Value) (any, error) {
+	switch v := v.(type) {
+	case starlark.Int:
+		if i, ok := v.Int64(); ok {
+			return i, nil
+		}
+		return v.BigInt(), nil
+	case starlark.Float:
+		return float64(v), nil
+	case starlark.Bool:
+		return bool(v), nil
+	case starlark.String:
+		return string(v), nil
+	}
+	_, err := scalarText(v)
+	return nil, err
+}
+
+// engine gives an attest matcher its engineMatcher face; every matcher of
+// package attest has Match.
+func engine(m interface{ Expected() string }) engineMatcher { return m.(engineMatcher) }
+
+// engineMatcher is an attest matcher of any type parameter, as every
+// matcher of package attest is one: Check calls its Match.
+type engineMatcher interface {
+	Expected() string
+	Match(v attest.Value) (ok bool, why string)
+}
+
+// retyped gives an attest matcher the static type a modifier of
+// attest.Check wants (Matcher[int] for the status, Matcher[string] for the
+// body); the check calls its Match, which sees the whole field whatever T
+// is.
+type retyped[T any] struct{ m engineMatcher }
+
+func (r retyped[T]) Check(actual T) bool {
+	ok, _ := r.m.Match(attest.TextValue(fmt.Sprint(actual)))
+	return ok
+}
+func (r retyped[T]) Expected() string                    { return r.m.Expected() }
+func (r retyped[T]) Match(v attest.Value) (bool, string) { return r.m.Match(v) }
 
 // scalarText renders a number, string or bool as the text a response field
 // is compared with.
@@ -104,9 +149,9 @@ func makeOrder(greater bool) builtinFunc {
 		s, _ := scalarText(v)
 		desc := b.Name() + "(" + v.String() + ")"
 		if greater {
-			return matcher{attest.GreaterThan(s), desc}, nil
+			return matcher{engine(attest.GreaterThan(s)), desc}, nil
 		}
-		return matcher{attest.LessThan(s), desc}, nil
+		return matcher{engine(attest.LessThan(s)), desc}, nil
 	}
 }
 
@@ -114,7 +159,7 @@ func builtinIsNull(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	return matcher{attest.IsNull[any](), "is_null()"}, nil
+	return matcher{engine(attest.IsNull[any]()), "is_null()"}, nil
 }
 
 func builtinContains(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -122,7 +167,7 @@ func builtinContains(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "text", &s); err != nil {
 		return nil, err
 	}
-	return matcher{attest.Contains(s), "contains(" + starlark.String(s).String() + ")"}, nil
+	return matcher{engine(attest.Contains(s)), "contains(" + starlark.String(s).String() + ")"}, nil
 }
 
 func builtinMatches(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -133,7 +178,7 @@ func builtinMatches(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if _, err := regexp.Compile(s); err != nil {
 		return nil, fmt.Errorf("matches: invalid pattern %q: %v (RE2 syntax, as Go's regexp package)", s, err)
 	}
-	return matcher{attest.Matches(s), "matches(" + starlark.String(s).String() + ")"}, nil
+	return matcher{engine(attest.Matches(s)), "matches(" + starlark.String(s).String() + ")"}, nil
 }
 
 func builtinHasLen(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -144,7 +189,7 @@ func builtinHasLen(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if n < 0 {
 		return nil, fmt.Errorf("has_len: length %d cannot be negative", n)
 	}
-	return matcher{attest.HasLen[any](n), fmt.Sprintf("has_len(%d)", n)}, nil
+	return matcher{engine(attest.HasLen[any](n)), fmt.Sprintf("has_len(%d)", n)}, nil
 }
 
 func builtinOneOf(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -154,16 +199,16 @@ func builtinOneOf(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if len(args) == 0 {
 		return nil, fmt.Errorf("one_of: give at least one value")
 	}
-	texts := make([]string, len(args))
+	values := make([]any, len(args))
 	parts := make([]string, len(args))
 	for i, a := range args {
-		s, err := scalarText(a)
+		v, err := scalar(a)
 		if err != nil {
 			return nil, fmt.Errorf("one_of: argument %d: want a number, string or bool, got %s", i+1, a.Type())
 		}
-		texts[i], parts[i] = s, a.String()
+		values[i], parts[i] = v, a.String()
 	}
-	return matcher{attest.OneOf(texts...), "one_of(" + strings.Join(parts, ", ") + ")"}, nil
+	return matcher{engine(attest.OneOf(values...)), "one_of(" + strings.Join(parts, ", ") + ")"}, nil
 }
 
 func builtinNot(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -175,13 +220,13 @@ func builtinNot(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, fmt.Errorf("not_: %w", err)
 	}
-	return matcher{attest.Not(m.m), "not_(" + m.desc + ")"}, nil
+	return matcher{engine(attest.Not[any](retyped[any]{m.m})), "not_(" + m.desc + ")"}, nil
 }
 
 // matchers unpacks the matchers of a check modifier: every argument is a
 // matcher or a plain value.
-func matchers(fn string, args starlark.Tuple, from int) ([]attest.Matcher[any], error) {
-	out := make([]attest.Matcher[any], 0, len(args)-from)
+func matchers(fn string, args starlark.Tuple, from int) ([]engineMatcher, error) {
+	out := make([]engineMatcher, 0, len(args)-from)
 	for i := from; i < len(args); i++ {
 		m, err := toMatcher(args[i])
 		if err != nil {
@@ -194,9 +239,9 @@ func matchers(fn string, args starlark.Tuple, from int) ([]attest.Matcher[any], 
 
 // jsonEqual matches a field whose JSON value equals want (as toGo makes
 // it): objects whatever their key order, numbers as numbers.
-func jsonEqual(want any) attest.Matcher[any] {
+func jsonEqual(want any) engineMatcher {
 	desc := "is " + canonicalJSON(want)
-	return attest.MatchFunc[any](desc, func(v attest.Value) bool {
+	return engine(attest.MatchFunc[any](desc, func(v attest.Value) bool {
 		if v.Null() {
 			return false
 		}
@@ -206,7 +251,7 @@ func jsonEqual(want any) attest.Matcher[any] {
 		}
 		got, err := decodeJSON(raw)
 		return err == nil && jsonEq(got, want)
-	})
+	}))
 }
 
 func decodeJSON(raw string) (any, error) {

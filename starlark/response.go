@@ -273,7 +273,7 @@ func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if resp == nil {
 		return starlark.None, nil
 	}
-	return newResponse(resp, path), nil
+	return newResponse(resp.Response, path), nil
 }
 
 // builtinAddr is addr(name).

@@ -84,11 +84,20 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		return nil, fmt.Errorf("cluster size %d: choose between 1 and %d nodes", spec.Nodes, maxNodes)
 	}
 	// The images are found (or built) while leftovers of dead runs are
-	// removed and the network is created.
+	// removed and the network is created; the sandboxes need only
+	// clstr-netd's image, so they are created and started while the
+	// target's image may still be building (see createNode).
 	var image, netdImage string
 	var imageErr, netdErr error
+	imageDone := make(chan struct{})
+	go func() {
+		defer close(imageDone)
+		image, imageErr = r.targetImage(ctx)
+	}()
+	// Create returns only once the target's image is done, whatever
+	// happens before, so that no build outlives it.
+	defer func() { <-imageDone }()
 	var images sync.WaitGroup
-	images.Go(func() { image, imageErr = r.targetImage(ctx) })
 	images.Go(func() {
 		netdImage, netdErr = r.netdImage(ctx)
 		if netdErr != nil {
@@ -129,15 +138,20 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		c.networkID, c.subnet, err = r.createNetwork(ctx, "clstr-"+c.run, r.labels.forRun(c.run, "network", ""))
 	}
 	images.Wait()
-	for _, err := range []error{imageErr, netdErr, err} {
+	if kept != nil {
+		<-imageDone // adopting compares the kept containers' image with it
+	}
+	for _, err := range []error{netdErr, err} {
 		if err != nil {
 			return nil, err
 		}
 	}
+	if kept != nil && imageErr != nil {
+		return nil, imageErr
+	}
 	if kept == nil && c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
 	}
-	c.image = image
 	for i := 1; i <= spec.Nodes; i++ {
 		name := "n" + strconv.Itoa(i)
 		l, err := openNodeLog(r.opts.LogDir, name)
@@ -150,10 +164,20 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	}
 
 	if kept != nil {
+		c.image = image
 		if err := c.adopt(ctx, kept, image); err != nil {
 			return nil, err
 		}
 		return c, nil
+	}
+	// targetImage waits for the target's image, for a node's container.
+	targetImage := func() (string, error) {
+		select {
+		case <-imageDone:
+			return image, imageErr
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
@@ -161,11 +185,16 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.createNode(ctx, n, image, netdImage)
+			errs[i] = c.createNode(ctx, n, targetImage, netdImage)
 		}()
 	}
 	wg.Wait()
+	<-imageDone
+	c.image = image
 	if err := errors.Join(errs...); err != nil {
+		if imageErr != nil {
+			return nil, imageErr // the reason, rather than each node's
+		}
 		return nil, err
 	}
 	return c, nil
@@ -179,9 +208,12 @@ func newRunID() string {
 
 // createNode creates the node's volume, sandbox and container, and starts
 // them. Calls that do not depend on each other overlap: the volume and the
-// sandbox are created together, and the node's container is created while
-// the sandbox starts (Docker resolves "container:<sandbox>" at start).
-func (c *dockerCluster) createNode(ctx context.Context, n *node, image, netdImage string) error {
+// sandbox are created together, the sandbox starts while the target's image
+// may still be building, and the node's container is created (once
+// targetImage returns) while the sandbox starts (Docker resolves
+// "container:<sandbox>" at start). The node starts as soon as its own
+// sandbox is up, whatever the other nodes' are doing.
+func (c *dockerCluster) createNode(ctx context.Context, n *node, targetImage func() (string, error), netdImage string) error {
 	prefix := "clstr-" + c.run + "-" + n.name
 	var volErr error
 	volDone := make(chan struct{})
@@ -197,7 +229,10 @@ func (c *dockerCluster) createNode(ctx context.Context, n *node, image, netdImag
 
 	started := make(chan error, 1)
 	go func() { started <- c.startSandbox(ctx, n) }()
-	ctErr := c.createContainer(ctx, n, image, prefix)
+	image, ctErr := targetImage()
+	if ctErr == nil {
+		ctErr = c.createContainer(ctx, n, image, prefix)
+	}
 	if err := errors.Join(<-started, ctErr); err != nil {
 		return err
 	}

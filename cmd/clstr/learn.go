@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -269,12 +270,28 @@ func (s stageRun) TestNames() []string   { return s.suite.TestNames() }
 func (s stageRun) Config() attest.Config { return s.suite.Config() }
 func (s stageRun) Suite() *attest.Suite  { return s.suite }
 
-// runStages runs the stages first … last of c in order on the target of
-// opts, stopping at the first that does not pass, and returns the exit
-// status: that of the last stage run.
 // runStages runs stages first … last of c, each as base says, and stops
-// at the first that does not pass.
+// at the first that does not pass; it returns the exit status of the last
+// stage run.
 func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.Challenge, first, last int, opts docker.Options, base runConfig) int {
+	if last > first {
+		// The stages follow one another on one runtime: a stage's
+		// cluster takes over the network and sandboxes the one before
+		// kept, when it has as many nodes, and creates only the nodes'
+		// own containers. Closing the runtime removes what is kept.
+		opts.ReuseSandboxes = true
+		opts.LogDir, _ = filepath.Abs(logDir)
+		if base.verbose {
+			opts.BuildOutput = out.w
+		}
+		rt, err := docker.New(ctx, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "clstr: %v\n", err)
+			return exitError
+		}
+		defer rt.Close()
+		base.runtime = rt
+	}
 	for i := first; i <= last; i++ {
 		st := c.Stages[i]
 		if i > first {

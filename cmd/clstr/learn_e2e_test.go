@@ -296,6 +296,9 @@ func TestLearnNext(t *testing.T) {
 	res = clstrIn(t, ws, "logs")
 	wantStatus(t, res, 0)
 	checkLogOrder(t, res.stdout, "[**] [CLUSTER READY]", "[**] [TEST: Data Survives a Graceful Restart]", "[n1] [RESTART")
+	// --so-far runs its stages on one runtime: persistence, of one node as
+	// http-api, takes over the sandboxes http-api kept.
+	assertContains(t, "logs", res.stdout, "REUSING the network and sandboxes of the previous run")
 }
 
 // goChallenge is a challenge registered from Go, as a Go package would

@@ -32,6 +32,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/registry"
 )
 
 // Exit statuses.
@@ -59,6 +61,9 @@ func main() {
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if !registryUsable(registry.Default, stderr) {
+		return exitError
+	}
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	var st exitStatus
@@ -74,6 +79,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "clstr: %v\n", err)
 	return exitError
+}
+
+// registryUsable reports the mistakes of the challenges this program
+// registered, which make it unusable, and notes such as a built-in
+// challenge replaced by one of the program's.
+func registryUsable(r *registry.Registry, stderr io.Writer) bool {
+	if err := r.Err(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "clstr: %s\n", line)
+		}
+		return false
+	}
+	for _, n := range r.Notes() {
+		fmt.Fprintf(stderr, "clstr: note: %s\n", n)
+	}
+	return true
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

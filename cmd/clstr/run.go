@@ -121,14 +121,17 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if cfg.verbose {
 		opts.BuildOutput = out.w
 	}
-	rt, err := docker.New(ctx, opts)
-	if err != nil {
-		events.Close()
-		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		junitFrom(ctx).addError(s, "the run did not start", err)
-		return junitFrom(ctx).write(stderr, exitError)
+	rt := cfg.runtime
+	if rt == nil {
+		rt, err = docker.New(ctx, opts)
+		if err != nil {
+			events.Close()
+			fmt.Fprintf(stderr, "clstr: %v\n", err)
+			junitFrom(ctx).addError(s, "the run did not start", err)
+			return junitFrom(ctx).write(stderr, exitError)
+		}
+		defer rt.Close()
 	}
-	defer rt.Close()
 
 	cfg.events = events
 	status := runSuite(ctx, out, s, rt, cfg)
@@ -257,6 +260,9 @@ type runConfig struct {
 	target  string // what runs, for the first line
 	verbose bool
 	seed    uint64 // 0: a new one for each run
+	// runtime, when set, is a runtime shared by runs that follow one
+	// another (clstr test --so-far); runOnDocker makes its own otherwise.
+	runtime *docker.Runtime
 }
 
 // seedFlag is --seed, which replays a run's random choices.

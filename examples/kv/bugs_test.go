@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -76,6 +77,20 @@ func TestPlantedBugs(t *testing.T) {
 			n.restart(syscall.SIGKILL)
 			if err := expect(c, "GET", n.url("/kv/k"), "", 404, ptr("key not found")); err != nil {
 				return fmt.Errorf("after clear and SIGKILL: %w", err)
+			}
+			return nil
+		}},
+		{bugOctetStream, func(c *http.Client, n *node) error {
+			if err := expect(c, "PUT", n.url("/kv/k"), "v", 200, nil); err != nil {
+				return err
+			}
+			resp, err := c.Get(n.url("/kv/k"))
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+				return fmt.Errorf("GET /kv/k: Content-Type %q, want text/plain", ct)
 			}
 			return nil
 		}},

@@ -84,6 +84,9 @@ func (h *handler) serveKey(w http.ResponseWriter, r *http.Request, key string) {
 			http.Error(w, "key not found", http.StatusNotFound)
 			return
 		}
+		if h.bug == bugOctetStream {
+			w.Header().Set("Content-Type", "application/octet-stream")
+		}
 		io.WriteString(w, v)
 	case http.MethodPut:
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxValueSize))

@@ -40,11 +40,12 @@ const (
 	bugSIGTERMOnly      = "sigterm-only"
 	bugLostOnSIGKILL    = "lost-on-sigkill"
 	bugClearNotDurable  = "clear-not-durable"
+	bugOctetStream      = "octet-stream"
 )
 
 var knownBugs = []string{
 	bugEmptyValue, bugDeleteMissing404, bugNo405, bugCaseFold, bugRacy,
-	bugMemoryOnly, bugSIGTERMOnly, bugLostOnSIGKILL, bugClearNotDurable,
+	bugMemoryOnly, bugSIGTERMOnly, bugLostOnSIGKILL, bugClearNotDurable, bugOctetStream,
 }
 
 // parseBug checks a KV_BUG value: empty for a correct server, or one of

@@ -8,6 +8,7 @@
 //	GET  /health               200 once serving
 //	GET  /info                 {"addr", "peers", "data_dir", "previous", "starts", "pid"}
 //	ANY  /echo                 {"method", "body", "headers"}
+//	GET  /sleep?d=D            answers after D (at most 1m)
 //	GET  /status/{code}        answers with that status
 //	GET  /redirect             307 to /echo
 //	GET  /probe                {"<peer>": {"tcp": bool, "udp": bool}} for every peer
@@ -27,7 +28,10 @@
 //	POST /exit                 exits with status 3
 //
 // Environment switches for tests: TESTNODE_IGNORE_SIGTERM=1 ignores
-// SIGTERM; TESTNODE_UNHEALTHY=1 answers /health with 503.
+// SIGTERM; TESTNODE_UNHEALTHY=1 answers /health with 503;
+// TESTNODE_SAVE_ON_SHUTDOWN=1 records "sigterm" only once
+// http.Server.Shutdown has returned, as a server that saves its data on
+// Shutdown.
 //
 // "previous" is "first" on a fresh DATA_DIR, "sigterm" when the last run
 // exited through its SIGTERM handler, and "killed" when it did not exit
@@ -35,7 +39,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -82,6 +88,7 @@ func main() {
 	}
 	go echoUDP(udp)
 
+	srv := &http.Server{Addr: ":" + port, Handler: n.routes()}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 	go func() {
@@ -90,14 +97,24 @@ func main() {
 				log.Printf("ignoring SIGTERM")
 				continue
 			}
+			if os.Getenv("TESTNODE_SAVE_ON_SHUTDOWN") == "1" {
+				// As a server that flushes its data once Shutdown has
+				// let every connection finish: a connection that never
+				// carries a request holds Shutdown up to 5s.
+				log.Printf("got SIGTERM, shutting down")
+				srv.Shutdown(context.Background())
+			}
 			n.writeState("sigterm")
 			log.Printf("got SIGTERM, exiting")
 			os.Exit(0)
 		}
 	}()
 
-	srv := &http.Server{Addr: ":" + port, Handler: n.routes()}
-	log.Fatal(srv.ListenAndServe())
+	err = srv.ListenAndServe()
+	if errors.Is(err, http.ErrServerClosed) {
+		select {} // the signal handler exits
+	}
+	log.Fatal(err)
 }
 
 type node struct {
@@ -166,6 +183,14 @@ func (n *node) routes() http.Handler {
 			headers[k] = r.Header.Get(k)
 		}
 		writeJSON(w, map[string]any{"method": r.Method, "body": string(body), "headers": headers, "node": n.addr})
+	})
+	mux.HandleFunc("GET /sleep", func(w http.ResponseWriter, r *http.Request) {
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil || d > time.Minute {
+			http.Error(w, "want d=DURATION of at most 1m", http.StatusBadRequest)
+			return
+		}
+		time.Sleep(d)
 	})
 	mux.HandleFunc("GET /status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
