@@ -1,0 +1,246 @@
+// Package confine runs a sandboxed script in a child process whose memory
+// the kernel bounds, so that nothing the script does inside one
+// go.starlark.net operation (a string copied past the limit in one step,
+// say) can take the machine's memory: the allocation fails, the child
+// dies, and the parent, which outlives it, reports the limit and removes
+// what the child left.
+//
+// The parent starts the child with Run; the child, the same executable
+// re-executed with the same arguments, calls Enter first thing. In the
+// child:
+//
+//   - fd 1 is the parent's standard output;
+//   - fd 3 is the parent's standard error, and Enter makes it os.Stderr;
+//   - fd 2 is a pipe to the parent, which is where the Go runtime writes
+//     when it dies (out of memory, a stack overflow, a fatal error): the
+//     parent turns that into one line instead of a Go stack trace, and
+//     copies anything else written there through;
+//   - RLIMIT_DATA bounds every private writable mapping: the Go heap,
+//     goroutine stacks, and the race detector's shadow memory when built
+//     with -race (RLIMIT_AS would also count the address space the runtime
+//     reserves without using).
+package confine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// envBudget names the environment variable that marks the child and
+// carries its data limit in bytes.
+const envBudget = "CLSTR_CONFINED_DATA"
+
+// ExitRunaway is the exit status of a child that stopped itself because
+// a script would not stop (starlark.Limits.Runaway): the child has printed
+// the limit; the parent removes what it left.
+const ExitRunaway = 3
+
+// Budget returns the data limit of a child whose scripts may take memory
+// bytes of heap: the script's values, the garbage not yet collected (the
+// child asks the collector to keep the heap near the limit), the engine
+// and the Docker client, and the step in flight when the limit stopped the
+// script.
+func Budget(memory int64) int64 {
+	if memory <= 0 {
+		memory = 1 << 30
+	}
+	b := 3*memory + 512<<20
+	if raceEnabled {
+		// The race detector's shadow memory takes several bytes for
+		// each byte of heap, and counts against the same limit.
+		b = 8*memory + 2<<30
+	}
+	return b
+}
+
+// crashOut keeps fd 2 of a child open.
+var crashOut *os.File
+
+// IsChild reports whether this process is a confined child.
+func IsChild() bool { return os.Getenv(envBudget) != "" }
+
+// Enter confines this process if it is a child: it takes standard error
+// back from fd 3, sets the data limit the parent chose and a soft memory
+// limit below it, so the collector works hard before the kernel says no.
+// It returns whether this is a child; a child that cannot be confined
+// exits, for the parent to report.
+func Enter() bool {
+	v := os.Getenv(envBudget)
+	if v == "" {
+		return false
+	}
+	os.Unsetenv(envBudget)
+	// The *os.File of fd 2 must stay reachable: its finalizer would close
+	// the fd the runtime reports a crash on.
+	crashOut = os.Stderr
+	os.Stderr = os.NewFile(3, "/dev/stderr")
+	budget, err := strconv.ParseInt(v, 10, 64)
+	if err == nil {
+		lim := syscall.Rlimit{Cur: uint64(budget), Max: uint64(budget)}
+		err = syscall.Setrlimit(syscall.RLIMIT_DATA, &lim)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clstr: confine the script's process: %v\n", err)
+		os.Exit(2)
+	}
+	debug.SetMemoryLimit(budget * 2 / 3)
+	return true
+}
+
+// Outcome is how a child ended.
+type Outcome struct {
+	// Status is its exit status; -1 if a signal killed it.
+	Status int
+	// OutOfMemory says the child died because the kernel refused it
+	// memory: the data limit.
+	OutOfMemory bool
+	// Crash is the first line of the Go runtime's last words, if the
+	// child died of something else: "fatal error: stack overflow",
+	// "signal: killed".
+	Crash string
+}
+
+// Confined reports whether the child was stopped by its limit or by a
+// crash rather than ending on its own terms.
+func (o Outcome) Died() bool { return o.OutOfMemory || o.Crash != "" }
+
+// Run runs the executable exe with args (args[0] is the program name) as
+// a confined child under the data limit budget, with the parent's
+// environment, standard input and the given output. Signals the parent
+// receives (SIGINT, SIGTERM) go to the child, which decides what to do
+// with them; the parent waits for it either way. started, if not nil, is
+// called with the child's pid as soon as it runs.
+func Run(exe string, args []string, budget int64, stdout, stderr io.Writer, started func(pid int)) (Outcome, error) {
+	cmd := exec.Command(exe, args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Env = append(os.Environ(), envBudget+"="+strconv.FormatInt(budget, 10))
+	cmd.Stdin = os.Stdin
+	cmd.Stdout = stdout
+	crashR, crashW, err := os.Pipe()
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer crashR.Close()
+	cmd.Stderr = crashW
+	var errPipe *os.File
+	if f, ok := stderr.(*os.File); ok {
+		cmd.ExtraFiles = []*os.File{f}
+	} else {
+		var w *os.File
+		errPipe, w, err = os.Pipe()
+		if err != nil {
+			crashW.Close()
+			return Outcome{}, err
+		}
+		defer errPipe.Close()
+		defer w.Close()
+		cmd.ExtraFiles = []*os.File{w}
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	err = cmd.Start()
+	crashW.Close()
+	if errPipe != nil {
+		cmd.ExtraFiles[0].Close()
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("start the script's process: %w", err)
+	}
+	if started != nil {
+		started(cmd.Process.Pid)
+	}
+	var wg sync.WaitGroup
+	if errPipe != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.Copy(stderr, errPipe)
+		}()
+	}
+	var last lastWords
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		last.read(crashR, stderr)
+	}()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				cmd.Process.Signal(sig)
+			case <-done:
+				return
+			}
+		}
+	}()
+	werr := cmd.Wait()
+	close(done)
+	wg.Wait()
+
+	out := Outcome{Status: cmd.ProcessState.ExitCode()}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		out.Crash = "signal: " + ws.Signal().String()
+	}
+	var ee *exec.ExitError
+	if werr != nil && !errors.As(werr, &ee) {
+		return out, werr
+	}
+	if last.first != "" {
+		out.OutOfMemory = last.oom
+		if !last.oom {
+			out.Crash = last.first
+		}
+	}
+	return out, nil
+}
+
+// lastWords reads what the child's Go runtime writes on fd 2: anything
+// before a crash is copied through, the crash itself is kept.
+type lastWords struct {
+	first string // the crash's first line
+	oom   bool
+}
+
+func (l *lastWords) read(r io.Reader, pass io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if l.first == "" && !crashLine(line) {
+			fmt.Fprintln(pass, line)
+			continue
+		}
+		if l.first == "" {
+			l.first = line
+		}
+		if strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory") || strings.Contains(line, "failed to allocate") {
+			l.oom = true
+		}
+	}
+	io.Copy(io.Discard, r)
+}
+
+// crashLine reports whether line starts the Go runtime's report of a
+// fatal error.
+func crashLine(line string) bool {
+	for _, p := range []string{"fatal error: ", "runtime: ", "panic: ", "SIG", "unexpected fault", "goroutine ", "ThreadSanitizer", "==", "FATAL: "} {
+		if strings.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
+}
