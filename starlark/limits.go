@@ -536,6 +536,9 @@ func (opts Options) environment() starlark.StringDict {
 	return predeclared
 }
 
+// ByteSize renders n bytes as a LimitError does: "1 GiB", "4 MiB".
+func ByteSize(n int64) string { return byteSize(n) }
+
 // byteSize renders n bytes as "1 GiB", "4 MiB", "512 KiB" or "100 bytes".
 func byteSize(n int64) string {
 	switch {

@@ -32,6 +32,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/internal/confine"
 )
 
 // Exit statuses.
@@ -54,11 +56,15 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
+	// A sandboxed run starts clstr again as a confined child
+	// (runConfined); this is where the child knows it is one.
+	confinedChild = confine.Enter()
 	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cliArgs = args
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	var st exitStatus

@@ -54,6 +54,9 @@ func runAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError{"run: give one script: clstr run [flags] SCRIPT"}
 	}
+	if ok, err := runConfined(c); ok || err != nil {
+		return err
+	}
 	script, done, err := scriptFrom(c, c.Args().First())
 	if err != nil {
 		return err

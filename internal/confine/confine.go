@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // envBudget names the environment variable that marks the child and
@@ -104,6 +105,9 @@ type Outcome struct {
 	// OutOfMemory says the child died because the kernel refused it
 	// memory: the data limit.
 	OutOfMemory bool
+	// Peak is the most private writable memory the child was seen to
+	// map (VmData), sampled every few milliseconds.
+	Peak int64
 	// Crash is the first line of the Go runtime's last words, if the
 	// child died of something else: "fatal error: stack overflow",
 	// "signal: killed".
@@ -116,14 +120,15 @@ func (o Outcome) Died() bool { return o.OutOfMemory || o.Crash != "" }
 
 // Run runs the executable exe with args (args[0] is the program name) as
 // a confined child under the data limit budget, with the parent's
-// environment, standard input and the given output. Signals the parent
+// environment plus env, standard input and the given output. The child is
+// killed if the parent dies. Signals the parent
 // receives (SIGINT, SIGTERM) go to the child, which decides what to do
-// with them; the parent waits for it either way. started, if not nil, is
-// called with the child's pid as soon as it runs.
-func Run(exe string, args []string, budget int64, stdout, stderr io.Writer, started func(pid int)) (Outcome, error) {
+// with them; the parent waits for it either way.
+func Run(exe string, args, env []string, budget int64, stdout, stderr io.Writer) (Outcome, error) {
 	cmd := exec.Command(exe, args[1:]...)
 	cmd.Args[0] = args[0]
-	cmd.Env = append(os.Environ(), envBudget+"="+strconv.FormatInt(budget, 10))
+	cmd.Env = append(append(os.Environ(), env...), envBudget+"="+strconv.FormatInt(budget, 10))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdin = os.Stdin
 	cmd.Stdout = stdout
 	crashR, crashW, err := os.Pipe()
@@ -159,9 +164,6 @@ func Run(exe string, args []string, budget int64, stdout, stderr io.Writer, star
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start the script's process: %w", err)
 	}
-	if started != nil {
-		started(cmd.Process.Pid)
-	}
 	var wg sync.WaitGroup
 	if errPipe != nil {
 		wg.Add(1)
@@ -170,13 +172,15 @@ func Run(exe string, args []string, budget int64, stdout, stderr io.Writer, star
 			io.Copy(stderr, errPipe)
 		}()
 	}
+	peak := make(chan int64, 1)
+	done := make(chan struct{})
+	go func() { peak <- watchData(cmd.Process.Pid, done) }()
 	var last lastWords
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		last.read(crashR, stderr)
 	}()
-	done := make(chan struct{})
 	go func() {
 		for {
 			select {
@@ -191,7 +195,7 @@ func Run(exe string, args []string, budget int64, stdout, stderr io.Writer, star
 	close(done)
 	wg.Wait()
 
-	out := Outcome{Status: cmd.ProcessState.ExitCode()}
+	out := Outcome{Status: cmd.ProcessState.ExitCode(), Peak: <-peak}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		out.Crash = "signal: " + ws.Signal().String()
 	}
@@ -204,6 +208,12 @@ func Run(exe string, args []string, budget int64, stdout, stderr io.Writer, star
 		if !last.oom {
 			out.Crash = last.first
 		}
+	}
+	// The runtime does not check every allocation it makes for itself:
+	// refused one near the limit, it may die of a fault in the collector
+	// rather than say "out of memory".
+	if out.Crash != "" && out.Peak >= budget/4*3 {
+		out.OutOfMemory, out.Crash = true, ""
 	}
 	return out, nil
 }
@@ -243,4 +253,34 @@ func crashLine(line string) bool {
 		}
 	}
 	return false
+}
+
+// watchData samples the VmData of process pid until done is closed and
+// returns the highest.
+func watchData(pid int, done <-chan struct{}) int64 {
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	var peak int64
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			peak = max(peak, vmData(b))
+		}
+		select {
+		case <-done:
+			return peak
+		case <-t.C:
+		}
+	}
+}
+
+// vmData reads the VmData line of /proc/PID/status, in bytes.
+func vmData(status []byte) int64 {
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmData:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

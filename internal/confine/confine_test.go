@@ -55,7 +55,7 @@ func run(t *testing.T, what string) (confine.Outcome, string, string) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	out, err := confine.Run(exe, []string{"child", what}, confine.Budget(64<<20), &stdout, &stderr, nil)
+	out, err := confine.Run(exe, []string{"child", what}, nil, confine.Budget(64<<20), &stdout, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
