@@ -15,10 +15,9 @@
 //     when it dies (out of memory, a stack overflow, a fatal error): the
 //     parent turns that into one line instead of a Go stack trace, and
 //     copies anything else written there through;
-//   - RLIMIT_DATA bounds every private writable mapping: the Go heap,
-//     goroutine stacks, and the race detector's shadow memory when built
-//     with -race (RLIMIT_AS would also count the address space the runtime
-//     reserves without using).
+//   - RLIMIT_AS and RLIMIT_DATA bound what it maps from then on: the Go
+//     heap, goroutine stacks, and the race detector's shadow memory when
+//     built with -race (see limitMemory).
 package confine
 
 import (
@@ -29,7 +28,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,19 +45,20 @@ const envBudget = "CLSTR_CONFINED_DATA"
 const ExitRunaway = 3
 
 // Budget returns the data limit of a child whose scripts may take memory
-// bytes of heap: the script's values, the garbage not yet collected (the
-// child asks the collector to keep the heap near the limit), the engine
-// and the Docker client, and the step in flight when the limit stopped the
-// script.
+// bytes of heap. The watchdog of starlark.Limits stops a script whose heap
+// (garbage included) grows past memory; the kernel's limit is a quarter
+// above it, plus room for the runtime, the engine and the Docker client,
+// so that a step that jumps past the watchdog (one copy of gigabytes) is
+// refused at once instead of copied first.
 func Budget(memory int64) int64 {
 	if memory <= 0 {
 		memory = 1 << 30
 	}
-	b := 3*memory + 512<<20
+	b := memory + memory/4 + 384<<20
 	if raceEnabled {
-		// The race detector's shadow memory takes several bytes for
-		// each byte of heap, and counts against the same limit.
-		b = 8*memory + 2<<30
+		// The race detector's shadow memory takes a few bytes for each
+		// byte of heap, and counts against the same limit.
+		b *= 4
 	}
 	return b
 }
@@ -71,9 +70,11 @@ var crashOut *os.File
 func IsChild() bool { return os.Getenv(envBudget) != "" }
 
 // Enter confines this process if it is a child: it takes standard error
-// back from fd 3, sets the data limit the parent chose and a soft memory
-// limit below it, so the collector works hard before the kernel says no.
-// It returns whether this is a child; a child that cannot be confined
+// back from fd 3 and sets the data limit the parent chose. (No soft
+// memory limit for the collector: near it, a script that holds its memory
+// would keep the collector running flat out; the watchdog of
+// starlark.Limits counts garbage too, and stops a script long before the
+// kernel's limit unless one step jumps past both.) It returns whether this is a child; a child that cannot be confined
 // exits, for the parent to report.
 func Enter() bool {
 	v := os.Getenv(envBudget)
@@ -87,15 +88,40 @@ func Enter() bool {
 	os.Stderr = os.NewFile(3, "/dev/stderr")
 	budget, err := strconv.ParseInt(v, 10, 64)
 	if err == nil {
-		lim := syscall.Rlimit{Cur: uint64(budget), Max: uint64(budget)}
-		err = syscall.Setrlimit(syscall.RLIMIT_DATA, &lim)
+		err = limitMemory(budget)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "clstr: confine the script's process: %v\n", err)
 		os.Exit(2)
 	}
-	debug.SetMemoryLimit(budget * 2 / 3)
 	return true
+}
+
+// limitMemory sets the kernel's limits on this process's memory to budget
+// bytes beyond what it has mapped now.
+//
+// RLIMIT_DATA alone leaks: the Go runtime reserves address space without
+// access, then maps it writable in place, and the kernel charges the data
+// limit only for the pages that were not mapped before. RLIMIT_AS counts
+// the reservations too; it is set to the address space the runtime has
+// already reserved for itself (the race detector's shadow included) plus
+// the budget, so every reservation of heap from now on counts.
+func limitMemory(budget int64) error {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	size := statusBytes(b, "VmSize:")
+	for _, l := range []struct {
+		res int
+		n   int64
+	}{{syscall.RLIMIT_DATA, statusBytes(b, "VmData:") + budget}, {syscall.RLIMIT_AS, size + budget}} {
+		lim := syscall.Rlimit{Cur: uint64(l.n), Max: uint64(l.n)}
+		if err := syscall.Setrlimit(l.res, &lim); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Outcome is how a child ended.
@@ -237,7 +263,7 @@ func (l *lastWords) read(r io.Reader, pass io.Writer) {
 		if l.first == "" {
 			l.first = line
 		}
-		if strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory") || strings.Contains(line, "failed to allocate") {
+		if strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory") || strings.Contains(line, "failed to allocate") || strings.Contains(line, "address space collisions") {
 			l.oom = true
 		}
 	}
@@ -264,7 +290,7 @@ func watchData(pid int, done <-chan struct{}) int64 {
 	var peak int64
 	for {
 		if b, err := os.ReadFile(path); err == nil {
-			peak = max(peak, vmData(b))
+			peak = max(peak, statusBytes(b, "VmData:"))
 		}
 		select {
 		case <-done:
@@ -274,10 +300,11 @@ func watchData(pid int, done <-chan struct{}) int64 {
 	}
 }
 
-// vmData reads the VmData line of /proc/PID/status, in bytes.
-func vmData(status []byte) int64 {
+// statusBytes reads a line of /proc/PID/status such as "VmData:", in
+// bytes.
+func statusBytes(status []byte, key string) int64 {
 	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmData:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}
