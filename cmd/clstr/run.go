@@ -16,6 +16,7 @@ import (
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/inroot"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
 )
@@ -181,11 +182,10 @@ func loadOptions(c *cli.Context, out *output) starlark.Options {
 // freshLogDir empties the log directory for a new run and opens its event
 // log.
 func freshLogDir() (*cluster.EventLog, error) {
-	if err := os.RemoveAll(logDir); err != nil {
+	// Through no symbolic link: a .clstr that links elsewhere would
+	// have the run delete and rewrite what it points at.
+	if err := inroot.Fresh(".", logDir); err != nil {
 		return nil, fmt.Errorf("clear %s: %w", logDir, err)
-	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
 	}
 	return cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
 }
