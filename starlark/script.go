@@ -248,11 +248,19 @@ func (rs *runState) body(reg registered) func(*attest.Do) {
 		thread, stop := ts.newThread(do.Test())
 		defer stop()
 		_, err := starlark.Call(thread, reg.fn, nil, nil)
+		var failure error
+		if err != nil {
+			// The failure's text (message, hints) is the script's
+			// output too.
+			failure = asFailure(do, err, 0)
+			ts.guard.chargeOutput(len(failure.Error()))
+		}
 		if e := ts.guard.err(); e != nil {
 			do.Fail(&attest.Failure{Test: do.Test(), Pos: reg.pos.String(), Err: e})
+			return
 		}
-		if err != nil {
-			do.Fail(asFailure(do, err, 0))
+		if failure != nil {
+			do.Fail(failure)
 		}
 	}
 }
@@ -327,6 +335,9 @@ func builtinTest(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	var fn starlark.Callable
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn", &fn); err != nil {
 		return nil, err
+	}
+	if g := guardOf(thread); !g.chargeOutput(len(name)) {
+		return nil, g.err()
 	}
 	if !testNamePattern.MatchString(name) {
 		return nil, fmt.Errorf("test: name %q: give a test a non-empty name on one line", name)
