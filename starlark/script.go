@@ -227,6 +227,11 @@ func (ts *testState) thread(name string) *starlark.Thread {
 	return thread
 }
 
+// release gives back a thread made by thread or newThread whose Starlark
+// code is done: a builtin that makes threads calls it for each, so that
+// the threads the test runs at once stay within the concurrency limit.
+func (ts *testState) release(thread *starlark.Thread) { ts.guard.release(thread) }
+
 // newThread returns a thread for a test body, which the run's cancellation
 // interrupts between builtins (the builtins see the run's context through
 // the engine). The caller must call stop when the thread is done.
