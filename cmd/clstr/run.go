@@ -33,7 +33,8 @@ func runCommand() *cli.Command {
 		Description: "Starts the program as the cluster the script declares, runs the script's tests in order\n" +
 			"and stops at the first failure. The program is a directory with a Dockerfile (--target,\n" +
 			"by default the current directory), an image already on the Docker daemon (--image), or a\n" +
-			"static Linux binary that clstr wraps FROM scratch (--binary). Logs go to " + logDir + ".\n\n" +
+			"static Linux binary that clstr wraps FROM scratch (--binary). A sandboxed run needs one of\n" +
+			"them given: it builds no Dockerfile it is not pointed at. Logs go to " + logDir + ".\n\n" +
 			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "target", Usage: "build the program from the Dockerfile in `DIR`", DefaultText: "."},
@@ -207,6 +208,13 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 	if opts.Image == "" && opts.Binary == "" {
 		opts.Dir = c.String("target")
 		if opts.Dir == "" {
+			// A Dockerfile's RUN steps run with the network at build
+			// time: a sandboxed run builds only the one it is pointed at,
+			// never the one of the directory it happens to run in (a
+			// challenge's own, say).
+			if lim, _ := scriptLimits(c); lim != nil {
+				return opts, usageError{c.Command.Name + ": a sandboxed run builds no Dockerfile it is not pointed at: give --target DIR, --image TAG or --binary PATH"}
+			}
 			opts.Dir = "."
 		}
 		if st, err := os.Stat(opts.Dir); err != nil || !st.IsDir() {
