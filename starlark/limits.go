@@ -259,8 +259,9 @@ func (g *guard) attach(thread *starlark.Thread) {
 	if n := g.steps.Add(stepChunk); lim.Steps > 0 && n > lim.Steps {
 		g.trip(&LimitError{Limit: "execution steps", Value: strconv.FormatUint(lim.Steps, 10), Flag: FlagSteps})
 	}
-	// The test's own thread, and the calls of concurrently at once.
-	if n := g.live.Add(1); lim.ConcurrencyLimit > 0 && n > int64(lim.ConcurrencyLimit)+1 {
+	// The calls of concurrently (or the clients) at once, with the
+	// test's own thread and a nemesis.
+	if n := g.live.Add(1); lim.ConcurrencyLimit > 0 && n > int64(lim.ConcurrencyLimit)+2 {
 		g.trip(&LimitError{Limit: "concurrency limit", Value: strconv.Itoa(lim.ConcurrencyLimit), Flag: FlagConcurrencyLimit,
 			Detail: fmt.Sprintf("%d threads at once: concurrently inside concurrently", n)})
 	}
