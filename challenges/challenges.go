@@ -35,6 +35,7 @@ import (
 	"strings"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/internal/inroot"
 	"github.com/clstr-dev/clstr/registry"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -228,7 +229,9 @@ type diskSource struct {
 	sandbox *starlark.Limits // nil trusts the scripts
 }
 
-func (d diskSource) files() fs.FS { return os.DirFS(d.root) }
+// files follows no symbolic link out of the challenge's directory: a
+// description that links to ~/.ssh/id_rsa is refused.
+func (d diskSource) files() fs.FS { return inroot.FS(d.root) }
 
 func (d diskSource) name(p string) string {
 	return displayPath(filepath.Join(d.root, filepath.FromSlash(p)))

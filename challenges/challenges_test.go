@@ -380,3 +380,34 @@ func TestEmbeddedNamesInFailures(t *testing.T) {
 		t.Errorf("failure:\n%s\nwant it at x/fails.star:3 and no temporary path", out.String())
 	}
 }
+
+// TestLoadDirLinksOut checks that a challenge directory cannot make clstr
+// read a file outside it through a symbolic link: a description or a
+// stage that links to a secret is refused, and the secret is not in the
+// error.
+func TestLoadDirLinksOut(t *testing.T) {
+	manifest := `{"key": "c", "name": "C", "stages": [{"key": "s", "title": "S", "script": "s.star", "description": "s.md"}]}`
+	for _, link := range []string{"s.md", "s.star"} {
+		t.Run(link, func(t *testing.T) {
+			top := t.TempDir()
+			secret := filepath.Join(top, ".env")
+			if err := os.WriteFile(secret, []byte("TOKEN=hunter2\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(top, "c")
+			files := map[string]string{"challenge.json": manifest, "s.star": "test(\"t\", lambda: None)\n", "s.md": "# S\n"}
+			delete(files, link)
+			writeTree(t, dir, files)
+			if err := os.Symlink("../.env", filepath.Join(dir, link)); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadDir(dir)
+			if err == nil {
+				t.Fatalf("LoadDir read %s through a link out: %+v", link, c.Stages[0].Description)
+			}
+			if !strings.Contains(err.Error(), "link") || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %v; want a refusal of the link, without the secret", err)
+			}
+		})
+	}
+}

@@ -102,11 +102,21 @@ func (u *unpacker) tarGz(name string) error {
 	if err != nil {
 		return err
 	}
-	tr := tar.NewReader(gz)
-	for {
+	// Headers cost too: PAX records of up to 1 MiB each, global headers
+	// that name no file. The whole stream is bounded, and so are the
+	// headers, files or not.
+	stream := &cappedReader{r: gz, left: maxTarStream}
+	tr := tar.NewReader(stream)
+	for headers := 0; ; headers++ {
+		if headers >= MaxArchiveFiles {
+			return fmt.Errorf("more than %d entries", MaxArchiveFiles)
+		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if stream.left < 0 {
+			return fmt.Errorf("more than %d bytes unpacked, headers included", maxTarStream)
 		}
 		if err != nil {
 			return err
@@ -128,6 +138,30 @@ func (u *unpacker) tarGz(name string) error {
 			return err
 		}
 	}
+}
+
+// maxTarStream bounds the bytes of a tar stream after decompression: the
+// files' bytes and room for their headers.
+const maxTarStream = MaxArchiveBytes + 16<<20
+
+// cappedReader reads at most left bytes; past them it fails, and left is
+// negative.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.left = -1
+		return 0, fmt.Errorf("more than %d bytes unpacked, headers included", maxTarStream)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 func (u *unpacker) zip(name string) error {

@@ -133,3 +133,30 @@ func TestUnpackZip(t *testing.T) {
 		t.Error("IsArchive")
 	}
 }
+
+// TestUnpackHeaderBomb checks that headers count: an archive of global
+// PAX headers, each of nearly 1 MiB of records and none naming a file,
+// is refused after a bounded number of them, not read to its end.
+func TestUnpackHeaderBomb(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bomb.tar.gz")
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	tw := tar.NewWriter(gz)
+	big := strings.Repeat("x", 1000<<10)
+	for range 120 {
+		h := &tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "g", PAXRecords: map[string]string{"comment": big}}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	gz.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Unpack(path, t.TempDir())
+	if err == nil || !(strings.Contains(err.Error(), "entries") || strings.Contains(err.Error(), "headers included")) {
+		t.Fatalf("Unpack: %v; want the headers refused", err)
+	}
+	t.Logf("refused: %v", err)
+}

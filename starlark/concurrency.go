@@ -30,6 +30,7 @@ func builtinConcurrently(thread *starlark.Thread, b *starlark.Builtin, args star
 	}
 	fn.Freeze()
 	pool := &threadPool{ts: ts}
+	defer pool.release()
 	stop := context.AfterFunc(ts.do.Context(), pool.cancel)
 	defer stop()
 	results := make([]starlark.Value, n)
@@ -89,5 +90,14 @@ func (p *threadPool) cancel() {
 	p.cancelled = true
 	for _, th := range p.all {
 		th.Cancel("the run was interrupted")
+	}
+}
+
+// release gives the pool's threads back to the test's guard.
+func (p *threadPool) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, th := range p.all {
+		p.ts.release(th)
 	}
 }

@@ -74,6 +74,14 @@ func builtinClients(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 		}
 	})
 	defer stop()
+	// The threads go back to the test's guard when the clients are done.
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, th := range threads {
+			ts.release(th)
+		}
+	}()
 
 	clientThreads := make([]*starlark.Thread, n)
 	opts := attest.ClientOptions{Duration: duration.d, Ops: ops}
@@ -350,7 +358,21 @@ func (m *modelValue) model(ts *testState) (history.Model, func() error) {
 		}
 		mu.Unlock()
 	}
-	threads := sync.Pool{New: func() any { return ts.thread(ts.do.Test() + ": model") }}
+	var made []*starlark.Thread // guarded by mu; given back to the guard at the end
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, th := range made {
+			ts.release(th)
+		}
+	}()
+	threads := sync.Pool{New: func() any {
+		th := ts.thread(ts.do.Test() + ": model")
+		mu.Lock()
+		made = append(made, th)
+		mu.Unlock()
+		return th
+	}}
 	call := func(fn starlark.Callable, args ...starlark.Value) (starlark.Value, bool) {
 		mu.Lock()
 		stop := first != nil

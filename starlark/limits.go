@@ -173,6 +173,7 @@ type guard struct {
 	stage    bool // the deadline is the stage's, not the test's
 
 	steps atomic.Uint64
+	live  atomic.Int64 // threads attached and not released
 	hit   atomic.Pointer[LimitError]
 
 	// ctx ends when a limit is reached or the guard ends; blocking
@@ -234,7 +235,16 @@ func (g *guard) end() {
 	g.cancel()
 }
 
-// attach puts thread under the guard.
+// attach puts thread under the guard. Every thread that runs Starlark
+// code of a test must be attached: a builtin that creates threads gets
+// them from testState.thread (or newThread), which attaches them, and
+// gives each back with testState.release when its calls are done.
+//
+// The first chunk of steps is charged here, before the thread runs, as
+// every later chunk is charged before it runs (onSteps): a thread that
+// ends within a chunk has been charged for it, so threads made by the
+// thousand cannot run uncharged steps. The threads attached at once are
+// bounded by the concurrency limit, however concurrently calls nest.
 func (g *guard) attach(thread *starlark.Thread) {
 	if g == nil {
 		return
@@ -245,12 +255,40 @@ func (g *guard) attach(thread *starlark.Thread) {
 	g.mu.Lock()
 	g.threads = append(g.threads, thread)
 	g.mu.Unlock()
+	lim := g.sb.lim
+	if n := g.steps.Add(stepChunk); lim.Steps > 0 && n > lim.Steps {
+		g.trip(&LimitError{Limit: "execution steps", Value: strconv.FormatUint(lim.Steps, 10), Flag: FlagSteps})
+	}
+	// The calls of concurrently (or the clients) at once, with the
+	// test's own thread and a nemesis.
+	if n := g.live.Add(1); lim.ConcurrencyLimit > 0 && n > int64(lim.ConcurrencyLimit)+2 {
+		g.trip(&LimitError{Limit: "concurrency limit", Value: strconv.Itoa(lim.ConcurrencyLimit), Flag: FlagConcurrencyLimit,
+			Detail: fmt.Sprintf("%d threads at once: concurrently inside concurrently", n)})
+	}
 	if e := g.hit.Load(); e != nil {
 		thread.Cancel(e.Error())
 	}
 }
 
-// onSteps runs on the thread itself every stepChunk steps.
+// release says that thread, attached to the guard, runs no more Starlark
+// code of the test.
+func (g *guard) release(thread *starlark.Thread) {
+	if g == nil {
+		return
+	}
+	g.live.Add(-1)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, th := range g.threads {
+		if th == thread {
+			g.threads = append(g.threads[:i], g.threads[i+1:]...)
+			break
+		}
+	}
+}
+
+// onSteps runs on the thread itself every stepChunk steps, and charges
+// the next chunk.
 func (g *guard) onSteps(thread *starlark.Thread) {
 	lim := g.sb.lim
 	if n := g.steps.Add(stepChunk); lim.Steps > 0 && n > lim.Steps {
@@ -535,6 +573,9 @@ func (opts Options) environment() starlark.StringDict {
 	}
 	return predeclared
 }
+
+// ByteSize renders n bytes as a LimitError does: "1 GiB", "4 MiB".
+func ByteSize(n int64) string { return byteSize(n) }
 
 // byteSize renders n bytes as "1 GiB", "4 MiB", "512 KiB" or "100 bytes".
 func byteSize(n int64) string {

@@ -3,17 +3,17 @@ package starlark
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/clstr-dev/clstr/internal/inroot"
 )
 
 // StdlibPrefix starts the name of a module from clstr's standard library:
@@ -63,8 +63,9 @@ type CompileOptions struct {
 
 // The bounds of a sandboxed script's files.
 const (
-	MaxModuleSize = 1 << 20
-	MaxModules    = 1000
+	MaxModuleSize  = 1 << 20
+	MaxModules     = 1000
+	MaxSourceBytes = 8 << 20
 )
 
 // Compile parses and resolves the script at path and, transitively, every
@@ -94,6 +95,7 @@ type compiler struct {
 	root   string
 	opts   CompileOptions
 	active map[string]bool // modules being compiled: a load cycle
+	bytes  int64           // of the files read so far
 }
 
 // compile compiles the module key, which from loads as loadName at the
@@ -198,7 +200,14 @@ func (c *compiler) read(key, loadName string) ([]byte, error) {
 		}
 		return src, nil
 	}
-	src, err := readFile(key, c.opts.Sandbox)
+	src, err := readFile(c.root, key, c.opts.Sandbox)
+	if err == nil && c.opts.Sandbox {
+		// Compiling costs time and memory before any limit runs: the
+		// files together are bounded too.
+		if c.bytes += int64(len(src)); c.bytes > MaxSourceBytes {
+			err = fmt.Errorf("a sandboxed script's files may hold at most %d bytes together", MaxSourceBytes)
+		}
+	}
 	switch {
 	case err == nil:
 		return src, nil
@@ -212,31 +221,19 @@ func (c *compiler) read(key, loadName string) ([]byte, error) {
 	return nil, fmt.Errorf("cannot load %s: %w", loadName, err)
 }
 
-// readFile reads a module: a regular file (never a device or a pipe,
-// which could block or never end), of at most MaxModuleSize bytes when
-// sandboxed.
-func readFile(name string, sandbox bool) ([]byte, error) {
-	// Non-blocking, so that opening a named pipe does not wait for a
-	// writer; the check below refuses it.
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
-	if sandbox && st.Size() > MaxModuleSize {
-		return nil, fmt.Errorf("%d bytes: a sandboxed script's files may hold at most %d", st.Size(), MaxModuleSize)
-	}
+// readFile reads a module inside root: a regular file (never a device or
+// a pipe, which could block or never end) reached through no symbolic
+// link that leaves root, of at most MaxModuleSize bytes when sandboxed.
+func readFile(root, name string, sandbox bool) ([]byte, error) {
+	var max int64
 	if sandbox {
-		return io.ReadAll(io.LimitReader(f, MaxModuleSize))
+		max = MaxModuleSize
 	}
-	return io.ReadAll(f)
+	src, err := inroot.ReadFile(root, name, max)
+	if errors.Is(err, inroot.ErrEscapes) {
+		return nil, fmt.Errorf("it links outside the script's directory %s", root)
+	}
+	return src, err
 }
 
 // displayName names a module the way errors show it: stdlib modules by

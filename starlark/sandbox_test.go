@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/confine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -102,6 +104,17 @@ func TestHostileScripts(t *testing.T) {
 	}
 }
 
+// confinedChild is set in a test binary that runHostileConfined started.
+var confinedChild bool
+
+// TestMain lets the test binary be the confined child of
+// runHostileConfined: it runs the tests it is told to under the kernel's
+// limit on its memory.
+func TestMain(m *testing.M) {
+	confinedChild = confine.Enter()
+	os.Exit(m.Run())
+}
+
 func runHostile(t *testing.T, path string) {
 	h := readHostile(t, path)
 	lim := starlark.DefaultLimits()
@@ -110,6 +123,10 @@ func runHostile(t *testing.T, path string) {
 		if err := lim.Set(k, v); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if h.limit == "memory" && !confinedChild {
+		runHostileConfined(t, h, lim.Memory)
+		return
 	}
 	var ranAway *starlark.LimitError
 	lim.Runaway = func(e *starlark.LimitError) { ranAway = e }
@@ -178,6 +195,45 @@ func runHostile(t *testing.T, path string) {
 		return
 	}
 	wantLimit(t, first, errors.New(out.String()), h.limit)
+}
+
+// runHostileConfined runs the test of a script that takes memory in a
+// child process under the kernel's limit, as clstr run does
+// (internal/confine): the watchdog stops most such scripts with the memory
+// limit, and the kernel the steps no watchdog can interrupt, however fast
+// the machine copies. Either way the script must stop within its time.
+func runHostileConfined(t *testing.T, h hostile, memory int64) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	out, err := confine.Run(exe, []string{exe, "-test.run=^" + regexp.QuoteMeta(t.Name()) + "$", "-test.v"}, nil,
+		confine.Budget(memory), &stdout, &stderr)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the confined child: status %d, out of memory %v, crash %q, at most %d MiB mapped, after %v",
+		out.Status, out.OutOfMemory, out.Crash, out.Peak>>20, took.Round(time.Millisecond))
+	switch {
+	case out.OutOfMemory:
+		// The kernel stopped it: the memory limit, which clstr run
+		// names.
+	case out.Status == 0 && strings.Contains(stdout.String(), "--- PASS: "+t.Name()):
+		// It stopped itself at the limit it should.
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if strings.Contains(line, "message: ") {
+				t.Log(strings.TrimSpace(line))
+			}
+		}
+	default:
+		t.Errorf("the confined child failed:\n%s%s", stdout.String(), stderr.String())
+	}
+	if took > h.within {
+		t.Errorf("stopped after %v; want within %v", took.Round(time.Millisecond), h.within)
+	}
 }
 
 // wantLimit checks that err is the limit named want, and that the message

@@ -227,6 +227,11 @@ func (ts *testState) thread(name string) *starlark.Thread {
 	return thread
 }
 
+// release gives back a thread made by thread or newThread whose Starlark
+// code is done: a builtin that makes threads calls it for each, so that
+// the threads the test runs at once stay within the concurrency limit.
+func (ts *testState) release(thread *starlark.Thread) { ts.guard.release(thread) }
+
 // newThread returns a thread for a test body, which the run's cancellation
 // interrupts between builtins (the builtins see the run's context through
 // the engine). The caller must call stop when the thread is done.
@@ -248,11 +253,19 @@ func (rs *runState) body(reg registered) func(*attest.Do) {
 		thread, stop := ts.newThread(do.Test())
 		defer stop()
 		_, err := starlark.Call(thread, reg.fn, nil, nil)
+		var failure error
+		if err != nil {
+			// The failure's text (message, hints) is the script's
+			// output too.
+			failure = asFailure(do, err, 0)
+			ts.guard.chargeOutput(len(failure.Error()))
+		}
 		if e := ts.guard.err(); e != nil {
 			do.Fail(&attest.Failure{Test: do.Test(), Pos: reg.pos.String(), Err: e})
+			return
 		}
-		if err != nil {
-			do.Fail(asFailure(do, err, 0))
+		if failure != nil {
+			do.Fail(failure)
 		}
 	}
 }
@@ -327,6 +340,9 @@ func builtinTest(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	var fn starlark.Callable
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "fn", &fn); err != nil {
 		return nil, err
+	}
+	if g := guardOf(thread); !g.chargeOutput(len(name)) {
+		return nil, g.err()
 	}
 	if !testNamePattern.MatchString(name) {
 		return nil, fmt.Errorf("test: name %q: give a test a non-empty name on one line", name)

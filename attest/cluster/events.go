@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // Event is one entry of the event log: something the runner did or saw.
@@ -91,7 +93,9 @@ func (l *EventLog) Add(node, format string, args ...any) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := Event{Time: l.now(), Node: node, Text: fmt.Sprintf(format, args...)}
+	// One event per line, whatever a script logs: a newline or a
+	// terminal control in its text is escaped.
+	e := Event{Time: l.now(), Node: node, Text: safetext.Line(fmt.Sprintf(format, args...))}
 	l.events = append(l.events, e)
 	if l.w != nil && l.err == nil {
 		if _, err := fmt.Fprintln(l.w, e.String()); err != nil {

@@ -51,7 +51,17 @@ func OwnerOf(pid int) string {
 	return fmt.Sprintf("%s/%d/%s", host, pid, procStart(pid))
 }
 
+// OwnerEnv names the environment variable through which a process that
+// starts clstr as its child (a sandboxed run's confined child) makes the
+// child label what it creates as the parent's: the parent then owns it,
+// removes it when the child dies, and other runs leave it alone while the
+// parent lives.
+const OwnerEnv = "CLSTR_OWNER"
+
 func newOwnerLabels() ownerLabels {
+	if o := os.Getenv(OwnerEnv); o != "" {
+		return ownerLabels{owner: o}
+	}
 	host, _ := os.Hostname()
 	pid := os.Getpid()
 	return ownerLabels{owner: fmt.Sprintf("%s/%d/%s", host, pid, procStart(pid))}
@@ -113,6 +123,10 @@ type CleanOptions struct {
 	All bool
 	// Run, if set, removes only that run's resources.
 	Run string
+	// Owner, if set, removes only the resources of the process it names
+	// (an owner label, see OwnerOf), alive or not: a parent removing what
+	// a child it started left behind.
+	Owner string
 	// Images also removes the images clstr built (sandbox images, and
 	// targets wrapped from a binary or built from a directory) that no
 	// container uses, once the runs' resources are gone. A later run
@@ -138,8 +152,11 @@ func Clean(ctx context.Context, cli *client.Client, opts CleanOptions) (CleanRes
 	if opts.Run != "" {
 		f = filters.NewArgs(filters.Arg("label", LabelRun+"="+opts.Run))
 	}
+	if opts.Owner != "" {
+		f.Add("label", LabelOwner+"="+opts.Owner)
+	}
 	doomed := func(labels map[string]string) bool {
-		return opts.All || opts.Run != "" || !ownerAlive(labels[LabelOwner])
+		return opts.All || opts.Run != "" || opts.Owner != "" || !ownerAlive(labels[LabelOwner])
 	}
 	var errs []error
 

@@ -23,9 +23,10 @@ type SandboxLimits struct {
 }
 
 // DefaultSandboxLimits returns the limits of a sandboxed run's containers
-// unless the user sets others.
+// unless the user sets others. The memory of all nodes together is at most
+// 8 GiB under the default cluster size limit (16 × 512 MiB).
 func DefaultSandboxLimits() SandboxLimits {
-	return SandboxLimits{Memory: 1 << 30, CPUs: 1, Pids: 512}
+	return SandboxLimits{Memory: 512 << 20, CPUs: 1, Pids: 512}
 }
 
 // Limits of the sandbox container, which runs only clstr-netd: enough for

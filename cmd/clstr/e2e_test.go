@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/confine"
 )
 
 // The end-to-end tests run the clstr binary, built static as a user builds
@@ -56,6 +57,12 @@ func binaries(t testing.TB) (clstr, testnode string) {
 }
 
 func TestMain(m *testing.M) {
+	// A sandboxed run that a test makes in this process starts this
+	// binary again as its confined child: be clstr.
+	if confine.Enter() {
+		confinedChild = true
+		os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

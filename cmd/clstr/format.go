@@ -12,6 +12,8 @@ import (
 	"github.com/bazelbuild/buildtools/build"
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/urfave/cli/v2"
+
+	"github.com/clstr-dev/clstr/internal/inroot"
 )
 
 func fmtCommand() *cli.Command {
@@ -69,9 +71,9 @@ func fmtAction(c *cli.Context) error {
 	}
 	failed, changed := false, false
 	for _, f := range files {
-		src, err := os.ReadFile(f)
+		src, err := inroot.ReadFile("", f, 0)
 		if err != nil {
-			fmt.Fprintf(stderr, "clstr: %v\n", err)
+			fmt.Fprintf(stderr, "clstr: %s: %v\n", f, err)
 			failed = true
 			continue
 		}

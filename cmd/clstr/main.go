@@ -33,6 +33,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clstr-dev/clstr/internal/confine"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -56,6 +57,9 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
+	// A sandboxed run starts clstr again as a confined child
+	// (runConfined); this is where the child knows it is one.
+	confinedChild = confine.Enter()
 	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
 
@@ -64,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !registryUsable(registry.Default, stderr) {
 		return exitError
 	}
+	cliArgs = args
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	var st exitStatus

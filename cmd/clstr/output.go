@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/clstr-dev/clstr/attest"
+
+	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // output reports a run for a person: a line per test with its duration,
@@ -123,10 +125,11 @@ func (o *output) Step(text string) {
 }
 
 // TestStarted implements attest.Reporter.
-func (o *output) TestStarted(name string) { o.setLive("▸ " + name) }
+func (o *output) TestStarted(name string) { o.setLive("▸ " + safetext.Line(name)) }
 
 // TestFinished implements attest.Reporter.
 func (o *output) TestFinished(tr attest.TestResult) {
+	tr.Name = safetext.Line(tr.Name)
 	if tr.Status == attest.TestPassed {
 		o.line("%s %s %s", o.green("✓"), tr.Name, o.dim("("+duration(tr.Duration)+")"))
 		return
@@ -146,12 +149,12 @@ func (o *output) Waiting(w attest.Wait) {
 		last, _, _ := strings.Cut(w.Last.Error(), "\n")
 		s += " — " + last
 	}
-	o.setLive(s)
+	o.setLive(safetext.Line(s))
 }
 
 // print shows what a script prints.
 func (o *output) print(pos, msg string) {
-	o.line("  %s %s", o.dim(pos+":"), msg)
+	o.line("  %s %s", o.dim(pos+":"), safetext.Text(msg))
 }
 
 // interrupted says that a signal stops the run.
@@ -167,9 +170,19 @@ func (o *output) failure(err error) {
 	var b bytes.Buffer
 	var f *attest.Failure
 	if errors.As(err, &f) {
-		f.Format(&b, o.color)
+		// A failure holds text the script chose (its message, hints,
+		// names): shown in color only when it holds no terminal
+		// control, escaped and plain otherwise.
+		f.Format(&b, false)
+		if plain := b.String(); !safetext.Safe(plain) {
+			b.Reset()
+			b.WriteString(safetext.Text(plain))
+		} else if o.color {
+			b.Reset()
+			f.Format(&b, true)
+		}
 	} else {
-		b.WriteString(o.red(err.Error()) + "\n")
+		b.WriteString(o.red(safetext.Text(err.Error())) + "\n")
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

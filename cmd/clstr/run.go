@@ -16,6 +16,7 @@ import (
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/inroot"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
 )
@@ -32,7 +33,8 @@ func runCommand() *cli.Command {
 		Description: "Starts the program as the cluster the script declares, runs the script's tests in order\n" +
 			"and stops at the first failure. The program is a directory with a Dockerfile (--target,\n" +
 			"by default the current directory), an image already on the Docker daemon (--image), or a\n" +
-			"static Linux binary that clstr wraps FROM scratch (--binary). Logs go to " + logDir + ".\n\n" +
+			"static Linux binary that clstr wraps FROM scratch (--binary). A sandboxed run needs one of\n" +
+			"them given: it builds no Dockerfile it is not pointed at. Logs go to " + logDir + ".\n\n" +
 			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "target", Usage: "build the program from the Dockerfile in `DIR`", DefaultText: "."},
@@ -53,6 +55,9 @@ func runAction(c *cli.Context) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	if c.NArg() != 1 {
 		return usageError{"run: give one script: clstr run [flags] SCRIPT"}
+	}
+	if ok, err := runConfined(c); ok || err != nil {
+		return err
 	}
 	script, done, err := scriptFrom(c, c.Args().First())
 	if err != nil {
@@ -181,11 +186,10 @@ func loadOptions(c *cli.Context, out *output) starlark.Options {
 // freshLogDir empties the log directory for a new run and opens its event
 // log.
 func freshLogDir() (*cluster.EventLog, error) {
-	if err := os.RemoveAll(logDir); err != nil {
+	// Through no symbolic link: a .clstr that links elsewhere would
+	// have the run delete and rewrite what it points at.
+	if err := inroot.Fresh(".", logDir); err != nil {
 		return nil, fmt.Errorf("clear %s: %w", logDir, err)
-	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
 	}
 	return cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
 }
@@ -207,6 +211,13 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 	if opts.Image == "" && opts.Binary == "" {
 		opts.Dir = c.String("target")
 		if opts.Dir == "" {
+			// A Dockerfile's RUN steps run with the network at build
+			// time: a sandboxed run builds only the one it is pointed at,
+			// never the one of the directory it happens to run in (a
+			// challenge's own, say).
+			if lim, _ := scriptLimits(c); lim != nil {
+				return opts, usageError{c.Command.Name + ": a sandboxed run builds no Dockerfile it is not pointed at: give --target DIR, --image TAG or --binary PATH"}
+			}
 			opts.Dir = "."
 		}
 		if st, err := os.Stat(opts.Dir); err != nil || !st.IsDir() {

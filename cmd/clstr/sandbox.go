@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/confine"
 	"github.com/clstr-dev/clstr/starlark"
 )
 
@@ -112,8 +116,13 @@ func scriptLimits(c *cli.Context) (*starlark.Limits, error) {
 	stderr := c.App.ErrWriter
 	lim.Runaway = func(e *starlark.LimitError) {
 		// The script is stuck inside one operation that nothing can
-		// interrupt, and may take the machine's memory with it.
-		fmt.Fprintf(stderr, "clstr: %v\nclstr: the script does not stop: quitting without cleaning up; run 'clstr clean' to remove what is left\n", e)
+		// interrupt, and may take the machine's memory with it. The
+		// parent that started this process removes the cluster.
+		fmt.Fprintf(stderr, "clstr: %v\n", e)
+		if confinedChild {
+			os.Exit(confine.ExitRunaway)
+		}
+		fmt.Fprintf(stderr, "clstr: the script does not stop: quitting without cleaning up; run 'clstr clean' to remove what is left\n")
 		os.Exit(exitError)
 	}
 	return &lim, nil
@@ -223,4 +232,76 @@ func cutArchive(arg string) (archive, inner string, ok bool) {
 		return "", "", false
 	}
 	return arg[:i], arg[i+1:], true
+}
+
+// cliArgs is the command line run was given: a confined child runs the
+// same.
+var cliArgs []string
+
+// confinedChild is set in a process that runConfined started: it runs
+// the script; its parent watches.
+var confinedChild bool
+
+// runConfined runs a sandboxed command in a child process, the clstr
+// executable started again with the same command line, whose memory the
+// kernel bounds (internal/confine), and waits for it. The child does the
+// work: loads the script, runs the cluster, prints, writes the logs and
+// the JUnit report. The parent outlives whatever the script does: when
+// the child dies (out of memory, a crash) or stops itself because the
+// script would not stop, the parent says which limit ended it, in one
+// line, and removes every container, network and volume the child made.
+//
+// It returns false, doing nothing, in the child itself and when the
+// command runs trusted.
+func runConfined(c *cli.Context) (bool, error) {
+	if confinedChild || len(cliArgs) == 0 {
+		return false, nil
+	}
+	lim, err := scriptLimits(c)
+	if err != nil || lim == nil {
+		return false, err
+	}
+	if _, err := nodeLimits(c); err != nil {
+		return false, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return true, fmt.Errorf("find the clstr executable to run the script in: %w", err)
+	}
+	stderr := c.App.ErrWriter
+	// What the child creates carries this process's owner label.
+	owner := docker.Owner()
+	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), c.App.Writer, stderr)
+	if err != nil {
+		return true, err
+	}
+	switch {
+	case out.OutOfMemory:
+		e := &starlark.LimitError{Limit: "memory", Value: starlark.ByteSize(lim.Memory), Flag: starlark.FlagMemory}
+		fmt.Fprintf(stderr, "clstr: %s\n", strings.Replace(e.Error(), "exceeded at the top level of the script",
+			"exceeded: the script's process ran out of the "+sizeText(confine.Budget(lim.Memory))+" the kernel allows it", 1))
+	case out.Crash != "":
+		fmt.Fprintf(stderr, "clstr: the script's process died (%s); this is a bug in clstr, or pass --trust for a challenge you trust\n", out.Crash)
+	case out.Status == confine.ExitRunaway:
+		// The child named the limit.
+	default:
+		return true, exitStatus(out.Status)
+	}
+	removeLeftovers(c.Context, stderr, owner)
+	return true, exitStatus(exitError)
+}
+
+// removeLeftovers removes what a child labelled with owner left of its
+// cluster.
+func removeLeftovers(ctx context.Context, stderr io.Writer, owner string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	cli, err := docker.Connect(ctx)
+	if err != nil {
+		return // no daemon: the child made nothing
+	}
+	defer cli.Close()
+	if _, err := docker.Clean(ctx, cli, docker.CleanOptions{Owner: owner}); err != nil {
+		fmt.Fprintf(stderr, "clstr: remove the script's cluster: %v; run 'clstr clean'\n", err)
+	}
 }

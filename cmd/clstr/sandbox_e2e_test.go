@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,40 +113,52 @@ func TestRunArchive(t *testing.T) {
 
 // TestRunRunaway runs scripts whose one step cannot be interrupted and
 // would take the machine's memory or the runner's stack: a join of one
-// string many times over, and a hash of a tuple nested millions deep (with
-// the step limit raised to allow it). clstr names the limit and exits
-// rather than crash; the cluster it leaves is for clstr clean.
+// string many times over, a list of a billion elements asked for in one
+// step (16 GiB), at the top level and in a test, a hash of a tuple nested
+// millions deep (with the step limit raised to allow it), and a test-time
+// limit reached while the engine waits for a partition to settle. The
+// script runs in a child process the kernel bounds; each run ends with one
+// message naming the limit, status 2, and nothing left on the Docker
+// daemon (clstrRun checks) without clstr clean.
 func TestRunRunaway(t *testing.T) {
 	dockerOrSkip(t)
-	clstr, testnode := binaries(t)
+	_, testnode := binaries(t)
 	for _, tc := range []struct {
-		name, body string
-		flags      []string
-		want       string
+		name, top, body string
+		flags           []string
+		want            string
 	}{
-		{"join", `s = "x" * (1 << 20)
-    return "".join([s] * 100000)`, []string{"--max-memory", "64MiB"}, `limit: memory (64 MiB) exceeded in test "bomb"`},
-		{"deep hash", `t = ()
+		{"join", "", `s = "x" * (1 << 20)
+    return "".join([s] * 100000)`, []string{"--max-memory", "64MiB"}, `limit: memory (64 MiB) exceeded`},
+		{"one step of 16 GiB", "", `return [0] * ((1 << 30) - 1)`, []string{"--max-memory", "64MiB"}, `limit: memory (64 MiB) exceeded`},
+		{"one step of 16 GiB at the top level", `x = [0] * ((1 << 30) - 1)`, `pass`, []string{"--max-memory", "64MiB"}, `limit: memory (64 MiB) exceeded`},
+		{"top-level list", `x = [0] * (1 << 26)`, `pass`, []string{"--max-memory", "64MiB"}, `limit: memory (64 MiB) exceeded`},
+		{"deep hash", "", `t = ()
     for i in range(30000000):
         t = (t,)
     return {t: 1}`, []string{"--max-steps", "2000000000", "--max-memory", "8GiB"}, `limit: call depth (1000) exceeded in test "bomb" (a value nested too deep for the runner's stack)`},
+		{"test time while settling", `suite(cluster = 2, settle = "5s", node_start_timeout = "5s", request_timeout = "5s", retry_timeout = "5s")`, `sleep("2s")
+    partition(["n1"], ["n2"])`, []string{"--max-test-time", "5s"}, `limit: test time (5s) exceeded in test "bomb"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			script := "suite(cluster = 1)\n\ndef bomb():\n    " + tc.body + "\n\ntest(\"bomb\", bomb)\n"
+			top := tc.top
+			if !strings.HasPrefix(top, "suite(") {
+				top = "suite(cluster = 2)\n" + top
+			}
+			script := top + "\ndef bomb():\n    " + tc.body + "\n\ntest(\"bomb\", bomb)\n"
 			args := append(append([]string{"run", "--binary", testnode}, tc.flags...), "bomb.star")
 			res := clstrRun(t, map[string]string{"bomb.star": script}, nil, args...)
-			t.Cleanup(func() {
-				if out, err := exec.Command(clstr, "clean").CombinedOutput(); err != nil {
-					t.Errorf("clstr clean: %v\n%s", err, out)
-				}
-			})
 			if res.status != exitError {
 				t.Errorf("exit status %d; want %d\n%s%s", res.status, exitError, res.stdout, res.stderr)
 			}
-			for _, want := range []string{tc.want, "the script does not stop"} {
-				if !strings.Contains(res.stderr, want) {
-					t.Errorf("stderr does not say %q:\n%s", want, res.stderr)
-				}
+			if !strings.Contains(res.stdout+res.stderr, tc.want) {
+				t.Errorf("the output does not say %q:\n%s%s", tc.want, res.stdout, res.stderr)
+			}
+			if n := strings.Count(res.stdout+res.stderr, "limit: "); n != 1 {
+				t.Errorf("the output names a limit %d times; want once:\n%s%s", n, res.stdout, res.stderr)
+			}
+			if strings.Contains(res.stderr, "without cleaning up") {
+				t.Errorf("clstr left the cluster:\n%s", res.stderr)
 			}
 			if strings.Contains(res.stderr, "goroutine ") {
 				t.Errorf("a Go stack trace:\n%s", res.stderr)
