@@ -112,10 +112,21 @@ func TestPauseFreezesTheNodeWithoutRestartingIt(t *testing.T) {
 	if restarted.Starts != before.Starts+1 || restarted.Previous != "killed" {
 		t.Errorf("after kill and start: start %d, previous %q; want %d, killed", restarted.Starts, restarted.Previous, before.Starts+1)
 	}
-	wantEvents(t, events, "n1 PAUSE", "n1 RESUME", "n1 KILL")
+	// …and stopped gracefully: the SIGTERM waits for the thaw.
+	must(t, c.Pause(ctx, "n1"))
+	must(t, c.Stop(ctx, "n1"))
+	must(t, c.Start(ctx, "n1"))
+	waitHealthy(t, c, "n1")
+	getJSON(t, c, "n1", "/info", &restarted)
+	if restarted.Previous != "sigterm" {
+		t.Errorf("a paused node stopped: previous run ended %q, want sigterm", restarted.Previous)
+	}
+	wantEvents(t, events, "n1 PAUSE", "n1 RESUME", "n1 KILL", "n1 STOP")
 	if err := c.Pause(ctx, "n9"); err == nil {
 		t.Error("pausing an unknown node worked")
 	}
+	// A node left paused is removed with the rest (the cleanup checks).
+	must(t, c.Pause(ctx, "n3"))
 }
 
 // sendOneWay has node from send n one-way datagrams to to.
