@@ -95,6 +95,7 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 	// Any answer in this term shows the peer still accepts this node as
 	// leader as of the request: it counts for check-quorum and read rounds.
 	n.lastAck[peer] = time.Now()
+	n.ackTick[peer] = n.ticks
 	if seq > n.ackSeq[peer] {
 		n.ackSeq[peer] = seq
 		n.notifyLocked()
@@ -342,6 +343,12 @@ func (n *Node) read(ctx context.Context, key string) (string, bool, error) {
 	if n.cfg.Bug == bugLeaseReads {
 		// The lease-reads bug: a leader trusts its lease and answers from
 		// its own state, without asking a majority whether it still leads.
+		v, ok := n.kv[key]
+		n.mu.Unlock()
+		return v, ok, nil
+	}
+	if n.cfg.Bug == bugTickLease && n.tickLeaseLocked() && n.lastApplied >= n.termStart {
+		// The lease says no other leader can exist: answer at once.
 		v, ok := n.kv[key]
 		n.mu.Unlock()
 		return v, ok, nil
