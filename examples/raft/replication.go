@@ -87,6 +87,9 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 	if n.role != leader || n.term != req.Term {
 		return false
 	}
+	if resp.Term > n.term && n.cfg.Bug == bugTickLease && n.tickLeaseLocked() {
+		return false // the tick-lease bug: the lease is trusted over the answer
+	}
 	if resp.Term > n.term {
 		log.Printf("term %d: %s is in term %d", n.term, peer, resp.Term)
 		n.becomeFollowerLocked(resp.Term, "")
@@ -169,6 +172,10 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 	case n.cfg.Bug == bugIgnoreDelayed && n.role == leader:
 		// The ignore-delayed bug: a leader trusts only answers to its own
 		// calls and never lets another node's request unseat it.
+		return resp
+	case n.cfg.Bug == bugTickLease && n.role == leader && n.tickLeaseLocked():
+		// The tick-lease bug: while its lease holds, a leader trusts it
+		// over any other leader's claim.
 		return resp
 	case n.cfg.Bug == bugTwoLeaders && n.role != follower && req.Term == n.term:
 		// The two-leaders bug: "there is one leader per term, and it is
