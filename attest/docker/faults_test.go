@@ -213,7 +213,9 @@ func TestImpairTowardsOnlyTheNamedPeers(t *testing.T) {
 	to2 := probeUDP(t, c, "n2", "n1", 100)
 	to3 := probeUDP(t, c, "n3", "n1", 100)
 	t.Logf("n1 -> n2: %v; n1 -> n3: %v", to2, to3)
-	if p50 := quantile(to2.RTT, .5); !within(p50, 100, 10) {
+	// Lower bounds only: on a loaded machine the shaper releases late,
+	// never early (TestImpairments measures accuracy).
+	if p50 := quantile(to2.RTT, .5); p50 < 95 || p50 > 300 {
 		t.Errorf("n1's replies to n2: median %.1fms, want 100ms", p50)
 	}
 	if p50 := quantile(to3.RTT, .5); p50 > 10 {
@@ -230,7 +232,7 @@ func TestImpairTowardsOnlyTheNamedPeers(t *testing.T) {
 	}
 	// A plain impairment replaces it and applies to every peer.
 	must(t, c.Impair(ctx, []string{"n1"}, []cluster.Impairment{delay(50*time.Millisecond, 0)}))
-	if p50 := quantile(probeUDP(t, c, "n3", "n1", 50).RTT, .5); !within(p50, 50, 8) {
+	if p50 := quantile(probeUDP(t, c, "n3", "n1", 50).RTT, .5); p50 < 45 || p50 > 200 {
 		t.Errorf("after a plain impair, n1's replies to n3: median %.1fms, want 50ms", p50)
 	}
 	must(t, c.Repair(ctx, []string{"n1"}))
