@@ -399,7 +399,8 @@ func (d *Do) Restart(name string, sig ...syscall.Signal) {
 // WithClusterSettleDuration); a new partition replaces the previous one.
 func (d *Do) Partition(groups ...[]string) { d.must(d.Ops(callerPos(1)).Partition(groups...)) }
 
-// Heal removes every partition and waits the settle time, as Partition.
+// Heal removes every partition and every cut and waits the settle time,
+// as Partition.
 func (d *Do) Heal() { d.must(d.Ops(callerPos(1)).Heal()) }
 
 // Impair applies the impairments to the outgoing traffic of the nodes sel
@@ -411,6 +412,32 @@ func (d *Do) Impair(sel NodeSelector, imps ...Impairment) {
 // Repair removes the impairments of the selected nodes, of every running
 // node when no selector is given, and waits the settle time.
 func (d *Do) Repair(sel ...NodeSelector) { d.must(d.Ops(callerPos(1)).Repair(sel...)) }
+
+// Pause freezes the processes of the nodes sel selects, from outside:
+// they get no CPU, their sockets stay open, and peers and requests see
+// silence until Resume. Paused nodes are left out of AllNodes() like
+// stopped ones; a request to one fails after the request timeout.
+// Stopping or killing a paused node ends its pause.
+func (d *Do) Pause(sel NodeSelector) { d.must(d.Ops(callerPos(1)).Pause(sel)) }
+
+// Resume thaws the paused nodes sel selects (AllNodes() selects every
+// paused node), or every paused node when no selector is given.
+func (d *Do) Resume(sel ...NodeSelector) { d.must(d.Ops(callerPos(1)).Resume(sel...)) }
+
+// Paused reports whether the named node is paused.
+func (d *Do) Paused(name string) bool { return d.r.cl.Paused(name) }
+
+// Cut drops every packet the nodes of src send to the nodes of dst, while
+// the other direction flows, and waits the settle time. Cuts add up, and
+// compose with partitions and impairments; Heal removes them all.
+func (d *Do) Cut(src, dst NodeSelector) { d.must(d.Ops(callerPos(1)).Cut(src, dst)) }
+
+// ImpairTowards is Impair for the traffic the nodes sel selects send to
+// the nodes towards selects; their other traffic flows unimpaired. It
+// replaces any impairments they had.
+func (d *Do) ImpairTowards(sel, towards NodeSelector, imps ...Impairment) {
+	d.must(d.Ops(callerPos(1)).ImpairTowards(sel, towards, imps...))
+}
 
 // Log writes a message into the run's event log, as "LOG: message".
 func (d *Do) Log(format string, args ...any) {
@@ -483,9 +510,12 @@ func (o *Ops) Names(sel NodeSelector) ([]string, error) {
 	return names, nil
 }
 
+// resolve resolves sel among the live nodes: running and not paused.
 func (r *run) resolve(sel NodeSelector) ([]string, error) {
-	return sel.resolve(r.nodes, r.cl.Running)
+	return sel.resolve(r.nodes, r.live)
 }
+
+func (r *run) live(name string) bool { return r.cl.Running(name) && !r.cl.Paused(name) }
 
 // Addr returns the node's address inside the cluster.
 func (o *Ops) Addr(name string) (string, error) {
@@ -661,7 +691,7 @@ func (o *Ops) Partition(groups ...[]string) error {
 	return o.settleCluster(what)
 }
 
-// Heal removes every partition and waits the settle time.
+// Heal removes every partition and cut and waits the settle time.
 func (o *Ops) Heal() error {
 	r := o.d.r
 	if err := r.cl.Heal(r.ctx); err != nil {
@@ -670,10 +700,102 @@ func (o *Ops) Heal() error {
 	return o.settleCluster("heal")
 }
 
+// Pause freezes the selected nodes; see Do.Pause.
+func (o *Ops) Pause(sel NodeSelector) error {
+	what := "pause " + sel.short()
+	r := o.d.r
+	names, err := r.resolve(sel)
+	if err != nil {
+		return o.fail(what, err)
+	}
+	if len(names) == 0 {
+		return o.fail(what, errors.New("no running node selected"))
+	}
+	err = r.eachName(names, func(name string) error { return r.cl.Pause(r.ctx, name) })
+	if err != nil {
+		return o.fail(what, r.interrupted(env(err)))
+	}
+	return nil
+}
+
+// Resume thaws the selected paused nodes, or every paused node; see
+// Do.Resume.
+func (o *Ops) Resume(sel ...NodeSelector) error {
+	if len(sel) == 0 {
+		sel = []NodeSelector{{}}
+	}
+	parts := make([]string, len(sel))
+	for i, s := range sel {
+		parts[i] = s.short()
+	}
+	what := "resume " + strings.Join(parts, ", ")
+	r := o.d.r
+	var names []string
+	for _, s := range sel {
+		ns, err := s.resolve(r.nodes, r.cl.Paused)
+		if err != nil {
+			return o.fail(what, err)
+		}
+		for _, n := range ns {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	err := r.eachName(names, func(name string) error { return r.cl.Resume(r.ctx, name) })
+	if err != nil {
+		return o.fail(what, r.interrupted(env(err)))
+	}
+	return nil
+}
+
+// eachName runs fn for the names in parallel and joins their errors.
+func (r *run) eachName(names []string, fn func(string) error) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { errs[i] = fn(name) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Cut drops what the nodes of src send to the nodes of dst and waits the
+// settle time; see Do.Cut. Stopped and paused nodes are cut too when
+// named, so the cut holds when they come back.
+func (o *Ops) Cut(src, dst NodeSelector) error {
+	what := "cut " + src.short() + " -> " + dst.short()
+	r := o.d.r
+	from, err := src.resolve(r.nodes, r.cl.Running)
+	if err != nil {
+		return o.fail(what, err)
+	}
+	to, err := dst.resolve(r.nodes, r.cl.Running)
+	if err != nil {
+		return o.fail(what, err)
+	}
+	if len(from) == 0 || len(to) == 0 {
+		return o.fail(what, errors.New("no running node selected on one side"))
+	}
+	if err := r.cl.Cut(r.ctx, from, to); err != nil {
+		return o.fail(what, r.interrupted(env(err)))
+	}
+	return o.settle(what)
+}
+
 // Impair applies impairments to the outgoing traffic of the selected nodes
 // and waits the settle time.
 func (o *Ops) Impair(sel NodeSelector, imps ...Impairment) error {
-	what := "impair " + sel.short()
+	return o.impair("impair "+sel.short(), sel, nil, imps)
+}
+
+// ImpairTowards applies impairments to the traffic the selected nodes send
+// to the nodes towards selects, and waits the settle time.
+func (o *Ops) ImpairTowards(sel, towards NodeSelector, imps ...Impairment) error {
+	return o.impair("impair "+sel.short()+" towards "+towards.short(), sel, &towards, imps)
+}
+
+func (o *Ops) impair(what string, sel NodeSelector, towards *NodeSelector, imps []Impairment) error {
 	if len(imps) == 0 {
 		return o.fail(what, env(errors.New("no impairment given: use Delay, Loss, Duplicate or Reorder")))
 	}
@@ -688,7 +810,16 @@ func (o *Ops) Impair(sel NodeSelector, imps ...Impairment) error {
 	if len(names) == 0 {
 		return o.fail(what, errors.New("no running node selected"))
 	}
-	if err := r.cl.Impair(r.ctx, names, slices.Clone(imps)); err != nil {
+	var to []string
+	if towards != nil {
+		if to, err = towards.resolve(r.nodes, r.cl.Running); err != nil {
+			return o.fail(what, err)
+		}
+		if len(to) == 0 {
+			return o.fail(what, errors.New("no running node selected to impair the traffic towards"))
+		}
+	}
+	if err := r.cl.ImpairTowards(r.ctx, names, to, slices.Clone(imps)); err != nil {
 		return o.fail(what, r.interrupted(env(err)))
 	}
 	return o.settle(what)
@@ -708,7 +839,8 @@ func (o *Ops) Repair(sel ...NodeSelector) error {
 	r := o.d.r
 	var names []string
 	for _, s := range sel {
-		ns, err := r.resolve(s)
+		// Paused nodes keep their impairments until repaired.
+		ns, err := s.resolve(r.nodes, r.cl.Running)
 		if err != nil {
 			return o.fail(what, err)
 		}

@@ -345,3 +345,77 @@ func TestFetchBodyBytes(t *testing.T) {
 		t.Errorf("decoded %+v from %q", info, text)
 	}
 }
+
+func TestPauseCutAndImpairTowards(t *testing.T) {
+	rt := kv()
+	var all, afterResume []string
+	var paused *FetchResponse
+	var pausedTook time.Duration
+	var cut, reverse, healed bool
+	var towards []string
+	res, events := run(t, suite(3, WithRequestTimeout(200*time.Millisecond), WithSettle(time.Millisecond)).Test("faults", func(do *Do) {
+		c := rt.Last()
+		do.PUT(Node("n1"), "/kv/k", "v").Status(Is(200)).Run()
+		do.Pause(Node("n2"))
+		all = do.Names(do.AllNodes())
+		start := time.Now()
+		paused = do.Fetch("n2", "/kv/k")
+		pausedTook = time.Since(start)
+		do.Resume()
+		afterResume = do.Names(do.AllNodes())
+		do.GET(Node("n2"), "/kv/k").Status(Is(200)).Body(Is("v")).Run()
+
+		do.Cut(Node("n1"), do.AllNodes("n2", "n3"))
+		cut = c.IsCut("n1", "n2") && c.IsCut("n1", "n3")
+		reverse = c.IsCut("n2", "n1")
+		do.Heal()
+		healed = !c.IsCut("n1", "n2")
+
+		do.ImpairTowards(Node("n1"), Node("n3"), Delay(50*time.Millisecond))
+		towards = c.Towards("n1")
+	}), rt)
+	passes(t, res)
+	if !slices.Equal(all, []string{"n1", "n3"}) {
+		t.Errorf("AllNodes() with n2 paused = %v, want [n1 n3]", all)
+	}
+	if paused != nil || pausedTook < 200*time.Millisecond {
+		t.Errorf("Fetch of a paused node = %+v after %v, want nil after the 200ms request timeout", paused, pausedTook)
+	}
+	if !slices.Equal(afterResume, []string{"n1", "n2", "n3"}) {
+		t.Errorf("AllNodes() after Resume() = %v", afterResume)
+	}
+	if !cut || reverse || !healed {
+		t.Errorf("cut n1->n2,n3: %v; n2->n1 cut too: %v; healed: %v", cut, reverse, healed)
+	}
+	if !slices.Equal(towards, []string{"n3"}) {
+		t.Errorf("n1 impaired towards %v, want [n3]", towards)
+	}
+	got := eventTexts(events)
+	for _, want := range []string{"n2 PAUSE", "n2 RESUME", "n1 CUT TO: n2, n3", "** PARTITION HEALED",
+		"n1 IMPAIRED TOWARDS n3: delay 50ms"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no event %q in %q", want, got)
+		}
+	}
+}
+
+func TestPausedNodeStopsAndStartsUnpaused(t *testing.T) {
+	rt := kv()
+	var pausedAfter bool
+	res, events := run(t, suite(2, WithRequestTimeout(200*time.Millisecond)).Test("restart paused", func(do *Do) {
+		do.PUT(Node("n1"), "/kv/k", "v").Run()
+		do.Pause(Node("n1"))
+		do.Restart("n1", syscall.SIGKILL)
+		pausedAfter = do.Paused("n1")
+		do.GET(Node("n1"), "/kv/k").Status(Is(200)).Run()
+	}), rt)
+	passes(t, res)
+	if pausedAfter {
+		t.Error("n1 still paused after a restart")
+	}
+	got := eventTexts(events)
+	i := slices.Index(got, "n1 PAUSE")
+	if i < 0 || !slices.Equal(got[i:i+4], []string{"n1 PAUSE", "n1 RESTART: KILL", "n1 RESUME", "n1 KILL"}) {
+		t.Errorf("events %q", got)
+	}
+}

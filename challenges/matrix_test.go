@@ -102,11 +102,13 @@ var matrix = []matrixCase{
 	{"leader-election", raft, "ignore-delayed", "Leader With Delayed Traffic Loses Leadership", true},
 	{"leader-election", raft, "ack-before-commit", pass, false},
 	{"leader-election", raft, "lease-reads", pass, false},
+	{"leader-election", raft, "tick-lease", pass, false},
 
 	{"log-replication", raft, "", pass, true},
 	{"log-replication", raft, "ack-before-commit", "Writes Return 200 Only Once Committed on a Majority", true},
 	{"log-replication", raft, "minority-leader", "Writes Return 200 Only Once Committed on a Majority", false},
 	{"log-replication", raft, "lease-reads", "Concurrent Clients See a Linearizable Store", false},
+	{"log-replication", raft, "tick-lease", "Safe Under a Random Nemesis", false},
 }
 
 // TestMatrixNames checks, without Docker, that the matrix names real

@@ -35,6 +35,7 @@ var sandboxAudit = map[string]string{
 	// Faults on the script's own nodes only.
 	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes",
 	"partition": "own nodes", "heal": "own nodes", "impair": "own nodes", "repair": "own nodes",
+	"pause": "own nodes", "resume": "own nodes", "cut": "own nodes",
 	"delay": "a value", "loss": "a value", "duplicate": "a value", "reorder": "a value",
 	// Tests.
 	"fail": "fails the test", "log": "the run's event log, bounded by the output limit",

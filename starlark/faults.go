@@ -100,10 +100,18 @@ func builtinHeal(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	return starlark.None, nil
 }
 
-// builtinImpair is impair(selector, *impairments).
+// builtinImpair is impair(selector, *impairments, towards=None).
 func builtinImpair(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if len(kwargs) > 0 {
-		return nil, fmt.Errorf("impair: takes a selector and impairments only, no keyword arguments")
+	var towards selectorArg
+	for _, kw := range kwargs {
+		if kw[0] != starlark.String("towards") {
+			return nil, fmt.Errorf("impair: unexpected keyword argument %s: the only one is towards", kw[0])
+		}
+		if kw[1] != starlark.None {
+			if err := towards.Unpack(kw[1]); err != nil {
+				return nil, fmt.Errorf("impair: for parameter towards: %w", err)
+			}
+		}
 	}
 	if len(args) < 2 {
 		return nil, fmt.Errorf("impair: give a selector and at least one impairment, for example impair(all_nodes(), delay(\"100ms\"))")
@@ -124,7 +132,57 @@ func builtinImpair(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return nil, fmt.Errorf("impair: %w", err)
 	}
 	ts := testOf(thread)
-	if err := ts.ops(thread).Impair(sel.sel.attest(ts.do), imps...); err != nil {
+	ops := ts.ops(thread)
+	var err error
+	if towards.given {
+		err = ops.ImpairTowards(sel.sel.attest(ts.do), towards.sel.attest(ts.do), imps...)
+	} else {
+		err = ops.Impair(sel.sel.attest(ts.do), imps...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// builtinPause is pause(selector).
+func builtinPause(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var sel selectorArg
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "selector", &sel); err != nil {
+		return nil, err
+	}
+	ts := testOf(thread)
+	if err := ts.ops(thread).Pause(sel.sel.attest(ts.do)); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// builtinResume is resume(selector=None).
+func builtinResume(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var sel selectorArg
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "selector??", &sel); err != nil {
+		return nil, err
+	}
+	ts := testOf(thread)
+	var sels []attest.NodeSelector
+	if sel.given {
+		sels = append(sels, sel.sel.attest(ts.do))
+	}
+	if err := ts.ops(thread).Resume(sels...); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// builtinCut is cut(src, dst).
+func builtinCut(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var src, dst selectorArg
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "src", &src, "dst", &dst); err != nil {
+		return nil, err
+	}
+	ts := testOf(thread)
+	if err := ts.ops(thread).Cut(src.sel.attest(ts.do), dst.sel.attest(ts.do)); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil

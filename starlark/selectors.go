@@ -89,8 +89,19 @@ func (a *selectorArg) Unpack(v starlark.Value) error {
 		}
 		a.sel, a.given = selector{kind: selNode, names: []string{string(v)}}, true
 		return nil
+	case *starlark.List, starlark.Tuple:
+		// A list of names, as names() returns, selects them all.
+		names, err := nodeNames("selector", starlark.Tuple{v})
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("empty list of nodes: name at least one")
+		}
+		a.sel, a.given = selector{kind: selAll, names: names}, true
+		return nil
 	}
-	return fmt.Errorf("want a node name (\"n1\") or a selector such as all_nodes(), got %s", v.Type())
+	return fmt.Errorf("want a node name (\"n1\"), a list of names or a selector such as all_nodes(), got %s", v.Type())
 }
 
 // nodeNameArg unpacks the name of one node: a string, or node("n1").

@@ -8,9 +8,12 @@
 // handler keeps in memory is lost on a restart, as with a real process;
 // state meant to survive restarts lives outside the handler.
 //
-// Partitions and impairments are recorded, logged and visible through
-// Cluster.Blocked and Cluster.Impairments, but do not touch traffic:
-// handlers that want to act partitioned ask Node.Blocked.
+// Partitions, cuts and impairments are recorded, logged and visible
+// through Cluster.Blocked, Cluster.IsCut, Cluster.Impairments and
+// Cluster.Towards, but do not touch traffic: handlers that want to act
+// partitioned ask Node.Blocked. A paused node's handler waits until the
+// node is resumed, so requests to it time out as they would on a frozen
+// process.
 package attesttest
 
 import (
@@ -34,7 +37,8 @@ type Runtime struct {
 	// the node starts. Required.
 	Handler func(n *Node) http.Handler
 	// Fail, if set, is called before every operation — "create", "start",
-	// "stop", "kill", "partition", "heal", "impair", "repair", "close" —
+	// "stop", "kill", "pause", "resume", "partition", "cut", "heal",
+	// "impair", "repair", "close" —
 	// with the node it concerns ("" for none); the error it returns, if
 	// any, is the operation's. Tests use it to make the runtime fail.
 	Fail func(op, node string) error
@@ -153,7 +157,9 @@ type Cluster struct {
 	mu       sync.Mutex // guards the fields below
 	closes   int
 	blocked  map[[2]string]bool
+	cuts     map[[2]string]bool // {src, dst}: src's packets to dst are cut
 	impaired map[string]cluster.Impairments
+	towards  map[string][]string
 }
 
 type node struct {
@@ -165,6 +171,13 @@ type node struct {
 	starts  int
 	srv     *http.Server
 	done    chan struct{} // closed when srv.Serve has returned
+
+	// thawMu guards thaw, which is closed when a pause ends and is nil
+	// when the node is not paused. The node's handler waits on it, so a
+	// paused node answers nothing. It is not n.mu, which a stop holds
+	// while it waits for the handlers.
+	thawMu sync.Mutex
+	thaw   chan struct{}
 
 	logMu sync.Mutex // guards logs
 	logs  []string
@@ -193,7 +206,7 @@ func (c *Cluster) serve(n *node, ln net.Listener) {
 		}
 	}
 	srv := &http.Server{
-		Handler:           c.rt.Handler(&Node{Name: n.name, Addr: n.addr, Peers: peers, c: c}),
+		Handler:           n.frozen(c.rt.Handler(&Node{Name: n.name, Addr: n.addr, Peers: peers, c: c})),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(n, "", 0),
 	}
@@ -205,6 +218,82 @@ func (c *Cluster) serve(n *node, ln net.Listener) {
 	n.srv, n.done, n.running = srv, done, true
 	n.starts++
 	c.events.Add(n.name, "START")
+}
+
+// frozen makes h wait while the node is paused.
+func (n *node) frozen(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.thawMu.Lock()
+		thaw := n.thaw
+		n.thawMu.Unlock()
+		if thaw != nil {
+			select {
+			case <-thaw:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Pause implements cluster.Cluster: the node's handler answers nothing
+// until Resume, and requests wait, as they would on a frozen process.
+func (c *Cluster) Pause(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	if err := c.rt.fail("pause", name); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return fmt.Errorf("pause %s: the node is not running; start it first", name)
+	}
+	n.thawMu.Lock()
+	defer n.thawMu.Unlock()
+	if n.thaw == nil {
+		n.thaw = make(chan struct{})
+		c.events.Add(n.name, "PAUSE")
+	}
+	return nil
+}
+
+// Resume implements cluster.Cluster.
+func (c *Cluster) Resume(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	if err := c.rt.fail("resume", name); err != nil {
+		return err
+	}
+	c.resume(n)
+	return nil
+}
+
+// resume ends the node's pause, if any.
+func (c *Cluster) resume(n *node) {
+	n.thawMu.Lock()
+	defer n.thawMu.Unlock()
+	if n.thaw != nil {
+		close(n.thaw)
+		n.thaw = nil
+		c.events.Add(n.name, "RESUME")
+	}
+}
+
+// Paused implements cluster.Cluster.
+func (c *Cluster) Paused(name string) bool {
+	n, err := c.node(name)
+	if err != nil {
+		return false
+	}
+	n.thawMu.Lock()
+	defer n.thawMu.Unlock()
+	return n.thaw != nil
 }
 
 func (c *Cluster) node(name string) (*node, error) {
@@ -318,6 +407,7 @@ func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
 	if !n.running {
 		return nil
 	}
+	c.resume(n)
 	event := "KILL"
 	if kill {
 		n.srv.Close()
@@ -383,7 +473,7 @@ func (c *Cluster) Heal(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	c.blocked = nil
+	c.blocked, c.cuts = nil, nil
 	c.mu.Unlock()
 	c.events.Add("", "PARTITION HEALED")
 	return nil
@@ -397,13 +487,56 @@ func (c *Cluster) Blocked(a, b string) bool {
 	return c.blocked[[2]string{a, b}]
 }
 
+// Cut implements cluster.Cluster by recording the cuts; see IsCut.
+func (c *Cluster) Cut(ctx context.Context, src, dst []string) error {
+	for _, name := range append(slices.Clone(src), dst...) {
+		if _, err := c.node(name); err != nil {
+			return err
+		}
+	}
+	if err := c.rt.fail("cut", ""); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cuts == nil {
+		c.cuts = map[[2]string]bool{}
+	}
+	for _, s := range src {
+		var added []string
+		for _, d := range dst {
+			if s != d && !c.cuts[[2]string{s, d}] {
+				c.cuts[[2]string{s, d}] = true
+				added = append(added, d)
+			}
+		}
+		if len(added) > 0 {
+			c.events.Add(s, "CUT TO: %s", strings.Join(added, ", "))
+		}
+	}
+	return nil
+}
+
+// IsCut reports whether a cut drops what node src sends to node dst.
+func (c *Cluster) IsCut(src, dst string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cuts[[2]string{src, dst}]
+}
+
 // Impair implements cluster.Cluster by recording the impairments; see
 // Impairments.
 func (c *Cluster) Impair(ctx context.Context, names []string, imps []cluster.Impairment) error {
+	return c.ImpairTowards(ctx, names, nil, imps)
+}
+
+// ImpairTowards implements cluster.Cluster by recording the impairments
+// and their destinations; see Impairments and Towards.
+func (c *Cluster) ImpairTowards(ctx context.Context, names, towards []string, imps []cluster.Impairment) error {
 	if err := cluster.Impairments(imps).Validate(); err != nil {
 		return err
 	}
-	for _, name := range names {
+	for _, name := range append(slices.Clone(names), towards...) {
 		if _, err := c.node(name); err != nil {
 			return err
 		}
@@ -416,13 +549,26 @@ func (c *Cluster) Impair(ctx context.Context, names []string, imps []cluster.Imp
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.impaired == nil {
-		c.impaired = map[string]cluster.Impairments{}
+		c.impaired, c.towards = map[string]cluster.Impairments{}, map[string][]string{}
 	}
 	for _, name := range names {
 		c.impaired[name] = slices.Clone(imps)
-		c.events.Add(name, "IMPAIRED: %s", cluster.Impairments(imps))
+		c.towards[name] = slices.Clone(towards)
+		if len(towards) > 0 {
+			c.events.Add(name, "IMPAIRED TOWARDS %s: %s", strings.Join(towards, ", "), cluster.Impairments(imps))
+		} else {
+			c.events.Add(name, "IMPAIRED: %s", cluster.Impairments(imps))
+		}
 	}
 	return nil
+}
+
+// Towards returns the nodes the node's impairments are limited to; empty
+// when they apply to all its traffic.
+func (c *Cluster) Towards(name string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.towards[name])
 }
 
 // Repair implements cluster.Cluster.
@@ -441,6 +587,7 @@ func (c *Cluster) Repair(ctx context.Context, names []string) error {
 	defer c.mu.Unlock()
 	for _, name := range names {
 		delete(c.impaired, name)
+		delete(c.towards, name)
 		c.events.Add(name, "REPAIRED")
 	}
 	return nil

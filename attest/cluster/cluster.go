@@ -50,19 +50,40 @@ type Cluster interface {
 	Stop(ctx context.Context, name string) error
 	// Kill sends SIGKILL and returns once the node has exited.
 	Kill(ctx context.Context, name string) error
-	// Running reports whether the node's process is running.
+	// Running reports whether the node's process is running (a paused
+	// node's process is running, frozen).
 	Running(name string) bool
+
+	// Pause freezes every process of a running node from outside, as the
+	// cgroup freezer does: it gets no CPU, its sockets stay open and its
+	// peers see silence, not resets. Pausing a paused node does nothing.
+	// Stopping or killing a paused node ends the pause with the process;
+	// the node starts again unpaused.
+	Pause(ctx context.Context, name string) error
+	// Resume thaws a paused node; resuming a node that is not paused does
+	// nothing.
+	Resume(ctx context.Context, name string) error
+	// Paused reports whether the node is paused.
+	Paused(name string) bool
 
 	// Partition cuts the network between groups, both ways; traffic inside
 	// a group is untouched. Nodes in no group keep talking to everyone.
 	// A new partition replaces the previous one. Partitions survive
 	// restarts of the nodes they cut off.
 	Partition(ctx context.Context, groups [][]string) error
-	// Heal removes every partition.
+	// Cut drops every packet sent from a node of src to a node of dst;
+	// the other direction flows. Cuts add to each other and to the
+	// partition, and survive restarts like partitions.
+	Cut(ctx context.Context, src, dst []string) error
+	// Heal removes every partition and every cut.
 	Heal(ctx context.Context) error
 	// Impair applies impairments to the outgoing traffic of the named
 	// nodes, replacing any impairments they had.
 	Impair(ctx context.Context, names []string, imps []Impairment) error
+	// ImpairTowards is Impair for the traffic the named nodes send to
+	// the nodes of towards only; their other traffic flows unimpaired.
+	// An empty towards is Impair.
+	ImpairTowards(ctx context.Context, names, towards []string, imps []Impairment) error
 	// Repair removes the impairments of the named nodes.
 	Repair(ctx context.Context, names []string) error
 

@@ -53,9 +53,11 @@ type dockerCluster struct {
 	logCtx    context.Context
 	logStop   context.CancelFunc
 
-	faultMu   sync.Mutex // guards partition and impaired, and serialises fault changes
-	partition map[string][]string
-	impaired  map[string]bool // nodes with impairments
+	faultMu   sync.Mutex          // guards the fields below, and serialises fault changes
+	partition map[string][]string // node → the peers the partition cuts it off from
+	cuts      map[string][]string // node → the peers whose packets to it are cut
+	blocked   map[string][]string // node → the peers it drops packets from now
+	impaired  map[string]bool     // nodes with impairments
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,8 +72,9 @@ type node struct {
 	volume      string
 	log         *nodeLog
 
-	mu      sync.Mutex // serialises lifecycle operations; guards running
+	mu      sync.Mutex // serialises lifecycle operations; guards running and paused
 	running bool
+	paused  bool
 }
 
 var _ cluster.Cluster = (*dockerCluster)(nil)
@@ -450,6 +453,15 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 	if err := cli.ContainerKill(ctx, n.containerID, signal); err != nil && !isNotRunning(err) {
 		return fmt.Errorf("%s: send %s: %w", n.name, signal, err)
 	}
+	if n.paused {
+		// The signal waits for the thaw; a SIGKILL has already done its
+		// work by then.
+		if err := cli.ContainerUnpause(ctx, n.containerID); err != nil && !isNotPaused(err) {
+			return fmt.Errorf("%s: thaw to stop: %w", n.name, err)
+		}
+		n.paused = false
+		c.events.Add(n.name, "RESUME")
+	}
 	timeout := c.shutdownTimeout
 	if signal == "SIGKILL" {
 		timeout = cleanupTimeout
@@ -485,6 +497,64 @@ func isNotRunning(err error) bool {
 	return strings.Contains(err.Error(), "is not running")
 }
 
+func isNotPaused(err error) bool {
+	return strings.Contains(err.Error(), "is not paused")
+}
+
+// Pause implements cluster.Cluster with Docker's pause, which freezes the
+// node container's cgroup: the process keeps its sockets, which live in
+// the sandbox's namespace, and gets no CPU until Resume.
+func (c *dockerCluster) Pause(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running {
+		return fmt.Errorf("pause %s: the node is not running; start it first", n.name)
+	}
+	if n.paused {
+		return nil
+	}
+	if err := c.rt.cli.ContainerPause(ctx, n.containerID); err != nil {
+		return fmt.Errorf("%s: pause: %w", n.name, err)
+	}
+	n.paused = true
+	c.events.Add(n.name, "PAUSE")
+	return nil
+}
+
+// Resume implements cluster.Cluster.
+func (c *dockerCluster) Resume(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.paused {
+		return nil
+	}
+	if err := c.rt.cli.ContainerUnpause(ctx, n.containerID); err != nil && !isNotPaused(err) {
+		return fmt.Errorf("%s: resume: %w", n.name, err)
+	}
+	n.paused = false
+	c.events.Add(n.name, "RESUME")
+	return nil
+}
+
+// Paused implements cluster.Cluster.
+func (c *dockerCluster) Paused(name string) bool {
+	n, err := c.node(name)
+	if err != nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paused
+}
+
 // Partition implements cluster.Cluster.
 func (c *dockerCluster) Partition(ctx context.Context, groups [][]string) error {
 	group := map[string]int{}
@@ -499,43 +569,92 @@ func (c *dockerCluster) Partition(ctx context.Context, groups [][]string) error 
 			group[name] = g
 		}
 	}
-	blocked := map[string][]string{}
+	partition := map[string][]string{}
 	for _, n := range c.nodes {
 		g, in := group[n.name]
 		for _, p := range c.nodes {
 			if pg, pin := group[p.name]; in && pin && pg != g {
-				blocked[n.name] = append(blocked[n.name], p.name)
+				partition[n.name] = append(partition[n.name], p.name)
 			}
 		}
 	}
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	if err := c.applyPartition(ctx, blocked); err != nil {
-		return err
+	if err := c.applyBlocks(ctx, partition, c.cuts); err != nil {
+		return fmt.Errorf("partition: %w", err)
 	}
 	for _, n := range c.nodes {
-		if b := blocked[n.name]; len(b) > 0 {
+		if b := partition[n.name]; len(b) > 0 {
 			c.events.Add(n.name, "PARTITIONED FROM: %s", strings.Join(b, ", "))
 		}
 	}
 	return nil
 }
 
-// Heal implements cluster.Cluster.
+// Cut implements cluster.Cluster: each node of dst drops what comes from
+// the nodes of src, so src's packets vanish on the way as on a broken
+// link, and the sender's own calls succeed.
+func (c *dockerCluster) Cut(ctx context.Context, src, dst []string) error {
+	srcs, err := c.lookup(src)
+	if err != nil {
+		return err
+	}
+	dsts, err := c.lookup(dst)
+	if err != nil {
+		return err
+	}
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	cuts := map[string][]string{}
+	for k, v := range c.cuts {
+		cuts[k] = slices.Clone(v)
+	}
+	added := map[string][]string{} // src → dsts newly cut
+	for _, d := range dsts {
+		for _, s := range srcs {
+			if s == d || slices.Contains(cuts[d.name], s.name) {
+				continue
+			}
+			cuts[d.name] = append(cuts[d.name], s.name)
+			added[s.name] = append(added[s.name], d.name)
+		}
+	}
+	if err := c.applyBlocks(ctx, c.partition, cuts); err != nil {
+		return fmt.Errorf("cut: %w", err)
+	}
+	for _, s := range srcs {
+		if a := added[s.name]; len(a) > 0 {
+			c.events.Add(s.name, "CUT TO: %s", strings.Join(a, ", "))
+		}
+	}
+	return nil
+}
+
+// Heal implements cluster.Cluster: partitions and cuts go.
 func (c *dockerCluster) Heal(ctx context.Context) error {
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	if err := c.applyPartition(ctx, nil); err != nil {
-		return err
+	if err := c.applyBlocks(ctx, nil, nil); err != nil {
+		return fmt.Errorf("heal: %w", err)
 	}
 	c.events.Add("", "PARTITION HEALED")
 	return nil
 }
 
-// applyPartition programs every node whose blocked set changes.
-func (c *dockerCluster) applyPartition(ctx context.Context, blocked map[string][]string) error {
+// applyBlocks makes every node drop the packets of the peers that the
+// partition or a cut separates it from, programming only the nodes whose
+// set changes; c.faultMu is held.
+func (c *dockerCluster) applyBlocks(ctx context.Context, partition, cuts map[string][]string) error {
+	blocked := map[string][]string{}
+	for _, n := range c.nodes {
+		for _, p := range c.nodes {
+			if slices.Contains(partition[n.name], p.name) || slices.Contains(cuts[n.name], p.name) {
+				blocked[n.name] = append(blocked[n.name], p.name)
+			}
+		}
+	}
 	return c.eachNode(c.nodes, func(n *node) error {
-		if slices.Equal(c.partition[n.name], blocked[n.name]) {
+		if slices.Equal(c.blocked[n.name], blocked[n.name]) {
 			return nil
 		}
 		req := netd.Request{Op: "partition"}
@@ -543,11 +662,8 @@ func (c *dockerCluster) applyPartition(ctx context.Context, blocked map[string][
 			req.Block = append(req.Block, c.byName[name].ip.String())
 		}
 		_, err := c.netctl(ctx, n, req)
-		if err != nil {
-			return fmt.Errorf("partition: %w", err)
-		}
-		return nil
-	}, func() { c.partition = blocked })
+		return err
+	}, func() { c.partition, c.cuts, c.blocked = partition, cuts, blocked })
 }
 
 // eachNode runs fn on the nodes in parallel; if all succeed it calls done.
@@ -571,6 +687,11 @@ func (c *dockerCluster) eachNode(nodes []*node, fn func(*node) error, done func(
 
 // Impair implements cluster.Cluster.
 func (c *dockerCluster) Impair(ctx context.Context, names []string, imps []cluster.Impairment) error {
+	return c.ImpairTowards(ctx, names, nil, imps)
+}
+
+// ImpairTowards implements cluster.Cluster.
+func (c *dockerCluster) ImpairTowards(ctx context.Context, names, towards []string, imps []cluster.Impairment) error {
 	if err := cluster.Impairments(imps).Validate(); err != nil {
 		return err
 	}
@@ -578,14 +699,26 @@ func (c *dockerCluster) Impair(ctx context.Context, names []string, imps []clust
 	if err != nil {
 		return err
 	}
+	peers, err := c.lookup(towards)
+	if err != nil {
+		return err
+	}
+	req := netd.Request{Op: "impair", Impairments: imps}
+	event := "IMPAIRED: %s (%s)"
+	if len(peers) > 0 {
+		for _, p := range peers {
+			req.Towards = append(req.Towards, p.ip.String())
+		}
+		event = "IMPAIRED TOWARDS " + strings.Join(towards, ", ") + ": %s (%s)"
+	}
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
 	return c.eachNode(nodes, func(n *node) error {
-		resp, err := c.netctl(ctx, n, netd.Request{Op: "impair", Impairments: imps})
+		resp, err := c.netctl(ctx, n, req)
 		if err != nil {
 			return fmt.Errorf("impair: %w", err)
 		}
-		c.events.Add(n.name, "IMPAIRED: %s (%s)", cluster.Impairments(imps), resp.Path)
+		c.events.Add(n.name, event, cluster.Impairments(imps), resp.Path)
 		return nil
 	}, func() {
 		for _, n := range nodes {

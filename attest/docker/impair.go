@@ -1,6 +1,10 @@
 package docker
 
 import (
+	"context"
+	"net/netip"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/impair"
 	"github.com/clstr-dev/clstr/internal/netd"
 )
@@ -10,6 +14,11 @@ import (
 func newImpairer() netd.Impairer { return impairer{impair.New()} }
 
 type impairer struct{ *impair.Controller }
+
+// Apply implements netd.Impairer.
+func (i impairer) Apply(ctx context.Context, imps cluster.Impairments, towards []netip.Addr) (string, error) {
+	return i.ApplyTowards(ctx, imps, towards)
+}
 
 // Probe implements netd.Prober.
 func (impairer) Probe() string { return impair.Probe().String() }

@@ -268,12 +268,12 @@ func (c *dockerCluster) keep(ctx context.Context) *keptSandboxes {
 	return k
 }
 
-// resetFaults heals c's partitions and repairs its impairments, quietly:
+// resetFaults heals c's partitions and cuts and repairs its impairments, quietly:
 // they belong to the run that is over.
 func (c *dockerCluster) resetFaults(ctx context.Context) error {
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	if err := c.applyPartition(ctx, nil); err != nil {
+	if err := c.applyBlocks(ctx, nil, nil); err != nil {
 		return err
 	}
 	var impaired []*node

@@ -122,6 +122,50 @@ func TestPlantedBugs(t *testing.T) {
 			}
 			return nil
 		}},
+		{bugTickLease, func(c *cluster) error {
+			// Freeze the leader (SIGSTOP) longer than an election
+			// timeout; the others elect a new leader, which acknowledges a
+			// write. A read sent to the old leader after that must not
+			// return what was there before once it is thawed.
+			l, _ := c.waitLeader(5 * time.Second)
+			if err := c.expect(l, "PUT", "/kv/k", "old", 200, nil); err != nil {
+				return err
+			}
+			old := c.nodes[l].cmd.Process
+			if err := old.Signal(syscall.SIGSTOP); err != nil {
+				return err
+			}
+			defer old.Signal(syscall.SIGCONT)
+			err := eventually(8*time.Second, func() error {
+				for _, i := range c.followers(l) {
+					if info, err := c.info(i); err == nil && info.Role == "leader" {
+						return c.expect(i, "PUT", "/kv/k", "new", 200, nil)
+					}
+				}
+				return fmt.Errorf("no new leader while the old one is stopped")
+			})
+			if err != nil {
+				return err
+			}
+			type answer struct {
+				status int
+				body   string
+				err    error
+			}
+			got := make(chan answer, 1)
+			go func() {
+				status, body, _, err := c.do(l, "GET", "/kv/k", "")
+				got <- answer{status, body, err}
+			}()
+			time.Sleep(200 * time.Millisecond) // the read waits in the frozen node's socket
+			if err := old.Signal(syscall.SIGCONT); err != nil {
+				return err
+			}
+			if a := <-got; a.err == nil && a.status == 200 && a.body != "new" {
+				return fmt.Errorf("the old leader, thawed, answered a read sent after the new leader acknowledged \"new\" with 200 %q", a.body)
+			}
+			return nil
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.bug, func(t *testing.T) {

@@ -45,9 +45,10 @@ const (
 	bugIgnoreDelayed   = "ignore-delayed"
 	bugAckBeforeCommit = "ack-before-commit"
 	bugLeaseReads      = "lease-reads"
+	bugTickLease       = "tick-lease"
 )
 
-var knownBugs = []string{bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads}
+var knownBugs = []string{bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads, bugTickLease}
 
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)

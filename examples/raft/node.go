@@ -86,6 +86,11 @@ type Node struct {
 	ackSeq     map[string]uint64    // the newest read round each peer has answered
 	readSeq    uint64               // read rounds started
 	termStart  int64                // index of this term's first entry (the no-op)
+
+	// The tick-lease bug's clock: ticks of tickLoop, and the tick of each
+	// peer's last answer.
+	ticks   int64
+	ackTick map[string]int64
 }
 
 // NewNode loads the node's persistent state from cfg.DataDir.
@@ -157,7 +162,13 @@ func (n *Node) tickLoop() {
 			return
 		case now := <-t.C:
 			n.mu.Lock()
+			n.ticks++
 			switch {
+			case n.role == leader && n.cfg.Bug == bugTickLease:
+				if !n.tickLeaseLocked() {
+					log.Printf("term %d: no answer from a majority for %d ticks; stepping down", n.term, n.leaseTicks())
+					n.becomeFollowerLocked(n.term, "")
+				}
 			case n.role == leader:
 				// Check quorum: a leader that has not heard from a majority
 				// for a whole maximal election timeout has probably been
@@ -173,6 +184,26 @@ func (n *Node) tickLoop() {
 			n.mu.Unlock()
 		}
 	}
+}
+
+// tickLeaseLocked is the tick-lease bug's check-quorum and read lease: a
+// majority answered within the last election timeout, counted in ticks of
+// tickLoop rather than read from the clock. While the process is paused
+// its ticker does not tick, so after a pause of any length the lease still
+// holds: the old leader serves reads from its own state, and does not step
+// down, until it hears of the new leader.
+func (n *Node) tickLeaseLocked() bool {
+	active := 1
+	for _, p := range n.cfg.Peers {
+		if n.ticks-n.ackTick[p] < n.leaseTicks() {
+			active++
+		}
+	}
+	return active >= n.quorum()
+}
+
+func (n *Node) leaseTicks() int64 {
+	return int64(n.cfg.ElectionTimeoutMin / (10 * time.Millisecond))
 }
 
 func (n *Node) quorumActiveLocked(now time.Time) bool {
@@ -232,10 +263,11 @@ func (n *Node) becomeLeaderLocked() {
 	n.role, n.leader = leader, n.cfg.Addr
 	now := time.Now()
 	n.nextIndex, n.matchIndex = map[string]int64{}, map[string]int64{}
-	n.lastAck, n.ackSeq = map[string]time.Time{}, map[string]uint64{}
+	n.lastAck, n.ackSeq, n.ackTick = map[string]time.Time{}, map[string]uint64{}, map[string]int64{}
 	for _, p := range n.cfg.Peers {
 		n.nextIndex[p] = n.lastIndexLocked() + 1
 		n.lastAck[p] = now // a grace period of one check-quorum window
+		n.ackTick[p] = n.ticks
 	}
 	// A leader may only count replicas of entries from its own term, so it
 	// appends a no-op at once: committing it commits every entry before

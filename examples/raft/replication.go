@@ -87,6 +87,9 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 	if n.role != leader || n.term != req.Term {
 		return false
 	}
+	if resp.Term > n.term && n.cfg.Bug == bugTickLease && n.tickLeaseLocked() {
+		return false // the tick-lease bug: the lease is trusted over the answer
+	}
 	if resp.Term > n.term {
 		log.Printf("term %d: %s is in term %d", n.term, peer, resp.Term)
 		n.becomeFollowerLocked(resp.Term, "")
@@ -95,6 +98,7 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 	// Any answer in this term shows the peer still accepts this node as
 	// leader as of the request: it counts for check-quorum and read rounds.
 	n.lastAck[peer] = time.Now()
+	n.ackTick[peer] = n.ticks
 	if seq > n.ackSeq[peer] {
 		n.ackSeq[peer] = seq
 		n.notifyLocked()
@@ -168,6 +172,10 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 	case n.cfg.Bug == bugIgnoreDelayed && n.role == leader:
 		// The ignore-delayed bug: a leader trusts only answers to its own
 		// calls and never lets another node's request unseat it.
+		return resp
+	case n.cfg.Bug == bugTickLease && n.role == leader && n.tickLeaseLocked():
+		// The tick-lease bug: while its lease holds, a leader trusts it
+		// over any other leader's claim.
 		return resp
 	case n.cfg.Bug == bugTwoLeaders && n.role != follower && req.Term == n.term:
 		// The two-leaders bug: "there is one leader per term, and it is
@@ -342,6 +350,12 @@ func (n *Node) read(ctx context.Context, key string) (string, bool, error) {
 	if n.cfg.Bug == bugLeaseReads {
 		// The lease-reads bug: a leader trusts its lease and answers from
 		// its own state, without asking a majority whether it still leads.
+		v, ok := n.kv[key]
+		n.mu.Unlock()
+		return v, ok, nil
+	}
+	if n.cfg.Bug == bugTickLease && n.tickLeaseLocked() && n.lastApplied >= n.termStart {
+		// The lease says no other leader can exist: answer at once.
 		v, ok := n.kv[key]
 		n.mu.Unlock()
 		return v, ok, nil

@@ -66,6 +66,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
@@ -190,6 +191,19 @@ func New(opts ...Option) *Controller {
 // done; ctx bounds only the setting up. On error the previous impairment
 // may be gone, never half of the new one left in place.
 func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (string, error) {
+	return c.ApplyTowards(ctx, imps, nil)
+}
+
+// ApplyTowards is Apply for the packets sent to the IPv4 addresses to
+// only; other packets pass unimpaired. An empty to is Apply. On the
+// netem path, netem sits under a prio root qdisc whose u32 filters pick
+// the destinations; on the nftables path, the rules match them.
+func (c *Controller) ApplyTowards(ctx context.Context, imps cluster.Impairments, to []netip.Addr) (string, error) {
+	for _, a := range to {
+		if !a.Is4() {
+			return "", fmt.Errorf("impair towards %v: only IPv4 destinations can be picked out", a)
+		}
+	}
 	p, err := ParamsOf(imps)
 	if err != nil {
 		return "", fmt.Errorf("impair: %w", err)
@@ -213,7 +227,7 @@ func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (strin
 	}
 
 	if !c.opts.noNetem && c.netemGone == nil {
-		err := c.applyNetem(p)
+		err := c.applyNetem(p, to)
 		if err == nil {
 			return PathNetem, nil
 		}
@@ -222,14 +236,14 @@ func (c *Controller) Apply(ctx context.Context, imps cluster.Impairments) (strin
 		}
 		c.netemGone = err
 	}
-	return c.applyNftables(p)
+	return c.applyNftables(p, to)
 }
 
 // errNoNetem marks errors that mean the kernel has no sch_netem.
 var errNoNetem = errors.New("the kernel has no sch_netem")
 
 // applyNetem puts netem on every interface but loopback; c.mu is held.
-func (c *Controller) applyNetem(p Params) error {
+func (c *Controller) applyNetem(p Params, to []netip.Addr) error {
 	r, err := dialRtnl(c.opts.netns)
 	if err != nil {
 		return fmt.Errorf("impair: %w", err)
@@ -244,7 +258,11 @@ func (c *Controller) applyNetem(p Params) error {
 		if l.loopback {
 			continue
 		}
-		if err := r.setNetem(l.index, p); err != nil {
+		set := r.setNetem
+		if len(to) > 0 {
+			set = func(ifindex int32, p Params) error { return r.setNetemTowards(ifindex, p, to) }
+		}
+		if err := set(l.index, p); err != nil {
 			for _, d := range done {
 				r.delNetem(d.index)
 			}
@@ -279,7 +297,7 @@ func (c *Controller) applyNetem(p Params) error {
 // memory of the last draw, so the shaper does it; and where the shaper
 // runs anyway it does all the loss, so that a duplicate's copy can be lost
 // on its own, as netem's can.
-func (c *Controller) applyNftables(p Params) (string, error) {
+func (c *Controller) applyNftables(p Params, to []netip.Addr) (string, error) {
 	if c.path != PathNftables && c.path != PathNfqueue {
 		c.past, c.pastQueued = Stats{}, 0
 	}
@@ -301,7 +319,7 @@ func (c *Controller) applyNftables(p Params) (string, error) {
 			c.shaper.update(p)
 		}
 	}
-	r := rules{Shape: shape, Queue: c.opts.queue, Mark: c.opts.mark}
+	r := rules{To: to, Shape: shape, Queue: c.opts.queue, Mark: c.opts.mark}
 	if !shape {
 		r.Loss = p.Loss
 	}

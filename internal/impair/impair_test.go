@@ -753,3 +753,45 @@ func TestStats(t *testing.T) {
 		}
 	})
 }
+
+// TestTowards impairs only what A sends to B's IPv4 address: the IPv4
+// stream is delayed, the IPv6 one to the same peer is not, on the shaper
+// path and, where the kernel has it, on netem.
+func TestTowards(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		path string
+	}{
+		{"shaper", shaperOpts, PathNfqueue},
+		{"netem", nil, PathNetem},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			if s := Probe(WithNetNS(env.A.Fd())); tc.path == PathNetem && !s.Netem.OK {
+				t.Skipf("skipped: this kernel cannot run netem, so the netem path cannot be measured here: %s", s.Netem.Reason)
+			}
+			base := baseline(t, env)
+			c := newController(t, env, tc.opts...)
+			path, err := c.ApplyTowards(context.Background(), cluster.Impairments{delay(30*time.Millisecond, 0)}, []netip.Addr{env.B.Addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path != tc.path {
+				t.Fatalf("path %q, want %q", path, tc.path)
+			}
+			to := sendUDP(t, env, 200, time.Millisecond, 200*time.Millisecond, false)
+			other := sendUDP(t, env, 200, time.Millisecond, 200*time.Millisecond, true)
+			t.Logf("towards B: %v; to B's IPv6 address: %v", to, other)
+			if p50 := quantile(to.latencies(), .5); !within(p50, 30*time.Millisecond+base, slack(3*time.Millisecond)) {
+				t.Errorf("towards B: median %v, want 30ms", p50)
+			}
+			if p50 := quantile(other.latencies(), .5); p50 > base+slack(3*time.Millisecond) {
+				t.Errorf("to an address not picked: median %v, want unimpaired (%v)", p50, base)
+			}
+			if _, err := c.ApplyTowards(context.Background(), cluster.Impairments{delay(time.Millisecond, 0)}, []netip.Addr{env.B.Addr6}); err == nil {
+				t.Error("an IPv6 destination was accepted")
+			}
+		})
+	}
+}

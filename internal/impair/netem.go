@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -195,15 +196,84 @@ func (r *rtnl) links() ([]link, error) {
 	return out, nil
 }
 
-// qdisc sends a root qdisc request for the interface.
-func (r *rtnl) qdisc(typ netlink.HeaderType, flags netlink.HeaderFlags, ifindex int32, options []byte) error {
-	// struct tcmsg { family, pad1, pad2; ifindex; handle; parent; info }
+// setNetem makes netem applying p the root qdisc of the interface.
+func (r *rtnl) setNetem(ifindex int32, p Params) error {
+	return r.tcmsg(unix.RTM_NEWQDISC, netlink.Create|netlink.Replace, ifindex, 0, tcRoot, 0, "netem", netemOptions(p))
+}
+
+// delNetem removes the interface's root qdisc if it is netem, or the prio
+// qdisc that setNetemTowards puts netem under (its filters and netem go
+// with it). It is not an error if there is neither.
+func (r *rtnl) delNetem(ifindex int32) error {
+	for _, kind := range []string{"netem", "prio"} {
+		err := r.tcmsg(unix.RTM_DELQDISC, 0, ifindex, 0, tcRoot, 0, kind, nil)
+		// ENOENT: no root qdisc to delete (the default noqueue); EINVAL:
+		// the root qdisc is of another kind, which is not ours to remove.
+		if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+	}
+	return nil
+}
+
+// netemMissing reports whether err says the kernel has no sch_netem: the
+// kernel answers a request for an unknown qdisc kind with ENOENT.
+func netemMissing(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// Impairing the traffic to some destinations only, the way tc does it: a
+// prio root qdisc with one band more than its priomap uses, netem on that
+// band, and a u32 filter for each destination that sends its packets
+// there. Everything else goes through the three ordinary bands untouched.
+const (
+	prioHandle  = 0x00010000 // 1:
+	prioBands   = 4
+	netemBand   = 0x00010004 // 1:4, the band no priority maps to
+	netemHandle = 0x00400000 // 40:
+
+	tcaU32Classid = 1 // TCA_U32_CLASSID
+	tcaU32Sel     = 5 // TCA_U32_SEL
+	tcU32Terminal = 1 // TC_U32_TERMINAL
+
+	ethPIP = 0x0800 // ETH_P_IP
+)
+
+// prioOptions is the TCA_OPTIONS of the prio root qdisc: struct
+// tc_prio_qopt { int bands; __u8 priomap[16]; } with tc's default map,
+// followed, as tc sends it, by an empty nested TCA_OPTIONS.
+func prioOptions() []byte {
+	b := binary.NativeEndian.AppendUint32(nil, prioBands)
+	b = append(b, 1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+	return appendAttr(b, tcaOptions, nil)
+}
+
+// u32DstOptions is the TCA_OPTIONS of a u32 filter that sends IPv4
+// packets to dst into the netem band, as "tc filter add … u32 match ip
+// dst DST/32 flowid 1:4" does.
+func u32DstOptions(dst netip.Addr) []byte {
+	a := dst.As4()
+	// struct tc_u32_sel { flags, offshift, nkeys, pad; offmask (be16);
+	// off; offoff; hoff; hmask (be32) } and one struct tc_u32_key
+	// { mask (be32), val (be32), off, offmask }.
+	sel := []byte{tcU32Terminal, 0, 1, 0}
+	sel = append(sel, make([]byte, 12)...)
+	sel = append(sel, 0xff, 0xff, 0xff, 0xff)
+	sel = append(sel, a[:]...)
+	sel = binary.NativeEndian.AppendUint32(sel, 16) // the IPv4 destination
+	sel = binary.NativeEndian.AppendUint32(sel, 0)
+	b := appendAttr(nil, tcaU32Classid, u32s(netemBand))
+	return appendAttr(b, tcaU32Sel, sel)
+}
+
+// tcmsg builds a traffic control request for the interface.
+func (r *rtnl) tcmsg(typ netlink.HeaderType, flags netlink.HeaderFlags, ifindex int32, handle, parent, info uint32, kind string, options []byte) error {
 	b := make([]byte, 4, 20)
 	b = binary.NativeEndian.AppendUint32(b, uint32(ifindex))
-	b = binary.NativeEndian.AppendUint32(b, 0)
-	b = binary.NativeEndian.AppendUint32(b, tcRoot)
-	b = binary.NativeEndian.AppendUint32(b, 0)
-	b = appendAttr(b, tcaKind, []byte("netem\x00"))
+	b = binary.NativeEndian.AppendUint32(b, handle)
+	b = binary.NativeEndian.AppendUint32(b, parent)
+	b = binary.NativeEndian.AppendUint32(b, info)
+	b = appendAttr(b, tcaKind, []byte(kind+"\x00"))
 	if options != nil {
 		b = appendAttr(b, tcaOptions, options)
 	}
@@ -214,25 +284,32 @@ func (r *rtnl) qdisc(typ netlink.HeaderType, flags netlink.HeaderFlags, ifindex 
 	return err
 }
 
-// setNetem makes netem applying p the root qdisc of the interface.
-func (r *rtnl) setNetem(ifindex int32, p Params) error {
-	return r.qdisc(unix.RTM_NEWQDISC, netlink.Create|netlink.Replace, ifindex, netemOptions(p))
-}
-
-// delNetem removes the interface's root qdisc if it is netem. It is not an
-// error if it is not.
-func (r *rtnl) delNetem(ifindex int32) error {
-	err := r.qdisc(unix.RTM_DELQDISC, 0, ifindex, nil)
-	// ENOENT: no root qdisc to delete (the default noqueue); EINVAL: the
-	// root qdisc is of another kind, which is not ours to remove.
-	if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
-		return nil
+// setNetemTowards replaces the interface's root qdisc with netem applying
+// p to the packets sent to the destinations only. The old root goes
+// first, so the change has a moment with no impairment at all, never one
+// with the wrong one.
+func (r *rtnl) setNetemTowards(ifindex int32, p Params, to []netip.Addr) error {
+	if err := r.delNetem(ifindex); err != nil {
+		return err
 	}
-	return err
-}
-
-// netemMissing reports whether err says the kernel has no sch_netem: the
-// kernel answers a request for an unknown qdisc kind with ENOENT.
-func netemMissing(err error) bool {
-	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)
+	if err := r.tcmsg(unix.RTM_NEWQDISC, netlink.Create|netlink.Excl, ifindex, prioHandle, tcRoot, 0, "prio", prioOptions()); err != nil {
+		return fmt.Errorf("add prio root qdisc: %w", err)
+	}
+	if err := r.tcmsg(unix.RTM_NEWQDISC, netlink.Create|netlink.Excl, ifindex, netemHandle, netemBand, 0, "netem", netemOptions(p)); err != nil {
+		r.delNetem(ifindex)
+		return err
+	}
+	proto := binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, ethPIP))
+	for _, dst := range to {
+		if !dst.Is4() {
+			r.delNetem(ifindex)
+			return fmt.Errorf("impair towards %v: not an IPv4 address", dst)
+		}
+		// info: TC_H_MAKE(priority 1 << 16, protocol in network order).
+		if err := r.tcmsg(unix.RTM_NEWTFILTER, netlink.Create|netlink.Excl, ifindex, 0, prioHandle, 1<<16|uint32(proto), "u32", u32DstOptions(dst)); err != nil {
+			r.delNetem(ifindex)
+			return fmt.Errorf("add u32 filter for %v: %w", dst, err)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,28 @@ func TestNetemOptionsMatchTc(t *testing.T) {
 				t.Fatalf("%v: %d bytes, tc sends %d; first difference at byte %d:\n got %x\nwant %x", tc.p, len(got), len(want), at, got[at:min(at+32, len(got))], want[at:min(at+32, len(want))])
 			}
 		})
+	}
+}
+
+// TestTowardsOptionsMatchTc compares the prio qdisc and u32 filter that
+// pick destinations out with what tc sends for the same
+// (testdata/netem-golden.sh).
+func TestTowardsOptionsMatchTc(t *testing.T) {
+	tests := []struct {
+		golden string
+		got    []byte
+	}{
+		{"prio-bands4.bin", prioOptions()},
+		{"u32-dst.bin", u32DstOptions(netip.MustParseAddr("10.0.42.103"))},
+	}
+	for _, tc := range tests {
+		want, err := os.ReadFile(filepath.Join("testdata", tc.golden))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(tc.got, want) {
+			t.Errorf("%s:\n got %x\nwant %x", tc.golden, tc.got, want)
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -32,7 +34,12 @@ const lossModulus = 10000
 // connect), which no real network does. They are sent to Queue+1 instead,
 // a queue nobody binds, without bypass: the kernel frees a packet that no
 // queue takes, and the sender sees success, as netem's loss does.
+//
+// With To set, only packets to those IPv4 addresses are lost or queued:
+// the loss and queue rules are repeated once for each address, behind a
+// match on it, and everything else passes by the chain's accept policy.
 type rules struct {
+	To    []netip.Addr
 	Loss  float64 // percent
 	Shape bool
 	Queue uint16 // the shaper's queue; Queue+1 swallows lost packets
@@ -120,23 +127,43 @@ func (r rules) rules() []rule {
 			accept,
 		}},
 	}
-	if n := lossThreshold(r.Loss); n > 0 {
-		// numgen random mod 10000 < N counter queue num Queue+1.
-		// numgen writes a host-order number and cmp compares bytes, so
-		// convert to network order first, as nft itself does.
-		out = append(out, rule{tag: tagLoss, exprs: []expr.Any{
-			&expr.Numgen{Register: 1, Modulus: lossModulus, Type: unix.NFT_NG_RANDOM},
-			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binary.BigEndian.AppendUint32(nil, n)},
-			&expr.Counter{},
-			nfqueue.Target(r.lossQueue(), false),
-		}})
+	dsts := [][]expr.Any{nil}
+	if len(r.To) > 0 {
+		dsts = dsts[:0]
+		for _, a := range r.To {
+			dsts = append(dsts, daddrIs(a))
+		}
 	}
-	if r.Shape {
-		// counter queue num Queue bypass
-		out = append(out, rule{tag: tagQueue, exprs: []expr.Any{&expr.Counter{}, nfqueue.Target(r.Queue, true)}})
+	for _, match := range dsts {
+		if n := lossThreshold(r.Loss); n > 0 {
+			// numgen random mod 10000 < N counter queue num Queue+1.
+			// numgen writes a host-order number and cmp compares bytes, so
+			// convert to network order first, as nft itself does.
+			out = append(out, rule{tag: tagLoss, exprs: append(slices.Clone(match),
+				&expr.Numgen{Register: 1, Modulus: lossModulus, Type: unix.NFT_NG_RANDOM},
+				&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+				&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binary.BigEndian.AppendUint32(nil, n)},
+				&expr.Counter{},
+				nfqueue.Target(r.lossQueue(), false),
+			)})
+		}
+		if r.Shape {
+			// counter queue num Queue bypass
+			out = append(out, rule{tag: tagQueue, exprs: append(slices.Clone(match), &expr.Counter{}, nfqueue.Target(r.Queue, true))})
+		}
 	}
 	return out
+}
+
+// daddrIs matches IPv4 packets to a: "meta nfproto ipv4 ip daddr a".
+func daddrIs(a netip.Addr) []expr.Any {
+	b := a.As4()
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b[:]},
+	}
 }
 
 // counts is what the counted rules saw.

@@ -1,6 +1,7 @@
 package impair
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,40 @@ func TestRulesAsNftReadsThem(t *testing.T) {
 	}
 	if err := removeRules(env.A.Fd()); err != nil {
 		t.Errorf("removing an absent table: %v", err)
+	}
+}
+
+// TestRulesTowardsMatchDestinations reads back the rules that impair the
+// traffic to some destinations only.
+func TestRulesTowardsMatchDestinations(t *testing.T) {
+	env := newEnv(t)
+	if _, err := env.A.Run("nft", "--version"); err != nil {
+		t.Skipf("skipped: the nft command is not available to read the rules back: %v", err)
+	}
+	to := []netip.Addr{netip.MustParseAddr("10.9.0.2"), netip.MustParseAddr("10.9.0.3")}
+	r := rules{To: to, Loss: 20, Shape: true, Queue: 7, Mark: 0x1234}
+	if err := r.install(env.A.Fd()); err != nil {
+		t.Fatal(err)
+	}
+	defer removeRules(env.A.Fd())
+	out, err := env.A.Run("nft", "list", "table", "inet", TableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out)
+	for _, a := range to {
+		for _, want := range []string{
+			// nft folds "meta nfproto ipv4" into "ip".
+			"ip daddr " + a.String() + " numgen random mod 10000 < 2000",
+			"ip daddr " + a.String() + " counter packets 0",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("nft does not show %q", want)
+			}
+		}
+	}
+	if n := strings.Count(out, "queue num 7 bypass"); n != 2 {
+		t.Errorf("%d queue rules, want one for each of the 2 destinations", n)
 	}
 }
 

@@ -40,6 +40,9 @@ type Request struct {
 	Block []string `json:"block,omitempty"`
 	// Impairments is what "impair" applies to outgoing traffic.
 	Impairments cluster.Impairments `json:"impairments,omitempty"`
+	// Towards, if set, limits "impair" to the traffic sent to these IPv4
+	// addresses.
+	Towards []string `json:"towards,omitempty"`
 	// Lockdown is what "lockdown" lets a sandboxed node reach.
 	Lockdown *Lockdown `json:"lockdown,omitempty"`
 }
@@ -110,9 +113,10 @@ type Prober interface {
 	Probe() string
 }
 
-// Impairer applies impairments to the namespace's outgoing traffic.
+// Impairer applies impairments to the namespace's outgoing traffic: all of
+// it, or with towards the traffic sent to those addresses only.
 type Impairer interface {
-	Apply(ctx context.Context, imps cluster.Impairments) (path string, err error)
+	Apply(ctx context.Context, imps cluster.Impairments, towards []netip.Addr) (path string, err error)
 	Clear() error
 }
 
@@ -202,13 +206,9 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 	case "ping":
 		return Response{}
 	case "partition":
-		addrs := make([]netip.Addr, 0, len(req.Block))
-		for _, s := range req.Block {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return Response{Error: fmt.Sprintf("partition: %v", err)}
-			}
-			addrs = append(addrs, a)
+		addrs, err := parseAddrs("partition", req.Block)
+		if err != nil {
+			return Response{Error: err.Error()}
 		}
 		if err := setPartition(addrs); err != nil {
 			return Response{Error: err.Error()}
@@ -221,7 +221,11 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 		if err := req.Impairments.Validate(); err != nil {
 			return Response{Error: err.Error()}
 		}
-		path, err := d.impairer.Apply(ctx, req.Impairments)
+		towards, err := parseAddrs("impair towards", req.Towards)
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		path, err := d.impairer.Apply(ctx, req.Impairments, towards)
 		if err != nil {
 			return Response{Error: err.Error()}
 		}
@@ -252,6 +256,19 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 		return Response{Shaper: d.shaperStats()}
 	}
 	return Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+// parseAddrs reads the IP addresses of a request.
+func parseAddrs(what string, ss []string) ([]netip.Addr, error) {
+	addrs := make([]netip.Addr, 0, len(ss))
+	for _, s := range ss {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
 }
 
 func (d *daemon) shaperStats() *ShaperStats {

@@ -3,6 +3,7 @@ package netd
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"testing"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
@@ -15,7 +16,7 @@ type countingImpairer struct {
 	stats   *ShaperStats
 }
 
-func (c *countingImpairer) Apply(context.Context, cluster.Impairments) (string, error) {
+func (c *countingImpairer) Apply(context.Context, cluster.Impairments, []netip.Addr) (string, error) {
 	return "nftables+nfqueue", nil
 }
 func (c *countingImpairer) Clear() error              { c.cleared = true; return nil }
@@ -24,8 +25,10 @@ func (c *countingImpairer) ShaperStats() *ShaperStats { return c.stats }
 // plainImpairer counts nothing, as netem's Impairer would not.
 type plainImpairer struct{}
 
-func (plainImpairer) Apply(context.Context, cluster.Impairments) (string, error) { return "netem", nil }
-func (plainImpairer) Clear() error                                               { return nil }
+func (plainImpairer) Apply(context.Context, cluster.Impairments, []netip.Addr) (string, error) {
+	return "netem", nil
+}
+func (plainImpairer) Clear() error { return nil }
 
 func TestRepairReportsShaperStats(t *testing.T) {
 	want := &ShaperStats{Path: "nftables+nfqueue", Seen: 1234, Dropped: 240, Delayed: 994, Duplicated: 12}

@@ -17,8 +17,15 @@
 //	                           one every interval, waits up to wait after the
 //	                           last reply; reports received, duplicates,
 //	                           reordered and round-trip times (ms, sorted)
-//	GET  /probe/tcp?peer=ADDR&n=N   N sequential GET /health to peer over one
-//	                           kept-alive connection; reports the rtts (ms)
+//	GET  /probe/tcp?peer=ADDR&n=N&timeout=D   N sequential GET /health to
+//	                           peer over one kept-alive connection, each
+//	                           within timeout (default 5s); reports the rtts
+//	                           (ms) and how many failed
+//	GET  /probe/send?peer=ADDR&n=N&interval=D
+//	                           sends N one-way UDP datagrams to peer, which
+//	                           counts them and answers nothing
+//	GET  /received             {"<sender ip>": count} of the one-way
+//	                           datagrams received since the node started
 //	GET  /probe/dial?net=tcp|udp&addr=IP:PORT
 //	                           one TCP connect, or one UDP datagram and a
 //	                           short wait for an answer, to addr; reports
@@ -78,7 +85,7 @@ func main() {
 		dataDir = "."
 	}
 
-	n := &node{addr: addr, peers: peers, dataDir: dataDir, kv: map[string]string{}}
+	n := &node{addr: addr, peers: peers, dataDir: dataDir, kv: map[string]string{}, received: map[string]int{}}
 	n.previous, n.starts = n.recordStart()
 	log.Printf("started as %s (start %d, previous run: %s)", addr, n.starts, n.previous)
 
@@ -86,7 +93,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("udp: %v", err)
 	}
-	go echoUDP(udp)
+	go n.echoUDP(udp)
 
 	srv := &http.Server{Addr: ":" + port, Handler: n.routes()}
 	sigs := make(chan os.Signal, 1)
@@ -123,8 +130,9 @@ type node struct {
 	previous      string
 	starts        int
 
-	mu sync.Mutex // guards kv
-	kv map[string]string
+	mu       sync.Mutex // guards kv and received
+	kv       map[string]string
+	received map[string]int // one-way datagrams by sender IP
 }
 
 // recordStart reads how the previous run ended and marks this one running.
@@ -208,6 +216,12 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("GET /probe/udp", n.probeUDP)
 	mux.HandleFunc("GET /probe/tcp", n.probeTCP)
 	mux.HandleFunc("GET /probe/dial", probeDial)
+	mux.HandleFunc("GET /probe/send", n.probeSend)
+	mux.HandleFunc("GET /received", func(w http.ResponseWriter, r *http.Request) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		writeJSON(w, n.received)
+	})
 	mux.HandleFunc("/kv/{key}", n.handleKV)
 	mux.HandleFunc("POST /exit", func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("exiting on request")
@@ -317,8 +331,13 @@ func pingUDP(addr string) bool {
 	return false
 }
 
-// echoUDP answers every datagram with itself.
-func echoUDP(pc net.PacketConn) {
+// oneWay starts the datagrams of /probe/send, which are counted, not
+// echoed.
+const oneWay = "oneway "
+
+// echoUDP answers every datagram with itself, except one-way ones, which
+// it counts by sender.
+func (n *node) echoUDP(pc net.PacketConn) {
 	buf := make([]byte, 2048)
 	for {
 		k, from, err := pc.ReadFrom(buf)
@@ -326,8 +345,46 @@ func echoUDP(pc net.PacketConn) {
 			log.Printf("udp: %v", err)
 			return
 		}
+		if strings.HasPrefix(string(buf[:k]), oneWay) {
+			ip, _, _ := net.SplitHostPort(from.String())
+			n.mu.Lock()
+			n.received[ip]++
+			n.mu.Unlock()
+			continue
+		}
 		pc.WriteTo(buf[:k], from)
 	}
+}
+
+// probeSend sends n one-way datagrams to a peer, one every interval.
+func (n *node) probeSend(w http.ResponseWriter, r *http.Request) {
+	peer := r.URL.Query().Get("peer")
+	count, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	if count <= 0 || count > 5000 {
+		count = 100
+	}
+	interval, err := time.ParseDuration(r.URL.Query().Get("interval"))
+	if err != nil || interval <= 0 {
+		interval = time.Millisecond
+	}
+	if !n.isPeer(peer) {
+		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
+		return
+	}
+	c, err := net.Dial("udp", peer)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer c.Close()
+	failed := 0
+	for i := 0; i < count; i++ {
+		if _, err := c.Write([]byte(oneWay + strconv.Itoa(i))); err != nil {
+			failed++
+		}
+		time.Sleep(interval)
+	}
+	writeJSON(w, map[string]int{"sent": count, "failed": failed})
 }
 
 // probeUDP sends n numbered datagrams to a peer's UDP echo, one every
@@ -424,11 +481,15 @@ func (n *node) probeTCP(w http.ResponseWriter, r *http.Request) {
 	if count <= 0 || count > 1000 {
 		count = 20
 	}
+	timeout, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || timeout <= 0 {
+		timeout = 5 * time.Second
+	}
 	if !n.isPeer(peer) {
 		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
 		return
 	}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
 	var rtts []float64
 	failed := 0
