@@ -146,7 +146,7 @@ func LogStage(dir string) (Stage, error) {
 	}
 	lines, cutCounts, err := readLogs(dir, first)
 	st := Stage{Name: "logs of " + dir, Started: first.UTC(), Logs: lines, LogsCut: cutCounts,
-		Tests: []Test{}, Events: []Event{}, Faults: []Fault{}, Leaders: []Leader{}, Verdict: "pass"}
+		Tests: []Test{}, Events: []Event{}, Faults: []Fault{}, Leaders: []Leader{}}
 	if st.Logs == nil {
 		st.Logs = []LogLine{}
 	}
@@ -192,7 +192,7 @@ func LogsPage(dir string) ([]byte, error) {
 		return nil, err
 	}
 	r := &Report{Schema: Schema, Version: Version, Stages: []Stage{st},
-		Run: Run{Command: "clstr logs --html", Started: st.Started, Duration: st.Duration, Verdict: "pass"}}
+		Run: Run{Command: "clstr logs --html", Started: st.Started, Duration: st.Duration}}
 	page, herr := HTML(r)
 	if herr != nil {
 		return nil, herr

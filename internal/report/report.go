@@ -52,7 +52,8 @@ type Run struct {
 	// Duration is the sum of the stages' durations.
 	Duration MS `json:"duration_ms"`
 	// Verdict is "pass", "fail" (the target failed) or "error" (clstr
-	// could not judge), as the exit status says: 0, 1, 2.
+	// could not judge), as the exit status says: 0, 1, 2. It is empty in
+	// the page of clstr logs --html, which judges nothing.
 	Verdict    string `json:"verdict"`
 	ExitStatus int    `json:"exit_status"`
 }

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  var state = { ready: false, errors: [], renderMs: 0 };
+  var state = { ready: false, errors: [], renderMs: 0, pageMs: 0 };
   window.clstrReport = state;
   window.addEventListener("error", function (e) {
     state.errors.push(String(e.message || e));
@@ -83,12 +83,17 @@
     var head = document.getElementById("head");
     head.innerHTML = "";
     append(head, [
-      el("h1", null, "clstr report ", el("span", { class: "verdict verdict-" + run.verdict, id: "verdict", text: (run.verdict || "").toUpperCase() })),
+      el("h1", null, "clstr report ", badge(run.verdict, "verdict")),
       el("dl", { class: "facts" },
         fact("command", run.command), fact("target", run.target), fact("seed", run.seed),
         fact("started", run.started ? new Date(run.started).toLocaleString() : ""),
-        fact("took", fmtDur(run.duration_ms || 0)), fact("exit status", String(run.exit_status))),
+        fact("took", fmtDur(run.duration_ms || 0)), run.verdict ? fact("exit status", String(run.exit_status)) : null),
     ]);
+  }
+  // badge shows a verdict; a page of logs alone has none.
+  function badge(verdict, id) {
+    if (!verdict) return null;
+    return el("span", { class: "verdict verdict-" + verdict, id: id, text: verdict.toUpperCase() });
   }
   function fact(k, v) {
     if (!v) return null;
@@ -108,7 +113,7 @@
     if (stages.length > 1) {
       var sel = el("select", { id: "stage-select", onchange: function () { renderStage(holder, stages[sel.value]); } });
       stages.forEach(function (s, i) {
-        append(sel, el("option", { value: String(i), selected: i === pick, text: s.name + " — " + s.verdict }));
+        append(sel, el("option", { value: String(i), selected: i === pick, text: s.name + (s.verdict ? " — " + s.verdict : "") }));
       });
       append(main, el("label", { class: "stage-pick" }, "Stage ", sel));
     }
@@ -124,7 +129,7 @@
     ops.forEach(function (o) { end = Math.max(end, o.complete_ms); });
     var timeline = makeTimeline(st, ops, Math.max(end, 1));
     append(holder, [
-      el("h2", null, st.name, " ", el("span", { class: "verdict verdict-" + st.verdict, text: st.verdict.toUpperCase() })),
+      el("h2", null, st.name, " ", badge(st.verdict)),
       st.stopped ? el("p", { class: "stopped", text: "Stopped: " + st.stopped }) : null,
       renderTests(st, timeline),
       timeline.element,
@@ -137,6 +142,7 @@
   }
 
   function renderTests(st, timeline) {
+    if (!st.tests.length) return null;
     var rows = st.tests.map(function (t, i) {
       var icon = { passed: "✓", failed: "✗", skipped: "–", "not run": "·" }[t.status] || "?";
       return el("tr", { class: "test test-" + t.status.replace(" ", "-"), "data-test": String(i),
@@ -153,7 +159,15 @@
 
   function makeTimeline(st, ops, end) {
     var LABEL = 110, ROW = 22, AXIS = 22;
-    var view = { from: 0, to: end };
+    // The whole run starts where something first happened on the cluster,
+    // not with the image build before it.
+    var first = end;
+    st.events.forEach(function (e) { first = Math.min(first, e.t); });
+    st.tests.forEach(function (t) { if (t.start_ms !== undefined) first = Math.min(first, t.start_ms); });
+    ops.forEach(function (o) { first = Math.min(first, o.invoke_ms); });
+    if (st.logs.length) first = Math.min(first, st.logs[0].t);
+    var origin = Math.max(0, first - (end - first) * 0.01);
+    var view = { from: origin, to: end };
     var wrap = el("div", { class: "tl-wrap" });
     var plot = svg("svg", { class: "timeline", id: "timeline-svg" });
     var canvas = el("canvas", { class: "ops", id: "ops-canvas" });
@@ -187,7 +201,7 @@
     ops.forEach(function (o) { counts[o.outcome] = (counts[o.outcome] || 0) + 1; });
 
     var toolbar = el("div", { class: "tl-tools" },
-      el("button", { id: "zoom-reset", onclick: function () { zoom(0, end); }, text: "Whole run" }),
+      el("button", { id: "zoom-reset", onclick: function () { zoom(origin, end); }, text: "Whole run" }),
       el("span", { class: "note", text: " Wheel zooms, drag pans; click a test to zoom to it." }),
       ops.length ? el("span", { class: "opstats", id: "op-stats",
         text: ops.length + " operations: " + counts.ok + " ok, " + counts.fail + " fail, " + counts.unknown +
@@ -381,9 +395,9 @@
 
     function zoom(a, b) {
       var min = Math.max(1, end / 1e6);
-      view.from = Math.max(0, a);
+      view.from = Math.max(origin, a);
       view.to = Math.min(end, Math.max(b, view.from + min));
-      if (view.to - view.from < min) view.from = Math.max(0, view.to - min);
+      if (view.to - view.from < min) view.from = Math.max(origin, view.to - min);
       draw();
     }
     wrap.addEventListener("wheel", function (ev) {
@@ -401,9 +415,9 @@
       if (!dragging) return;
       var dt = (ev.clientX - dragging.x) / width() * (dragging.to - dragging.from);
       var a = dragging.from - dt, b = dragging.to - dt;
-      if (a < 0) { b -= a; a = 0; }
+      if (a < origin) { b += origin - a; a = origin; }
       if (b > end) { a -= b - end; b = end; }
-      view.from = Math.max(0, a); view.to = b;
+      view.from = Math.max(origin, a); view.to = b;
       draw();
     });
     window.addEventListener("resize", function () { draw(); });
@@ -520,6 +534,8 @@
     renderStages();
   } finally {
     state.renderMs = performance.now() - started;
+    // From the start of the navigation: reading the file and the page too.
+    state.pageMs = performance.now();
     state.ready = true;
     document.body.setAttribute("data-ready", "1");
     document.body.setAttribute("data-render-ms", state.renderMs.toFixed(1));
