@@ -106,34 +106,64 @@ func TestReportOfFailingStage(t *testing.T) {
 	p.CheckClean(t)
 }
 
-// TestRunReportFaults runs a script with a partition, a kill and a
-// failing check on three test nodes in real containers with clstr run
-// --report, checks the faults and lanes of report.json, and renders the
-// logs of the run with clstr logs --html in a real browser.
+// TestRunReportFaults runs clients against three test nodes, which do
+// not replicate, in real containers with clstr run --report, while a
+// nemesis partitions them and after a kill; the history is not
+// linearizable. It checks the history, faults, lanes and visualization of
+// the report and its page in a real browser, then renders the logs of the
+// run with clstr logs --html.
 func TestRunReportFaults(t *testing.T) {
 	dockerOrSkip(t)
 	_, testnode := binaries(t)
 	script := `suite(cluster = 3)
-def faults():
+
+def client(i):
+    if i == 0:
+        fetch("n1", "/kv/k", method = "PUT", body = unique("v"))
+    else:
+        fetch("n2", "/kv/k")
+
+def nemesis():
     partition(["n1", "n2"], ["n3"])
-    kill("n2")
-    start("n2")
+    sleep("100ms")
     heal()
-    put("n1", "/kv/a", "1").status(200).run()
-    get("n2", "/kv/a").status(200).body("1").hint("Replicate writes to every node.").run()
+    sleep("100ms")
+
+def faults():
+    fetch("n2", "/kv/k", method = "PUT", body = "first")
+    kill("n3")
+    start("n3")
+    h = clients(2, client, ops = 40, nemesis = nemesis)
+    heal()
+    check_linearizable(h, hint = "Read from the node you wrote to.")
+
 test("faults", faults)
 `
-	res := clstrRun(t, map[string]string{"s.star": script}, nil, "run", "--binary", testnode, "--report", "rep", "s.star")
+	res := clstrRun(t, map[string]string{"s.star": script}, nil, "run", "--binary", testnode, "--seed", "42", "--report", "rep", "s.star")
 	if res.status != exitFail {
 		t.Fatalf("exit status %d; want 1\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)
 	}
 	if strings.Contains(res.stdout, "::error") {
 		t.Errorf("annotations outside GitHub Actions:\n%s", res.stdout)
 	}
-	r := readJSONReport(t, filepath.Join(res.dir, "rep"))
+	t.Logf("clstr run took %v", res.took)
+	rep := filepath.Join(res.dir, "rep")
+	r := readJSONReport(t, rep)
 	st := r.Stages[0]
-	if f := st.Tests[0].Failure; f == nil || f.Position == nil || *f.Position != (report.Position{File: "s.star", Line: 8, Column: 89}) {
-		t.Errorf("failure %+v at %+v; want s.star:8:89", f, f.Position)
+	if r.Run.Seed != "42" {
+		t.Errorf("seed %q; want 42", r.Run.Seed)
+	}
+	f := st.Tests[0].Failure
+	if f == nil || f.Position == nil || *f.Position != (report.Position{File: "s.star", Line: 21, Column: 23}) {
+		t.Fatalf("failure %+v; want one at s.star:21:23", f)
+	}
+	if f.Visualization == "" || !strings.HasPrefix(f.Visualization, "linearizability-") {
+		t.Errorf("the failure links no visualization: %+v", f)
+	} else if _, err := os.Stat(filepath.Join(rep, f.Visualization)); err != nil {
+		t.Errorf("the visualization is not beside the report: %v", err)
+	}
+	if st.History == nil || len(st.History.Ops) < 80 {
+		t.Fatalf("history %+v; want the clients' 80 operations and the test's", st.History)
 	}
 	kinds := map[string]int{}
 	for _, f := range st.Faults {
@@ -142,25 +172,43 @@ test("faults", faults)
 			t.Errorf("fault %+v still in force at the end", f)
 		}
 	}
-	for _, k := range []string{"partitioned n1 n1 n2", "partitioned n2 n1 n2", "partitioned n3 n3", "killed n2 "} {
-		if kinds[k] != 1 {
-			t.Errorf("faults %v; want one %q", kinds, k)
+	for _, k := range []string{"partitioned n1 n1 n2", "partitioned n2 n1 n2", "partitioned n3 n3"} {
+		if kinds[k] == 0 {
+			t.Errorf("faults %v; want %q", kinds, k)
 		}
 	}
-	if len(st.Nodes) != 3 || len(st.Nodes[1].Spans) != 3 {
-		t.Errorf("lanes %+v; want n2 up, killed, up", st.Nodes)
+	if kinds["killed n3 "] != 1 {
+		t.Errorf("faults %v; want one kill of n3", kinds)
 	}
+	if len(st.Nodes) != 3 || len(st.Nodes[2].Spans) != 3 {
+		t.Errorf("lanes %+v; want n3 up, killed, up", st.Nodes)
+	}
+
+	p := browsertest.Open(t, filepath.Join(rep, report.HTMLFile))
+	got := browsertest.Eval[map[string]any](t, p, `({
+		lanes: document.querySelectorAll("g.lane").length,
+		partitions: document.querySelectorAll("rect.mark-partitioned").length,
+		canvas: document.getElementById("ops-canvas").width,
+		stats: document.getElementById("op-stats").textContent,
+		link: (document.querySelector("#failures a.visualization") || {}).getAttribute?.("href") || "",
+	})`)
+	if got["lanes"] != 3.0 || got["partitions"].(float64) < 3 || got["canvas"].(float64) == 0 || got["link"] != f.Visualization ||
+		!strings.Contains(got["stats"].(string), " operations: ") {
+		t.Errorf("page: %v", got)
+	}
+	p.Screenshot(t, "report-not-linearizable.png")
+	p.CheckClean(t)
 
 	logs := clstrIn(t, res.dir, "logs", "--html", "logs.html")
 	wantStatus(t, logs, 0)
-	p := browsertest.Open(t, filepath.Join(res.dir, "logs.html"))
-	got := browsertest.Eval[[]int](t, p, `[document.querySelectorAll("g.lane").length,
+	p = browsertest.Open(t, filepath.Join(res.dir, "logs.html"))
+	counts := browsertest.Eval[[]int](t, p, `[document.querySelectorAll("g.lane").length,
 		document.querySelectorAll("#logs .log-line").length,
 		document.querySelectorAll('#logs .log-line[data-node="n3"]').length,
 		document.querySelectorAll("#logs input[data-node]").length,
 		document.querySelectorAll("rect.mark-partitioned").length]`)
-	if got[0] != 3 || got[1] == 0 || got[2] == 0 || got[3] != 3 || got[4] != 3 {
-		t.Errorf("logs page: %d lanes, %d lines (%d of n3), %d node filters, %d partition marks", got[0], got[1], got[2], got[3], got[4])
+	if counts[0] != 3 || counts[1] == 0 || counts[2] == 0 || counts[3] != 3 || counts[4] < 3 {
+		t.Errorf("logs page: %d lanes, %d lines (%d of n3), %d node filters, %d partition marks", counts[0], counts[1], counts[2], counts[3], counts[4])
 	}
 	p.Screenshot(t, "logs-faults.png")
 	p.CheckClean(t)

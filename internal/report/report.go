@@ -45,7 +45,9 @@ type Run struct {
 	Command string `json:"command"`
 	// Target says what ran: "Dockerfile in .", "binary ./kv".
 	Target string `json:"target,omitempty"`
-	// Seed is the seed of the run's random source, when it has one.
+	// Seed is the seed of the random source of the last stage (the one
+	// that failed, when one did), in decimal: --seed replays it. A string,
+	// because it may exceed what a JSON number holds exactly.
 	Seed string `json:"seed,omitempty"`
 	// Started is the wall-clock time the first stage started.
 	Started time.Time `json:"started"`
@@ -61,7 +63,9 @@ type Run struct {
 // Stage is one run of a script or challenge stage on its own cluster.
 type Stage struct {
 	// Name is the script or the stage ("kv-store/http-api").
-	Name    string    `json:"name"`
+	Name string `json:"name"`
+	// Seed is the seed of the stage's random source, in decimal.
+	Seed    string    `json:"seed,omitempty"`
 	Started time.Time `json:"started"`
 	// Duration is the whole run, cluster start and cleanup included.
 	Duration MS     `json:"duration_ms"`
@@ -205,6 +209,7 @@ func NewStage(in StageRun) (Stage, error) {
 		Duration: ms(res.Duration),
 		Verdict:  verdictName(starlark.Verdict(res)),
 		Stopped:  in.Stopped,
+		Seed:     seedText(res.Seed),
 		Tests:    []Test{},
 		Events:   []Event{},
 	}
@@ -243,6 +248,13 @@ func NewStage(in StageRun) (Stage, error) {
 		st.Logs = []LogLine{}
 	}
 	return st, err
+}
+
+func seedText(seed uint64) string {
+	if seed == 0 {
+		return ""
+	}
+	return strconv.FormatUint(seed, 10)
 }
 
 // testStart finds when a test began: its "TEST: name" event.

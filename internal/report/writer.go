@@ -39,9 +39,6 @@ func NewWriter(dir, command, target string) *Writer {
 	}}
 }
 
-// SetSeed records the seed of the run's random source.
-func (w *Writer) SetSeed(seed string) { w.Report.Run.Seed = seed }
-
 // Add adds a stage that ran, and copies the visualizations its run wrote
 // into the report's directory, linking each from the failing test it
 // shows. An error reading the logs or copying a file is returned, and the
@@ -84,6 +81,9 @@ func (w *Writer) add(st Stage) {
 		r.Run.Started = st.Started
 	}
 	r.Stages = append(r.Stages, st)
+	if st.Seed != "" {
+		r.Run.Seed = st.Seed
+	}
 	r.Run.Duration += st.Duration
 }
 

@@ -161,11 +161,15 @@
     var LABEL = 110, ROW = 22, AXIS = 22;
     // The whole run starts where something first happened on the cluster,
     // not with the image build before it.
+    // A cluster-wide event (the network it made) may come well before.
     var first = end;
-    st.events.forEach(function (e) { first = Math.min(first, e.t); });
+    st.events.forEach(function (e) { if (e.node) first = Math.min(first, e.t); });
     st.tests.forEach(function (t) { if (t.start_ms !== undefined) first = Math.min(first, t.start_ms); });
     ops.forEach(function (o) { first = Math.min(first, o.invoke_ms); });
-    if (st.logs.length) first = Math.min(first, st.logs[0].t);
+    for (var i = 0; i < st.logs.length; i++) {
+      if (st.logs[i].stream !== "event") { first = Math.min(first, st.logs[i].t); break; }
+    }
+    if (first === end) first = 0;
     var origin = Math.max(0, first - (end - first) * 0.01);
     var view = { from: origin, to: end };
     var wrap = el("div", { class: "tl-wrap" });
