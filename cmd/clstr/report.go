@@ -45,7 +45,13 @@ func setUpReport(c *cli.Context, target string) error {
 	if c.IsSet("report") && dir == "" {
 		return usageError{c.Command.Name + ": --report needs the directory to write the report into"}
 	}
+	if c.IsSet("report") && c.Bool("watch") {
+		return usageError{c.Command.Name + ": --report reports a single run; leave out --watch"}
+	}
 	if !c.IsSet("report") {
+		if c.Bool("watch") {
+			return nil // clstr.yaml's report is for single runs
+		}
 		var err error
 		if dir, err = configuredReport("."); err != nil {
 			return err
@@ -53,9 +59,6 @@ func setUpReport(c *cli.Context, target string) error {
 	}
 	if dir == "" {
 		return nil
-	}
-	if c.Bool("watch") {
-		return usageError{c.Command.Name + ": --report reports a single run; leave out --watch"}
 	}
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		return usageError{fmt.Sprintf("%s: --report %s is a file; give a directory", c.Command.Name, dir)}

@@ -234,6 +234,12 @@ func TestReportFromConfig(t *testing.T) {
 	if st := r.Stages[0]; r.Run.ExitStatus != 2 || st.Error == nil || st.Error.Position == nil || st.Error.Position.Line != 3 || st.Error.Verdict != "error" {
 		t.Errorf("report %+v", r)
 	}
+	// --report reports one run: not with --watch, where clstr.yaml's
+	// report is left aside.
+	if status := run(context.Background(), []string{"clstr", "run", "--watch", "--report", "w", "bad.star"}, &stdout, &stderr); status != exitError ||
+		!strings.Contains(stderr.String(), "--report reports a single run; leave out --watch") {
+		t.Errorf("--report with --watch: exit %d\n%s", status, stderr.String())
+	}
 	// --report wins over clstr.yaml.
 	run(context.Background(), []string{"clstr", "run", "--binary", "bad.star", "--report", "mine", "bad.star"}, &stdout, &stderr)
 	if _, err := os.Stat(filepath.Join("mine", report.JSONFile)); err != nil {
