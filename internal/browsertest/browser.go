@@ -33,10 +33,9 @@ const ArtifactsEnv = "CLSTR_TEST_ARTIFACTS"
 // Page is a page open in a headless Chromium.
 type Page struct {
 	// Ctx runs chromedp actions on the page.
-	Ctx context.Context
-	url string
-
-	mu       sync.Mutex // guards problems and requests
+	Ctx      context.Context
+	mu       sync.Mutex // guards url, problems and requests
+	url      string     // of the page open
 	problems []string
 	requests []string
 }
@@ -85,16 +84,29 @@ func Open(t testing.TB, path string) *Page {
 		cancel()
 		cancelAlloc()
 	})
-	p := &Page{Ctx: ctx, url: "file://" + abs}
+	p := &Page{Ctx: ctx}
 	if err := chromedp.Listen(ctx, p.record); err != nil {
 		t.Fatalf("start chromium (%s): %v", exe, err)
 	}
-	nav, stop := context.WithTimeout(ctx, 60*time.Second)
-	defer stop()
-	if err := chromedp.Do(nav, chromedp.Navigate(p.url)); err != nil {
-		t.Fatalf("open %s in chromium: %v", p.url, err)
-	}
+	p.Goto(t, abs)
 	return p
+}
+
+// Goto opens the file at path in place of the page.
+func (p *Page) Goto(t testing.TB, path string) {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.url = "file://" + abs
+	p.mu.Unlock()
+	nav, stop := context.WithTimeout(p.Ctx, 60*time.Second)
+	defer stop()
+	if err := chromedp.Do(nav, chromedp.Navigate("file://"+abs)); err != nil {
+		t.Fatalf("open %s in chromium: %v", abs, err)
+	}
 }
 
 // record keeps what the page should not have done.

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,33 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("after zooming to the failing test, %d lanes", zoomed)
 	}
 	p.Screenshot(t, "report-sample.png")
+	p.CheckClean(t)
+
+	// A report of two stages (clstr test --so-far) shows the one that
+	// failed, and the other on demand.
+	dir := t.TempDir()
+	w := NewWriter(dir, "clstr test --so-far", "binary ./raft")
+	passing := sampleRun(t, 0)
+	passing.Name = "raft/leader-election"
+	passing.Result.Tests = passing.Result.Tests[:1]
+	w.Add(passing)
+	failing := sampleRun(t, 10)
+	failing.Name = "raft/log-replication"
+	w.Add(failing)
+	if err := w.Save("fail", 1); err != nil {
+		t.Fatal(err)
+	}
+	p.Goto(t, filepath.Join(dir, HTMLFile))
+	stages := browsertest.Eval[[]string](t, p, `(() => {
+		const sel = document.getElementById("stage-select");
+		const shown = document.querySelector("#stage h2").firstChild.textContent;
+		sel.value = "0";
+		sel.dispatchEvent(new Event("change"));
+		return [String(sel.options.length), shown, document.querySelector("#stage h2").firstChild.textContent];
+	})()`)
+	if want := []string{"2", "raft/log-replication", "raft/leader-election"}; !slices.Equal(stages, want) {
+		t.Errorf("stages: %q; want %q", stages, want)
+	}
 	p.CheckClean(t)
 }
 
