@@ -29,6 +29,7 @@ func targetFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the output of the image build"},
 		seedFlag(),
 		junitFlag(),
+		reportFlag(),
 	}
 }
 
@@ -129,6 +130,9 @@ func testCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := setUpReport(c, describeTarget(opts)); err != nil {
+				return err
+			}
 			first := last
 			if c.Bool("so-far") {
 				first = 0
@@ -163,6 +167,9 @@ func nextCommand() *cli.Command {
 			}
 			opts, err := learnerTarget(c)
 			if err != nil {
+				return err
+			}
+			if err := setUpReport(c, describeTarget(opts)); err != nil {
 				return err
 			}
 			out := newOutput(c.App.Writer)

@@ -50,9 +50,18 @@ func kvBinary(t *testing.T) string {
 // that it left no container, network or volume behind.
 func clstrIn(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return clstrInEnv(t, dir, nil, args...)
+}
+
+// clstrInEnv is clstrIn with env added to clstr's environment.
+func clstrInEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	clstr, _ := binaries(t)
 	cmd := exec.Command(clstr, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/report"
 )
 
 // A run leaves in logDir one "<node>.log" per node, lines "TIME
@@ -44,6 +45,7 @@ func logsCommand() *cli.Command {
 			"With --follow, keeps printing new lines while a run goes on, until Ctrl-C.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines as a run writes them, until Ctrl-C"},
+			&cli.StringFlag{Name: "html", Usage: "write the logs as a page to `FILE`, with a lane per node and filters per node, instead of printing them"},
 		},
 		Action: func(c *cli.Context) error {
 			nodes := c.Args().Slice()
@@ -53,6 +55,9 @@ func logsCommand() *cli.Command {
 				}
 			}
 			stdout, stderr := c.App.Writer, c.App.ErrWriter
+			if c.IsSet("html") {
+				return logsHTML(c, stderr, nodes)
+			}
 			o := newOutput(stdout)
 			f := &logFormat{color: o.color}
 			if c.Bool("follow") {
@@ -88,6 +93,37 @@ func logsCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// logsHTML writes the page of the logs that --html asks for.
+func logsHTML(c *cli.Context, stderr io.Writer, nodes []string) error {
+	path := c.String("html")
+	switch {
+	case path == "":
+		return usageError{"logs: --html needs the name of the file to write"}
+	case c.Bool("follow"):
+		return usageError{"logs: --html writes the logs once; leave out --follow"}
+	case len(nodes) > 0:
+		return usageError{"logs: --html writes every node's logs, with a filter per node in the page; leave out the node names"}
+	}
+	if !hasLogs(logDir) {
+		fmt.Fprintf(stderr, "clstr: no logs yet: a run writes them into %s; run 'clstr test' (or 'clstr run') here first\n", logDir)
+		return exitStatus(exitError)
+	}
+	page, err := report.LogsPage(logDir)
+	if page == nil {
+		fmt.Fprintf(stderr, "clstr: logs: %v\n", err)
+		return exitStatus(exitError)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "clstr: logs: some lines could not be read: %v\n", err)
+	}
+	if err := os.WriteFile(path, page, 0o644); err != nil {
+		fmt.Fprintf(stderr, "clstr: logs: %v\n", err)
+		return exitStatus(exitError)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s: open it in a browser\n", path)
+	return nil
 }
 
 // logLine is one line of a run's logs: a node's output or an event.

@@ -1,7 +1,7 @@
 // Command clstr runs test stages, written in Starlark, against a program
 // that it starts as a cluster of Docker containers.
 //
-//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [--junit FILE] [--watch] [-v] SCRIPT
+//	clstr run [--target DIR | --image TAG | --binary PATH] [--run REGEX] [--junit FILE] [--report DIR] [--watch] [-v] SCRIPT
 //	clstr clean [--all] [--images]
 //	clstr doctor
 //	clstr check SCRIPT…
@@ -12,10 +12,10 @@
 //
 //	clstr list
 //	clstr init CHALLENGE [DIR] [--language LANG]
-//	clstr test [STAGE] [--so-far] [--binary PATH | --image TAG] [--junit FILE]
-//	clstr next [--binary PATH | --image TAG] [--junit FILE]
+//	clstr test [STAGE] [--so-far] [--binary PATH | --image TAG] [--junit FILE] [--report DIR]
+//	clstr next [--binary PATH | --image TAG] [--junit FILE] [--report DIR]
 //	clstr status
-//	clstr logs [NODE…] [--follow]
+//	clstr logs [NODE…] [--follow] [--html FILE]
 //
 // Exit status: 0 when every test passed; 1 when the target failed (a test
 // failed, its image did not build, a node never became healthy); 2 when

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,6 +47,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "run again whenever the script, a module it loads or the target changes"},
 			seedFlag(),
 			junitFlag(),
+			reportFlag(),
 		}, sandboxFlags()...),
 		Action: runAction,
 	}
@@ -76,6 +78,9 @@ func runAction(c *cli.Context) error {
 	}
 	out := newOutput(stdout)
 	verbose := c.Bool("verbose")
+	if err := setUpReport(c, describeTarget(opts)); err != nil {
+		return err
+	}
 	if c.Bool("watch") {
 		return watchAction(c, out, script, opts, filter)
 	}
@@ -86,7 +91,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		junitFrom(c.Context).addError(unloaded{c.Args().First()}, "the script did not load", err)
-		return exitStatus(junitFrom(c.Context).write(stderr, exitError))
+		addReportError(c.Context, stdout, stderr, unloaded{c.Args().First()}, "the script did not load", err)
+		status := junitFrom(c.Context).write(stderr, exitError)
+		return exitStatus(writeReport(c.Context, stderr, status))
 	}
 	if filter != nil && !matchesAny(filter, s.TestNames()) {
 		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
@@ -120,7 +127,8 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 		junitFrom(ctx).addError(s, "the run did not start", err)
-		return junitFrom(ctx).write(stderr, exitError)
+		addReportError(ctx, out.w, stderr, s, "the run did not start", err)
+		return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
 	if cfg.verbose {
@@ -133,17 +141,19 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 			events.Close()
 			fmt.Fprintf(stderr, "clstr: %v\n", err)
 			junitFrom(ctx).addError(s, "the run did not start", err)
-			return junitFrom(ctx).write(stderr, exitError)
+			addReportError(ctx, out.w, stderr, s, "the run did not start", err)
+			return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
 		}
 		defer rt.Close()
 	}
 
 	cfg.events = events
+	cfg.stderr = stderr
 	status := runSuite(ctx, out, s, rt, cfg)
 	if err := events.Close(); err != nil {
 		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
 	}
-	return junitFrom(ctx).write(stderr, status)
+	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, status))
 }
 
 // cancelOnSignal calls cancel at the first SIGINT or SIGTERM and quits at
@@ -270,7 +280,8 @@ type runConfig struct {
 	logDir  string // mentioned on failure; "" for none
 	target  string // what runs, for the first line
 	verbose bool
-	seed    uint64 // 0: a new one for each run
+	seed    uint64    // 0: a new one for each run
+	stderr  io.Writer // for errors writing the report; nil for none
 	// runtime, when set, is a runtime shared by runs that follow one
 	// another (clstr test --so-far); runOnDocker makes its own otherwise.
 	runtime *docker.Runtime
@@ -309,10 +320,12 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	if cfg.logDir != "" {
 		ro.ArtifactDir = cfg.logDir
 	}
+	began := time.Now()
 	res := s.Suite().Run(ctx, ro)
 	verdict := starlark.Verdict(res)
 	out.finish(res, verdict, cfg.logDir)
 	junitFrom(ctx).add(s, res, cfg.logDir)
+	addReport(ctx, out.w, cfg.stderr, s, res, cfg, began)
 	switch verdict {
 	case attest.VerdictPass:
 		return exitPass
