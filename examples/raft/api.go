@@ -18,7 +18,8 @@ const textPlain = "text/plain; charset=utf-8"
 //
 //	GET    /health                200 once serving
 //	GET    /cluster/info          {"id", "role", "term", "leader", "peers"}
-//	GET    /log                   {"entries": [{"index", "term", "command"}], "commit-index", "last-applied"}
+//	GET    /log                   {"snapshot": {"last-included-index", "last-included-term"},
+//	                              "entries": [{"index", "term", "command"}], "commit-index", "last-applied"}
 //	PUT    /kv/{key}              on the leader, as in the single-node stages,
 //	GET    /kv/{key}              answered once a majority has committed (writes)
 //	DELETE /kv/{key}              or confirmed the leader (reads); on a follower
@@ -47,6 +48,8 @@ func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		serveRPC(w, r, n.handleVote)
 	case path == pathAppendEntries:
 		serveRPC(w, r, n.handleAppend)
+	case path == pathInstallSnapshot:
+		serveRPC(w, r, n.handleInstallSnapshot)
 	case path == "/clear" || path == "/kv" || strings.HasPrefix(path, "/kv/"):
 		n.serveClient(w, r)
 	default:
@@ -80,9 +83,16 @@ func (n *Node) info() clusterInfo {
 
 // logView is the answer to GET /log.
 type logView struct {
-	Entries     []logEntry `json:"entries"`
-	CommitIndex int64      `json:"commit-index"`
-	LastApplied int64      `json:"last-applied"`
+	Snapshot    snapshotView `json:"snapshot"`
+	Entries     []logEntry   `json:"entries"`
+	CommitIndex int64        `json:"commit-index"`
+	LastApplied int64        `json:"last-applied"`
+}
+
+// snapshotView says where the snapshot ends; both are 0 without one.
+type snapshotView struct {
+	LastIncludedIndex int64 `json:"last-included-index"`
+	LastIncludedTerm  int64 `json:"last-included-term"`
 }
 
 type logEntry struct {
@@ -94,7 +104,12 @@ type logEntry struct {
 func (n *Node) logView() logView {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	v := logView{Entries: make([]logEntry, len(n.log)), CommitIndex: n.commitIndex, LastApplied: n.lastApplied}
+	v := logView{
+		Snapshot:    snapshotView{n.snapIndex, n.snapTerm},
+		Entries:     make([]logEntry, len(n.log)),
+		CommitIndex: n.commitIndex,
+		LastApplied: n.lastApplied,
+	}
 	for i, e := range n.log {
 		v.Entries[i] = logEntry{Index: e.Index, Term: e.Term, Command: e.Command()}
 	}

@@ -19,6 +19,7 @@
 //	RAFT_HEARTBEAT_INTERVAL     default 100ms
 //	RAFT_RPC_TIMEOUT            one AppendEntries call, default 300ms
 //	RAFT_CLIENT_TIMEOUT         how long a client request waits for a majority, default 3s
+//	RAFT_SNAPSHOT_EVERY         applied entries beyond the snapshot that make a new one, default 1000
 //	RAFT_BUG                    plants one of the bugs listed in README.md
 package main
 
@@ -32,6 +33,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,9 +47,17 @@ const (
 	bugIgnoreDelayed   = "ignore-delayed"
 	bugAckBeforeCommit = "ack-before-commit"
 	bugLeaseReads      = "lease-reads"
+
+	bugSnapshotNoTerm      = "snapshot-no-term"
+	bugLogNeverShrinks     = "log-never-shrinks"
+	bugNoInstallSnapshot   = "no-install-snapshot"
+	bugSnapshotWithoutData = "snapshot-without-data"
 )
 
-var knownBugs = []string{bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads}
+var knownBugs = []string{
+	bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads,
+	bugSnapshotNoTerm, bugLogNeverShrinks, bugNoInstallSnapshot, bugSnapshotWithoutData,
+}
 
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
@@ -82,6 +92,14 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if cfg.Bug != "" && !slices.Contains(knownBugs, cfg.Bug) {
 		return cfg, fmt.Errorf("unknown RAFT_BUG %q; known values: %s (unset for no bug)", cfg.Bug, strings.Join(knownBugs, ", "))
+	}
+	cfg.SnapshotEvery = 1000
+	if v := getenv("RAFT_SNAPSHOT_EVERY"); v != "" {
+		every, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || every < 1 {
+			return cfg, fmt.Errorf("RAFT_SNAPSHOT_EVERY=%q is not a positive number of entries such as 1000", v)
+		}
+		cfg.SnapshotEvery = every
 	}
 	for p := range strings.SplitSeq(getenv("PEERS"), ",") {
 		p = strings.TrimSpace(p)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ type Config struct {
 	HeartbeatInterval  time.Duration // how often a leader sends AppendEntries to each peer
 	RPCTimeout         time.Duration // how long a leader waits for one AppendEntries answer
 	ClientTimeout      time.Duration // how long a client write or read waits for a majority
+	SnapshotEvery      int64         // applied entries beyond the snapshot that make the node take a new one
 
 	Bug string // a planted bug from README.md, or ""
 }
@@ -63,9 +65,12 @@ type Node struct {
 	mu sync.Mutex // guards everything below
 
 	// Persistent state, on disk before anyone hears of it.
-	term     int64
-	votedFor string
-	log      []Entry // log[i].Index == i+1
+	term      int64
+	votedFor  string
+	snapIndex int64             // the last entry the snapshot covers; 0 without one
+	snapTerm  int64             // its term
+	snapKV    map[string]string // the state machine as of snapIndex, for InstallSnapshot; never modified
+	log       []Entry           // the entries after the snapshot: log[i].Index == snapIndex+1+i
 
 	// Volatile state.
 	role          role
@@ -90,7 +95,7 @@ type Node struct {
 
 // NewNode loads the node's persistent state from cfg.DataDir.
 func NewNode(cfg Config) (*Node, error) {
-	store, st, entries, err := openStorage(cfg.DataDir)
+	store, st, snap, entries, err := openStorage(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +110,13 @@ func NewNode(cfg Config) (*Node, error) {
 		triggers:    map[string]chan struct{}{},
 		term:        st.Term,
 		votedFor:    st.VotedFor,
+		snapIndex:   snap.Index,
+		snapTerm:    snap.Term,
+		snapKV:      maps.Clone(snap.KV),
 		log:         entries,
-		kv:          map[string]string{},
+		commitIndex: snap.Index,
+		lastApplied: snap.Index,
+		kv:          snap.KV,
 		changed:     make(chan struct{}),
 		cancelRound: func() {},
 	}
@@ -114,7 +124,7 @@ func NewNode(cfg Config) (*Node, error) {
 		n.triggers[p] = make(chan struct{}, 1)
 	}
 	n.resetDeadlineLocked(time.Now())
-	log.Printf("loaded term %d, voted for %q, %d log entries", n.term, n.votedFor, len(n.log))
+	log.Printf("loaded term %d, voted for %q, a snapshot up to entry %d, %d log entries after it", n.term, n.votedFor, n.snapIndex, len(n.log))
 	return n, nil
 }
 
@@ -266,22 +276,29 @@ func (n *Node) appendLocked(entries []Entry) {
 	n.log = append(n.log, entries...)
 }
 
-func (n *Node) lastIndexLocked() int64 { return int64(len(n.log)) }
+func (n *Node) lastIndexLocked() int64 { return n.snapIndex + int64(len(n.log)) }
 
 func (n *Node) lastTermLocked() int64 {
 	if len(n.log) == 0 {
-		return 0
+		return n.snapTerm
 	}
 	return n.log[len(n.log)-1].Term
 }
 
-// termAtLocked is the term of the entry at index, 0 for index 0.
+// termAtLocked is the term of the entry at index: the snapshot's term for
+// its last entry, 0 for index 0 and for entries the log does not hold.
 func (n *Node) termAtLocked(index int64) int64 {
-	if index <= 0 || index > n.lastIndexLocked() {
+	switch {
+	case index == n.snapIndex:
+		return n.snapTerm
+	case index < n.snapIndex || index > n.lastIndexLocked():
 		return 0
 	}
-	return n.log[index-1].Term
+	return n.log[index-n.snapIndex-1].Term
 }
+
+// entryLocked is the entry at index, which the log must hold.
+func (n *Node) entryLocked(index int64) Entry { return n.log[index-n.snapIndex-1] }
 
 // notifyLocked wakes every waitFor.
 func (n *Node) notifyLocked() {

@@ -35,6 +35,14 @@ func (n *Node) replicateLoop(peer string) {
 		case <-n.triggers[peer]:
 		}
 		for {
+			if sreq, ok := n.snapshotRequestFor(peer); ok {
+				var resp snapshotResponse
+				err := n.call(n.ctx, peer, pathInstallSnapshot, sreq, &resp, n.cfg.ElectionTimeoutMin)
+				if !n.handleSnapshotResponse(peer, sreq, resp, err) {
+					break
+				}
+				continue
+			}
 			req, seq, ok := n.appendRequestFor(peer)
 			if !ok {
 				break
@@ -57,6 +65,12 @@ func (n *Node) appendRequestFor(peer string) (req appendRequest, seq uint64, ok 
 		return req, 0, false
 	}
 	next := n.nextIndex[peer]
+	if next <= n.snapIndex {
+		// Only the no-install-snapshot bug gets here: it sends what
+		// follows the snapshot, which a follower missing entries before
+		// it must refuse.
+		next = n.snapIndex + 1
+	}
 	req = appendRequest{
 		Term:         n.term,
 		LeaderID:     n.cfg.Addr,
@@ -66,7 +80,7 @@ func (n *Node) appendRequestFor(peer string) (req appendRequest, seq uint64, ok 
 	}
 	size := 0
 	for i := next; i <= n.lastIndexLocked() && len(req.Entries) < maxBatchEntries; i++ {
-		e := n.log[i-1]
+		e := n.entryLocked(i)
 		size += len(e.Key) + len(e.Value) + 64
 		if len(req.Entries) > 0 && size > maxBatchBytes {
 			break
@@ -112,6 +126,9 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 	if resp.ConflictIndex > 0 && resp.ConflictIndex < next {
 		n.nextIndex[peer] = max(resp.ConflictIndex, n.matchIndex[peer]+1, 1)
 	}
+	if n.cfg.Bug == bugNoInstallSnapshot && n.nextIndex[peer] <= n.snapIndex {
+		return false // with no snapshot to send, retry at the next heartbeat
+	}
 	return n.nextIndex[peer] < next
 }
 
@@ -143,7 +160,7 @@ func (n *Node) applyLocked() {
 	}
 	for n.lastApplied < n.commitIndex {
 		n.lastApplied++
-		e := n.log[n.lastApplied-1]
+		e := n.entryLocked(n.lastApplied)
 		switch e.Op {
 		case opPut:
 			n.kv[e.Key] = e.Value
@@ -153,6 +170,7 @@ func (n *Node) applyLocked() {
 			clear(n.kv)
 		}
 	}
+	n.maybeSnapshotLocked()
 	n.notifyLocked()
 }
 
@@ -188,21 +206,29 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 	n.resetDeadlineLocked(now)
 	resp.Term = n.term
 
-	if req.PrevLogIndex > n.lastIndexLocked() {
+	prevIndex, prevTerm, entries := req.PrevLogIndex, req.PrevLogTerm, req.Entries
+	if prevIndex < n.snapIndex {
+		// The snapshot holds every entry up to snapIndex, committed and
+		// so the same as the leader's: only what follows it is news.
+		for len(entries) > 0 && entries[0].Index <= n.snapIndex {
+			entries = entries[1:]
+		}
+		prevIndex, prevTerm = n.snapIndex, n.snapTerm
+	}
+	if prevIndex > n.lastIndexLocked() {
 		resp.ConflictIndex = n.lastIndexLocked() + 1
 		return resp
 	}
-	if t := n.termAtLocked(req.PrevLogIndex); t != req.PrevLogTerm {
+	if t := n.termAtLocked(prevIndex); t != prevTerm {
 		// Skip back over the whole conflicting term at once.
-		i := req.PrevLogIndex
-		for i > 1 && n.termAtLocked(i-1) == t {
+		i := prevIndex
+		for i > n.snapIndex+1 && n.termAtLocked(i-1) == t {
 			i--
 		}
 		resp.ConflictIndex = max(i, n.commitIndex+1)
 		return resp
 	}
 
-	entries := req.Entries
 	truncated := false
 	for len(entries) > 0 {
 		e := entries[0]
@@ -217,7 +243,7 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 			if err := n.store.truncate(e.Index); err != nil {
 				fatal(err)
 			}
-			n.log = n.log[:e.Index-1]
+			n.log = n.log[:e.Index-n.snapIndex-1]
 			truncated = true
 			break
 		}

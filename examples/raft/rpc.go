@@ -16,9 +16,11 @@ import (
 //
 //	POST /raft/request-vote    voteRequest   → voteResponse
 //	POST /raft/append-entries  appendRequest → appendResponse
+//	POST /raft/install-snapshot snapshotRequest → snapshotResponse
 const (
-	pathRequestVote   = "/raft/request-vote"
-	pathAppendEntries = "/raft/append-entries"
+	pathRequestVote     = "/raft/request-vote"
+	pathAppendEntries   = "/raft/append-entries"
+	pathInstallSnapshot = "/raft/install-snapshot"
 )
 
 // Entry is one log entry. Index and Term place it; Op, Key and Value are
@@ -86,6 +88,20 @@ type appendResponse struct {
 	Success       bool  `json:"success"`
 	MatchIndex    int64 `json:"match-index,omitempty"`
 	ConflictIndex int64 `json:"conflict-index,omitempty"`
+}
+
+// snapshotRequest sends a follower the leader's snapshot, whole: the
+// state machine as of LastIncludedIndex, whose term is LastIncludedTerm.
+type snapshotRequest struct {
+	Term              int64             `json:"term"`
+	LeaderID          string            `json:"leader-id"`
+	LastIncludedIndex int64             `json:"last-included-index"`
+	LastIncludedTerm  int64             `json:"last-included-term"`
+	Data              map[string]string `json:"data"`
+}
+
+type snapshotResponse struct {
+	Term int64 `json:"term"`
 }
 
 // maxRPCBody bounds an RPC body: a batch of entries is cut at about
