@@ -342,7 +342,13 @@ func (n *Node) propose(ctx context.Context, e Entry) error {
 	}
 	return n.waitFor(ctx, func() (bool, error) {
 		if n.lastApplied >= r.index {
-			if n.termAtLocked(r.index) == r.term {
+			t := n.termAtLocked(r.index)
+			if r.index < n.snapIndex && n.term == r.term {
+				// Compacted since: no leader of a later term can have
+				// replaced the entry while the term has not changed.
+				t = r.term
+			}
+			if t == r.term {
 				return true, nil
 			}
 			return false, errLeadershipLost
