@@ -13,6 +13,8 @@
 //
 //	ADDR                        this node's ip:port and identity (default 127.0.0.1:8080)
 //	PEERS                       the other nodes' ip:port, comma-separated
+//	CLUSTER                     the initial configuration's ip:port, comma-separated; a node
+//	                            not in it starts outside the cluster and waits to be added
 //	DATA_DIR                    where the state and log live (default the working directory)
 //	RAFT_ELECTION_TIMEOUT_MIN   default 500ms
 //	RAFT_ELECTION_TIMEOUT_MAX   default 1000ms
@@ -52,11 +54,21 @@ const (
 	bugLogNeverShrinks     = "log-never-shrinks"
 	bugNoInstallSnapshot   = "no-install-snapshot"
 	bugSnapshotWithoutData = "snapshot-without-data"
+
+	bugCountBeforeCaughtUp = "count-before-caught-up"
+	bugRemovedDisrupts     = "removed-disrupts"
+	bugLeaderStays         = "leader-stays"
+
+	bugSkipJoint        = "skip-joint"
+	bugNewMajorityOnly  = "new-majority-only"
+	bugJointNotFinished = "joint-not-finished"
 )
 
 var knownBugs = []string{
 	bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads,
 	bugSnapshotNoTerm, bugLogNeverShrinks, bugNoInstallSnapshot, bugSnapshotWithoutData,
+	bugCountBeforeCaughtUp, bugRemovedDisrupts, bugLeaderStays,
+	bugSkipJoint, bugNewMajorityOnly, bugJointNotFinished,
 }
 
 func main() {
@@ -112,6 +124,23 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Peers = append(cfg.Peers, p)
 	}
 	slices.Sort(cfg.Peers)
+	// CLUSTER, the initial configuration, tells a node started outside it
+	// that it is not a member; without it, the configuration is ADDR and
+	// PEERS.
+	for p := range strings.SplitSeq(getenv("CLUSTER"), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || slices.Contains(cfg.Members, p) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return cfg, fmt.Errorf("CLUSTER entry %q is not ip:port: %w", p, err)
+		}
+		cfg.Members = append(cfg.Members, p)
+	}
+	if cfg.Members == nil {
+		cfg.Members = append([]string{cfg.Addr}, cfg.Peers...)
+	}
+	slices.Sort(cfg.Members)
 
 	durations := []struct {
 		name string

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,6 +16,7 @@ import (
 type Config struct {
 	Addr    string   // this node's ip:port, also its identity
 	Peers   []string // the other nodes' ip:port, sorted
+	Members []string // the initial configuration, sorted: CLUSTER, or Addr and Peers
 	DataDir string
 
 	ElectionTimeoutMin time.Duration // a follower waits a random time in [min, max) for a leader
@@ -59,8 +61,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts
 
-	proposals chan *proposal           // client writes for the leader's appender
-	triggers  map[string]chan struct{} // per peer, capacity 1: replicate now
+	proposals chan *proposal // client writes for the leader's appender
+	changeMu  sync.Mutex     // one configuration change at a time
 
 	mu sync.Mutex // guards everything below
 
@@ -70,7 +72,17 @@ type Node struct {
 	snapIndex int64             // the last entry the snapshot covers; 0 without one
 	snapTerm  int64             // its term
 	snapKV    map[string]string // the state machine as of snapIndex, for InstallSnapshot; never modified
-	log       []Entry           // the entries after the snapshot: log[i].Index == snapIndex+1+i
+	snapConf  membership        // the configuration as of snapIndex (the initial one without a snapshot)
+
+	// The configuration in force: of the newest configuration entry of the
+	// log (at confIndex), else snapConf (confIndex = snapIndex).
+	conf        membership
+	confIndex   int64
+	learners    map[string]bool               // nodes a leader catches up before they join
+	replicators map[string]context.CancelFunc // one per peer, while started
+	triggers    map[string]chan struct{}      // per peer, capacity 1: replicate now
+	started     bool
+	log         []Entry // the entries after the snapshot: log[i].Index == snapIndex+1+i
 
 	// Volatile state.
 	role          role
@@ -108,6 +120,9 @@ func NewNode(cfg Config) (*Node, error) {
 		cancel:      cancel,
 		proposals:   make(chan *proposal, 1024),
 		triggers:    map[string]chan struct{}{},
+		replicators: map[string]context.CancelFunc{},
+		learners:    map[string]bool{},
+		snapConf:    membership{Members: snap.Members, Old: snap.Old},
 		term:        st.Term,
 		votedFor:    st.VotedFor,
 		snapIndex:   snap.Index,
@@ -120,9 +135,10 @@ func NewNode(cfg Config) (*Node, error) {
 		changed:     make(chan struct{}),
 		cancelRound: func() {},
 	}
-	for _, p := range cfg.Peers {
-		n.triggers[p] = make(chan struct{}, 1)
+	if n.snapConf.Members == nil {
+		n.snapConf = membership{Members: cfg.Members}
 	}
+	n.recomputeConfLocked()
 	n.resetDeadlineLocked(time.Now())
 	log.Printf("loaded term %d, voted for %q, a snapshot up to entry %d, %d log entries after it", n.term, n.votedFor, n.snapIndex, len(n.log))
 	return n, nil
@@ -132,9 +148,10 @@ func NewNode(cfg Config) (*Node, error) {
 func (n *Node) Start() {
 	n.wg.Go(n.tickLoop)
 	n.wg.Go(n.appendLoop)
-	for _, p := range n.cfg.Peers {
-		n.wg.Go(func() { n.replicateLoop(p) })
-	}
+	n.mu.Lock()
+	n.started = true
+	n.syncReplicatorsLocked()
+	n.mu.Unlock()
 }
 
 // Stop ends every goroutine of the node and closes its log. Everything it
@@ -143,17 +160,6 @@ func (n *Node) Stop() error {
 	n.cancel()
 	n.wg.Wait()
 	return n.store.close()
-}
-
-// quorum is the number of nodes, this one included, that make a majority.
-// The minority-leader bug computes it as n/2, a minority of an odd
-// cluster: 2 of 5.
-func (n *Node) quorum() int {
-	size := len(n.cfg.Peers) + 1
-	if n.cfg.Bug == bugMinorityLeader {
-		return max(1, size/2)
-	}
-	return size/2 + 1
 }
 
 // tickLoop starts elections when a follower's or candidate's deadline
@@ -177,6 +183,10 @@ func (n *Node) tickLoop() {
 					log.Printf("term %d: no answer from a majority for %v; stepping down", n.term, n.cfg.ElectionTimeoutMax)
 					n.becomeFollowerLocked(n.term, "")
 				}
+			case now.After(n.deadline) && !n.conf.has(n.cfg.Addr):
+				// A node outside the configuration never stands: it
+				// waits to be added, or stays removed.
+				n.resetDeadlineLocked(now)
 			case now.After(n.deadline):
 				n.startElectionLocked(now)
 			}
@@ -192,13 +202,9 @@ func (n *Node) quorumActiveLocked(now time.Time) bool {
 		// others may elect a new leader while this one still serves reads.
 		window *= 2
 	}
-	active := 1
-	for _, p := range n.cfg.Peers {
-		if now.Sub(n.lastAck[p]) < window {
-			active++
-		}
-	}
-	return active >= n.quorum()
+	return n.majorityLocked(func(p string) bool {
+		return p == n.cfg.Addr || now.Sub(n.lastAck[p]) < window
+	})
 }
 
 func (n *Node) resetDeadlineLocked(now time.Time) {
@@ -243,7 +249,7 @@ func (n *Node) becomeLeaderLocked() {
 	now := time.Now()
 	n.nextIndex, n.matchIndex = map[string]int64{}, map[string]int64{}
 	n.lastAck, n.ackSeq = map[string]time.Time{}, map[string]uint64{}
-	for _, p := range n.cfg.Peers {
+	for _, p := range n.peersLocked() {
 		n.nextIndex[p] = n.lastIndexLocked() + 1
 		n.lastAck[p] = now // a grace period of one check-quorum window
 	}
@@ -274,6 +280,9 @@ func (n *Node) appendLocked(entries []Entry) {
 		fatal(err)
 	}
 	n.log = append(n.log, entries...)
+	if slices.ContainsFunc(entries, func(e Entry) bool { return e.Op == opConfig }) {
+		n.recomputeConfLocked()
+	}
 }
 
 func (n *Node) lastIndexLocked() int64 { return n.snapIndex + int64(len(n.log)) }

@@ -24,20 +24,20 @@ const (
 // entries, a read round). One call at a time per peer, each bounded by
 // RPCTimeout, so a slow or unreachable peer costs one pending call, never a
 // pile of them.
-func (n *Node) replicateLoop(peer string) {
+func (n *Node) replicateLoop(ctx context.Context, peer string, trigger chan struct{}) {
 	t := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-n.triggers[peer]:
+		case <-trigger:
 		}
 		for {
 			if sreq, ok := n.snapshotRequestFor(peer); ok {
 				var resp snapshotResponse
-				err := n.call(n.ctx, peer, pathInstallSnapshot, sreq, &resp, n.cfg.ElectionTimeoutMin)
+				err := n.call(ctx, peer, pathInstallSnapshot, sreq, &resp, n.cfg.ElectionTimeoutMin)
 				if !n.handleSnapshotResponse(peer, sreq, resp, err) {
 					break
 				}
@@ -48,7 +48,7 @@ func (n *Node) replicateLoop(peer string) {
 				break
 			}
 			var resp appendResponse
-			err := n.call(n.ctx, peer, pathAppendEntries, req, &resp, n.cfg.RPCTimeout)
+			err := n.call(ctx, peer, pathAppendEntries, req, &resp, n.cfg.RPCTimeout)
 			if !n.handleAppendResponse(peer, req, seq, resp, err) {
 				break
 			}
@@ -118,6 +118,7 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 		if match > n.matchIndex[peer] {
 			n.matchIndex[peer] = match
 			n.advanceCommitLocked()
+			n.notifyLocked() // a node catching up to join may be waited for
 		}
 		n.nextIndex[peer] = max(n.nextIndex[peer], match+1)
 		return n.nextIndex[peer] <= n.lastIndexLocked()
@@ -139,15 +140,10 @@ func (n *Node) advanceCommitLocked() {
 		if n.termAtLocked(idx) != n.term {
 			break // older terms commit only through an entry of this one
 		}
-		count := 1
-		for _, p := range n.cfg.Peers {
-			if n.matchIndex[p] >= idx {
-				count++
-			}
-		}
-		if count >= n.quorum() {
+		if n.majorityLocked(func(p string) bool { return p == n.cfg.Addr || n.matchIndex[p] >= idx }) {
 			n.commitIndex = idx
 			n.applyLocked()
+			n.afterCommitLocked()
 			return
 		}
 	}
@@ -244,6 +240,7 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 				fatal(err)
 			}
 			n.log = n.log[:e.Index-n.snapIndex-1]
+			n.recomputeConfLocked()
 			truncated = true
 			break
 		}
@@ -391,13 +388,8 @@ func (n *Node) read(ctx context.Context, key string) (string, bool, error) {
 		if n.role != leader || n.term != term {
 			return false, errLeadershipLost
 		}
-		acks := 1
-		for _, p := range n.cfg.Peers {
-			if n.ackSeq[p] >= seq {
-				acks++
-			}
-		}
-		if acks < n.quorum() || n.lastApplied < readIndex {
+		confirmed := n.majorityLocked(func(p string) bool { return p == n.cfg.Addr || n.ackSeq[p] >= seq })
+		if !confirmed || n.lastApplied < readIndex {
 			return false, nil
 		}
 		v, ok = n.kv[key]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,10 @@ type Entry struct {
 	Op    string `json:"op"`
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// A configuration entry's members, and during a joint
+	// configuration the old members too.
+	Members []string `json:"members,omitempty"`
+	Old     []string `json:"old,omitempty"`
 }
 
 const (
@@ -38,6 +43,7 @@ const (
 	opPut    = "PUT"
 	opDelete = "DELETE"
 	opClear  = "CLEAR"
+	opConfig = "CONFIG" // a configuration: Members, and Old when joint
 )
 
 // Command renders the entry's command for GET /log: "PUT key value",
@@ -48,6 +54,11 @@ func (e Entry) Command() string {
 		return opPut + " " + e.Key + " " + e.Value
 	case opDelete:
 		return opDelete + " " + e.Key
+	case opConfig:
+		if e.Old != nil {
+			return "JOINT " + strings.Join(e.Old, ",") + " " + strings.Join(e.Members, ",")
+		}
+		return opConfig + " " + strings.Join(e.Members, ",")
 	}
 	return e.Op
 }
@@ -98,6 +109,8 @@ type snapshotRequest struct {
 	LastIncludedIndex int64             `json:"last-included-index"`
 	LastIncludedTerm  int64             `json:"last-included-term"`
 	Data              map[string]string `json:"data"`
+	Members           []string          `json:"members,omitempty"` // the configuration as of LastIncludedIndex
+	Old               []string          `json:"old,omitempty"`
 }
 
 type snapshotResponse struct {

@@ -24,7 +24,8 @@ func (n *Node) maybeSnapshotLocked() {
 // snapshotLocked saves the state machine as of lastApplied and cuts the
 // log after it.
 func (n *Node) snapshotLocked() {
-	snap := snapshot{Index: n.lastApplied, Term: n.termAtLocked(n.lastApplied), KV: maps.Clone(n.kv)}
+	conf := n.confAtLocked(n.lastApplied)
+	snap := snapshot{Index: n.lastApplied, Term: n.termAtLocked(n.lastApplied), KV: maps.Clone(n.kv), Members: conf.Members, Old: conf.Old}
 	if n.cfg.Bug == bugSnapshotNoTerm {
 		// The snapshot-no-term bug forgets the term of the last entry
 		// it covers, which the consistency check after it needs.
@@ -40,7 +41,7 @@ func (n *Node) snapshotLocked() {
 		}
 	}
 	log.Printf("term %d: snapshot up to entry %d (term %d); %d entries stay in the log", n.term, snap.Index, snap.Term, len(rest))
-	n.log, n.snapIndex, n.snapTerm, n.snapKV = rest, snap.Index, snap.Term, snap.KV
+	n.log, n.snapIndex, n.snapTerm, n.snapKV, n.snapConf = rest, snap.Index, snap.Term, snap.KV, conf
 }
 
 // saveSnapshotLocked writes snap to disk, before the log entries it
@@ -74,6 +75,8 @@ func (n *Node) snapshotRequestFor(peer string) (req snapshotRequest, ok bool) {
 		LastIncludedIndex: n.snapIndex,
 		LastIncludedTerm:  n.snapTerm,
 		Data:              n.snapKV,
+		Members:           n.snapConf.Members,
+		Old:               n.snapConf.Old,
 	}, true
 }
 
@@ -96,6 +99,7 @@ func (n *Node) handleSnapshotResponse(peer string, req snapshotRequest, resp sna
 	if req.LastIncludedIndex > n.matchIndex[peer] {
 		n.matchIndex[peer] = req.LastIncludedIndex
 		n.advanceCommitLocked()
+		n.notifyLocked()
 	}
 	n.nextIndex[peer] = max(n.nextIndex[peer], req.LastIncludedIndex+1)
 	return n.nextIndex[peer] <= n.lastIndexLocked()
@@ -130,7 +134,7 @@ func (n *Node) handleInstallSnapshot(req snapshotRequest) snapshotResponse {
 	if req.LastIncludedIndex < n.lastIndexLocked() && n.termAtLocked(req.LastIncludedIndex) == req.LastIncludedTerm {
 		rest = slices.Clone(n.log[req.LastIncludedIndex-n.snapIndex:])
 	}
-	snap := snapshot{Index: req.LastIncludedIndex, Term: req.LastIncludedTerm, KV: req.Data}
+	snap := snapshot{Index: req.LastIncludedIndex, Term: req.LastIncludedTerm, KV: req.Data, Members: req.Members, Old: req.Old}
 	if snap.KV == nil {
 		snap.KV = map[string]string{}
 	}
@@ -140,7 +144,9 @@ func (n *Node) handleInstallSnapshot(req snapshotRequest) snapshotResponse {
 	}
 	log.Printf("term %d: installed a snapshot from %s up to entry %d (term %d)", n.term, req.LeaderID, snap.Index, snap.Term)
 	n.log, n.snapIndex, n.snapTerm, n.snapKV = rest, snap.Index, snap.Term, snap.KV
+	n.snapConf = membership{Members: snap.Members, Old: snap.Old}
 	n.kv = maps.Clone(snap.KV)
+	n.recomputeConfLocked()
 	n.commitIndex, n.lastApplied = snap.Index, snap.Index
 	n.notifyLocked()
 	return resp

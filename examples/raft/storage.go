@@ -46,6 +46,9 @@ type snapshot struct {
 	Index int64             `json:"last-included-index"`
 	Term  int64             `json:"last-included-term"`
 	KV    map[string]string `json:"data"`
+	// The configuration as of Index.
+	Members []string `json:"members,omitempty"`
+	Old     []string `json:"old,omitempty"`
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
