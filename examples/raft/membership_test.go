@@ -252,4 +252,3 @@ func TestJointBugs(t *testing.T) {
 		})
 	}
 }
-
