@@ -159,6 +159,7 @@ func (s *Script) Suite() *attest.Suite {
 	}
 	suite := attest.New(
 		attest.WithCluster(c.Nodes),
+		attest.WithSpare(c.Spare),
 		attest.WithNodeStartTimeout(c.NodeStartTimeout),
 		attest.WithNodeShutdownTimeout(c.NodeShutdownTimeout),
 		attest.WithRetryTimeout(c.RetryTimeout),
