@@ -59,16 +59,15 @@ const (
 	bugRemovedDisrupts     = "removed-disrupts"
 	bugLeaderStays         = "leader-stays"
 
-	bugSkipJoint        = "skip-joint"
-	bugNewMajorityOnly  = "new-majority-only"
-	bugJointNotFinished = "joint-not-finished"
+	bugSkipJoint       = "skip-joint"
+	bugNewMajorityOnly = "new-majority-only"
 )
 
 var knownBugs = []string{
 	bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads,
 	bugSnapshotNoTerm, bugLogNeverShrinks, bugNoInstallSnapshot, bugSnapshotWithoutData,
 	bugCountBeforeCaughtUp, bugRemovedDisrupts, bugLeaderStays,
-	bugSkipJoint, bugNewMajorityOnly, bugJointNotFinished,
+	bugSkipJoint, bugNewMajorityOnly,
 }
 
 func main() {

@@ -144,10 +144,9 @@ func (n *Node) afterCommitLocked() {
 		return
 	}
 	switch {
-	case n.conf.joint() && n.cfg.Bug != bugJointNotFinished:
-		// The joint-not-finished bug leaves this to the leader that
-		// started the change (clusterChange), so a joint configuration
-		// that outlives its leader is never left.
+	case n.conf.joint():
+		// Whichever leader commits a joint configuration finishes it,
+		// also one elected after the leader that started the change.
 		n.appendLocked([]Entry{{Term: n.term, Op: opConfig, Members: n.conf.Members}})
 		n.triggerAll()
 	case !n.conf.joint() && !slices.Contains(n.conf.Members, n.cfg.Addr) && n.cfg.Bug != bugLeaderStays:
@@ -231,12 +230,8 @@ func (n *Node) changeMembers(ctx context.Context, members []string) error {
 		return err
 	}
 	// The commit of the joint configuration appended the new one
-	// (afterCommitLocked), unless the joint-not-finished bug is on.
+	// (afterCommitLocked).
 	n.mu.Lock()
-	if n.role == leader && n.conf.joint() && n.confIndex <= n.commitIndex {
-		n.appendLocked([]Entry{{Term: n.term, Op: opConfig, Members: n.conf.Members}})
-		n.triggerAll()
-	}
 	index, term := n.confIndex, n.term
 	n.mu.Unlock()
 	return n.waitCommitted(ctx, index, term)
