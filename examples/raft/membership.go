@@ -318,7 +318,7 @@ func (n *Node) waitCommitted(ctx context.Context, index, term int64) error {
 			}
 			return false, errLeadershipLost
 		}
-		if n.term != term {
+		if n.term != term || n.role != leader {
 			return false, errLeadershipLost
 		}
 		return false, nil
