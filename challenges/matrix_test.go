@@ -29,8 +29,8 @@ import (
 // example targets: the correct programs must pass every stage, and each
 // planted bug must fail the stage meant to catch it at the test meant to
 // catch it. By default only the cases marked ci run: every stage's correct
-// example and one or two bugs of the first five stages, about 5 minutes
-// with -race on two idle cores. The whole matrix takes about 12 minutes:
+// example and one or two bugs of the first five stages. The whole matrix
+// adds every other bug:
 //
 //	CLSTR_FULL_MATRIX=1 go test ./challenges/ -run Matrix -timeout 60m -v
 //
