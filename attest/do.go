@@ -293,7 +293,7 @@ func (d *Do) Nodes() []string {
 }
 
 // AllNodeNames returns the names of every node of the cluster in order,
-// running or not: n1 … nN.
+// running or not: n1 … nN, spare nodes last.
 func (d *Do) AllNodeNames() []string { return slices.Clone(d.r.nodes) }
 
 // Names returns the names of the nodes sel selects now, in cluster order.
@@ -377,8 +377,19 @@ func (d *Do) Send(method, name, path string, args ...any) *FetchResponse {
 	return resp
 }
 
-// Start starts a stopped or killed node and waits until it answers GET
-// /health with 200, within the node start timeout.
+// DataSize returns the bytes of the files in the node's DATA_DIR, running
+// or not. The runtime measures it from outside the node (the Docker
+// runtime with a short-lived helper container that mounts the node's
+// volume read-only), so nothing in the node's image is needed.
+func (d *Do) DataSize(name string) int64 {
+	n, err := d.Ops(callerPos(1)).DataSize(name)
+	d.must(err)
+	return n
+}
+
+// Start starts a stopped or killed node, or a spare node for the first
+// time, and waits until it answers GET /health with 200, within the node
+// start timeout.
 func (d *Do) Start(name string) { d.must(d.Ops(callerPos(1)).Start(name)) }
 
 // Stop sends the node SIGTERM and, if it has not exited within the shutdown
@@ -558,8 +569,24 @@ func (o *Ops) Send(method, name, path string, body []byte, header H, timeout tim
 	return &FetchResponse{Response: resp, Body: []byte(resp.Body)}, nil
 }
 
-// Start starts a stopped or killed node and waits until it answers GET
-// /health with 200.
+// DataSize returns the bytes of the files in the node's DATA_DIR, running
+// or not, measured from outside the node.
+func (o *Ops) DataSize(name string) (int64, error) {
+	what := "measure the DATA_DIR of " + name
+	if err := o.known(name); err != nil {
+		return 0, o.fail(what, err)
+	}
+	r := o.d.r
+	n, err := r.cl.DataSize(r.ctx, name)
+	if err != nil {
+		return 0, o.fail(what, r.interrupted(env(err)))
+	}
+	r.events.Add(name, "DATA_DIR: %d bytes", n)
+	return n, nil
+}
+
+// Start starts a stopped or killed node (or a spare node for the first
+// time) and waits until it answers GET /health with 200.
 func (o *Ops) Start(name string) error {
 	what := "start " + name
 	if err := o.known(name); err != nil {

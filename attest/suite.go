@@ -43,8 +43,14 @@ const (
 
 // Config is a suite's configuration. New starts from DefaultConfig.
 type Config struct {
-	// Nodes is the number of nodes, named n1 … nN.
+	// Nodes is the number of nodes of the initial configuration, named
+	// n1 … nN, which start with the run.
 	Nodes int
+	// Spare is the number of nodes outside the initial configuration,
+	// named after them (n(N+1) …): they are ready to start but stopped
+	// until a test starts them (Do.Start), and their environment tells
+	// them they are not members (CLUSTER, see CONTRACT.md).
+	Spare int
 	// NodeStartTimeout is how long a node has to answer GET /health with
 	// 200 after it starts.
 	NodeStartTimeout time.Duration
@@ -101,6 +107,9 @@ func (c Config) Validate() error {
 	if c.Nodes < 1 {
 		errs = append(errs, fmt.Errorf("cluster size %d: need at least one node", c.Nodes))
 	}
+	if c.Spare < 0 {
+		errs = append(errs, fmt.Errorf("spare nodes %d: cannot be negative", c.Spare))
+	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
@@ -135,6 +144,10 @@ type Option func(*Config)
 
 // WithCluster declares a cluster of n nodes named n1 … nN.
 func WithCluster(n int) Option { return func(c *Config) { c.Nodes = n } }
+
+// WithSpare adds n spare nodes after the cluster's: outside the initial
+// configuration and stopped until a test starts them.
+func WithSpare(n int) Option { return func(c *Config) { c.Spare = n } }
 
 // WithNodeStartTimeout sets how long a node has to answer GET /health with
 // 200 after it starts (default 10s).
@@ -465,9 +478,14 @@ func (s *Suite) Run(ctx context.Context, opts RunOptions) (res *Result) {
 		}
 	}()
 
-	r.rep.Step(fmt.Sprintf("starting %d node(s)", s.cfg.Nodes))
+	step := fmt.Sprintf("starting %d node(s)", s.cfg.Nodes)
+	if s.cfg.Spare > 0 {
+		step += fmt.Sprintf(", %d spare", s.cfg.Spare)
+	}
+	r.rep.Step(step)
 	cl, err := opts.Runtime.Create(ctx, cluster.Spec{
 		Nodes:           s.cfg.Nodes,
+		Spare:           s.cfg.Spare,
 		ShutdownTimeout: s.cfg.NodeShutdownTimeout,
 		Events:          r.events,
 	})
@@ -480,7 +498,7 @@ func (s *Suite) Run(ctx context.Context, opts RunOptions) (res *Result) {
 	defer func() { res.CleanupErr = r.close(ctx) }()
 
 	r.rep.Step("waiting for GET /health")
-	if err := r.waitHealthy(ctx, r.nodes); err != nil {
+	if err := r.waitHealthy(ctx, r.nodes[:min(s.cfg.Nodes, len(r.nodes))]); err != nil {
 		res.Err = r.interrupted(err)
 		return res
 	}

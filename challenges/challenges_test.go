@@ -27,6 +27,9 @@ var kvStoreStages = []struct{ key, script string }{
 	{"crash-recovery", "kv-store/crash-recovery.star"},
 	{"leader-election", "raft/election.star"},
 	{"log-replication", "raft/replication.star"},
+	{"log-compaction", "raft/compaction.star"},
+	{"membership-changes", "raft/membership.star"},
+	{"joint-consensus", "raft/joint.star"},
 }
 
 func TestBuiltinIsRegistered(t *testing.T) {

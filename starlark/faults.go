@@ -35,6 +35,19 @@ func makeNodeOp(op string) builtinFunc {
 	}
 }
 
+// builtinDataSize is data_size(name).
+func builtinDataSize(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name nodeNameArg
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name); err != nil {
+		return nil, err
+	}
+	n, err := testOf(thread).ops(thread).DataSize(name.name)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.MakeInt64(n), nil
+}
+
 // builtinRestart is restart(name, signal="SIGTERM").
 func builtinRestart(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name nodeNameArg

@@ -23,7 +23,7 @@ func (c *check) sandboxed(ts *testState) (*check, error) {
 	cfg := ts.do.Config()
 	nodes := int64(len(c.sel.names))
 	if nodes == 0 || c.sel.kind == selExcept {
-		nodes = int64(cfg.Nodes)
+		nodes = int64(cfg.Nodes + cfg.Spare)
 	}
 	if c.timing == attest.TimingOnce {
 		return c, g.chargeRequests(nodes)

@@ -159,6 +159,7 @@ func (s *Script) Suite() *attest.Suite {
 	}
 	suite := attest.New(
 		attest.WithCluster(c.Nodes),
+		attest.WithSpare(c.Spare),
 		attest.WithNodeStartTimeout(c.NodeStartTimeout),
 		attest.WithNodeShutdownTimeout(c.NodeShutdownTimeout),
 		attest.WithRetryTimeout(c.RetryTimeout),
@@ -286,6 +287,7 @@ func builtinSuite(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
 		"cluster?", &cfg.Nodes,
+		"spare?", &cfg.Spare,
 		"node_start_timeout?", &nodeStart,
 		"node_shutdown_timeout?", &nodeShutdown,
 		"retry_timeout?", &retry,
@@ -305,7 +307,7 @@ func builtinSuite(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("suite: %w", err)
 	}
-	if err := guardOf(thread).checkSuite(cfg.Nodes, cfg.ConcurrencyLimit, map[string]time.Duration{
+	if err := guardOf(thread).checkSuite(cfg.Nodes+cfg.Spare, cfg.ConcurrencyLimit, map[string]time.Duration{
 		"node_start_timeout": cfg.NodeStartTimeout, "node_shutdown_timeout": cfg.NodeShutdownTimeout,
 		"retry_timeout": cfg.RetryTimeout, "request_timeout": cfg.RequestTimeout,
 		"settle": cfg.Settle, "poll_interval": cfg.PollInterval,

@@ -42,6 +42,10 @@ type Runtime struct {
 	// with the node it concerns ("" for none); the error it returns, if
 	// any, is the operation's. Tests use it to make the runtime fail.
 	Fail func(op, node string) error
+	// DataSize, if set, answers Cluster.DataSize: in-process nodes have no
+	// DATA_DIR of their own, so a test that measures one says what it is.
+	// Without it, DataSize returns an error.
+	DataSize func(node string) (int64, error)
 
 	mu       sync.Mutex // guards clusters
 	clusters []*Cluster
@@ -77,7 +81,8 @@ func (rt *Runtime) fail(op, node string) error {
 }
 
 // Create implements cluster.Runtime: it listens on a free port of
-// 127.0.0.1 for every node and starts serving.
+// 127.0.0.1 for every node and starts serving, except on spare nodes,
+// whose port is only reserved for their first Start.
 func (rt *Runtime) Create(ctx context.Context, spec cluster.Spec) (cluster.Cluster, error) {
 	if rt.Handler == nil {
 		return nil, errors.New("attesttest: Runtime.Handler is not set")
@@ -92,7 +97,10 @@ func (rt *Runtime) Create(ctx context.Context, spec cluster.Spec) (cluster.Clust
 		return nil, err
 	}
 	c := &Cluster{rt: rt, events: spec.Events, shutdown: spec.ShutdownTimeout, byName: map[string]*node{}}
-	lns := make([]net.Listener, spec.Nodes)
+	if spec.Spare < 0 {
+		return nil, fmt.Errorf("attesttest: %d spare nodes", spec.Spare)
+	}
+	lns := make([]net.Listener, spec.Nodes+spec.Spare)
 	for i := range lns {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -107,6 +115,15 @@ func (rt *Runtime) Create(ctx context.Context, spec cluster.Spec) (cluster.Clust
 		c.byName[n.name] = n
 	}
 	for i, n := range c.nodes {
+		if i < spec.Nodes {
+			c.members = append(c.members, n.addr)
+		}
+	}
+	for i, n := range c.nodes {
+		if i >= spec.Nodes {
+			lns[i].Close()
+			continue
+		}
 		n.mu.Lock()
 		c.serve(n, lns[i])
 		n.mu.Unlock()
@@ -124,8 +141,12 @@ type Node struct {
 	// Addr is the node's address, "127.0.0.1:port"; its URL is
 	// "http://" + Addr.
 	Addr string
-	// Peers are the other nodes' addresses, in node order.
+	// Peers are the addresses of the other nodes of the initial
+	// configuration, in node order; for a spare node, all of them.
 	Peers []string
+	// Members are the addresses of the initial configuration's nodes
+	// (CLUSTER): a spare node is not among them.
+	Members []string
 
 	c *Cluster
 }
@@ -153,6 +174,7 @@ type Cluster struct {
 	shutdown time.Duration
 	nodes    []*node
 	byName   map[string]*node
+	members  []string // the initial configuration's addresses
 
 	mu       sync.Mutex // guards the fields below
 	closes   int
@@ -200,13 +222,13 @@ func (n *node) Write(p []byte) (int, error) {
 // serve starts the node's server on ln; n.mu is held.
 func (c *Cluster) serve(n *node, ln net.Listener) {
 	var peers []string
-	for _, p := range c.nodes {
-		if p != n {
-			peers = append(peers, p.addr)
+	for _, p := range c.members {
+		if p != n.addr {
+			peers = append(peers, p)
 		}
 	}
 	srv := &http.Server{
-		Handler:           n.frozen(c.rt.Handler(&Node{Name: n.name, Addr: n.addr, Peers: peers, c: c})),
+		Handler:           n.frozen(c.rt.Handler(&Node{Name: n.name, Addr: n.addr, Peers: peers, Members: slices.Clone(c.members), c: c})),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(n, "", 0),
 	}
@@ -598,6 +620,17 @@ func (c *Cluster) Impairments(name string) cluster.Impairments {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.impaired[name])
+}
+
+// DataSize implements cluster.Cluster with Runtime.DataSize.
+func (c *Cluster) DataSize(ctx context.Context, name string) (int64, error) {
+	if _, err := c.node(name); err != nil {
+		return 0, err
+	}
+	if c.rt.DataSize == nil {
+		return 0, fmt.Errorf("attesttest: %s has no DATA_DIR to measure; set Runtime.DataSize", name)
+	}
+	return c.rt.DataSize(name)
 }
 
 // LogTail implements cluster.Cluster.

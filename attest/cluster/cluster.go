@@ -23,8 +23,15 @@ type Runtime interface {
 
 // Spec describes a cluster to create.
 type Spec struct {
-	// Nodes is the number of nodes, named n1 … nN.
+	// Nodes is the number of nodes of the initial configuration, named
+	// n1 … nN; Create starts them.
 	Nodes int
+	// Spare is the number of nodes outside the initial configuration,
+	// named after them (n(N+1) …). Create makes them ready to start —
+	// address, volume, container — but leaves them stopped until the
+	// first Start. Each node's environment tells it the initial
+	// configuration (CLUSTER), so a spare node knows it is not a member.
+	Spare int
 	// ShutdownTimeout is how long Stop waits after SIGTERM before SIGKILL.
 	ShutdownTimeout time.Duration
 	// Events receives lifecycle and fault events. It may be nil.
@@ -34,7 +41,7 @@ type Spec struct {
 // Cluster is a running set of nodes. Its methods are safe for concurrent
 // use; operations on one node are serialised.
 type Cluster interface {
-	// Nodes returns the node names in order: n1, n2, …
+	// Nodes returns the node names in order, spare nodes last: n1, n2, …
 	Nodes() []string
 	// URL returns the base URL at which the runner reaches a node from the
 	// host, for example "http://127.0.0.1:49153".
@@ -86,6 +93,11 @@ type Cluster interface {
 	ImpairTowards(ctx context.Context, names, towards []string, imps []Impairment) error
 	// Repair removes the impairments of the named nodes.
 	Repair(ctx context.Context, names []string) error
+
+	// DataSize returns the bytes of the files in the node's DATA_DIR,
+	// running or not, measured from outside the node: nothing in its
+	// image is needed.
+	DataSize(ctx context.Context, name string) (int64, error)
 
 	// LogTail returns up to n of the node's most recent output lines.
 	LogTail(name string, n int) []string

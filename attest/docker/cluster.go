@@ -44,9 +44,11 @@ type dockerCluster struct {
 	events          *cluster.EventLog
 	nodes           []*node
 	byName          map[string]*node
+	members         int          // nodes of the initial configuration: n1 … n<members>; spare nodes follow
 	firstStart      atomic.Int64 // unix nanoseconds of the first container start, for benchmarks
 	firstNodeStart  atomic.Int64 // …and of the first start of a node's own container
 	image           string       // the target image the nodes run
+	netd            string       // the sandbox image, which also measures DATA_DIR
 
 	// followers owns the log-following goroutines; logCtx stops them.
 	followers sync.WaitGroup
@@ -86,6 +88,9 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	if spec.Nodes < 1 || spec.Nodes > maxNodes {
 		return nil, fmt.Errorf("cluster size %d: choose between 1 and %d nodes", spec.Nodes, maxNodes)
 	}
+	if spec.Spare < 0 || spec.Nodes+spec.Spare > maxNodes {
+		return nil, fmt.Errorf("%d spare nodes: choose between 0 and %d for a cluster of %d", spec.Spare, maxNodes-spec.Nodes, spec.Nodes)
+	}
 	// The images are found (or built) while leftovers of dead runs are
 	// removed and the network is created; the sandboxes need only
 	// clstr-netd's image, so they are created and started while the
@@ -114,6 +119,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		shutdownTimeout: spec.ShutdownTimeout,
 		events:          spec.Events,
 		byName:          map[string]*node{},
+		members:         spec.Nodes,
 		impaired:        map[string]bool{},
 	}
 	if c.shutdownTimeout <= 0 {
@@ -130,7 +136,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 
 	var kept *keptSandboxes
 	if r.opts.ReuseSandboxes {
-		kept = r.pool.take(ctx, r.cli, spec.Nodes)
+		kept = r.pool.take(ctx, r.cli, spec.Nodes, spec.Spare)
 	}
 	if kept != nil {
 		c.run, c.networkID, c.subnet = kept.run, kept.networkID, kept.subnet
@@ -155,7 +161,8 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	if kept == nil && c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
 	}
-	for i := 1; i <= spec.Nodes; i++ {
+	c.netd = netdImage
+	for i := 1; i <= spec.Nodes+spec.Spare; i++ {
 		name := "n" + strconv.Itoa(i)
 		l, err := openNodeLog(r.opts.LogDir, name)
 		if err != nil {
@@ -210,7 +217,7 @@ func newRunID() string {
 }
 
 // createNode creates the node's volume, sandbox and container, and starts
-// them. Calls that do not depend on each other overlap: the volume and the
+// them; a spare node is created but not started. Calls that do not depend on each other overlap: the volume and the
 // sandbox are created together, the sandbox starts while the target's image
 // may still be building, and the node's container is created (once
 // targetImage returns) while the sandbox starts (Docker resolves
@@ -239,7 +246,15 @@ func (c *dockerCluster) createNode(ctx context.Context, n *node, targetImage fun
 	if err := errors.Join(<-started, ctErr); err != nil {
 		return err
 	}
+	if c.spare(n) {
+		return nil
+	}
 	return c.Start(ctx, n.name)
+}
+
+// spare reports whether n is outside the initial configuration.
+func (c *dockerCluster) spare(n *node) bool {
+	return slices.Index(c.nodes, n) >= c.members
 }
 
 func (c *dockerCluster) createVolume(ctx context.Context, n *node, name string) error {
@@ -306,12 +321,14 @@ func (c *dockerCluster) createContainer(ctx context.Context, n *node, image, nam
 	env := []string{
 		"ADDR=" + c.addr(n),
 		"PEERS=" + strings.Join(c.peers(n), ","),
+		"CLUSTER=" + strings.Join(c.initial(), ","),
 		"DATA_DIR=" + dataDir,
 	}
+	fixed := len(env)
 	for k, v := range c.rt.opts.Env {
 		env = append(env, k+"="+v)
 	}
-	slices.Sort(env[3:])
+	slices.Sort(env[fixed:])
 	init := true
 	ct, err := c.rt.cli.ContainerCreate(ctx,
 		&container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)},
@@ -342,12 +359,23 @@ func (c *dockerCluster) addr(n *node) string {
 	return netip.AddrPortFrom(n.ip, nodePort).String()
 }
 
+// peers returns PEERS of n: the other nodes of the initial configuration;
+// for a spare node, all of them.
 func (c *dockerCluster) peers(n *node) []string {
 	var out []string
-	for _, p := range c.nodes {
+	for _, p := range c.nodes[:c.members] {
 		if p.name != n.name {
 			out = append(out, c.addr(p))
 		}
+	}
+	return out
+}
+
+// initial returns CLUSTER: the addresses of the initial configuration.
+func (c *dockerCluster) initial() []string {
+	var out []string
+	for _, p := range c.nodes[:c.members] {
+		out = append(out, c.addr(p))
 	}
 	return out
 }

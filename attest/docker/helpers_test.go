@@ -21,6 +21,13 @@ import (
 // the end of the test, checking that nothing of the run is left behind.
 func testCluster(t *testing.T, n int, opts Options) (*dockerCluster, *cluster.EventLog) {
 	t.Helper()
+	return testClusterSpare(t, n, 0, opts)
+}
+
+// testClusterSpare is testCluster with spare nodes, which it leaves
+// stopped.
+func testClusterSpare(t *testing.T, n, spare int, opts Options) (*dockerCluster, *cluster.EventLog) {
+	t.Helper()
 	dockerOrSkip(t)
 	if opts.Binary == "" && opts.Dir == "" && opts.Image == "" {
 		opts.Binary = testnodeBin
@@ -32,7 +39,7 @@ func testCluster(t *testing.T, n int, opts Options) (*dockerCluster, *cluster.Ev
 	}
 	t.Cleanup(func() { rt.Close() })
 	events := cluster.NewEventLog(nil)
-	c, err := rt.Create(ctx, cluster.Spec{Nodes: n, ShutdownTimeout: 2 * time.Second, Events: events})
+	c, err := rt.Create(ctx, cluster.Spec{Nodes: n, Spare: spare, ShutdownTimeout: 2 * time.Second, Events: events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +55,7 @@ func testCluster(t *testing.T, n int, opts Options) (*dockerCluster, *cluster.Ev
 			}
 		}
 	})
-	for _, name := range c.Nodes() {
+	for _, name := range c.Nodes()[:n] {
 		waitHealthy(t, c, name)
 	}
 	return dc, events
@@ -125,6 +132,7 @@ func getJSON(t *testing.T, c cluster.Cluster, name, path string, v any) {
 type nodeInfo struct {
 	Addr     string   `json:"addr"`
 	Peers    []string `json:"peers"`
+	Cluster  []string `json:"cluster"`
 	DataDir  string   `json:"data_dir"`
 	Previous string   `json:"previous"`
 	Starts   int      `json:"starts"`

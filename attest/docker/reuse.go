@@ -40,6 +40,7 @@ type keptSandboxes struct {
 	networkID string
 	subnet    netip.Prefix
 	nodes     []keptNode
+	members   int // nodes of the initial configuration; the others are spare
 
 	// image is the target image (a tag) the closed cluster ran, which
 	// the next run's containers are made ahead from. prepared is closed
@@ -67,9 +68,11 @@ func (k *keptSandboxes) wait() {
 	}
 }
 
-// take returns kept sandboxes for a cluster of n nodes, if there are any.
-// Kept sandboxes of another size are removed.
-func (p *sandboxPool) take(ctx context.Context, cli *client.Client, n int) *keptSandboxes {
+// take returns kept sandboxes for a cluster of n nodes and spare spare
+// nodes, if there are any. Kept sandboxes of another shape are removed:
+// the containers made ahead carry the initial configuration in their
+// environment.
+func (p *sandboxPool) take(ctx context.Context, cli *client.Client, n, spare int) *keptSandboxes {
 	p.mu.Lock()
 	k := p.kept
 	p.kept = nil
@@ -78,7 +81,7 @@ func (p *sandboxPool) take(ctx context.Context, cli *client.Client, n int) *kept
 		return nil
 	}
 	k.wait()
-	if len(k.nodes) != n {
+	if len(k.nodes) != n+spare || k.members != n {
 		_, _ = Clean(ctx, cli, CleanOptions{Run: k.run})
 		return nil
 	}
@@ -134,7 +137,7 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 		kn := ahead[n]
 		if kn.containerID != "" && kn.imageID == imageID && imageID != "" {
 			n.containerID, n.volume = kn.containerID, kn.volume
-			return c.Start(ctx, n.name)
+			return c.startUnlessSpare(ctx, n)
 		}
 		// Made ahead of a target that has changed since, it may have
 		// failed for that alone.
@@ -151,7 +154,7 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 		if err := c.createContainer(ctx, n, image, prefix); err != nil {
 			return err
 		}
-		return c.Start(ctx, n.name)
+		return c.startUnlessSpare(ctx, n)
 	}, func() {})
 	// A rebuild tried to remove the image it replaced while containers
 	// made ahead still used it; now nothing of this run does.
@@ -161,6 +164,13 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 		}
 	}
 	return err
+}
+
+func (c *dockerCluster) startUnlessSpare(ctx context.Context, n *node) error {
+	if c.spare(n) {
+		return nil
+	}
+	return c.Start(ctx, n.name)
 }
 
 // removeMadeAhead removes a kept node's container and volume made ahead.
@@ -261,7 +271,7 @@ func (c *dockerCluster) keep(ctx context.Context) *keptSandboxes {
 	if c.resetFaults(ctx) != nil {
 		return nil
 	}
-	k := &keptSandboxes{run: c.run, networkID: c.networkID, subnet: c.subnet}
+	k := &keptSandboxes{run: c.run, networkID: c.networkID, subnet: c.subnet, members: c.members}
 	for _, n := range c.nodes {
 		k.nodes = append(k.nodes, keptNode{name: n.name, hostPort: n.hostPort, sandboxID: n.sandboxID, ip: n.ip})
 	}

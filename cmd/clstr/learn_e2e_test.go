@@ -144,6 +144,10 @@ func TestLearnInit(t *testing.T) {
 		"# Distributed Key-Value Store",
 		"## 1. Store and Retrieve Data (http-api)",
 		"## 5. Data Replicates to All Nodes (log-replication)",
+		"## 6. System Manages Log Growth (log-compaction)",
+		"## 7. Add and Remove Nodes One at a Time (membership-changes)",
+		"## 8. Add and Remove Nodes in Bulk (joint-consensus)",
+		"`POST /cluster/members`", "`PUT /cluster/members`", "\"last-included-index\"",
 		"`PUT /kv/{key}`", "clstr test --binary")
 	assertContains(t, "output", res.stdout, "kv-store/clstr.yaml", "cd kv-store", "clstr test")
 
@@ -189,7 +193,7 @@ func TestLearnStarterFails(t *testing.T) {
 	res := clstrIn(t, ws, "test", "--binary", "./server")
 	wantStatus(t, res, 1)
 	assertContains(t, "output", res.stdout,
-		"Stage 1 of 5: Store and Retrieve Data (http-api)",
+		"Stage 1 of 8: Store and Retrieve Data (http-api)",
 		"✗ PUT Stores Values",
 		"expected status is 200, got 404",
 		"hint: Handle PUT /kv/{key}",
@@ -272,11 +276,11 @@ func TestLearnNext(t *testing.T) {
 	res := clstrIn(t, ws, "next")
 	wantStatus(t, res, 0)
 	assertContains(t, "output", res.stdout,
-		"Stage 1 of 5: Store and Retrieve Data (http-api)",
+		"Stage 1 of 8: Store and Retrieve Data (http-api)",
 		"Dockerfile in .",
 		"✓ PUT Stores Values",
 		"PASSED",
-		"Stage 1 passed. Next, stage 2 of 5: Data Survives SIGTERM (persistence)",
+		"Stage 1 passed. Next, stage 2 of 8: Data Survives SIGTERM (persistence)",
 		"Keep every acknowledged write across graceful restarts.",
 		`README.md, section "2. Data Survives SIGTERM (persistence)"`)
 	wantProgress(t, ws, "kv-store", "persistence", "after a passing next")
@@ -285,19 +289,19 @@ func TestLearnNext(t *testing.T) {
 	wantStatus(t, res, 0)
 	assertContains(t, "status", res.stdout,
 		"Distributed Key-Value Store (kv-store)",
-		"✓ 1. http-api", "→ 2. persistence", "· 3. crash-recovery", "· 5. log-replication",
-		"1 of 5 stages passed. Current stage: persistence.")
+		"✓ 1. http-api", "→ 2. persistence", "· 3. crash-recovery", "· 5. log-replication", "· 8. joint-consensus",
+		"1 of 8 stages passed. Current stage: persistence.")
 
 	res = clstrIn(t, ws, "test", "--so-far", "--binary", "./kv", "--env", "KV_BUG=memory-only")
 	wantStatus(t, res, 1)
 	assertContains(t, "output", res.stdout,
-		"Stage 1 of 5: Store and Retrieve Data (http-api)",
+		"Stage 1 of 8: Store and Retrieve Data (http-api)",
 		"PASSED",
-		"Stage 2 of 5: Data Survives SIGTERM (persistence)",
+		"Stage 2 of 8: Data Survives SIGTERM (persistence)",
 		"✗ Data Survives a Graceful Restart",
 		"hint:",
 		"FAILED")
-	if strings.Contains(res.stdout, "Stage 3 of 5") {
+	if strings.Contains(res.stdout, "Stage 3 of 8") {
 		t.Errorf("--so-far went on after a failing stage:\n%s", res.stdout)
 	}
 	wantProgress(t, ws, "kv-store", "persistence", "after a failed test")
@@ -348,7 +352,8 @@ func TestLearnGoChallenge(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("list: exit %d", status)
 	}
-	assertContains(t, "list", out, "go-health  Health and Status · 2 stages", "1. health  Answer Health Checks", "kv-store")
+	assertContains(t, "list", out, "go-health  Health and Status · 2 stages", "1. health  Answer Health Checks",
+		"kv-store  Distributed Key-Value Store · 8 stages", "6. log-compaction", "7. membership-changes", "8. joint-consensus")
 
 	if status, _, stderr := clstr("init", "go-health", "."); status != 0 {
 		t.Fatalf("init: exit %d: %s", status, stderr)

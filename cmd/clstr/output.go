@@ -112,7 +112,11 @@ func (o *output) start(s runnable, target string, seed uint64) {
 	if s.Config().Nodes == 1 {
 		nodes = "node"
 	}
-	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s", s.Name(), n, tests, s.Config().Nodes, nodes))+o.dim(" · "+target+" · seed "+strconv.FormatUint(seed, 10)))
+	spare := ""
+	if k := s.Config().Spare; k > 0 {
+		spare = fmt.Sprintf(" (and %d spare)", k)
+	}
+	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s%s", s.Name(), n, tests, s.Config().Nodes, nodes, spare))+o.dim(" · "+target+" · seed "+strconv.FormatUint(seed, 10)))
 }
 
 // Step implements attest.Reporter.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -17,8 +20,12 @@ const textPlain = "text/plain; charset=utf-8"
 // Handler serves clients and peers:
 //
 //	GET    /health                200 once serving
-//	GET    /cluster/info          {"id", "role", "term", "leader", "peers"}
-//	GET    /log                   {"entries": [{"index", "term", "command"}], "commit-index", "last-applied"}
+//	GET    /cluster/info          {"id", "role", "term", "leader", "peers", "members", "old-members"}
+//	POST   /cluster/members       body ADDR: add one node         } on the leader, answered once
+//	DELETE /cluster/members/ADDR  remove one node                 } the new configuration has
+//	PUT    /cluster/members       body ["ADDR", …]: joint change  } committed; else as /kv
+//	GET    /log                   {"snapshot": {"last-included-index", "last-included-term"},
+//	                              "entries": [{"index", "term", "command"}], "commit-index", "last-applied"}
 //	PUT    /kv/{key}              on the leader, as in the single-node stages,
 //	GET    /kv/{key}              answered once a majority has committed (writes)
 //	DELETE /kv/{key}              or confirmed the leader (reads); on a follower
@@ -47,6 +54,10 @@ func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		serveRPC(w, r, n.handleVote)
 	case path == pathAppendEntries:
 		serveRPC(w, r, n.handleAppend)
+	case path == pathInstallSnapshot:
+		serveRPC(w, r, n.handleInstallSnapshot)
+	case path == "/cluster/members" || strings.HasPrefix(path, "/cluster/members/"):
+		n.serveMembers(w, r)
 	case path == "/clear" || path == "/kv" || strings.HasPrefix(path, "/kv/"):
 		n.serveClient(w, r)
 	default:
@@ -61,13 +72,24 @@ type clusterInfo struct {
 	Role   string   `json:"role"`
 	Term   int64    `json:"term"`
 	Leader *string  `json:"leader"` // null when no leader is known
-	Peers  []string `json:"peers"`  // the other nodes, sorted
+	Peers  []string `json:"peers"`  // the other nodes of the configuration, sorted
+	// The configuration: its members, and during a joint configuration
+	// the members it is leaving (null otherwise).
+	Members    []string `json:"members"`
+	OldMembers []string `json:"old-members"`
 }
 
 func (n *Node) info() clusterInfo {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	info := clusterInfo{ID: n.cfg.Addr, Role: n.role.String(), Term: n.term, Peers: n.cfg.Peers}
+	info := clusterInfo{
+		ID:         n.cfg.Addr,
+		Role:       n.role.String(),
+		Term:       n.term,
+		Peers:      slices.DeleteFunc(n.conf.voters(), func(a string) bool { return a == n.cfg.Addr }),
+		Members:    slices.Clone(n.conf.Members),
+		OldMembers: slices.Clone(n.conf.Old),
+	}
 	if n.leader != "" {
 		l := n.leader
 		info.Leader = &l
@@ -80,9 +102,16 @@ func (n *Node) info() clusterInfo {
 
 // logView is the answer to GET /log.
 type logView struct {
-	Entries     []logEntry `json:"entries"`
-	CommitIndex int64      `json:"commit-index"`
-	LastApplied int64      `json:"last-applied"`
+	Snapshot    snapshotView `json:"snapshot"`
+	Entries     []logEntry   `json:"entries"`
+	CommitIndex int64        `json:"commit-index"`
+	LastApplied int64        `json:"last-applied"`
+}
+
+// snapshotView says where the snapshot ends; both are 0 without one.
+type snapshotView struct {
+	LastIncludedIndex int64 `json:"last-included-index"`
+	LastIncludedTerm  int64 `json:"last-included-term"`
 }
 
 type logEntry struct {
@@ -94,7 +123,12 @@ type logEntry struct {
 func (n *Node) logView() logView {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	v := logView{Entries: make([]logEntry, len(n.log)), CommitIndex: n.commitIndex, LastApplied: n.lastApplied}
+	v := logView{
+		Snapshot:    snapshotView{n.snapIndex, n.snapTerm},
+		Entries:     make([]logEntry, len(n.log)),
+		CommitIndex: n.commitIndex,
+		LastApplied: n.lastApplied,
+	}
 	for i, e := range n.log {
 		v.Entries[i] = logEntry{Index: e.Index, Term: e.Term, Command: e.Command()}
 	}
@@ -182,6 +216,85 @@ func (n *Node) serveClient(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Printf("%s %s: %v", r.Method, r.URL.Path, err)
 	http.Error(w, err.Error(), http.StatusServiceUnavailable)
+}
+
+// serveMembers serves membership changes on the leader; followers
+// redirect them, as client requests.
+func (n *Node) serveMembers(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", textPlain)
+	target, one := strings.CutPrefix(r.URL.Path, "/cluster/members/")
+	var ok bool
+	if one {
+		ok = allow(w, r, http.MethodDelete)
+	} else {
+		ok = allow(w, r, http.MethodPost, http.MethodPut)
+	}
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	role, leaderAddr := n.role, n.leader
+	n.mu.Unlock()
+	if role != leader {
+		redirect(w, r, leaderAddr)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err != nil {
+		http.Error(w, "cannot read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	// Catching a new node up may take longer than a client write.
+	ctx, cancel := context.WithTimeout(r.Context(), 3*n.cfg.ClientTimeout)
+	defer cancel()
+	switch {
+	case one:
+		if !validAddr(target) {
+			http.Error(w, "not an ip:port: "+target, http.StatusBadRequest)
+			return
+		}
+		err = n.removeMember(ctx, target)
+	case r.Method == http.MethodPost:
+		addr := strings.TrimSpace(string(body))
+		if !validAddr(addr) {
+			http.Error(w, "the body must be the new node's ip:port", http.StatusBadRequest)
+			return
+		}
+		err = n.addMember(ctx, addr)
+	default:
+		var members []string
+		if json.Unmarshal(body, &members) != nil || len(members) == 0 {
+			http.Error(w, `the body must be a JSON list of ip:port, such as ["10.0.42.101:8080"]`, http.StatusBadRequest)
+			return
+		}
+		for _, m := range members {
+			if !validAddr(m) {
+				http.Error(w, "not an ip:port: "+m, http.StatusBadRequest)
+				return
+			}
+		}
+		slices.Sort(members)
+		err = n.changeMembers(ctx, slices.Compact(members))
+	}
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, errNotLeader):
+		n.mu.Lock()
+		leaderAddr = n.leader
+		n.mu.Unlock()
+		redirect(w, r, leaderAddr)
+	case errors.Is(err, errChangeInProgress):
+		http.Error(w, err.Error(), http.StatusConflict)
+	default:
+		log.Printf("%s %s: %v", r.Method, r.URL.Path, err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	}
+}
+
+func validAddr(s string) bool {
+	_, err := netip.ParseAddrPort(s)
+	return err == nil
 }
 
 // redirect sends a client to the leader, or answers 503 when none is known.

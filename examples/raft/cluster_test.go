@@ -70,6 +70,14 @@ type node struct {
 // ends; their output is logged if the test failed.
 func startCluster(t *testing.T, size int, env ...string) *cluster {
 	t.Helper()
+	return startClusterSpare(t, size, 0, env...)
+}
+
+// startClusterSpare is startCluster with spare nodes after the others:
+// every node gets CLUSTER, the initial configuration, which the spare
+// nodes are not in; they are not started.
+func startClusterSpare(t *testing.T, size, spare int, env ...string) *cluster {
+	t.Helper()
 	c := &cluster{
 		t: t,
 		client: &http.Client{
@@ -77,17 +85,19 @@ func startCluster(t *testing.T, size int, env ...string) *cluster {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	addrs := make([]string, size)
+	addrs := make([]string, size+spare)
 	for i := range addrs {
 		addrs[i] = freeAddr(t)
 	}
-	for i, addr := range addrs {
-		peers := slices.Delete(slices.Clone(addrs), i, i+1)
+	members := addrs[:size]
+	for _, addr := range addrs {
+		peers := slices.DeleteFunc(slices.Clone(members), func(a string) bool { return a == addr })
 		c.nodes = append(c.nodes, &node{
 			addr:    addr,
 			dataDir: t.TempDir(),
-			env:     append([]string{"ADDR=" + addr, "PEERS=" + strings.Join(peers, ",")}, env...),
-			out:     &syncBuffer{},
+			env: append([]string{"ADDR=" + addr, "PEERS=" + strings.Join(peers, ","),
+				"CLUSTER=" + strings.Join(members, ",")}, env...),
+			out: &syncBuffer{},
 		})
 	}
 	t.Cleanup(func() {
@@ -104,10 +114,10 @@ func startCluster(t *testing.T, size int, env ...string) *cluster {
 			}
 		}
 	})
-	for i := range c.nodes {
+	for i := range size {
 		c.launch(i)
 	}
-	for i := range c.nodes {
+	for i := range size {
 		c.waitHealthy(i)
 	}
 	return c

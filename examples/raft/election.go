@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log"
+	"slices"
 	"time"
 )
 
@@ -24,7 +25,13 @@ func (n *Node) startElectionLocked(now time.Time) {
 		n.notifyLocked()
 	}
 	ctx, round := n.newRoundLocked()
-	n.wg.Go(func() { n.campaign(ctx, round, preVote) })
+	first := preVote
+	if n.cfg.Bug == bugRemovedDisrupts {
+		// The removed-disrupts bug has no pre-vote: a node that cannot
+		// win — one removed from the cluster — still bumps its term.
+		first = vote
+	}
+	n.wg.Go(func() { n.campaign(ctx, round, first) })
 }
 
 // campaign asks every peer for a vote (or a pre-vote) and acts on a
@@ -57,11 +64,15 @@ func (n *Node) campaign(ctx context.Context, round uint64, kind campaignKind) {
 	if kind == preVote {
 		req.Term++
 	}
-	quorum := n.quorum()
+	voters := slices.DeleteFunc(n.conf.voters(), func(a string) bool { return a == n.cfg.Addr })
 	n.mu.Unlock()
 
-	results := make(chan voteResponse, len(n.cfg.Peers))
-	for _, p := range n.cfg.Peers {
+	type answer struct {
+		from string
+		voteResponse
+	}
+	results := make(chan answer, len(voters))
+	for _, p := range voters {
 		n.wg.Go(func() {
 			var resp voteResponse
 			// A vote call may take as long as the shortest election
@@ -69,16 +80,23 @@ func (n *Node) campaign(ctx context.Context, round uint64, kind campaignKind) {
 			if err := n.call(ctx, p, pathRequestVote, req, &resp, n.cfg.ElectionTimeoutMin); err != nil {
 				resp = voteResponse{}
 			}
-			results <- resp
+			results <- answer{p, resp}
 		})
 	}
 
-	granted := 1 // its own
-	for answered := 0; granted < quorum; answered++ {
-		if answered == len(n.cfg.Peers) {
+	granted := map[string]bool{n.cfg.Addr: true} // its own
+	won := func() bool { return n.majorityLocked(func(a string) bool { return granted[a] }) }
+	for answered := 0; ; answered++ {
+		n.mu.Lock()
+		done := won()
+		n.mu.Unlock()
+		if done {
+			break
+		}
+		if answered == len(voters) {
 			return
 		}
-		var r voteResponse
+		var r answer
 		select {
 		case r = <-results:
 		case <-ctx.Done():
@@ -95,7 +113,7 @@ func (n *Node) campaign(ctx context.Context, round uint64, kind campaignKind) {
 			return
 		}
 		if r.VoteGranted {
-			granted++
+			granted[r.from] = true
 		}
 	}
 
@@ -125,7 +143,9 @@ func (n *Node) handleVote(req voteRequest) voteResponse {
 	// relies on check-quorum to notice when it is no longer one. Within the
 	// leader's own term the vote rules below are enough.
 	sticky := n.role == follower && n.leader != "" && now.Sub(n.leaderContact) < n.cfg.ElectionTimeoutMin
-	if n.role == leader || (sticky && req.Term > n.term) {
+	// The removed-disrupts bug leaves this out too: any higher term
+	// unseats a leader.
+	if n.cfg.Bug != bugRemovedDisrupts && (n.role == leader || (sticky && req.Term > n.term)) {
 		return resp
 	}
 	upToDate := req.LastLogTerm > n.lastTermLocked() ||

@@ -13,12 +13,15 @@
 //
 //	ADDR                        this node's ip:port and identity (default 127.0.0.1:8080)
 //	PEERS                       the other nodes' ip:port, comma-separated
+//	CLUSTER                     the initial configuration's ip:port, comma-separated; a node
+//	                            not in it starts outside the cluster and waits to be added
 //	DATA_DIR                    where the state and log live (default the working directory)
 //	RAFT_ELECTION_TIMEOUT_MIN   default 500ms
 //	RAFT_ELECTION_TIMEOUT_MAX   default 1000ms
 //	RAFT_HEARTBEAT_INTERVAL     default 100ms
 //	RAFT_RPC_TIMEOUT            one AppendEntries call, default 300ms
 //	RAFT_CLIENT_TIMEOUT         how long a client request waits for a majority, default 3s
+//	RAFT_SNAPSHOT_EVERY         applied entries beyond the snapshot that make a new one, default 1000
 //	RAFT_BUG                    plants one of the bugs listed in README.md
 package main
 
@@ -32,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,9 +50,26 @@ const (
 	bugAckBeforeCommit = "ack-before-commit"
 	bugLeaseReads      = "lease-reads"
 	bugTickLease       = "tick-lease"
+
+	bugSnapshotNoTerm      = "snapshot-no-term"
+	bugLogNeverShrinks     = "log-never-shrinks"
+	bugNoInstallSnapshot   = "no-install-snapshot"
+	bugSnapshotWithoutData = "snapshot-without-data"
+
+	bugCountBeforeCaughtUp = "count-before-caught-up"
+	bugRemovedDisrupts     = "removed-disrupts"
+	bugLeaderStays         = "leader-stays"
+
+	bugSkipJoint       = "skip-joint"
+	bugNewMajorityOnly = "new-majority-only"
 )
 
-var knownBugs = []string{bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads, bugTickLease}
+var knownBugs = []string{
+	bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads, bugTickLease,
+	bugSnapshotNoTerm, bugLogNeverShrinks, bugNoInstallSnapshot, bugSnapshotWithoutData,
+	bugCountBeforeCaughtUp, bugRemovedDisrupts, bugLeaderStays,
+	bugSkipJoint, bugNewMajorityOnly,
+}
 
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
@@ -84,6 +105,14 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	if cfg.Bug != "" && !slices.Contains(knownBugs, cfg.Bug) {
 		return cfg, fmt.Errorf("unknown RAFT_BUG %q; known values: %s (unset for no bug)", cfg.Bug, strings.Join(knownBugs, ", "))
 	}
+	cfg.SnapshotEvery = 1000
+	if v := getenv("RAFT_SNAPSHOT_EVERY"); v != "" {
+		every, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || every < 1 {
+			return cfg, fmt.Errorf("RAFT_SNAPSHOT_EVERY=%q is not a positive number of entries such as 1000", v)
+		}
+		cfg.SnapshotEvery = every
+	}
 	for p := range strings.SplitSeq(getenv("PEERS"), ",") {
 		p = strings.TrimSpace(p)
 		if p == "" || p == cfg.Addr || slices.Contains(cfg.Peers, p) {
@@ -95,6 +124,23 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Peers = append(cfg.Peers, p)
 	}
 	slices.Sort(cfg.Peers)
+	// CLUSTER, the initial configuration, tells a node started outside it
+	// that it is not a member; without it, the configuration is ADDR and
+	// PEERS.
+	for p := range strings.SplitSeq(getenv("CLUSTER"), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" || slices.Contains(cfg.Members, p) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return cfg, fmt.Errorf("CLUSTER entry %q is not ip:port: %w", p, err)
+		}
+		cfg.Members = append(cfg.Members, p)
+	}
+	if cfg.Members == nil {
+		cfg.Members = append([]string{cfg.Addr}, cfg.Peers...)
+	}
+	slices.Sort(cfg.Members)
 
 	durations := []struct {
 		name string

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,6 +16,7 @@ import (
 type Config struct {
 	Addr    string   // this node's ip:port, also its identity
 	Peers   []string // the other nodes' ip:port, sorted
+	Members []string // the initial configuration, sorted: CLUSTER, or Addr and Peers
 	DataDir string
 
 	ElectionTimeoutMin time.Duration // a follower waits a random time in [min, max) for a leader
@@ -21,6 +24,7 @@ type Config struct {
 	HeartbeatInterval  time.Duration // how often a leader sends AppendEntries to each peer
 	RPCTimeout         time.Duration // how long a leader waits for one AppendEntries answer
 	ClientTimeout      time.Duration // how long a client write or read waits for a majority
+	SnapshotEvery      int64         // applied entries beyond the snapshot that make the node take a new one
 
 	Bug string // a planted bug from README.md, or ""
 }
@@ -57,15 +61,28 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts
 
-	proposals chan *proposal           // client writes for the leader's appender
-	triggers  map[string]chan struct{} // per peer, capacity 1: replicate now
+	proposals chan *proposal // client writes for the leader's appender
+	changeMu  sync.Mutex     // one configuration change at a time
 
 	mu sync.Mutex // guards everything below
 
 	// Persistent state, on disk before anyone hears of it.
-	term     int64
-	votedFor string
-	log      []Entry // log[i].Index == i+1
+	term      int64
+	votedFor  string
+	snapIndex int64             // the last entry the snapshot covers; 0 without one
+	snapTerm  int64             // its term
+	snapKV    map[string]string // the state machine as of snapIndex, for InstallSnapshot; never modified
+	snapConf  membership        // the configuration as of snapIndex (the initial one without a snapshot)
+
+	// The configuration in force: of the newest configuration entry of the
+	// log (at confIndex), else snapConf (confIndex = snapIndex).
+	conf        membership
+	confIndex   int64
+	learners    map[string]bool               // nodes a leader catches up before they join
+	replicators map[string]context.CancelFunc // one per peer, while started
+	triggers    map[string]chan struct{}      // per peer, capacity 1: replicate now
+	started     bool
+	log         []Entry // the entries after the snapshot: log[i].Index == snapIndex+1+i
 
 	// Volatile state.
 	role          role
@@ -95,7 +112,7 @@ type Node struct {
 
 // NewNode loads the node's persistent state from cfg.DataDir.
 func NewNode(cfg Config) (*Node, error) {
-	store, st, entries, err := openStorage(cfg.DataDir)
+	store, st, snap, entries, err := openStorage(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -108,18 +125,27 @@ func NewNode(cfg Config) (*Node, error) {
 		cancel:      cancel,
 		proposals:   make(chan *proposal, 1024),
 		triggers:    map[string]chan struct{}{},
+		replicators: map[string]context.CancelFunc{},
+		learners:    map[string]bool{},
+		snapConf:    membership{Members: snap.Members, Old: snap.Old},
 		term:        st.Term,
 		votedFor:    st.VotedFor,
+		snapIndex:   snap.Index,
+		snapTerm:    snap.Term,
+		snapKV:      maps.Clone(snap.KV),
 		log:         entries,
-		kv:          map[string]string{},
+		commitIndex: snap.Index,
+		lastApplied: snap.Index,
+		kv:          snap.KV,
 		changed:     make(chan struct{}),
 		cancelRound: func() {},
 	}
-	for _, p := range cfg.Peers {
-		n.triggers[p] = make(chan struct{}, 1)
+	if n.snapConf.Members == nil {
+		n.snapConf = membership{Members: cfg.Members}
 	}
+	n.recomputeConfLocked()
 	n.resetDeadlineLocked(time.Now())
-	log.Printf("loaded term %d, voted for %q, %d log entries", n.term, n.votedFor, len(n.log))
+	log.Printf("loaded term %d, voted for %q, a snapshot up to entry %d, %d log entries after it", n.term, n.votedFor, n.snapIndex, len(n.log))
 	return n, nil
 }
 
@@ -127,9 +153,10 @@ func NewNode(cfg Config) (*Node, error) {
 func (n *Node) Start() {
 	n.wg.Go(n.tickLoop)
 	n.wg.Go(n.appendLoop)
-	for _, p := range n.cfg.Peers {
-		n.wg.Go(func() { n.replicateLoop(p) })
-	}
+	n.mu.Lock()
+	n.started = true
+	n.syncReplicatorsLocked()
+	n.mu.Unlock()
 }
 
 // Stop ends every goroutine of the node and closes its log. Everything it
@@ -138,17 +165,6 @@ func (n *Node) Stop() error {
 	n.cancel()
 	n.wg.Wait()
 	return n.store.close()
-}
-
-// quorum is the number of nodes, this one included, that make a majority.
-// The minority-leader bug computes it as n/2, a minority of an odd
-// cluster: 2 of 5.
-func (n *Node) quorum() int {
-	size := len(n.cfg.Peers) + 1
-	if n.cfg.Bug == bugMinorityLeader {
-		return max(1, size/2)
-	}
-	return size/2 + 1
 }
 
 // tickLoop starts elections when a follower's or candidate's deadline
@@ -178,6 +194,10 @@ func (n *Node) tickLoop() {
 					log.Printf("term %d: no answer from a majority for %v; stepping down", n.term, n.cfg.ElectionTimeoutMax)
 					n.becomeFollowerLocked(n.term, "")
 				}
+			case now.After(n.deadline) && !n.conf.has(n.cfg.Addr):
+				// A node outside the configuration never stands: it
+				// waits to be added, or stays removed.
+				n.resetDeadlineLocked(now)
 			case now.After(n.deadline):
 				n.startElectionLocked(now)
 			}
@@ -193,13 +213,9 @@ func (n *Node) tickLoop() {
 // holds: the old leader serves reads from its own state, and does not step
 // down, until it hears of the new leader.
 func (n *Node) tickLeaseLocked() bool {
-	active := 1
-	for _, p := range n.cfg.Peers {
-		if n.ticks-n.ackTick[p] < n.leaseTicks() {
-			active++
-		}
-	}
-	return active >= n.quorum()
+	return n.majorityLocked(func(p string) bool {
+		return p == n.cfg.Addr || n.ticks-n.ackTick[p] < n.leaseTicks()
+	})
 }
 
 func (n *Node) leaseTicks() int64 {
@@ -213,13 +229,9 @@ func (n *Node) quorumActiveLocked(now time.Time) bool {
 		// others may elect a new leader while this one still serves reads.
 		window *= 2
 	}
-	active := 1
-	for _, p := range n.cfg.Peers {
-		if now.Sub(n.lastAck[p]) < window {
-			active++
-		}
-	}
-	return active >= n.quorum()
+	return n.majorityLocked(func(p string) bool {
+		return p == n.cfg.Addr || now.Sub(n.lastAck[p]) < window
+	})
 }
 
 func (n *Node) resetDeadlineLocked(now time.Time) {
@@ -264,7 +276,7 @@ func (n *Node) becomeLeaderLocked() {
 	now := time.Now()
 	n.nextIndex, n.matchIndex = map[string]int64{}, map[string]int64{}
 	n.lastAck, n.ackSeq, n.ackTick = map[string]time.Time{}, map[string]uint64{}, map[string]int64{}
-	for _, p := range n.cfg.Peers {
+	for _, p := range n.peersLocked() {
 		n.nextIndex[p] = n.lastIndexLocked() + 1
 		n.lastAck[p] = now // a grace period of one check-quorum window
 		n.ackTick[p] = n.ticks
@@ -296,24 +308,34 @@ func (n *Node) appendLocked(entries []Entry) {
 		fatal(err)
 	}
 	n.log = append(n.log, entries...)
+	if slices.ContainsFunc(entries, func(e Entry) bool { return e.Op == opConfig }) {
+		n.recomputeConfLocked()
+	}
 }
 
-func (n *Node) lastIndexLocked() int64 { return int64(len(n.log)) }
+func (n *Node) lastIndexLocked() int64 { return n.snapIndex + int64(len(n.log)) }
 
 func (n *Node) lastTermLocked() int64 {
 	if len(n.log) == 0 {
-		return 0
+		return n.snapTerm
 	}
 	return n.log[len(n.log)-1].Term
 }
 
-// termAtLocked is the term of the entry at index, 0 for index 0.
+// termAtLocked is the term of the entry at index: the snapshot's term for
+// its last entry, 0 for index 0 and for entries the log does not hold.
 func (n *Node) termAtLocked(index int64) int64 {
-	if index <= 0 || index > n.lastIndexLocked() {
+	switch {
+	case index == n.snapIndex:
+		return n.snapTerm
+	case index < n.snapIndex || index > n.lastIndexLocked():
 		return 0
 	}
-	return n.log[index-1].Term
+	return n.log[index-n.snapIndex-1].Term
 }
+
+// entryLocked is the entry at index, which the log must hold.
+func (n *Node) entryLocked(index int64) Entry { return n.log[index-n.snapIndex-1] }
 
 // notifyLocked wakes every waitFor.
 func (n *Node) notifyLocked() {

@@ -24,23 +24,31 @@ const (
 // entries, a read round). One call at a time per peer, each bounded by
 // RPCTimeout, so a slow or unreachable peer costs one pending call, never a
 // pile of them.
-func (n *Node) replicateLoop(peer string) {
+func (n *Node) replicateLoop(ctx context.Context, peer string, trigger chan struct{}) {
 	t := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-n.triggers[peer]:
+		case <-trigger:
 		}
 		for {
+			if sreq, ok := n.snapshotRequestFor(peer); ok {
+				var resp snapshotResponse
+				err := n.call(ctx, peer, pathInstallSnapshot, sreq, &resp, n.cfg.ElectionTimeoutMin)
+				if !n.handleSnapshotResponse(peer, sreq, resp, err) {
+					break
+				}
+				continue
+			}
 			req, seq, ok := n.appendRequestFor(peer)
 			if !ok {
 				break
 			}
 			var resp appendResponse
-			err := n.call(n.ctx, peer, pathAppendEntries, req, &resp, n.cfg.RPCTimeout)
+			err := n.call(ctx, peer, pathAppendEntries, req, &resp, n.cfg.RPCTimeout)
 			if !n.handleAppendResponse(peer, req, seq, resp, err) {
 				break
 			}
@@ -57,6 +65,12 @@ func (n *Node) appendRequestFor(peer string) (req appendRequest, seq uint64, ok 
 		return req, 0, false
 	}
 	next := n.nextIndex[peer]
+	if next <= n.snapIndex {
+		// Only the no-install-snapshot bug gets here: it sends what
+		// follows the snapshot, which a follower missing entries before
+		// it must refuse.
+		next = n.snapIndex + 1
+	}
 	req = appendRequest{
 		Term:         n.term,
 		LeaderID:     n.cfg.Addr,
@@ -66,7 +80,7 @@ func (n *Node) appendRequestFor(peer string) (req appendRequest, seq uint64, ok 
 	}
 	size := 0
 	for i := next; i <= n.lastIndexLocked() && len(req.Entries) < maxBatchEntries; i++ {
-		e := n.log[i-1]
+		e := n.entryLocked(i)
 		size += len(e.Key) + len(e.Value) + 64
 		if len(req.Entries) > 0 && size > maxBatchBytes {
 			break
@@ -108,6 +122,7 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 		if match > n.matchIndex[peer] {
 			n.matchIndex[peer] = match
 			n.advanceCommitLocked()
+			n.notifyLocked() // a node catching up to join may be waited for
 		}
 		n.nextIndex[peer] = max(n.nextIndex[peer], match+1)
 		return n.nextIndex[peer] <= n.lastIndexLocked()
@@ -115,6 +130,9 @@ func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, 
 	next := n.nextIndex[peer]
 	if resp.ConflictIndex > 0 && resp.ConflictIndex < next {
 		n.nextIndex[peer] = max(resp.ConflictIndex, n.matchIndex[peer]+1, 1)
+	}
+	if n.cfg.Bug == bugNoInstallSnapshot && n.nextIndex[peer] <= n.snapIndex {
+		return false // with no snapshot to send, retry at the next heartbeat
 	}
 	return n.nextIndex[peer] < next
 }
@@ -126,15 +144,10 @@ func (n *Node) advanceCommitLocked() {
 		if n.termAtLocked(idx) != n.term {
 			break // older terms commit only through an entry of this one
 		}
-		count := 1
-		for _, p := range n.cfg.Peers {
-			if n.matchIndex[p] >= idx {
-				count++
-			}
-		}
-		if count >= n.quorum() {
+		if n.majorityLocked(func(p string) bool { return p == n.cfg.Addr || n.matchIndex[p] >= idx }) {
 			n.commitIndex = idx
 			n.applyLocked()
+			n.afterCommitLocked()
 			return
 		}
 	}
@@ -147,7 +160,7 @@ func (n *Node) applyLocked() {
 	}
 	for n.lastApplied < n.commitIndex {
 		n.lastApplied++
-		e := n.log[n.lastApplied-1]
+		e := n.entryLocked(n.lastApplied)
 		switch e.Op {
 		case opPut:
 			n.kv[e.Key] = e.Value
@@ -157,6 +170,7 @@ func (n *Node) applyLocked() {
 			clear(n.kv)
 		}
 	}
+	n.maybeSnapshotLocked()
 	n.notifyLocked()
 }
 
@@ -196,21 +210,29 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 	n.resetDeadlineLocked(now)
 	resp.Term = n.term
 
-	if req.PrevLogIndex > n.lastIndexLocked() {
+	prevIndex, prevTerm, entries := req.PrevLogIndex, req.PrevLogTerm, req.Entries
+	if prevIndex < n.snapIndex {
+		// The snapshot holds every entry up to snapIndex, committed and
+		// so the same as the leader's: only what follows it is news.
+		for len(entries) > 0 && entries[0].Index <= n.snapIndex {
+			entries = entries[1:]
+		}
+		prevIndex, prevTerm = n.snapIndex, n.snapTerm
+	}
+	if prevIndex > n.lastIndexLocked() {
 		resp.ConflictIndex = n.lastIndexLocked() + 1
 		return resp
 	}
-	if t := n.termAtLocked(req.PrevLogIndex); t != req.PrevLogTerm {
+	if t := n.termAtLocked(prevIndex); t != prevTerm {
 		// Skip back over the whole conflicting term at once.
-		i := req.PrevLogIndex
-		for i > 1 && n.termAtLocked(i-1) == t {
+		i := prevIndex
+		for i > n.snapIndex+1 && n.termAtLocked(i-1) == t {
 			i--
 		}
 		resp.ConflictIndex = max(i, n.commitIndex+1)
 		return resp
 	}
 
-	entries := req.Entries
 	truncated := false
 	for len(entries) > 0 {
 		e := entries[0]
@@ -225,7 +247,8 @@ func (n *Node) handleAppend(req appendRequest) appendResponse {
 			if err := n.store.truncate(e.Index); err != nil {
 				fatal(err)
 			}
-			n.log = n.log[:e.Index-1]
+			n.log = n.log[:e.Index-n.snapIndex-1]
+			n.recomputeConfLocked()
 			truncated = true
 			break
 		}
@@ -324,7 +347,13 @@ func (n *Node) propose(ctx context.Context, e Entry) error {
 	}
 	return n.waitFor(ctx, func() (bool, error) {
 		if n.lastApplied >= r.index {
-			if n.termAtLocked(r.index) == r.term {
+			t := n.termAtLocked(r.index)
+			if r.index < n.snapIndex && n.term == r.term {
+				// Compacted since: no leader of a later term can have
+				// replaced the entry while the term has not changed.
+				t = r.term
+			}
+			if t == r.term {
 				return true, nil
 			}
 			return false, errLeadershipLost
@@ -373,13 +402,8 @@ func (n *Node) read(ctx context.Context, key string) (string, bool, error) {
 		if n.role != leader || n.term != term {
 			return false, errLeadershipLost
 		}
-		acks := 1
-		for _, p := range n.cfg.Peers {
-			if n.ackSeq[p] >= seq {
-				acks++
-			}
-		}
-		if acks < n.quorum() || n.lastApplied < readIndex {
+		confirmed := n.majorityLocked(func(p string) bool { return p == n.cfg.Addr || n.ackSeq[p] >= seq })
+		if !confirmed || n.lastApplied < readIndex {
 			return false, nil
 		}
 		v, ok = n.kv[key]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,9 +17,11 @@ import (
 //
 //	POST /raft/request-vote    voteRequest   → voteResponse
 //	POST /raft/append-entries  appendRequest → appendResponse
+//	POST /raft/install-snapshot snapshotRequest → snapshotResponse
 const (
-	pathRequestVote   = "/raft/request-vote"
-	pathAppendEntries = "/raft/append-entries"
+	pathRequestVote     = "/raft/request-vote"
+	pathAppendEntries   = "/raft/append-entries"
+	pathInstallSnapshot = "/raft/install-snapshot"
 )
 
 // Entry is one log entry. Index and Term place it; Op, Key and Value are
@@ -29,6 +32,10 @@ type Entry struct {
 	Op    string `json:"op"`
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+	// A configuration entry's members, and during a joint
+	// configuration the old members too.
+	Members []string `json:"members,omitempty"`
+	Old     []string `json:"old,omitempty"`
 }
 
 const (
@@ -36,6 +43,7 @@ const (
 	opPut    = "PUT"
 	opDelete = "DELETE"
 	opClear  = "CLEAR"
+	opConfig = "CONFIG" // a configuration: Members, and Old when joint
 )
 
 // Command renders the entry's command for GET /log: "PUT key value",
@@ -46,6 +54,11 @@ func (e Entry) Command() string {
 		return opPut + " " + e.Key + " " + e.Value
 	case opDelete:
 		return opDelete + " " + e.Key
+	case opConfig:
+		if e.Old != nil {
+			return "JOINT " + strings.Join(e.Old, ",") + " " + strings.Join(e.Members, ",")
+		}
+		return opConfig + " " + strings.Join(e.Members, ",")
 	}
 	return e.Op
 }
@@ -86,6 +99,22 @@ type appendResponse struct {
 	Success       bool  `json:"success"`
 	MatchIndex    int64 `json:"match-index,omitempty"`
 	ConflictIndex int64 `json:"conflict-index,omitempty"`
+}
+
+// snapshotRequest sends a follower the leader's snapshot, whole: the
+// state machine as of LastIncludedIndex, whose term is LastIncludedTerm.
+type snapshotRequest struct {
+	Term              int64             `json:"term"`
+	LeaderID          string            `json:"leader-id"`
+	LastIncludedIndex int64             `json:"last-included-index"`
+	LastIncludedTerm  int64             `json:"last-included-term"`
+	Data              map[string]string `json:"data"`
+	Members           []string          `json:"members,omitempty"` // the configuration as of LastIncludedIndex
+	Old               []string          `json:"old,omitempty"`
+}
+
+type snapshotResponse struct {
+	Term int64 `json:"term"`
 }
 
 // maxRPCBody bounds an RPC body: a batch of entries is cut at about

@@ -15,8 +15,11 @@ import (
 
 // storage keeps a node's persistent Raft state in DATA_DIR:
 //
-//	raft-state.json  {"term": …, "voted_for": …}, replaced atomically
-//	raft-log         the log: one record per entry, appended and fsynced
+//	raft-state.json     {"term": …, "voted_for": …}, replaced atomically
+//	raft-snapshot.json  the latest snapshot: the state machine as of an
+//	                    index, and that entry's term; replaced atomically
+//	raft-log            the log after the snapshot: one record per entry,
+//	                    appended and fsynced; rewritten after a snapshot
 //
 // A log record is a uint32 little-endian payload length, a uint32 CRC-32C
 // of the payload and the payload, the entry as JSON. A crash can leave a
@@ -26,14 +29,27 @@ import (
 type storage struct {
 	dir     string
 	log     *os.File
-	offsets []int64 // offsets[i] is where the record of entry i+1 starts
+	first   int64   // the index of the file's first entry (of the next one appended, if empty)
+	offsets []int64 // offsets[i] is where the record of entry first+i starts
 	size    int64   // the log file's length
 }
 
 const (
-	stateName = "raft-state.json"
-	logName   = "raft-log"
+	stateName    = "raft-state.json"
+	snapshotName = "raft-snapshot.json"
+	logName      = "raft-log"
 )
+
+// snapshot is the state machine as of entry Index, whose term is Term:
+// every entry up to Index is applied in it and can leave the log.
+type snapshot struct {
+	Index int64             `json:"last-included-index"`
+	Term  int64             `json:"last-included-term"`
+	KV    map[string]string `json:"data"`
+	// The configuration as of Index.
+	Members []string `json:"members,omitempty"`
+	Old     []string `json:"old,omitempty"`
+}
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -43,38 +59,69 @@ type persistentState struct {
 	VotedFor string `json:"voted_for"`
 }
 
-// openStorage loads the state and log in dir, creating them if needed.
-func openStorage(dir string) (*storage, persistentState, []Entry, error) {
+// openStorage loads the state, snapshot and log in dir, creating them if
+// needed. The entries it returns follow the snapshot: a crash between
+// saving a snapshot and rewriting the log leaves entries it covers in
+// the file, which are dropped here.
+func openStorage(dir string) (*storage, persistentState, snapshot, []Entry, error) {
 	var st persistentState
+	snap := snapshot{KV: map[string]string{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, st, nil, fmt.Errorf("data dir: %w", err)
+		return nil, st, snap, nil, fmt.Errorf("data dir: %w", err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, stateName))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, st, nil, fmt.Errorf("read state: %w", err)
-	default:
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, st, nil, fmt.Errorf("state file %s is corrupt: %w", filepath.Join(dir, stateName), err)
-		}
+	if err := readJSON(filepath.Join(dir, stateName), &st); err != nil {
+		return nil, st, snap, nil, err
+	}
+	if err := readJSON(filepath.Join(dir, snapshotName), &snap); err != nil {
+		return nil, st, snap, nil, err
+	}
+	if snap.KV == nil {
+		snap.KV = map[string]string{}
 	}
 
 	f, err := os.OpenFile(filepath.Join(dir, logName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, st, nil, fmt.Errorf("open log: %w", err)
+		return nil, st, snap, nil, fmt.Errorf("open log: %w", err)
 	}
-	s := &storage{dir: dir, log: f}
+	s := &storage{dir: dir, log: f, first: snap.Index + 1}
 	entries, err := s.load()
 	if err != nil {
 		f.Close()
-		return nil, st, nil, err
+		return nil, st, snap, nil, err
+	}
+	if len(entries) > 0 && entries[0].Index > snap.Index+1 {
+		f.Close()
+		return nil, st, snap, nil, fmt.Errorf("the log in %s starts at entry %d, but the snapshot covers only up to %d", dir, entries[0].Index, snap.Index)
+	}
+	if len(entries) > 0 && entries[0].Index <= snap.Index {
+		covered := min(int64(len(entries)), snap.Index-entries[0].Index+1)
+		entries = entries[covered:]
+		if err := s.rewrite(snap.Index+1, entries); err != nil {
+			f.Close()
+			return nil, st, snap, nil, err
+		}
 	}
 	if err := syncDir(dir); err != nil {
-		f.Close()
-		return nil, st, nil, err
+		s.log.Close()
+		return nil, st, snap, nil, err
 	}
-	return s, st, entries, nil
+	return s, st, snap, entries, nil
+}
+
+// readJSON decodes the JSON file at path into v; a missing file leaves v
+// as it is.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is corrupt: %w", path, err)
+	}
+	return nil
 }
 
 // load reads every intact record, cuts off a torn tail and leaves the file
@@ -106,7 +153,12 @@ func (s *storage) load() ([]Entry, error) {
 			break
 		}
 		var e Entry
-		if err := json.Unmarshal(payload, &e); err != nil || e.Index != int64(len(entries))+1 {
+		if err := json.Unmarshal(payload, &e); err != nil {
+			break
+		}
+		if len(entries) == 0 {
+			s.first = e.Index
+		} else if e.Index != entries[len(entries)-1].Index+1 {
 			break
 		}
 		entries = append(entries, e)
@@ -135,53 +187,103 @@ func (s *storage) load() ([]Entry, error) {
 
 // saveState replaces the state file atomically and durably.
 func (s *storage) saveState(st persistentState) error {
-	b, err := json.Marshal(st)
+	if err := s.replace(stateName, st); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// saveSnapshot replaces the snapshot file atomically and durably.
+func (s *storage) saveSnapshot(snap snapshot) error {
+	if err := s.replace(snapshotName, snap); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	return nil
+}
+
+// replace writes v as JSON to a new file and renames it over name.
+func (s *storage) replace(name string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.dir, stateName)
+	path := filepath.Join(s.dir, name)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	return syncDir(s.dir)
 }
 
-// truncate drops entries from index on (index is 1-based), without
-// syncing; the append that follows syncs both.
+// rewrite replaces the log file by one that holds entries, the first of
+// which has index first (the next appended entry, if there are none): a
+// new file is written, fsynced and renamed over the old one.
+func (s *storage) rewrite(first int64, entries []Entry) error {
+	path := filepath.Join(s.dir, logName)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("rewrite log: %w", err)
+	}
+	ns := &storage{dir: s.dir, log: f, first: first}
+	if err := ns.append(entries); err != nil {
+		f.Close()
+		return fmt.Errorf("rewrite log: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		f.Close()
+		return fmt.Errorf("rewrite log: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.log.Close()
+	*s = *ns
+	return nil
+}
+
+// truncate drops entries from index on, without syncing; the append that
+// follows syncs both.
 func (s *storage) truncate(index int64) error {
-	if index > int64(len(s.offsets)) {
+	if index >= s.first+int64(len(s.offsets)) {
 		return nil
 	}
-	off := s.offsets[index-1]
+	if index < s.first {
+		index = s.first
+	}
+	off := s.offsets[index-s.first]
 	if err := s.log.Truncate(off); err != nil {
 		return fmt.Errorf("truncate log: %w", err)
 	}
 	if _, err := s.log.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("seek log: %w", err)
 	}
-	s.offsets = s.offsets[:index-1]
+	s.offsets = s.offsets[:index-s.first]
 	s.size = off
 	return nil
 }
 
 // append writes entries after the last one and fsyncs the log.
 func (s *storage) append(entries []Entry) error {
+	if len(s.offsets) == 0 && len(entries) > 0 {
+		s.first = entries[0].Index
+	}
 	var buf []byte
 	offsets := s.offsets
 	off := s.size

@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -143,8 +145,48 @@ func Main(args []string, impairer Impairer) int {
 		}
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "usage: clstr-netd serve | clstr-netd ctl REQUEST-JSON")
+	if len(args) == 2 && args[0] == "du" {
+		n, err := DirSize(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "clstr-netd:", err)
+			return 1
+		}
+		fmt.Println(n)
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "usage: clstr-netd serve | clstr-netd ctl REQUEST-JSON | clstr-netd du DIR")
 	return 2
+}
+
+// DirSize returns the sum of the sizes of the regular files under dir,
+// which is what "clstr-netd du DIR" prints: the runner measures a node's
+// DATA_DIR with it, from a helper container that mounts the node's volume
+// read-only.
+func DirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			// A file the node removed while it was being walked is no
+			// longer part of its size.
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		return nil
+	})
+	return total, err
 }
 
 // daemon holds the namespace's fault state.

@@ -1,12 +1,13 @@
 // Command testnode is the small node program clstr's own end-to-end tests
-// run as a cluster. It follows the node contract (ADDR, PEERS, DATA_DIR,
-// GET /health) and reports what it sees: how its previous run ended, and
+// run as a cluster. It follows the node contract (ADDR, PEERS, CLUSTER,
+// DATA_DIR, GET /health) and reports what it sees: how its previous run ended, and
 // which peers it can reach over TCP and UDP.
 //
 // Endpoints:
 //
 //	GET  /health               200 once serving
-//	GET  /info                 {"addr", "peers", "data_dir", "previous", "starts", "pid"}
+//	GET  /info                 {"addr", "peers", "cluster", "data_dir", "previous", "starts", "pid"}
+//	PUT  /data/{name}          writes the body to DATA_DIR/name, fsynced
 //	ANY  /echo                 {"method", "body", "headers"}
 //	GET  /sleep?d=D            answers after D (at most 1m)
 //	GET  /status/{code}        answers with that status
@@ -85,7 +86,11 @@ func main() {
 		dataDir = "."
 	}
 
-	n := &node{addr: addr, peers: peers, dataDir: dataDir, kv: map[string]string{}, received: map[string]int{}}
+	var members []string
+	if c := os.Getenv("CLUSTER"); c != "" {
+		members = strings.Split(c, ",")
+	}
+	n := &node{addr: addr, peers: peers, members: members, dataDir: dataDir, kv: map[string]string{}, received: map[string]int{}}
 	n.previous, n.starts = n.recordStart()
 	log.Printf("started as %s (start %d, previous run: %s)", addr, n.starts, n.previous)
 
@@ -127,6 +132,7 @@ func main() {
 type node struct {
 	addr, dataDir string
 	peers         []string
+	members       []string // CLUSTER: the initial configuration
 	previous      string
 	starts        int
 
@@ -180,9 +186,25 @@ func (n *node) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{
-			"addr": n.addr, "peers": n.peers, "data_dir": n.dataDir,
+			"addr": n.addr, "peers": n.peers, "cluster": n.members, "data_dir": n.dataDir,
 			"previous": n.previous, "starts": n.starts, "pid": os.Getpid(),
 		})
+	})
+	mux.HandleFunc("PUT /data/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+			http.Error(w, "bad file name", http.StatusBadRequest)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		f, err := os.Create(filepath.Join(n.dataDir, name))
+		if err == nil {
+			_, err = f.Write(body)
+			err = errors.Join(err, f.Sync(), f.Close())
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -24,7 +24,8 @@
 // that reaches a majority of the cluster through the current partition;
 // nodes cut off from it say "candidate" and know no leader. The term grows
 // each time the leader changes. Knobs on Target change the behaviour for
-// planted bugs.
+// planted bugs. A node's DATA_DIR size (data_size) is the bytes of the
+// keys and values in its store.
 package starlarktest
 
 import (
@@ -60,7 +61,19 @@ type Target struct {
 func New() *Target {
 	t := &Target{kv: map[string]map[string]string{}, counts: map[string]int{}}
 	t.Runtime = attesttest.New(t.handler)
+	t.Runtime.DataSize = t.dataSize
 	return t
+}
+
+// dataSize is the bytes of the keys and values in a node's store.
+func (t *Target) dataSize(node string) (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for k, v := range t.kv[node] {
+		n += int64(len(k) + len(v))
+	}
+	return n, nil
 }
 
 // SetTwoLeaders plants a bug: every node of the majority says it leads.
