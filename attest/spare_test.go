@@ -24,7 +24,7 @@ func TestSpareNodes(t *testing.T) {
 	var seen []string
 	var runningBefore, runningAfter bool
 	s := suite(2, WithSpare(1)).Test("start the spare node", func(do *Do) {
-		seen = do.Nodes()
+		seen = do.AllNodeNames()
 		runningBefore = do.Running("n3")
 		do.Start("n3")
 		runningAfter = do.Running("n3")
@@ -34,7 +34,7 @@ func TestSpareNodes(t *testing.T) {
 		t.Fatal(res.FirstError())
 	}
 	if !slices.Equal(seen, []string{"n1", "n2", "n3"}) {
-		t.Errorf("Nodes() = %v, want the spare node last", seen)
+		t.Errorf("AllNodeNames() = %v, want the spare node last", seen)
 	}
 	if runningBefore || !runningAfter {
 		t.Errorf("the spare node ran before Start: %v; after: %v", runningBefore, runningAfter)
