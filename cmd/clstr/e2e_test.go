@@ -57,16 +57,17 @@ func binaries(t testing.TB) (clstr, testnode string) {
 }
 
 func TestMain(m *testing.M) {
-	// On GitHub Actions, clstr adds annotation lines to its output; the
-	// tests compare the output clstr gives everywhere else, and test the
-	// annotations by setting the variable themselves.
-	os.Unsetenv("GITHUB_ACTIONS")
 	// A sandboxed run that a test makes in this process starts this
-	// binary again as its confined child: be clstr.
+	// binary again as its confined child: be clstr, in the environment the
+	// test gave it.
 	if confine.Enter() {
 		confinedChild = true
 		os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
 	}
+	// On GitHub Actions, clstr adds annotation lines to its output; the
+	// tests compare the output clstr gives everywhere else, and test the
+	// annotations by setting the variable themselves.
+	os.Unsetenv("GITHUB_ACTIONS")
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

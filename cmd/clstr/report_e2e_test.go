@@ -43,7 +43,7 @@ func TestReportOfFailingStage(t *testing.T) {
 		"--env", "KV_BUG=lost-on-sigkill", "--report", "out", "--junit", "junit.xml")
 	wantStatus(t, res, 1)
 	// The console says what it always says, and the annotation follows.
-	assertContains(t, "output", res.stdout, "Stage 3 of 5", "✗ Acknowledged Writes Survive SIGKILL", "FAILED",
+	assertContains(t, "output", res.stdout, "Stage 3 of 8", "✗ Acknowledged Writes Survive SIGKILL", "FAILED",
 		"::error file=kv-store/crash-recovery.star,line=", ",title=kv-store/crash-recovery%3A Acknowledged Writes Survive SIGKILL::")
 	if _, err := os.Stat(filepath.Join(ws, "junit.xml")); err != nil {
 		t.Errorf("--junit wrote nothing beside --report: %v", err)
@@ -236,7 +236,7 @@ func TestReportFromConfig(t *testing.T) {
 	}
 	// --report reports one run: not with --watch, where clstr.yaml's
 	// report is left aside.
-	if status := run(context.Background(), []string{"clstr", "run", "--watch", "--report", "w", "bad.star"}, &stdout, &stderr); status != exitError ||
+	if status := run(context.Background(), []string{"clstr", "run", "--watch", "--binary", "bad.star", "--report", "w", "bad.star"}, &stdout, &stderr); status != exitError ||
 		!strings.Contains(stderr.String(), "--report reports a single run; leave out --watch") {
 		t.Errorf("--report with --watch: exit %d\n%s", status, stderr.String())
 	}
