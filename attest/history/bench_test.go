@@ -77,7 +77,7 @@ func simulate(rng *rand.Rand, n, clients, keys int, lost float64) []Op {
 // in under a second.
 func BenchmarkCheckKV(b *testing.B) {
 	for _, tc := range []struct{ ops, keys int }{
-		{10_000, 10}, {100_000, 10}, {300_000, 10}, {1_000_000, 100},
+		{10_000, 10}, {100_000, 10}, {300_000, 10}, {1_000_000, 10}, {1_000_000, 100},
 		{3_000, 1}, {5_000, 1}, {10_000, 1},
 	} {
 		b.Run(fmt.Sprintf("ops=%d/keys=%d", tc.ops, tc.keys), func(b *testing.B) {
