@@ -745,9 +745,10 @@ func (o *Ops) Pause(sel NodeSelector) error {
 	return nil
 }
 
-// Resume thaws the selected paused nodes, or every paused node; see
-// Do.Resume.
-func (o *Ops) Resume(sel ...NodeSelector) error {
+// union resolves the selectors of an operation on several of them (every
+// node when none is given) against the nodes for which live holds, and
+// returns the operation's description and the names, each once, in order.
+func (o *Ops) union(verb string, sel []NodeSelector, live func(string) bool) (string, []string, error) {
 	if len(sel) == 0 {
 		sel = []NodeSelector{{}}
 	}
@@ -755,13 +756,12 @@ func (o *Ops) Resume(sel ...NodeSelector) error {
 	for i, s := range sel {
 		parts[i] = s.short()
 	}
-	what := "resume " + strings.Join(parts, ", ")
-	r := o.d.r
+	what := verb + " " + strings.Join(parts, ", ")
 	var names []string
 	for _, s := range sel {
-		ns, err := s.resolve(r.nodes, r.cl.Paused)
+		ns, err := s.resolve(o.d.r.nodes, live)
 		if err != nil {
-			return o.fail(what, err)
+			return what, nil, o.fail(what, err)
 		}
 		for _, n := range ns {
 			if !slices.Contains(names, n) {
@@ -769,7 +769,18 @@ func (o *Ops) Resume(sel ...NodeSelector) error {
 			}
 		}
 	}
-	err := r.eachName(names, func(name string) error { return r.cl.Resume(r.ctx, name) })
+	return what, names, nil
+}
+
+// Resume thaws the selected paused nodes, or every paused node; see
+// Do.Resume.
+func (o *Ops) Resume(sel ...NodeSelector) error {
+	r := o.d.r
+	what, names, err := o.union("resume", sel, r.cl.Paused)
+	if err != nil {
+		return err
+	}
+	err = r.eachName(names, func(name string) error { return r.cl.Resume(r.ctx, name) })
 	if err != nil {
 		return o.fail(what, r.interrupted(env(err)))
 	}
@@ -855,27 +866,11 @@ func (o *Ops) impair(what string, sel NodeSelector, towards *NodeSelector, imps 
 // Repair removes the impairments of the selected nodes, of every running
 // node when no selector is given, and waits the settle time.
 func (o *Ops) Repair(sel ...NodeSelector) error {
-	if len(sel) == 0 {
-		sel = []NodeSelector{{}}
-	}
-	parts := make([]string, len(sel))
-	for i, s := range sel {
-		parts[i] = s.short()
-	}
-	what := "repair " + strings.Join(parts, ", ")
 	r := o.d.r
-	var names []string
-	for _, s := range sel {
-		// Paused nodes keep their impairments until repaired.
-		ns, err := s.resolve(r.nodes, r.cl.Running)
-		if err != nil {
-			return o.fail(what, err)
-		}
-		for _, n := range ns {
-			if !slices.Contains(names, n) {
-				names = append(names, n)
-			}
-		}
+	// Paused nodes keep their impairments until repaired.
+	what, names, err := o.union("repair", sel, r.cl.Running)
+	if err != nil {
+		return err
 	}
 	if len(names) == 0 {
 		return nil
