@@ -147,9 +147,10 @@ func Check(h History, m Model, timeout time.Duration) Result {
 	return res
 }
 
-// Visualize writes porcupine's interactive view of the checked history to
-// path: every client's operations on a time line, the longest order found
-// for each key, and the faults of the history's events.
+// Visualize writes porcupine's interactive view of a history that is not
+// linearizable to path: every client's operations on the key that cannot
+// be ordered on a time line, the longest orders the search found, and the
+// faults of the history's events.
 func (r Result) Visualize(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
