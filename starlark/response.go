@@ -6,8 +6,10 @@ import (
 	"math"
 	"math/big"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"go.starlark.net/starlark"
@@ -69,7 +71,7 @@ var responseAttrs = []Builtin{
 	{Name: "url", Signature: "response.url", Summary: "the URL the request went to"},
 	{Name: "error", Signature: "response.error", Summary: "why there was no answer, or None"},
 	{Name: "header", Signature: "response.header(name)", Summary: "one header's values joined by \", \", in any case; None if absent"},
-	{Name: "json", Signature: `response.json(path="")`, Summary: "the JSON field at a gjson path (the whole body for \"\") as a Starlark value; None if absent"},
+	{Name: "json", Signature: `response.json(path="", type=None)`, Summary: "the JSON field at a gjson path (the whole body for \"\") as a Starlark value; None if absent; with type, a field of another type fails the target"},
 }
 
 func (r *response) AttrNames() []string {
@@ -119,21 +121,17 @@ func (r *response) header(thread *starlark.Thread, b *starlark.Builtin, args sta
 
 func (r *response) json(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	path := ""
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path?", &path); err != nil {
+	var want starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path?", &path, "type?", &want); err != nil {
 		return nil, err
+	}
+	types, err := jsonTypes(want)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", b.Name(), err)
 	}
 	if !gjson.Valid(r.r.Body) {
 		// The target's answer is at fault, not the script: a failure.
-		f := &attest.Failure{
-			Pos:     callerPos(thread),
-			What:    fmt.Sprintf("%s %s on %s", r.r.Method, r.path, r.r.Node),
-			Problem: fmt.Sprintf("json(%q): the body is not JSON", path),
-			Nodes:   []attest.NodeReport{{Response: r.r, Problems: []string{"expected a JSON body"}}},
-		}
-		if ts := testOf(thread); ts != nil {
-			f.Test = ts.do.Test()
-		}
-		return nil, f
+		return nil, r.failure(thread, fmt.Sprintf("json(%q): the body is not JSON", path), "expected a JSON body")
 	}
 	var res gjson.Result
 	if path == "" {
@@ -141,10 +139,80 @@ func (r *response) json(thread *starlark.Thread, b *starlark.Builtin, args starl
 	} else {
 		res = gjson.Get(r.r.Body, path)
 	}
-	if !res.Exists() {
-		return starlark.None, nil
+	v := starlark.Value(starlark.None)
+	if res.Exists() {
+		v = fromJSON(res)
 	}
-	return fromJSON(res), nil
+	if types != nil && (!res.Exists() || !slices.Contains(types, v.Type())) {
+		// The script asked for a shape; an answer of another shape is the
+		// target's, caught here before the script computes with it. A
+		// field that is absent has no type, not even null's.
+		got := "missing"
+		if res.Exists() {
+			got = fmt.Sprintf("%s (a %s)", clip(res.Raw, 60), v.Type())
+		}
+		return nil, r.failure(thread,
+			fmt.Sprintf("json(%q): the field is %s, expected %s", path, got, strings.Join(types, " or ")),
+			fmt.Sprintf("expected %q to be %s", path, strings.Join(types, " or ")))
+	}
+	return v, nil
+}
+
+// clip shortens s to at most max bytes, marking the cut.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max] + "…"
+}
+
+// jsonTypes reads json()'s type argument: None, a type name as type()
+// gives it ("int", "string", "NoneType", …) or a list or tuple of them.
+func jsonTypes(v starlark.Value) ([]string, error) {
+	var names []string
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.String:
+		names = []string{string(v)}
+	case starlark.Indexable:
+		for i := range v.Len() {
+			s, ok := v.Index(i).(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("type: got %s in the list, want a type name such as \"int\"", v.Index(i).Type())
+			}
+			names = append(names, string(s))
+		}
+	default:
+		return nil, fmt.Errorf("type: got %s, want a type name such as \"int\" or a list of them", v.Type())
+	}
+	for _, n := range names {
+		if !slices.Contains(jsonTypeNames, n) {
+			return nil, fmt.Errorf("type: %q is not a type a JSON value has here; use one of %s", n, strings.Join(jsonTypeNames, ", "))
+		}
+	}
+	return names, nil
+}
+
+// jsonTypeNames are the types fromJSON gives, as type() names them.
+var jsonTypeNames = []string{"NoneType", "bool", "int", "float", "string", "list", "dict"}
+
+// failure is the target's failure of this answer, found at the calling
+// script line.
+func (r *response) failure(thread *starlark.Thread, problem, nodeProblem string) *attest.Failure {
+	f := &attest.Failure{
+		Pos:     callerPos(thread),
+		What:    fmt.Sprintf("%s %s on %s", r.r.Method, r.path, r.r.Node),
+		Problem: problem,
+		Nodes:   []attest.NodeReport{{Response: r.r, Problems: []string{nodeProblem}}},
+	}
+	if ts := testOf(thread); ts != nil {
+		f.Test = ts.do.Test()
+	}
+	return f
 }
 
 // fromJSON converts a JSON value to Starlark: null to None, numbers to int

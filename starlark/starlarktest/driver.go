@@ -31,6 +31,7 @@ import (
 //	                         text (repeatable)
 //	# events: text           the event log contains text (repeatable)
 //	# plant: two-leaders     switch on a planted bug of the fake target
+//	                         (two-leaders, term-as-string)
 type expectations struct {
 	fail      string
 	errText   string
@@ -125,6 +126,8 @@ func RunScript(t *testing.T, path string) {
 		switch p {
 		case "two-leaders":
 			target.SetTwoLeaders(true)
+		case "term-as-string":
+			target.SetTermAsString(true)
 		default:
 			t.Fatalf("unknown plant %q", p)
 		}

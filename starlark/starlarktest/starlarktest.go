@@ -55,6 +55,9 @@ type Target struct {
 	// twoLeaders makes every node of a majority claim to lead; see
 	// SetTwoLeaders.
 	twoLeaders bool
+	// termAsString makes /cluster/info send the term as a string; see
+	// SetTermAsString.
+	termAsString bool
 }
 
 // New returns a fresh target with empty stores.
@@ -74,6 +77,13 @@ func (t *Target) dataSize(node string) (int64, error) {
 		n += int64(len(k) + len(v))
 	}
 	return n, nil
+}
+
+// SetTermAsString plants a bug: /cluster/info sends "term" as a string.
+func (t *Target) SetTermAsString(on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.termAsString = on
 }
 
 // SetTwoLeaders plants a bug: every node of the majority says it leads.
@@ -216,7 +226,11 @@ func (t *Target) serveInfo(n *attesttest.Node, w http.ResponseWriter) {
 		t.leader = leader
 		t.term++
 	}
-	term, two := t.term, t.twoLeaders
+	var term any = t.term
+	if t.termAsString {
+		term = strconv.Itoa(t.term)
+	}
+	two := t.twoLeaders
 	t.mu.Unlock()
 
 	role := "follower"
