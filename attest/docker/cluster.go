@@ -217,12 +217,13 @@ func newRunID() string {
 }
 
 // createNode creates the node's volume, sandbox and container, and starts
-// them; a spare node is created but not started. Calls that do not depend on each other overlap: the volume and the
-// sandbox are created together, the sandbox starts while the target's image
-// may still be building, and the node's container is created (once
-// targetImage returns) while the sandbox starts (Docker resolves
-// "container:<sandbox>" at start). The node starts as soon as its own
-// sandbox is up, whatever the other nodes' are doing.
+// them; a spare node is created but not started. Calls that do not depend
+// on each other overlap: the volume and the sandbox are created together,
+// the sandbox starts while the target's image may still be building, the
+// node's container is created (once targetImage returns) while the sandbox
+// starts (Docker resolves "container:<sandbox>" at start), and the sandbox's
+// host port is learnt while the node starts. The node starts as soon as its
+// own sandbox is up, whatever the other nodes' are doing.
 func (c *dockerCluster) createNode(ctx context.Context, n *node, targetImage func() (string, error), netdImage string) error {
 	prefix := "clstr-" + c.run + "-" + n.name
 	var volErr error
@@ -246,10 +247,15 @@ func (c *dockerCluster) createNode(ctx context.Context, n *node, targetImage fun
 	if err := errors.Join(<-started, ctErr); err != nil {
 		return err
 	}
-	if c.spare(n) {
-		return nil
+	// The node needs its sandbox running, not its host port: learn that
+	// while the node starts.
+	ported := make(chan error, 1)
+	go func() { ported <- c.learnHostPort(ctx, n) }()
+	var startErr error
+	if !c.spare(n) {
+		startErr = c.Start(ctx, n.name)
 	}
-	return c.Start(ctx, n.name)
+	return errors.Join(<-ported, startErr)
 }
 
 // spare reports whether n is outside the initial configuration.
@@ -296,12 +302,19 @@ func (c *dockerCluster) createSandbox(ctx context.Context, n *node, netdImage, n
 	return nil
 }
 
-// startSandbox starts the sandbox and learns its host port.
+// startSandbox starts the sandbox and, in a sandboxed run, cuts its route
+// out of the cluster.
 func (c *dockerCluster) startSandbox(ctx context.Context, n *node) error {
 	c.firstStart.CompareAndSwap(0, time.Now().UnixNano())
 	if err := c.rt.cli.ContainerStart(ctx, n.sandboxID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("%s: start sandbox: %w", n.name, portHint(err))
 	}
+	return c.lockdown(ctx, n)
+}
+
+// learnHostPort asks Docker which port of 127.0.0.1 it published for the
+// node's started sandbox.
+func (c *dockerCluster) learnHostPort(ctx context.Context, n *node) error {
 	info, err := c.rt.cli.ContainerInspect(ctx, n.sandboxID)
 	if err != nil {
 		return fmt.Errorf("%s: inspect sandbox: %w", n.name, err)
@@ -312,7 +325,7 @@ func (c *dockerCluster) startSandbox(ctx context.Context, n *node) error {
 	if n.hostPort == "" {
 		return fmt.Errorf("%s: Docker published no host port for %s", n.name, sandboxPort)
 	}
-	return c.lockdown(ctx, n)
+	return nil
 }
 
 // createContainer creates the node's own container from the target image,
