@@ -172,20 +172,29 @@ func builtinPause(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 }
 
 // builtinResume is resume(selector=None).
-func builtinResume(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var sel selectorArg
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "selector??", &sel); err != nil {
-		return nil, err
+var builtinResume = selectedOrAll((*attest.Ops).Resume)
+
+// builtinRepair is repair(selector=None).
+var builtinRepair = selectedOrAll((*attest.Ops).Repair)
+
+// selectedOrAll makes a builtin name(selector=None) of a fault's undoing,
+// which with no selector undoes it on every node.
+func selectedOrAll(undo func(*attest.Ops, ...attest.NodeSelector) error) builtinFunc {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var sel selectorArg
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "selector??", &sel); err != nil {
+			return nil, err
+		}
+		ts := testOf(thread)
+		var sels []attest.NodeSelector
+		if sel.given {
+			sels = append(sels, sel.sel.attest(ts.do))
+		}
+		if err := undo(ts.ops(thread), sels...); err != nil {
+			return nil, err
+		}
+		return starlark.None, nil
 	}
-	ts := testOf(thread)
-	var sels []attest.NodeSelector
-	if sel.given {
-		sels = append(sels, sel.sel.attest(ts.do))
-	}
-	if err := ts.ops(thread).Resume(sels...); err != nil {
-		return nil, err
-	}
-	return starlark.None, nil
 }
 
 // builtinCut is cut(src, dst).
@@ -196,23 +205,6 @@ func builtinCut(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	ts := testOf(thread)
 	if err := ts.ops(thread).Cut(src.sel.attest(ts.do), dst.sel.attest(ts.do)); err != nil {
-		return nil, err
-	}
-	return starlark.None, nil
-}
-
-// builtinRepair is repair(selector=None).
-func builtinRepair(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var sel selectorArg
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "selector??", &sel); err != nil {
-		return nil, err
-	}
-	ts := testOf(thread)
-	var sels []attest.NodeSelector
-	if sel.given {
-		sels = append(sels, sel.sel.attest(ts.do))
-	}
-	if err := ts.ops(thread).Repair(sels...); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil
