@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -135,7 +136,7 @@ func (o *Ops) callClient(fn func(*Do, int) error, cd *Do, i int) (err error) {
 		}
 	}()
 	if err := fn(cd, i); err != nil {
-		if f, ok := err.(*Failure); ok {
+		if f, ok := err.(*engine.Failure); ok {
 			return f
 		}
 		return o.fail(fmt.Sprintf("client %d", i), err)
@@ -233,7 +234,7 @@ func (s *opSink) take() []history.Op {
 
 // record adds the request that made resp to the run's history, and to the
 // Clients call that d belongs to.
-func (d *Do) record(resp *Response, path string, body []byte, invoke, complete time.Duration) {
+func (d *Do) record(resp *engine.Response, path string, body []byte, invoke, complete time.Duration) {
 	op := history.Op{
 		Client: d.client, Test: d.test, Node: resp.Node,
 		Method: resp.Method, Path: path, Body: history.Clip(string(body)),
@@ -300,7 +301,3 @@ func (s *lockedSource) Uint64() uint64 {
 // forkCounter numbers the Clients calls of a test, so that each call's
 // clients draw from new streams.
 type forkCounter = atomic.Int64
-
-// NewSeed returns a seed for a run that was given none: random, never 0,
-// and small enough to type back after --seed.
-func NewSeed() uint64 { return 1 + rand.Uint64N(1<<48) }

@@ -12,13 +12,13 @@ import (
 	"github.com/tidwall/gjson"
 	"go.starlark.net/starlark"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // response is the Starlark value of a node's answer, as check.run() and
 // fetch() return it. It is immutable.
 type response struct {
-	r    *attest.Response
+	r    *engine.Response
 	path string
 }
 
@@ -27,7 +27,7 @@ var (
 	_ starlark.HasAttrs = (*response)(nil)
 )
 
-func newResponse(r *attest.Response, path string) *response {
+func newResponse(r *engine.Response, path string) *response {
 	return &response{r: r, path: path}
 }
 
@@ -124,11 +124,11 @@ func (r *response) json(thread *starlark.Thread, b *starlark.Builtin, args starl
 	}
 	if !gjson.Valid(r.r.Body) {
 		// The target's answer is at fault, not the script: a failure.
-		f := &attest.Failure{
+		f := &engine.Failure{
 			Pos:     callerPos(thread),
 			What:    fmt.Sprintf("%s %s on %s", r.r.Method, r.path, r.r.Node),
 			Problem: fmt.Sprintf("json(%q): the body is not JSON", path),
-			Nodes:   []attest.NodeReport{{Response: r.r, Problems: []string{"expected a JSON body"}}},
+			Nodes:   []engine.NodeReport{{Response: r.r, Problems: []string{"expected a JSON body"}}},
 		}
 		if ts := testOf(thread); ts != nil {
 			f.Test = ts.do.Test()
