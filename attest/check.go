@@ -244,7 +244,8 @@ func (c *Check) String() string {
 	return fmt.Sprintf("%s %s on %s", c.method, c.path, c.sel.short())
 }
 
-// Run runs the check and, if it fails, stops the test with a *Failure.
+// Run runs the check and, if it fails, stops the test with an
+// *engine.Failure.
 func (c *Check) Run() {
 	at := site{pos: c.pos}
 	if at.pos == "" {
@@ -256,8 +257,8 @@ func (c *Check) Run() {
 }
 
 // Exec runs the check and returns the responses of its last attempt, one
-// per selected node in cluster order, and a *Failure if it failed. It never
-// panics on a failed check.
+// per selected node in cluster order, and an *engine.Failure if it failed.
+// It never panics on a failed check.
 func (c *Check) Exec() ([]*engine.Response, error) {
 	at := site{pos: c.pos}
 	if at.pos == "" {

@@ -199,10 +199,10 @@ func (d *Do) Sleep(dur time.Duration) {
 }
 
 // Rand returns the random source of this Do. Every draw comes from the
-// run's seed (RunOptions.Seed): the test, each client and the nemesis of a
-// Clients call have streams of their own, so a run with the same seed
-// draws the same values in each, whatever the timing. The goroutines of
-// Concurrently share the test's stream.
+// run's seed (engine.RunOptions.Seed): the test, each client and the
+// nemesis of a Clients call have streams of their own, so a run with the
+// same seed draws the same values in each, whatever the timing. The
+// goroutines of Concurrently share the test's stream.
 func (d *Do) Rand() *rand.Rand { return d.rng }
 
 // History returns what the current test has done so far: its requests

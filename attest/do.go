@@ -100,8 +100,8 @@ func newRun(ctx context.Context, cfg engine.Config, opts engine.RunOptions) *run
 	}
 }
 
-// FetchResponse is a node's answer to Do.Fetch: the Response, with its
-// body as bytes, as in the original attest, so that
+// FetchResponse is a node's answer to Do.Fetch: the engine.Response, with
+// its body as bytes, as in the original attest, so that
 // json.Unmarshal(r.Body, &v) and string(r.Body) both work. The body as
 // text stays r.Response.Body, which JSON reads.
 type FetchResponse struct {
@@ -233,8 +233,9 @@ func (r *run) requestError(err error, limit time.Duration) error {
 // injects faults on the run's cluster. Its methods are safe to call from
 // the goroutines of Concurrently.
 //
-// Methods that can fail stop the test by panicking with a *Failure, which
-// Suite.Run recovers; Ops has the same operations returning errors.
+// Methods that can fail stop the test by panicking with an
+// *engine.Failure, which Suite.Run recovers; Ops has the same operations
+// returning errors.
 type Do struct {
 	r    *run
 	test string
@@ -470,8 +471,8 @@ func (d *Do) stop(f *engine.Failure) {
 
 // Ops returns the operations of d in a form that returns errors instead of
 // stopping the test, for front ends that report failures as values, such
-// as the Starlark binding. Every error an Ops method returns is a *Failure
-// whose position is pos (for example "election.star:42:9").
+// as the Starlark binding. Every error an Ops method returns is an
+// *engine.Failure whose position is pos (for example "election.star:42:9").
 func (d *Do) Ops(pos string) *Ops { return &Ops{d: d, pos: pos} }
 
 // Ops is the error-returning form of Do's operations; see Do.Ops. The

@@ -11,7 +11,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/engine"
 )
 
-// asFailure returns err as a *Failure, wrapping it if it is not one.
+// asFailure returns err as an *engine.Failure, wrapping it if it is not one.
 func asFailure(err error) *engine.Failure {
 	if f, ok := err.(*engine.Failure); ok {
 		return f

@@ -21,8 +21,8 @@ import (
 // they cannot, the test fails (the target's failure) with a smallest set
 // of operations that cannot be ordered, and porcupine's visualization of
 // the history is written to the run's artifact directory. A check that
-// cannot decide within timeout (0: DefaultCheckTimeout) stops the test as
-// clstr's failure, not the target's. hint, if given, is the failure's.
+// cannot decide within timeout (0: engine.DefaultCheckTimeout) stops the
+// test as clstr's failure, not the target's. hint, if given, is the failure's.
 func (d *Do) CheckLinearizable(h history.History, m history.Model, timeout time.Duration, hint ...string) {
 	d.must(d.Ops(callerPos(1)).CheckLinearizable(h, m, timeout, hint...))
 }

@@ -19,14 +19,14 @@ import (
 // a header or a JSON field. It is the interface of the original attest, so
 // a matcher written for it works unchanged.
 //
-// The matchers of this package also examine the whole field, as a Value
-// (through a method Match(v Value) (ok bool, why string)), which is what a
-// check calls when a matcher has it: that is how IsNull sees a JSON null,
-// HasLen a JSON array and Is a JSON number. A matcher of your own may have
-// Match too; otherwise the check calls Check with the field: Check(int)
-// for the status, Check(string) for the body, a header (its values joined
-// by ", ") or a JSON field's text. A JSON null, a missing field and a
-// missing header never pass Check.
+// The matchers of this package also examine the whole field, as an
+// engine.Value (through a method Match(v engine.Value) (ok bool, why
+// string)), which is what a check calls when a matcher has it: that is how
+// IsNull sees a JSON null, HasLen a JSON array and Is a JSON number. A
+// matcher of your own may have Match too; otherwise the check calls Check
+// with the field: Check(int) for the status, Check(string) for the body, a
+// header (its values joined by ", ") or a JSON field's text. A JSON null,
+// a missing field and a missing header never pass Check.
 //
 // Status takes Matcher[int], Body and Header Matcher[string], as in the
 // original; JSON takes any matcher, so that JSON("term", Is(1)) compares
@@ -39,7 +39,7 @@ type Matcher[T any] interface {
 	Expected() string
 }
 
-// valueMatcher is a matcher that examines the whole Value; every matcher
+// valueMatcher is a matcher that examines the whole engine.Value; every matcher
 // of this package is one.
 type valueMatcher interface {
 	Match(v engine.Value) (ok bool, why string)

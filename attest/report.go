@@ -6,7 +6,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/engine"
 )
 
-// reporter serialises calls to a Reporter, which may be nil.
+// reporter serialises calls to an engine.Reporter, which may be nil.
 type reporter struct {
 	mu sync.Mutex // serialises calls to r
 	r  engine.Reporter

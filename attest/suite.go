@@ -15,8 +15,15 @@
 // Suite.Run starts the cluster through a cluster.Runtime, waits until every
 // node answers GET /health, and runs the tests one after the other, sharing
 // the cluster, until the first failure. Checks and node operations stop a
-// test by panicking with a *Failure, which Run recovers; front ends that
-// need errors as values (the Starlark binding) use Check.Exec and Do.Ops.
+// test by panicking with an *engine.Failure, which Run recovers; front ends
+// that need errors as values (the Starlark binding) use Check.Exec and
+// Do.Ops.
+//
+// A suite is written with this package dot-imported, as in the original
+// attest, so it exports only the names a suite is written with. What a
+// front end needs to run suites and report on them — the run's options and
+// result, failures, responses, configuration, progress — is in package
+// engine, and a suite may declare types of those names of its own.
 package attest
 
 import (

@@ -93,10 +93,10 @@ func (r *run) consistently(timeout time.Duration, attempt func() error,
 // Eventually calls fn until it returns nil or the timeout (default: the
 // suite's retry timeout) expires; the first call is immediate and the next
 // ones follow every poll interval. A failed check inside fn — a panic with
-// a *Failure, as Check.Run makes — and any error fn returns count as "not
-// yet", except one wrapped with Permanent. On timeout the test fails with
-// the last error. Use it to wait for something that takes more than one
-// request:
+// an *engine.Failure, as Check.Run makes — and any error fn returns count
+// as "not yet", except one wrapped with engine.Permanent. On timeout the
+// test fails with the last error. Use it to wait for something that takes
+// more than one request:
 //
 //	var leader string
 //	do.Eventually(func() error {
@@ -109,7 +109,7 @@ func (d *Do) Eventually(fn func() error, timeout ...time.Duration) {
 
 // Consistently calls fn every poll interval for the timeout (default: the
 // suite's retry timeout) and fails the test at the first call that fails,
-// with a *Failure panic or an error.
+// with an *engine.Failure panic or an error.
 func (d *Do) Consistently(fn func() error, timeout ...time.Duration) {
 	d.must(d.Ops(callerPos(1)).Consistently(fn, timeout...))
 }

@@ -83,7 +83,7 @@ func scalar(v starlark.Value) (any, error) {
 	return nil, err
 }
 
-// engine gives an attest matcher its engineMatcher face; every matcher of
+// engineOf gives an attest matcher its engineMatcher face; every matcher of
 // package attest has Match.
 func engineOf(m interface{ Expected() string }) engineMatcher { return m.(engineMatcher) }
 
