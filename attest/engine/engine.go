@@ -46,7 +46,7 @@ type Config struct {
 	Nodes int
 	// Spare is the number of nodes outside the initial configuration,
 	// named after them (n(N+1) …): they are ready to start but stopped
-	// until a test starts them (Do.Start), and their environment tells
+	// until a test starts them (attest.Do.Start), and their environment tells
 	// them they are not members (CLUSTER, see CONTRACT.md).
 	Spare int
 	// NodeStartTimeout is how long a node has to answer GET /health with
@@ -146,9 +146,9 @@ type RunOptions struct {
 	// Verbose adds a stack trace to the failure of a test that panicked
 	// with something other than a failure.
 	Verbose bool
-	// Seed is where every random stream of the run (Do.Rand) starts: a run
-	// with the same seed draws the same values. Zero picks one at random;
-	// Result.Seed says which.
+	// Seed is where every random stream of the run (attest.Do.Rand)
+	// starts: a run with the same seed draws the same values. Zero picks
+	// one at random; Result.Seed says which.
 	Seed uint64
 	// ArtifactDir is where checks write files for people to look at, such
 	// as the visualization of a history that is not linearizable. Empty

@@ -24,10 +24,10 @@ func (t Timing) String() string {
 	return "once"
 }
 
-// Permanent wraps err so that an Eventually (Do.Eventually, or a check's)
-// stops retrying at once and fails with err. Errors of the environment
-// (*EnvError) and cancellation of the run stop it the same way without
-// being wrapped.
+// Permanent wraps err so that attest's Do.Eventually, when the function
+// it retries returns it, stops retrying at once and fails with err. Errors
+// of the environment (*EnvError) and cancellation of the run stop it the
+// same way without being wrapped.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
