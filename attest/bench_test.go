@@ -10,6 +10,7 @@ import (
 	"time"
 
 	. "github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // benchSuite runs body once in a one-test suite on n nodes served by h,
@@ -21,7 +22,7 @@ func benchSuite(b *testing.B, n int, h handlerFunc, body func(b *testing.B, do *
 		b.ResetTimer()
 		body(b, do)
 		b.StopTimer()
-	}).Run(context.Background(), RunOptions{Runtime: rt})
+	}).Run(context.Background(), engine.RunOptions{Runtime: rt})
 	if !res.Passed() {
 		b.Fatal(res.FirstError())
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // Check is a request to one or more nodes and what their answers must be.
@@ -34,7 +36,7 @@ type Check struct {
 	header  H
 	conds   []condition
 	hint    string
-	timing  Timing
+	timing  engine.Timing
 	timeout time.Duration
 	pos     string
 	// err is a mistake in building the check, reported when it runs.
@@ -206,17 +208,17 @@ func (c *Check) Hint(text string) *Check {
 // next ones follow every poll interval. On timeout the failure is the last
 // attempt's.
 func (c *Check) Eventually(timeout ...time.Duration) *Check {
-	return c.setTiming(TimingEventually, timeout)
+	return c.setTiming(engine.TimingEventually, timeout)
 }
 
 // Consistently makes the check repeat, every poll interval, for the timeout
 // (default: the suite's retry timeout); it fails at the first attempt that
 // does not pass.
 func (c *Check) Consistently(timeout ...time.Duration) *Check {
-	return c.setTiming(TimingConsistently, timeout)
+	return c.setTiming(engine.TimingConsistently, timeout)
 }
 
-func (c *Check) setTiming(t Timing, timeout []time.Duration) *Check {
+func (c *Check) setTiming(t engine.Timing, timeout []time.Duration) *Check {
 	c.timing, c.timeout = t, 0
 	switch {
 	case len(timeout) > 1:
@@ -242,7 +244,8 @@ func (c *Check) String() string {
 	return fmt.Sprintf("%s %s on %s", c.method, c.path, c.sel.short())
 }
 
-// Run runs the check and, if it fails, stops the test with a *Failure.
+// Run runs the check and, if it fails, stops the test with an
+// *engine.Failure.
 func (c *Check) Run() {
 	at := site{pos: c.pos}
 	if at.pos == "" {
@@ -254,9 +257,9 @@ func (c *Check) Run() {
 }
 
 // Exec runs the check and returns the responses of its last attempt, one
-// per selected node in cluster order, and a *Failure if it failed. It never
-// panics on a failed check.
-func (c *Check) Exec() ([]*Response, error) {
+// per selected node in cluster order, and an *engine.Failure if it failed.
+// It never panics on a failed check.
+func (c *Check) Exec() ([]*engine.Response, error) {
 	at := site{pos: c.pos}
 	if at.pos == "" {
 		at = callerSite(1)
@@ -268,7 +271,7 @@ func (c *Check) Exec() ([]*Response, error) {
 	return resps, nil
 }
 
-func (c *Check) exec(at site) ([]*Response, *Failure) {
+func (c *Check) exec(at site) ([]*engine.Response, *engine.Failure) {
 	if c.err != nil {
 		return nil, c.failure(at, env(c.err))
 	}
@@ -277,13 +280,13 @@ func (c *Check) exec(at site) ([]*Response, *Failure) {
 	if timeout == 0 {
 		timeout = r.cfg.RetryTimeout
 	}
-	var resps []*Response
-	var last *Failure
+	var resps []*engine.Response
+	var last *engine.Failure
 	attempt := func() error {
 		var err error
 		resps, last, err = c.attempt(at)
 		if err != nil {
-			return Permanent(err)
+			return engine.Permanent(err)
 		}
 		if last != nil {
 			return last
@@ -291,28 +294,28 @@ func (c *Check) exec(at site) ([]*Response, *Failure) {
 		return nil
 	}
 	wait := func(elapsed time.Duration, lastErr error) {
-		r.rep.Waiting(Wait{
+		r.rep.Waiting(engine.Wait{
 			Test: c.d.test, Pos: at.String(), What: c.String(), Timing: c.timing,
 			Elapsed: elapsed, Timeout: timeout, Last: lastErr,
 		})
 	}
 	switch c.timing {
-	case TimingEventually:
+	case engine.TimingEventually:
 		switch out, err := r.eventually(timeout, attempt, wait); out {
 		case passed:
 			return resps, nil
 		case timedOut:
-			last.Timing, last.Timeout = TimingEventually, timeout
+			last.Timing, last.Timeout = engine.TimingEventually, timeout
 			return resps, last
 		default:
 			return resps, c.stopped(at, err)
 		}
-	case TimingConsistently:
+	case engine.TimingConsistently:
 		switch out, held, err := r.consistently(timeout, attempt, wait); out {
 		case passed:
 			return resps, nil
 		case timedOut:
-			last.Timing, last.Timeout, last.Held = TimingConsistently, timeout, held
+			last.Timing, last.Timeout, last.Held = engine.TimingConsistently, timeout, held
 			return resps, last
 		default:
 			return resps, c.stopped(at, err)
@@ -330,27 +333,27 @@ func (c *Check) exec(at site) ([]*Response, *Failure) {
 
 // stopped is the failure of a check cut short by a permanent error or
 // cancellation.
-func (c *Check) stopped(at site, err error) *Failure {
-	if f, ok := err.(*Failure); ok {
+func (c *Check) stopped(at site, err error) *engine.Failure {
+	if f, ok := err.(*engine.Failure); ok {
 		return f
 	}
 	return c.failure(at, err)
 }
 
-func (c *Check) failure(at site, err error) *Failure {
-	return &Failure{Test: c.d.test, Pos: at.String(), What: c.String(), Hint: c.hint, Err: err}
+func (c *Check) failure(at site, err error) *engine.Failure {
+	return &engine.Failure{Test: c.d.test, Pos: at.String(), What: c.String(), Hint: c.hint, Err: err}
 }
 
 // attempt sends the requests once and judges the answers. It returns a
 // failure if the check did not pass, and an error if it cannot be tried at
 // all (an unknown node).
-func (c *Check) attempt(at site) ([]*Response, *Failure, error) {
+func (c *Check) attempt(at site) ([]*engine.Response, *engine.Failure, error) {
 	r := c.d.r
 	names, err := r.resolve(c.sel)
 	if err != nil {
 		return nil, nil, c.failure(at, err)
 	}
-	resps := make([]*Response, len(names))
+	resps := make([]*engine.Response, len(names))
 	if len(names) == 1 {
 		resps[0] = r.send(r.ctx, c.d, names[0], c.method, c.path, c.body, c.header)
 	} else {
@@ -360,12 +363,12 @@ func (c *Check) attempt(at site) ([]*Response, *Failure, error) {
 		}
 		wg.Wait()
 	}
-	reports := make([]NodeReport, len(resps))
+	reports := make([]engine.NodeReport, len(resps))
 	passedBy := make([]bool, len(resps))
 	for i, resp := range resps {
 		problems := c.judge(resp)
 		passedBy[i] = resp.Err == nil && len(problems) == 0
-		reports[i] = NodeReport{Response: resp, Passed: passedBy[i], Problems: problems}
+		reports[i] = engine.NodeReport{Response: resp, Passed: passedBy[i], Problems: problems}
 	}
 	ok, problem := c.sel.judge(names, passedBy)
 	if ok {
@@ -375,32 +378,32 @@ func (c *Check) attempt(at site) ([]*Response, *Failure, error) {
 		return resps, nil, r.interrupted(err)
 	}
 	tooMany := c.sel.kind == selectExactlyOne && slices.Contains(passedBy, true)
-	return resps, &Failure{
+	return resps, &engine.Failure{
 		Test: c.d.test, Pos: at.String(), What: c.String(), Problem: problem,
-		Nodes: reports, Hint: c.hint, tooMany: tooMany,
+		Nodes: reports, Hint: c.hint, TooMany: tooMany,
 	}, nil
 }
 
 // judge returns what the response got wrong, one line per unmet condition.
-func (c *Check) judge(resp *Response) []string {
+func (c *Check) judge(resp *engine.Response) []string {
 	if resp.Err != nil {
 		return nil
 	}
 	var problems []string
 	jsonChecked, isJSON := false, false
 	for _, cond := range c.conds {
-		var v Value
+		var v engine.Value
 		switch cond.field {
 		case fieldStatus:
-			v = statusValue(resp.Status)
+			v = engine.StatusValue(resp.Status)
 		case fieldBody:
-			v = TextValue(resp.Body)
+			v = engine.TextValue(resp.Body)
 		case fieldHeader:
 			vals := resp.Header.Values(cond.name)
 			if len(vals) == 0 {
-				v = Value{Missing: true}
+				v = engine.Value{Missing: true}
 			} else {
-				v = TextValue(strings.Join(vals, ", "))
+				v = engine.TextValue(strings.Join(vals, ", "))
 			}
 		case fieldJSON:
 			if !jsonChecked {
@@ -411,7 +414,7 @@ func (c *Check) judge(resp *Response) []string {
 					cond.describe(), expected(cond.m)))
 				continue
 			}
-			v = JSONValue(gjson.Get(resp.Body, cond.name))
+			v = engine.JSONValue(gjson.Get(resp.Body, cond.name))
 		}
 		if ok, why := match(cond.m, v); !ok {
 			p := fmt.Sprintf("expected %s %s, got %s", cond.describe(), expected(cond.m), v)

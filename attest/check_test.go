@@ -14,6 +14,7 @@ import (
 	"time"
 
 	. "github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // echo answers with what it received, as JSON.
@@ -181,9 +182,9 @@ func TestChecksAreParallel(t *testing.T) {
 }
 
 func TestExecAndAt(t *testing.T) {
-	var resps []*Response
+	var resps []*engine.Response
 	var err error
-	var failedResps []*Response
+	var failedResps []*engine.Response
 	var failed error
 	s := suite(2).Test("exec", func(do *Do) {
 		resps, err = do.GET(do.AllNodes(), "/x").Status(Is(200)).Exec()
@@ -194,7 +195,7 @@ func TestExecAndAt(t *testing.T) {
 	if err != nil || len(resps) != 2 || resps[0].Node != "n1" || resps[1].JSON("node") != "n2" {
 		t.Fatalf("Exec() = %v, %v", resps, err)
 	}
-	var f *Failure
+	var f *engine.Failure
 	if !errors.As(failed, &f) {
 		t.Fatalf("failed Exec() error = %v, want a *Failure", failed)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -135,7 +136,7 @@ func (o *Ops) callClient(fn func(*Do, int) error, cd *Do, i int) (err error) {
 		}
 	}()
 	if err := fn(cd, i); err != nil {
-		if f, ok := err.(*Failure); ok {
+		if f, ok := err.(*engine.Failure); ok {
 			return f
 		}
 		return o.fail(fmt.Sprintf("client %d", i), err)
@@ -198,10 +199,10 @@ func (d *Do) Sleep(dur time.Duration) {
 }
 
 // Rand returns the random source of this Do. Every draw comes from the
-// run's seed (RunOptions.Seed): the test, each client and the nemesis of a
-// Clients call have streams of their own, so a run with the same seed
-// draws the same values in each, whatever the timing. The goroutines of
-// Concurrently share the test's stream.
+// run's seed (engine.RunOptions.Seed): the test, each client and the
+// nemesis of a Clients call have streams of their own, so a run with the
+// same seed draws the same values in each, whatever the timing. The
+// goroutines of Concurrently share the test's stream.
 func (d *Do) Rand() *rand.Rand { return d.rng }
 
 // History returns what the current test has done so far: its requests
@@ -233,7 +234,7 @@ func (s *opSink) take() []history.Op {
 
 // record adds the request that made resp to the run's history, and to the
 // Clients call that d belongs to.
-func (d *Do) record(resp *Response, path string, body []byte, invoke, complete time.Duration) {
+func (d *Do) record(resp *engine.Response, path string, body []byte, invoke, complete time.Duration) {
 	op := history.Op{
 		Client: d.client, Test: d.test, Node: resp.Node,
 		Method: resp.Method, Path: path, Body: history.Clip(string(body)),
@@ -300,7 +301,3 @@ func (s *lockedSource) Uint64() uint64 {
 // forkCounter numbers the Clients calls of a test, so that each call's
 // clients draw from new streams.
 type forkCounter = atomic.Int64
-
-// NewSeed returns a seed for a run that was given none: random, never 0,
-// and small enough to type back after --seed.
-func NewSeed() uint64 { return 1 + rand.Uint64N(1<<48) }

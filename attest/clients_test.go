@@ -15,6 +15,7 @@ import (
 
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/attesttest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -172,8 +173,8 @@ func TestClientsNeedABound(t *testing.T) {
 	res, _ := run(t, suite(1).Test("unbounded", func(do *Do) {
 		do.Clients(2, func(*Do, int) {}, ClientOptions{})
 	}), replicated(0))
-	if v := res.Verdict(); v != VerdictError {
-		t.Fatalf("verdict %v, want %v: a script without a bound is not the target's fault", v, VerdictError)
+	if v := res.Verdict(); v != engine.VerdictError {
+		t.Fatalf("verdict %v, want %v: a script without a bound is not the target's fault", v, engine.VerdictError)
 	}
 	contains(t, "failure", res.FirstError().Error(), "give a duration")
 }
@@ -196,7 +197,7 @@ func TestSameSeedSameDraws(t *testing.T) {
 				mu.Unlock()
 				do.Sleep(time.Hour)
 			}})
-		}), replicated(0), func(o *RunOptions) { o.Seed = seed })
+		}), replicated(0), func(o *engine.RunOptions) { o.Seed = seed })
 		passes(t, res)
 		if res.Seed != seed {
 			t.Errorf("result's seed %d, want %d", res.Seed, seed)
@@ -229,14 +230,14 @@ func TestCheckLinearizableOnClients(t *testing.T) {
 					do.Sleep(time.Millisecond)
 				}, ClientOptions{Duration: 600 * time.Millisecond})
 				do.CheckLinearizable(h, history.KV(), 0, "Serve reads on the leader only.")
-			}), replicated(tc.lag), func(o *RunOptions) { o.ArtifactDir = dir })
+			}), replicated(tc.lag), func(o *engine.RunOptions) { o.ArtifactDir = dir })
 			if tc.pass {
 				passes(t, res)
 				contains(t, "events", fmt.Sprint(events), "LINEARIZABLE: ")
 				return
 			}
-			if v := res.Verdict(); v != VerdictFail {
-				t.Fatalf("verdict %v, want %v", v, VerdictFail)
+			if v := res.Verdict(); v != engine.VerdictFail {
+				t.Fatalf("verdict %v, want %v", v, engine.VerdictFail)
 			}
 			f := failure(t, res)
 			contains(t, "failure", f.Error(), "are not linearizable (model kv, key", "cannot be put in any order", "visualization: ")
@@ -268,8 +269,8 @@ func TestCheckLinearizableThatCannotDecideIsNotTheTargets(t *testing.T) {
 		ops = append(ops, history.Op{Client: 0, Method: "GET", Path: "/kv/x", Status: 200, Response: "nope", Outcome: history.OK, Invoke: time.Second, Complete: time.Second + 1})
 		do.CheckLinearizable(history.History{Ops: ops}, slow, 50*time.Millisecond)
 	}), replicated(0))
-	if v := res.Verdict(); v != VerdictError {
-		t.Fatalf("verdict %v, want %v", v, VerdictError)
+	if v := res.Verdict(); v != engine.VerdictError {
+		t.Fatalf("verdict %v, want %v", v, engine.VerdictError)
 	}
 	err := res.FirstError()
 	contains(t, "failure", err.Error(), "could not decide within 50ms")

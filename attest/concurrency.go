@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // Concurrently calls fn(1) … fn(n) in parallel, at most the suite's
@@ -93,7 +94,7 @@ func (o *Ops) call(fn func(int) error, i int) (err error) {
 		}
 	}()
 	if err := fn(i); err != nil {
-		if f, ok := err.(*Failure); ok {
+		if f, ok := err.(*engine.Failure); ok {
 			return f
 		}
 		return o.fail(fmt.Sprintf("concurrently call %d", i), err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 func TestConcurrentlyCallsEveryIndexOnce(t *testing.T) {
@@ -82,7 +83,7 @@ func TestConcurrentlyRaisesTheFirstFailure(t *testing.T) {
 		{"panic in a goroutine", func(do *Do) func(int) {
 			return func(i int) {
 				if i == 3 {
-					var p *Response
+					var p *engine.Response
 					_ = p.Status // nil dereference
 				}
 			}
@@ -104,7 +105,7 @@ func TestConcurrentlyRaisesTheFirstFailure(t *testing.T) {
 			}), runtime(echo()))
 			f := failure(t, res)
 			contains(t, "failure", f.Error(), tc.problem)
-			var pe *PanicError
+			var pe *engine.PanicError
 			if got := errors.As(f, &pe); got != tc.panics {
 				t.Errorf("failure is a panic: %v, want %v", got, tc.panics)
 			}

@@ -19,19 +19,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
+	"github.com/clstr-dev/clstr/attest/internal/render"
 )
 
 // H is a set of request headers: do.POST(Node("n1"), "/api", body,
 // H{"Content-Type": "application/json"}).
 type H map[string]string
-
-// DefaultMaxBody bounds the response body the engine reads, unless
-// WithMaxBody says otherwise.
-const DefaultMaxBody = 64 << 20
 
 // logTailLines is how many of a node's last log lines a failure shows.
 const logTailLines = 20
@@ -39,7 +35,7 @@ const logTailLines = 20
 // run is the state of one Suite.Run, shared by every Do of the run.
 type run struct {
 	ctx    context.Context
-	cfg    Config
+	cfg    engine.Config
 	events *cluster.EventLog
 	rep    *reporter
 
@@ -67,7 +63,7 @@ type run struct {
 	unrecorded atomic.Bool
 }
 
-func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
+func newRun(ctx context.Context, cfg engine.Config, opts engine.RunOptions) *run {
 	t := &http.Transport{
 		Proxy: nil, // nodes are on this host; never go through a proxy
 		DialContext: (&net.Dialer{
@@ -104,36 +100,12 @@ func newRun(ctx context.Context, cfg Config, opts RunOptions) *run {
 	}
 }
 
-// Response is one node's answer to a request.
-type Response struct {
-	// Node is the node the request went to.
-	Node string
-	// Method and URL are the request's.
-	Method string
-	URL    string
-	// Status is the response status code, 0 if there was no response.
-	Status int
-	Header http.Header
-	Body   string
-	// Err says why there was no response: the node is down, did not
-	// answer within the request timeout, …
-	Err error
-	// Duration is how long the request took.
-	Duration time.Duration
-}
-
-// JSON returns the field at the gjson path of a JSON body as text (a
-// string's contents, a number's digits), or "" if there is no such field.
-func (r *Response) JSON(path string) string {
-	return gjson.Get(r.Body, path).String()
-}
-
-// FetchResponse is a node's answer to Do.Fetch: the Response, with its
-// body as bytes, as in the original attest, so that
+// FetchResponse is a node's answer to Do.Fetch: the engine.Response, with
+// its body as bytes, as in the original attest, so that
 // json.Unmarshal(r.Body, &v) and string(r.Body) both work. The body as
 // text stays r.Response.Body, which JSON reads.
 type FetchResponse struct {
-	*Response
+	*engine.Response
 	// Body is the response body.
 	Body []byte
 }
@@ -141,8 +113,8 @@ type FetchResponse struct {
 // send makes one request to a node and reads the whole answer. When who is
 // not nil the request is one of who's: it goes into the history and into
 // Concurrently's latency statistics.
-func (r *run) send(ctx context.Context, who *Do, node, method, path string, body []byte, header H) *Response {
-	resp := &Response{Node: node, Method: method}
+func (r *run) send(ctx context.Context, who *Do, node, method, path string, body []byte, header H) *engine.Response {
+	resp := &engine.Response{Node: node, Method: method}
 	base, err := r.cl.URL(node)
 	if err != nil {
 		resp.Err = err
@@ -182,7 +154,7 @@ func (r *run) send(ctx context.Context, who *Do, node, method, path string, body
 	hr, err := r.client.Do(req)
 	if err == nil {
 		var b []byte
-		limit := r.cfg.maxBody()
+		limit := maxBody(r.cfg)
 		b, err = io.ReadAll(io.LimitReader(hr.Body, limit+1))
 		hr.Body.Close()
 		resp.Status, resp.Header, resp.Body = hr.StatusCode, hr.Header, string(b)
@@ -204,6 +176,14 @@ func (r *run) send(ctx context.Context, who *Do, node, method, path string, body
 		}
 	}
 	return resp
+}
+
+// maxBody is the bytes of a response body the engine reads.
+func maxBody(c engine.Config) int64 {
+	if c.MaxBody > 0 {
+		return c.MaxBody
+	}
+	return engine.DefaultMaxBody
 }
 
 // sameHost checks that a request made by joining a node's base URL and a
@@ -244,7 +224,7 @@ func (r *run) requestError(err error, limit time.Duration) error {
 		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() == nil {
-		return fmt.Errorf("no response within %v: %w", roundDuration(limit), err)
+		return fmt.Errorf("no response within %v: %w", render.Duration(limit), err)
 	}
 	return err
 }
@@ -253,8 +233,9 @@ func (r *run) requestError(err error, limit time.Duration) error {
 // injects faults on the run's cluster. Its methods are safe to call from
 // the goroutines of Concurrently.
 //
-// Methods that can fail stop the test by panicking with a *Failure, which
-// Suite.Run recovers; Ops has the same operations returning errors.
+// Methods that can fail stop the test by panicking with an
+// *engine.Failure, which Suite.Run recovers; Ops has the same operations
+// returning errors.
 type Do struct {
 	r    *run
 	test string
@@ -277,7 +258,7 @@ func (d *Do) Context() context.Context { return d.r.ctx }
 func (d *Do) Test() string { return d.test }
 
 // Config returns the suite's configuration.
-func (d *Do) Config() Config { return d.r.cfg }
+func (d *Do) Config() engine.Config { return d.r.cfg }
 
 // Nodes returns the names of the nodes that are running, in cluster order,
 // as the original attest does: a stopped or killed node is left out until
@@ -470,7 +451,7 @@ func (d *Do) Fail(err error) {
 // Failf stops the test with a failure that says what fmt.Sprintf makes of
 // format and args.
 func (d *Do) Failf(format string, args ...any) {
-	d.stop(&Failure{Pos: callerPos(1), Problem: fmt.Sprintf(format, args...)})
+	d.stop(&engine.Failure{Pos: callerPos(1), Problem: fmt.Sprintf(format, args...)})
 }
 
 func (d *Do) must(err error) {
@@ -481,7 +462,7 @@ func (d *Do) must(err error) {
 
 // stop ends the test: Suite.Run (or Concurrently, Eventually) recovers the
 // failure.
-func (d *Do) stop(f *Failure) {
+func (d *Do) stop(f *engine.Failure) {
 	if f.Test == "" {
 		f.Test = d.test
 	}
@@ -490,8 +471,8 @@ func (d *Do) stop(f *Failure) {
 
 // Ops returns the operations of d in a form that returns errors instead of
 // stopping the test, for front ends that report failures as values, such
-// as the Starlark binding. Every error an Ops method returns is a *Failure
-// whose position is pos (for example "election.star:42:9").
+// as the Starlark binding. Every error an Ops method returns is an
+// *engine.Failure whose position is pos (for example "election.star:42:9").
 func (d *Do) Ops(pos string) *Ops { return &Ops{d: d, pos: pos} }
 
 // Ops is the error-returning form of Do's operations; see Do.Ops. The
@@ -501,8 +482,8 @@ type Ops struct {
 	pos string
 }
 
-func (o *Ops) fail(what string, err error) *Failure {
-	return &Failure{Test: o.d.test, Pos: o.pos, What: what, Err: err}
+func (o *Ops) fail(what string, err error) *engine.Failure {
+	return &engine.Failure{Test: o.d.test, Pos: o.pos, What: what, Err: err}
 }
 
 func (o *Ops) known(name string) error {
@@ -933,7 +914,7 @@ func (r *run) waitNode(ctx context.Context, name string) error {
 		case resp.Err == nil && resp.Status == http.StatusOK:
 			return nil
 		case resp.Err == nil:
-			last = statusText(resp.Status)
+			last = render.Status(resp.Status)
 		case ctx.Err() == nil || last == "":
 			// An attempt cut short by the deadline says less than the
 			// one before it.
@@ -1010,11 +991,4 @@ func callerPos(skip int) string {
 		return ""
 	}
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return fmt.Sprint(code)
 }

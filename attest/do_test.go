@@ -16,6 +16,7 @@ import (
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // kv is a store that survives restarts (it lives outside the handlers),
@@ -109,7 +110,7 @@ func TestNodeManagementFailures(t *testing.T) {
 			f := failure(t, res)
 			contains(t, "failure", f.Error(), "do_test.go:", tc.want)
 			// Mistakes in the suite say nothing about the target.
-			if res.Verdict() != VerdictError {
+			if res.Verdict() != engine.VerdictError {
 				t.Errorf("verdict %v, want VerdictError", res.Verdict())
 			}
 			for _, e := range eventTexts(events) {
@@ -164,7 +165,7 @@ func TestStartHealthTimeout(t *testing.T) {
 	}), rt)
 	f := failure(t, res)
 	var te *cluster.TargetError
-	if !errors.As(f, &te) || res.Verdict() != VerdictFail {
+	if !errors.As(f, &te) || res.Verdict() != engine.VerdictFail {
 		t.Errorf("failure %v is no target error (verdict %v)", f, res.Verdict())
 	}
 	contains(t, "failure", f.Error(), "do_test.go:", "restart n1 with SIGKILL: node n1 did not answer GET /health with 200 within 200ms (last attempt: 500 Internal Server Error)")

@@ -3,6 +3,7 @@ package attest
 import (
 	"time"
 
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -15,7 +16,7 @@ func SetRecording(d *Do, on bool) { d.r.unrecorded.Store(!on) }
 func RecordCost(n int) float64 {
 	r := &run{hist: history.NewRecorder()}
 	d := &Do{r: r, test: "bench", client: 3}
-	resp := &Response{Node: "n1", Method: "PUT", Status: 200, Body: "ok"}
+	resp := &engine.Response{Node: "n1", Method: "PUT", Status: 200, Body: "ok"}
 	body := []byte("value-1234")
 	start := time.Now()
 	for i := range n {
@@ -26,6 +27,3 @@ func RecordCost(n int) float64 {
 
 // MatchValue applies a matcher to a field as a check does.
 var MatchValue = match
-
-// StatusValue is the Value of a status code, as a check makes it.
-var StatusValue = statusValue

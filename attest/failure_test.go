@@ -13,39 +13,40 @@ import (
 
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-func node(name, method, url string, status int, body string, passed bool, problems ...string) NodeReport {
-	return NodeReport{
-		Response: &Response{Node: name, Method: method, URL: url, Status: status, Body: body,
+func node(name, method, url string, status int, body string, passed bool, problems ...string) engine.NodeReport {
+	return engine.NodeReport{
+		Response: &engine.Response{Node: name, Method: method, URL: url, Status: status, Body: body,
 			Header: http.Header{}},
 		Passed:   passed,
 		Problems: problems,
 	}
 }
 
-func downNode(name, method, url string, err error) NodeReport {
-	return NodeReport{Response: &Response{Node: name, Method: method, URL: url, Err: err}}
+func downNode(name, method, url string, err error) engine.NodeReport {
+	return engine.NodeReport{Response: &engine.Response{Node: name, Method: method, URL: url, Err: err}}
 }
 
 var goldenFailures = []struct {
 	name  string
-	f     *Failure
+	f     *engine.Failure
 	color bool
 }{
-	{"single_node", &Failure{
+	{"single_node", &engine.Failure{
 		Test: "GET Returns Stored Values", Pos: "kv_test.go:42", What: "GET /kv/key on n1",
-		Nodes: []NodeReport{node("n1", "GET", "http://127.0.0.1:40001/kv/key", 404, "key not found\n", false,
+		Nodes: []engine.NodeReport{node("n1", "GET", "http://127.0.0.1:40001/kv/key", 404, "key not found\n", false,
 			"expected status is 200, got 404", `expected body is "value", got "key not found\n"`)},
 		Hint: "GET /kv/{key} should return the value stored by the preceding PUT.\nCheck that PUT stores it first.",
 	}, false},
-	{"exactly_one_eventually", &Failure{
+	{"exactly_one_eventually", &engine.Failure{
 		Test: "Leader Elected", Pos: "election.star:42:9", What: "GET /cluster/info on exactly_one_node()",
-		Timing: TimingEventually, Timeout: 5 * time.Second,
+		Timing: engine.TimingEventually, Timeout: 5 * time.Second,
 		Problem: "expected exactly one node to pass, none of 3 did",
-		Nodes: []NodeReport{
+		Nodes: []engine.NodeReport{
 			node("n1", "GET", "http://127.0.0.1:40001/cluster/info", 200,
 				`{"id":"10.0.42.101:8080","role":"follower","term":2,"leader":null,"peers":["10.0.42.102:8080","10.0.42.103:8080"]}`,
 				false, `expected JSON "role" is "leader", got "follower"`),
@@ -56,65 +57,65 @@ var goldenFailures = []struct {
 		},
 		Hint: "Start an election when no heartbeat arrives within the election timeout.",
 	}, false},
-	{"consistently_all_nodes", &Failure{
+	{"consistently_all_nodes", &engine.Failure{
 		Pos: "election_test.go:80", What: `GET /cluster/info on all_nodes("n1", "n2")`,
-		Timing: TimingConsistently, Timeout: 3 * time.Second, Held: 1234 * time.Millisecond,
+		Timing: engine.TimingConsistently, Timeout: 3 * time.Second, Held: 1234 * time.Millisecond,
 		Problem: "expected every node to pass, 1 of 2 did not (n2)",
-		Nodes: []NodeReport{
+		Nodes: []engine.NodeReport{
 			node("n1", "GET", "http://127.0.0.1:40001/cluster/info", 200, `{"leader":null}`, true),
 			node("n2", "GET", "http://127.0.0.1:40002/cluster/info", 200, `{"leader":"10.0.42.103:8080"}`, false,
 				`expected JSON "leader" is null, got "10.0.42.103:8080"`),
 		},
 		Hint: "A minority partition must not elect a leader.",
 	}, false},
-	{"runtime_error", &Failure{
+	{"runtime_error", &engine.Failure{
 		Test: "crash", Pos: "crash_test.go:17", What: "kill n1",
 		Err: errors.New("n1: send SIGKILL: Cannot connect to the Docker daemon at unix:///var/run/docker.sock"),
 	}, false},
-	{"health_timeout", &Failure{
+	{"health_timeout", &engine.Failure{
 		Test: "restart", Pos: "persistence.star:31:12", What: "restart n1 with SIGKILL",
 		Err: &cluster.TargetError{Err: errors.New("node n1 did not answer GET /health with 200 within 10s " +
 			"(last attempt: dial tcp 127.0.0.1:40001: connect: connection refused)\nlast log lines of n1:\n" +
 			"    replaying log\n    panic: checksum mismatch in segment 3")},
 	}, false},
-	{"panic", &Failure{
+	{"panic", &engine.Failure{
 		Test: "find leader", Pos: "election_test.go:12",
-		Err: &PanicError{Value: "runtime error: invalid memory address or nil pointer dereference",
+		Err: &engine.PanicError{Value: "runtime error: invalid memory address or nil pointer dereference",
 			Stack: "goroutine 7 [running]:\nmain.findLeader(...)\n\t/src/election_test.go:12 +0x1d"},
 	}, false},
-	{"nested_eventually", &Failure{
+	{"nested_eventually", &engine.Failure{
 		Test: "replicates", Pos: "replication.star:20:15", What: "eventually",
-		Timing: TimingEventually, Timeout: 2 * time.Second,
-		Err: &Failure{
+		Timing: engine.TimingEventually, Timeout: 2 * time.Second,
+		Err: &engine.Failure{
 			Pos: "replication.star:22:9", What: "GET /kv/x on n2",
-			Nodes: []NodeReport{node("n2", "GET", "http://127.0.0.1:40002/kv/x", 404, "key not found", false,
+			Nodes: []engine.NodeReport{node("n2", "GET", "http://127.0.0.1:40002/kv/x", 404, "key not found", false,
 				"expected status is 200, got 404")},
 		},
 	}, false},
-	{"long_bodies", &Failure{
+	{"long_bodies", &engine.Failure{
 		Pos: "kv_test.go:90", What: "GET /kv/big on all_nodes()",
 		Problem: "expected every node to pass, 2 of 2 did not (n1, n2)",
-		Nodes: []NodeReport{
+		Nodes: []engine.NodeReport{
 			node("n1", "GET", "http://127.0.0.1:40001/kv/big", 200, strings.Repeat("0123456789", 500), false,
 				`expected body is "x", got "…"`),
 			node("n2", "GET", "http://127.0.0.1:40002/kv/big", 200, strings.Repeat("line\n", 60), false,
 				`expected body is "x", got "…"`),
 		},
 	}, false},
-	{"odd_bodies", &Failure{
+	{"odd_bodies", &engine.Failure{
 		Pos: "kv_test.go:99", What: "GET /kv/odd on all_nodes()",
 		Problem: "expected every node to pass, 2 of 2 did not (n1, n2)",
-		Nodes: []NodeReport{
+		Nodes: []engine.NodeReport{
 			node("n1", "GET", "http://127.0.0.1:40001/kv/odd", 500, "", false, "expected status is 200, got 500"),
 			node("n2", "GET", "http://127.0.0.1:40002/kv/odd", 200, "\xff\xfebinary", false, `expected body is "x", got "\xff\xfebinary"`),
 		},
 	}, false},
-	{"message", &Failure{Test: "t", Pos: "kv_test.go:7", Problem: "n1 is down"}, false},
-	{"color", &Failure{
+	{"message", &engine.Failure{Test: "t", Pos: "kv_test.go:7", Problem: "n1 is down"}, false},
+	{"color", &engine.Failure{
 		Pos: "kv_test.go:42", What: "GET /kv/key on all_nodes()",
-		Timing: TimingEventually, Timeout: 5 * time.Second,
+		Timing: engine.TimingEventually, Timeout: 5 * time.Second,
 		Problem: "expected every node to pass, 1 of 2 did not (n2)",
-		Nodes: []NodeReport{
+		Nodes: []engine.NodeReport{
 			node("n1", "GET", "http://127.0.0.1:40001/kv/key", 200, "value", true),
 			node("n2", "GET", "http://127.0.0.1:40002/kv/key", 404, "key not found", false, "expected status is 200, got 404"),
 		},

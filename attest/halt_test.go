@@ -16,6 +16,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // holdUnusedConnection leaves in the run's connection pool a connection
@@ -81,7 +82,7 @@ func TestStopClosesIdleConnectionsFirst(t *testing.T) {
 		holdUnusedConnection(t, do, "n1", "/block", release)
 		do.Stop("n1")
 		do.Start("n1")
-	}).Run(context.Background(), RunOptions{Runtime: rt, Events: events})
+	}).Run(context.Background(), engine.RunOptions{Runtime: rt, Events: events})
 	if !res.Passed() {
 		t.Fatal(res.FirstError())
 	}
@@ -122,7 +123,7 @@ func TestRestartSavesOnShutdownInContainer(t *testing.T) {
 			do.Restart("n1")
 			do.GET(Node("n1"), "/info").JSON("previous", Is("sigterm")).
 				Hint("the node saves on Shutdown; Shutdown waited for an unused connection past the shutdown timeout").Run()
-		}).Run(ctx, RunOptions{Runtime: rt})
+		}).Run(ctx, engine.RunOptions{Runtime: rt})
 	if !res.Passed() {
 		t.Fatal(res.FirstError())
 	}

@@ -9,12 +9,10 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
+	"github.com/clstr-dev/clstr/attest/internal/render"
 )
-
-// DefaultCheckTimeout bounds a linearizability check unless the caller
-// gives another bound.
-const DefaultCheckTimeout = 30 * time.Second
 
 // CheckLinearizable checks that the operations of h can be put in one
 // order, consistent with when each was invoked and completed, in which
@@ -23,8 +21,8 @@ const DefaultCheckTimeout = 30 * time.Second
 // they cannot, the test fails (the target's failure) with a smallest set
 // of operations that cannot be ordered, and porcupine's visualization of
 // the history is written to the run's artifact directory. A check that
-// cannot decide within timeout (0: DefaultCheckTimeout) stops the test as
-// clstr's failure, not the target's. hint, if given, is the failure's.
+// cannot decide within timeout (0: engine.DefaultCheckTimeout) stops the
+// test as clstr's failure, not the target's. hint, if given, is the failure's.
 func (d *Do) CheckLinearizable(h history.History, m history.Model, timeout time.Duration, hint ...string) {
 	d.must(d.Ops(callerPos(1)).CheckLinearizable(h, m, timeout, hint...))
 }
@@ -33,14 +31,14 @@ func (d *Do) CheckLinearizable(h history.History, m history.Model, timeout time.
 func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time.Duration, hint ...string) error {
 	r := o.d.r
 	if timeout <= 0 {
-		timeout = DefaultCheckTimeout
+		timeout = engine.DefaultCheckTimeout
 	}
 	what := fmt.Sprintf("check linearizable (model %s)", m.Name)
 	if m.Init == nil || m.Step == nil {
 		return o.fail(what, env(errors.New("the model has no Init or no Step")))
 	}
 	res := history.Check(h, m, timeout)
-	summary := fmt.Sprintf("%d operations checked (%d left open: unknown outcome) in %s", res.Checked, res.Unknown, roundDuration(res.Duration))
+	summary := fmt.Sprintf("%d operations checked (%d left open: unknown outcome) in %s", res.Checked, res.Unknown, render.Duration(res.Duration))
 	switch res.Verdict {
 	case history.Linearizable:
 		r.events.Add("", "LINEARIZABLE: %s, model %s", summary, m.Name)

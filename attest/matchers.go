@@ -11,21 +11,22 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/tidwall/gjson"
+	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/attest/internal/render"
 )
 
 // Matcher is a condition on one field of a response: the status, the body,
 // a header or a JSON field. It is the interface of the original attest, so
 // a matcher written for it works unchanged.
 //
-// The matchers of this package also examine the whole field, as a Value
-// (through a method Match(v Value) (ok bool, why string)), which is what a
-// check calls when a matcher has it: that is how IsNull sees a JSON null,
-// HasLen a JSON array and Is a JSON number. A matcher of your own may have
-// Match too; otherwise the check calls Check with the field: Check(int)
-// for the status, Check(string) for the body, a header (its values joined
-// by ", ") or a JSON field's text. A JSON null, a missing field and a
-// missing header never pass Check.
+// The matchers of this package also examine the whole field, as an
+// engine.Value (through a method Match(v engine.Value) (ok bool, why
+// string)), which is what a check calls when a matcher has it: that is how
+// IsNull sees a JSON null, HasLen a JSON array and Is a JSON number. A
+// matcher of your own may have Match too; otherwise the check calls Check
+// with the field: Check(int) for the status, Check(string) for the body, a
+// header (its values joined by ", ") or a JSON field's text. A JSON null,
+// a missing field and a missing header never pass Check.
 //
 // Status takes Matcher[int], Body and Header Matcher[string], as in the
 // original; JSON takes any matcher, so that JSON("term", Is(1)) compares
@@ -38,10 +39,10 @@ type Matcher[T any] interface {
 	Expected() string
 }
 
-// valueMatcher is a matcher that examines the whole Value; every matcher
+// valueMatcher is a matcher that examines the whole engine.Value; every matcher
 // of this package is one.
 type valueMatcher interface {
-	Match(v Value) (ok bool, why string)
+	Match(v engine.Value) (ok bool, why string)
 }
 
 // checkable reports whether the engine can apply m (see Matcher): it has
@@ -56,7 +57,7 @@ func checkable(m any) bool {
 
 // match applies a matcher to a field: through Match when it has it, or
 // else through the original attest's Check(T) (see Matcher).
-func match(m any, v Value) (ok bool, why string) {
+func match(m any, v engine.Value) (ok bool, why string) {
 	if vm, isVM := m.(valueMatcher); isVM {
 		return vm.Match(v)
 	}
@@ -86,101 +87,6 @@ func expected(m any) string {
 	return fmt.Sprintf("<%T>", m)
 }
 
-// Value is the field a matcher examines.
-type Value struct {
-	// Text is the field as text: the status code in decimal, the body, the
-	// header's values joined by ", ", or a JSON field's text (a string's
-	// contents, the JSON text of a number, literal, array or object).
-	Text string
-	// Missing reports that the header is absent or that nothing exists at
-	// the JSON path.
-	Missing bool
-	// JSON is the JSON field, for matchers applied through Check.JSON;
-	// nil for the status, the body and headers.
-	JSON *gjson.Result
-
-	// status marks the status code, which compares with numbers as a
-	// number.
-	status bool
-}
-
-// statusValue returns the Value of a status code.
-func statusValue(code int) Value { return Value{Text: strconv.Itoa(code), status: true} }
-
-// Number reports whether the value is a number as a number: the status
-// code or a JSON number. Is and OneOf compare such a value with a number
-// numerically (1 is 1.0) and everything else exactly, as text.
-func (v Value) Number() bool {
-	if v.JSON != nil {
-		return !v.Missing && v.JSON.Type == gjson.Number
-	}
-	return v.status
-}
-
-// TextValue returns the Value of a plain text field (status, body, header).
-func TextValue(s string) Value { return Value{Text: s} }
-
-// JSONValue returns the Value of a JSON field found with gjson.
-func JSONValue(r gjson.Result) Value {
-	text := r.String()
-	if r.Type == gjson.Number && r.Raw != "" {
-		text = r.Raw // as the target wrote it: "1.0" stays "1.0"
-	}
-	return Value{Text: text, Missing: !r.Exists(), JSON: &r}
-}
-
-// Null reports whether the value is absent: a JSON null, nothing at the JSON
-// path, or a missing header.
-func (v Value) Null() bool {
-	if v.JSON != nil {
-		return v.Missing || v.JSON.Type == gjson.Null
-	}
-	return v.Missing
-}
-
-// Len returns the length of the value: the number of elements of a JSON
-// array or keys of a JSON object, or the number of characters of a string.
-// ok is false for numbers, literals and absent values.
-func (v Value) Len() (n int, ok bool) {
-	if v.Null() {
-		return 0, false
-	}
-	if v.JSON != nil {
-		switch {
-		case v.JSON.IsArray():
-			return len(v.JSON.Array()), true
-		case v.JSON.IsObject():
-			v.JSON.ForEach(func(_, _ gjson.Result) bool { n++; return true })
-			return n, true
-		case v.JSON.Type == gjson.String:
-			return utf8.RuneCountInString(v.JSON.Str), true
-		}
-		return 0, false
-	}
-	return utf8.RuneCountInString(v.Text), true
-}
-
-// String renders the value for failure output: numbers bare, text quoted
-// and shortened, JSON as compact JSON, "null" and "(missing)".
-func (v Value) String() string {
-	if v.Missing {
-		return "(missing)"
-	}
-	if v.JSON != nil {
-		switch v.JSON.Type {
-		case gjson.Null:
-			return "null"
-		case gjson.String:
-			return quoteShort(v.JSON.Str)
-		}
-		return shorten(compactJSON(v.JSON.Raw), 200)
-	}
-	if isNumber(v.Text) {
-		return v.Text
-	}
-	return quoteShort(v.Text)
-}
-
 type isMatcher[T comparable] struct{ want T }
 
 // Is matches a value equal to want, exactly: a body, a header or a JSON
@@ -191,7 +97,7 @@ type isMatcher[T comparable] struct{ want T }
 // equal to anything; use IsNull.
 func Is[T comparable](want T) Matcher[T] { return isMatcher[T]{want} }
 
-func (m isMatcher[T]) Match(v Value) (bool, string) {
+func (m isMatcher[T]) Match(v engine.Value) (bool, string) {
 	if v.Null() {
 		return false, ""
 	}
@@ -217,7 +123,7 @@ func GreaterThan[T cmp.Ordered](want T) Matcher[T] { return orderMatcher[T]{want
 // LessThan matches a value less than want, comparing as GreaterThan does.
 func LessThan[T cmp.Ordered](want T) Matcher[T] { return orderMatcher[T]{want, false} }
 
-func (m orderMatcher[T]) Match(v Value) (bool, string) {
+func (m orderMatcher[T]) Match(v engine.Value) (bool, string) {
 	if v.Null() {
 		return false, ""
 	}
@@ -254,7 +160,7 @@ type nullMatcher[T any] struct{}
 // and the body are never null.
 func IsNull[T any]() Matcher[T] { return nullMatcher[T]{} }
 
-func (nullMatcher[T]) Match(v Value) (bool, string) { return v.Null(), "" }
+func (nullMatcher[T]) Match(v engine.Value) (bool, string) { return v.Null(), "" }
 
 func (nullMatcher[T]) Expected() string { return "is null" }
 
@@ -277,7 +183,7 @@ type containsMatcher struct{ sub string }
 // looks at the raw JSON text.
 func Contains(sub string) Matcher[string] { return containsMatcher{sub} }
 
-func (m containsMatcher) Match(v Value) (bool, string) {
+func (m containsMatcher) Match(v engine.Value) (bool, string) {
 	if v.Null() {
 		return false, ""
 	}
@@ -303,7 +209,7 @@ func Matches(pattern string) Matcher[string] {
 	return regexpMatcher{pattern: pattern, re: re, err: err}
 }
 
-func (m regexpMatcher) Match(v Value) (bool, string) {
+func (m regexpMatcher) Match(v engine.Value) (bool, string) {
 	if m.err != nil {
 		return false, "invalid pattern: " + m.err.Error()
 	}
@@ -331,7 +237,7 @@ type lenMatcher[T any] struct{ n int }
 // characters.
 func HasLen[T any](n int) Matcher[T] { return lenMatcher[T]{n} }
 
-func (m lenMatcher[T]) Match(v Value) (bool, string) {
+func (m lenMatcher[T]) Match(v engine.Value) (bool, string) {
 	n, ok := v.Len()
 	if !ok {
 		if v.Null() {
@@ -364,7 +270,7 @@ type oneOfMatcher[T comparable] struct{ values []T }
 // OneOf matches a value equal, exactly as Is compares, to any of values.
 func OneOf[T comparable](values ...T) Matcher[T] { return oneOfMatcher[T]{values} }
 
-func (m oneOfMatcher[T]) Match(v Value) (bool, string) {
+func (m oneOfMatcher[T]) Match(v engine.Value) (bool, string) {
 	if v.Null() {
 		return false, ""
 	}
@@ -394,7 +300,7 @@ type notMatcher[T any] struct{ m Matcher[T] }
 // Body(Not[string](Contains("panic"))).
 func Not[T any](m Matcher[T]) Matcher[T] { return notMatcher[T]{m} }
 
-func (m notMatcher[T]) Match(v Value) (bool, string) {
+func (m notMatcher[T]) Match(v engine.Value) (bool, string) {
 	if m.m == nil {
 		return false, "Not of a nil matcher"
 	}
@@ -419,19 +325,19 @@ func (m notMatcher[T]) Expected() string {
 
 type funcMatcher[T any] struct {
 	desc string
-	fn   func(Value) bool
+	fn   func(engine.Value) bool
 }
 
 // MatchFunc returns a matcher that calls fn, described as desc in failures
 // ("is a valid address"). Front ends use it for matchers written in their
 // own language.
-func MatchFunc[T any](desc string, fn func(Value) bool) Matcher[T] {
+func MatchFunc[T any](desc string, fn func(engine.Value) bool) Matcher[T] {
 	return funcMatcher[T]{desc, fn}
 }
 
-func (m funcMatcher[T]) Match(v Value) (bool, string) { return m.fn(v), "" }
+func (m funcMatcher[T]) Match(v engine.Value) (bool, string) { return m.fn(v), "" }
 
-func (m funcMatcher[T]) Check(actual T) bool { return m.fn(TextValue(text(actual))) }
+func (m funcMatcher[T]) Check(actual T) bool { return m.fn(engine.TextValue(text(actual))) }
 func (m funcMatcher[T]) Expected() string    { return m.desc }
 func (m funcMatcher[T]) String() string      { return m.desc }
 
@@ -457,19 +363,13 @@ func describe(v any) string {
 		return strconv.FormatBool(b)
 	}
 	s := text(v)
-	if isNumber(s) {
+	if render.IsNumber(s) {
 		return strings.TrimSpace(s)
 	}
 	return strconv.Quote(s)
 }
 
-// numberPattern is a decimal number as JSON and people write it; it leaves
-// out what strconv also accepts but nobody means (inf, nan, hex, _).
-var numberPattern = regexp.MustCompile(`^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$`)
-
-func isNumber(s string) bool { return numberPattern.MatchString(strings.TrimSpace(s)) }
-
-// compareNumbers compares two texts that isNumber accepts: exactly for
+// compareNumbers compares two texts that render.IsNumber accepts: exactly for
 // integers of any size and for decimals of up to 76 significant digits.
 func compareNumbers(a, b string) int {
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
@@ -493,12 +393,12 @@ const numberPrecision = 256
 
 // equal reports whether v equals want: numerically when v is a number
 // (Value.Number) and want a Go number, exactly as text otherwise.
-func equal(v Value, want any) bool {
+func equal(v engine.Value, want any) bool {
 	w := text(want)
 	if v.Text == w {
 		return true
 	}
-	return v.Number() && goNumber(want) && isNumber(v.Text) && compareNumbers(v.Text, w) == 0
+	return v.Number() && goNumber(want) && render.IsNumber(v.Text) && compareNumbers(v.Text, w) == 0
 }
 
 // goNumber reports whether v is of a Go number type.
@@ -515,7 +415,7 @@ func goNumber(v any) bool {
 // as text when neither is. Otherwise it explains why they cannot be
 // compared.
 func compareText(got, want string) (int, string) {
-	gn, wn := isNumber(got), isNumber(want)
+	gn, wn := render.IsNumber(got), render.IsNumber(want)
 	switch {
 	case gn && wn:
 		return compareNumbers(got, want), ""
@@ -525,27 +425,4 @@ func compareText(got, want string) (int, string) {
 		return 0, "not a number"
 	}
 	return 0, "a number, compared with text"
-}
-
-func quoteShort(s string) string {
-	const max = 200
-	if len(s) <= max {
-		return strconv.Quote(s)
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
-}
-
-func shorten(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
 }

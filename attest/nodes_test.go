@@ -11,6 +11,7 @@ import (
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // fast are options that keep tests quick: short polls and timeouts.
@@ -44,10 +45,10 @@ func runtime(h handlerFunc) *attesttest.Runtime {
 }
 
 // run runs s on rt and checks that the cluster was closed exactly once.
-func run(t *testing.T, s *Suite, rt *attesttest.Runtime, opts ...func(*RunOptions)) (*Result, []cluster.Event) {
+func run(t *testing.T, s *Suite, rt *attesttest.Runtime, opts ...func(*engine.RunOptions)) (*engine.Result, []cluster.Event) {
 	t.Helper()
 	events := cluster.NewEventLog(nil)
-	ro := RunOptions{Runtime: rt, Events: events}
+	ro := engine.RunOptions{Runtime: rt, Events: events}
 	for _, o := range opts {
 		o(&ro)
 	}
@@ -61,7 +62,7 @@ func run(t *testing.T, s *Suite, rt *attesttest.Runtime, opts ...func(*RunOption
 }
 
 // passes fails the test unless the run passed.
-func passes(t *testing.T, res *Result) {
+func passes(t *testing.T, res *engine.Result) {
 	t.Helper()
 	if !res.Passed() {
 		t.Fatalf("run failed: %v", res.FirstError())
@@ -70,13 +71,13 @@ func passes(t *testing.T, res *Result) {
 
 // failure returns the *Failure that stopped the run, failing the test if
 // there is none.
-func failure(t *testing.T, res *Result) *Failure {
+func failure(t *testing.T, res *engine.Result) *engine.Failure {
 	t.Helper()
 	err := res.FirstError()
 	if err == nil {
 		t.Fatal("run passed, want a failure")
 	}
-	var f *Failure
+	var f *engine.Failure
 	if !errors.As(err, &f) {
 		t.Fatalf("run failed with %T %v, want a *Failure", err, err)
 	}

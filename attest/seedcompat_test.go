@@ -18,6 +18,7 @@ import (
 
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/attesttest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -258,7 +259,7 @@ func TestSeedStyleKVStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			rt := kvStore()
-			res := s.Run(context.Background(), RunOptions{Runtime: rt})
+			res := s.Run(context.Background(), engine.RunOptions{Runtime: rt})
 			if !res.Passed() {
 				t.Fatalf("%s failed: %v", stage.Title, res.FirstError())
 			}
@@ -294,7 +295,7 @@ func TestSeedStyleCatchesABug(t *testing.T) {
 			}
 		})
 	})
-	res := Persistence().Run(context.Background(), RunOptions{Runtime: rt})
+	res := Persistence().Run(context.Background(), engine.RunOptions{Runtime: rt})
 	f := failure(t, res)
 	contains(t, "failure", f.Error(), "seedcompat_test.go:", "GET /kv/durable on n1: expected status is 200, got 404")
 	if f.Hint != "Write to DATA_DIR before you answer." {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	. "github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // roles answers GET /role with the node's role: n1 leads, n2 and n3 follow.
@@ -168,22 +169,22 @@ func TestEmptyNodeNameIsTheTargets(t *testing.T) {
 	tests := []struct {
 		name string
 		body func(do *Do)
-		want Verdict
+		want engine.Verdict
 		msg  string
 	}{
 		{"except no leader", func(do *Do) {
 			leaderNode, _ := findLeader(do)
 			do.GET(do.ExactlyOneNode(do.Names(do.ExceptNodes(leaderNode))...), "/role").Run()
-		}, VerdictFail, `no node named "" in this cluster (nodes: n1, n2, n3): an empty node name`},
+		}, engine.VerdictFail, `no node named "" in this cluster (nodes: n1, n2, n3): an empty node name`},
 		{"restart no leader", func(do *Do) {
 			leaderNode, _ := findLeader(do)
 			do.Restart(leaderNode)
-		}, VerdictFail, `restart : no node named ""`},
+		}, engine.VerdictFail, `restart : no node named ""`},
 		{"check on no leader", func(do *Do) {
 			leaderNode, _ := findLeader(do)
 			do.GET(Node(leaderNode), "/role").Run()
-		}, VerdictFail, `no node named ""`},
-		{"unknown name", func(do *Do) { do.Kill("n9") }, VerdictError, `no node named "n9"`},
+		}, engine.VerdictFail, `no node named ""`},
+		{"unknown name", func(do *Do) { do.Kill("n9") }, engine.VerdictError, `no node named "n9"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // Spare nodes are in the cluster's node list but not started, and the run
@@ -75,11 +76,11 @@ func TestDataSize(t *testing.T) {
 	if got != 4096 {
 		t.Errorf("DataSize(n1) = %d, want 4096", got)
 	}
-	if res.Tests[0].Status != TestPassed || res.Tests[1].Status != TestFailed {
+	if res.Tests[0].Status != engine.TestPassed || res.Tests[1].Status != engine.TestFailed {
 		t.Fatalf("results %+v", res.Tests)
 	}
-	if Blame(res.Tests[1].Err) || !strings.Contains(res.Tests[1].Err.Error(), "no volume") {
-		t.Errorf("a runtime error measuring DATA_DIR: %v (blamed on the target: %v)", res.Tests[1].Err, Blame(res.Tests[1].Err))
+	if engine.Blame(res.Tests[1].Err) || !strings.Contains(res.Tests[1].Err.Error(), "no volume") {
+		t.Errorf("a runtime error measuring DATA_DIR: %v (blamed on the target: %v)", res.Tests[1].Err, engine.Blame(res.Tests[1].Err))
 	}
 	logged := slices.ContainsFunc(events, func(e cluster.Event) bool { return e.Node == "n1" && e.Text == "DATA_DIR: 4096 bytes" })
 	if !logged {

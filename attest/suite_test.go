@@ -16,9 +16,10 @@ import (
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
-func statuses(res *Result) []string {
+func statuses(res *engine.Result) []string {
 	var out []string
 	for _, t := range res.Tests {
 		out = append(out, t.Name+"="+t.Status.String())
@@ -39,14 +40,14 @@ func TestRunOrderAndFirstFailureStops(t *testing.T) {
 			order = append(order, "after the failure")
 		}).
 		Test("c", func(do *Do) { order = append(order, "c") })
-	res, events := run(t, s, runtime(echo()), func(o *RunOptions) { o.Reporter = rep })
+	res, events := run(t, s, runtime(echo()), func(o *engine.RunOptions) { o.Reporter = rep })
 	if want := []string{"setup1", "setup2", "a", "b"}; !slices.Equal(order, want) {
 		t.Errorf("ran %v, want %v", order, want)
 	}
 	if got, want := statuses(res), []string{"a=passed", "b=failed", "c=not run"}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
 	}
-	if res.Err != nil || res.Verdict() != VerdictFail || res.Verdict().String() != "fail" || res.Passed() {
+	if res.Err != nil || res.Verdict() != engine.VerdictFail || res.Verdict().String() != "fail" || res.Passed() {
 		t.Errorf("Err, Verdict, Passed = %v, %v, %v", res.Err, res.Verdict(), res.Passed())
 	}
 	if res.Tests[1].Duration <= 0 || res.Duration < res.Tests[1].Duration {
@@ -70,7 +71,7 @@ func TestFilter(t *testing.T) {
 		Test("alpha", func(do *Do) { ran = append(ran, "alpha") }).
 		Test("beta", func(do *Do) { ran = append(ran, "beta") }).
 		Test("bravo", func(do *Do) { ran = append(ran, "bravo") })
-	res, _ := run(t, s, runtime(echo()), func(o *RunOptions) { o.Filter = regexp.MustCompile("^b") })
+	res, _ := run(t, s, runtime(echo()), func(o *engine.RunOptions) { o.Filter = regexp.MustCompile("^b") })
 	passes(t, res)
 	if want := []string{"setup", "beta", "bravo"}; !slices.Equal(ran, want) {
 		t.Errorf("ran %v, want %v", ran, want)
@@ -85,12 +86,12 @@ func TestSetupFailureStopsTheRun(t *testing.T) {
 		Setup(func(do *Do) { do.Failf("no data") }).
 		Test("a", func(do *Do) { t.Error("a test ran after a failed setup") })
 	res, _ := run(t, s, runtime(echo()))
-	var f *Failure
+	var f *engine.Failure
 	if !errors.As(res.Err, &f) || f.Test != "setup" {
 		t.Fatalf("Err = %v, want a setup failure", res.Err)
 	}
 	contains(t, "error", res.Err.Error(), "setup: suite_test.go:", "no data")
-	if res.Tests[0].Status != TestNotRun || res.Verdict() != VerdictFail {
+	if res.Tests[0].Status != engine.TestNotRun || res.Verdict() != engine.VerdictFail {
 		t.Errorf("status %v, verdict %v", res.Tests[0].Status, res.Verdict())
 	}
 }
@@ -111,16 +112,16 @@ func TestPanicsBecomeFailures(t *testing.T) {
 			panic("n1 is down")
 		}, false, []string{"panic: n1 is down"}, false},
 		{"verbose adds a stack", func(do *Do) {
-			var p *Response
+			var p *engine.Response
 			_ = p.Body
 		}, true, []string{"nil pointer dereference"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res, _ := run(t, suite(1).Test(tc.name, tc.body).Test("next", func(*Do) {}), runtime(echo()),
-				func(o *RunOptions) { o.Verbose = tc.verbose })
+				func(o *engine.RunOptions) { o.Verbose = tc.verbose })
 			f := failure(t, res)
-			var pe *PanicError
+			var pe *engine.PanicError
 			if !errors.As(f, &pe) {
 				t.Fatalf("failure %v is not a *PanicError", f)
 			}
@@ -128,7 +129,7 @@ func TestPanicsBecomeFailures(t *testing.T) {
 			if (pe.Stack != "") != tc.stack {
 				t.Errorf("stack recorded: %v, want %v", pe.Stack != "", tc.stack)
 			}
-			if res.Tests[1].Status != TestNotRun || res.Verdict() != VerdictFail {
+			if res.Tests[1].Status != engine.TestNotRun || res.Verdict() != engine.VerdictFail {
 				t.Errorf("next test %v, verdict %v", res.Tests[1].Status, res.Verdict())
 			}
 		})
@@ -147,7 +148,7 @@ func TestCancellationInterruptsAndCleansUp(t *testing.T) {
 		}).
 		Test("next", func(do *Do) {})
 	start := time.Now()
-	res := s.Run(ctx, RunOptions{Runtime: rt})
+	res := s.Run(ctx, engine.RunOptions{Runtime: rt})
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("the run took %v after cancellation", d)
 	}
@@ -158,7 +159,7 @@ func TestCancellationInterruptsAndCleansUp(t *testing.T) {
 		t.Fatalf("Err = %v, want an interruption", res.Err)
 	}
 	contains(t, "error", res.Err.Error(), "run interrupted")
-	if res.Verdict() != VerdictError {
+	if res.Verdict() != engine.VerdictError {
 		t.Errorf("verdict %v, want VerdictError", res.Verdict())
 	}
 	if got, want := statuses(res), []string{"waits=failed", "next=not run"}; !slices.Equal(got, want) {
@@ -170,8 +171,8 @@ func TestCancelledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	rt := runtime(echo())
-	res := suite(1).Test("a", func(do *Do) {}).Run(ctx, RunOptions{Runtime: rt})
-	if res.Err == nil || res.Verdict() != VerdictError {
+	res := suite(1).Test("a", func(do *Do) {}).Run(ctx, engine.RunOptions{Runtime: rt})
+	if res.Err == nil || res.Verdict() != engine.VerdictError {
 		t.Errorf("Err, Verdict = %v, %v", res.Err, res.Verdict())
 	}
 }
@@ -204,7 +205,7 @@ func TestHealthTimeout(t *testing.T) {
 	if strings.Contains(msg, "n1") || strings.Contains(msg, "n3") {
 		t.Errorf("healthy nodes are named in %q", msg)
 	}
-	if res.Verdict() != VerdictFail {
+	if res.Verdict() != engine.VerdictFail {
 		t.Errorf("verdict %v, want VerdictFail", res.Verdict())
 	}
 }
@@ -237,28 +238,28 @@ func TestRuntimeErrors(t *testing.T) {
 		failOp  string
 		target  bool
 		body    func(do *Do)
-		verdict Verdict
-		check   func(t *testing.T, res *Result)
+		verdict engine.Verdict
+		check   func(t *testing.T, res *engine.Result)
 	}{
-		{"create fails", "create", false, func(do *Do) {}, VerdictError, func(t *testing.T, res *Result) {
+		{"create fails", "create", false, func(do *Do) {}, engine.VerdictError, func(t *testing.T, res *engine.Result) {
 			contains(t, "error", res.Err.Error(), "create cluster: boom")
 		}},
-		{"create fails for the target", "create", true, func(do *Do) {}, VerdictFail, nil},
-		{"close fails", "close", false, func(do *Do) { do.Failf("first") }, VerdictFail, func(t *testing.T, res *Result) {
+		{"create fails for the target", "create", true, func(do *Do) {}, engine.VerdictFail, nil},
+		{"close fails", "close", false, func(do *Do) { do.Failf("first") }, engine.VerdictFail, func(t *testing.T, res *engine.Result) {
 			if !errors.Is(res.CleanupErr, boom) {
 				t.Errorf("CleanupErr = %v", res.CleanupErr)
 			}
 			contains(t, "first error", res.FirstError().Error(), "first")
 		}},
-		{"close fails after a pass", "close", false, func(do *Do) {}, VerdictPass, func(t *testing.T, res *Result) {
+		{"close fails after a pass", "close", false, func(do *Do) {}, engine.VerdictPass, func(t *testing.T, res *engine.Result) {
 			if res.CleanupErr == nil || !res.Passed() {
 				t.Errorf("CleanupErr, Passed = %v, %v", res.CleanupErr, res.Passed())
 			}
 		}},
-		{"kill fails", "kill", false, func(do *Do) { do.Kill("n1") }, VerdictError, func(t *testing.T, res *Result) {
+		{"kill fails", "kill", false, func(do *Do) { do.Kill("n1") }, engine.VerdictError, func(t *testing.T, res *engine.Result) {
 			contains(t, "error", res.FirstError().Error(), "suite_test.go:", "kill n1: boom")
 		}},
-		{"start fails for the target", "start", true, func(do *Do) { do.Stop("n1"); do.Start("n1") }, VerdictFail, nil},
+		{"start fails for the target", "start", true, func(do *Do) { do.Stop("n1"); do.Start("n1") }, engine.VerdictFail, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,7 +273,7 @@ func TestRuntimeErrors(t *testing.T) {
 				}
 				return boom
 			}
-			res := suite(1).Test(tc.name, tc.body).Run(context.Background(), RunOptions{Runtime: rt})
+			res := suite(1).Test(tc.name, tc.body).Run(context.Background(), engine.RunOptions{Runtime: rt})
 			if c := rt.Last(); c != nil && c.Closes() != 1 {
 				t.Errorf("closed %d times", c.Closes())
 			}
@@ -290,18 +291,18 @@ func TestInvalidConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		s    *Suite
-		opts RunOptions
+		opts engine.RunOptions
 		want string
 	}{
-		{"no nodes", New(WithCluster(0)), RunOptions{Runtime: runtime(echo())}, "need at least one node"},
-		{"negative timeout", New(WithRetryTimeout(-1)), RunOptions{Runtime: runtime(echo())}, "retry timeout"},
-		{"no limit", New(WithConcurrencyLimit(0)), RunOptions{Runtime: runtime(echo())}, "concurrency limit"},
-		{"no runtime", New(), RunOptions{}, "no runtime"},
+		{"no nodes", New(WithCluster(0)), engine.RunOptions{Runtime: runtime(echo())}, "need at least one node"},
+		{"negative timeout", New(WithRetryTimeout(-1)), engine.RunOptions{Runtime: runtime(echo())}, "retry timeout"},
+		{"no limit", New(WithConcurrencyLimit(0)), engine.RunOptions{Runtime: runtime(echo())}, "concurrency limit"},
+		{"no runtime", New(), engine.RunOptions{}, "no runtime"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := tc.s.Run(context.Background(), tc.opts)
-			if res.Err == nil || res.Verdict() != VerdictError {
+			if res.Err == nil || res.Verdict() != engine.VerdictError {
 				t.Fatalf("Err, Verdict = %v, %v", res.Err, res.Verdict())
 			}
 			contains(t, "error", res.Err.Error(), tc.want)
@@ -312,7 +313,7 @@ func TestInvalidConfig(t *testing.T) {
 func TestConfigAndNames(t *testing.T) {
 	s := New(WithCluster(5), WithSettle(time.Second), WithNodeStartTimeout(30*time.Second)).
 		Test("one", func(*Do) {}).Test("two", func(*Do) {})
-	want := DefaultConfig()
+	want := engine.DefaultConfig()
 	want.Nodes, want.Settle, want.NodeStartTimeout = 5, time.Second, 30*time.Second
 	if got := s.Config(); got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)
@@ -320,7 +321,7 @@ func TestConfigAndNames(t *testing.T) {
 	if got := s.TestNames(); !slices.Equal(got, []string{"one", "two"}) {
 		t.Errorf("TestNames() = %v", got)
 	}
-	d := DefaultConfig()
+	d := engine.DefaultConfig()
 	if d.Nodes != 1 || d.NodeStartTimeout != 10*time.Second || d.NodeShutdownTimeout != 5*time.Second ||
 		d.RetryTimeout != 5*time.Second || d.RequestTimeout != 5*time.Second || d.Settle != 0 ||
 		d.PollInterval != 100*time.Millisecond || d.ConcurrencyLimit != 64 {
@@ -335,12 +336,12 @@ func TestRunsDoNotShareState(t *testing.T) {
 		hits.Add(1)
 		io.WriteString(w, "ok")
 	})
-	results := make(chan *Result, 2)
+	results := make(chan *engine.Result, 2)
 	for range 2 {
 		go func() {
 			results <- suite(2).Test("a", func(do *Do) {
 				do.Concurrently(20, func(int) { do.GET(do.AllNodes(), "/").Body(Is("ok")).Run() })
-			}).Run(context.Background(), RunOptions{Runtime: rt})
+			}).Run(context.Background(), engine.RunOptions{Runtime: rt})
 		}()
 	}
 	for range 2 {
@@ -358,8 +359,8 @@ func TestRunsDoNotShareState(t *testing.T) {
 
 func TestVerbosePanicStackIsShort(t *testing.T) {
 	res, _ := run(t, suite(1).Test("deref", func(do *Do) { derefNil() }), runtime(echo()),
-		func(o *RunOptions) { o.Verbose = true })
-	var pe *PanicError
+		func(o *engine.RunOptions) { o.Verbose = true })
+	var pe *engine.PanicError
 	if !errors.As(failure(t, res), &pe) {
 		t.Fatal("not a panic")
 	}
@@ -377,7 +378,7 @@ func TestVerbosePanicStackIsShort(t *testing.T) {
 
 //go:noinline
 func derefNil() {
-	var p *Response
+	var p *engine.Response
 	_ = p.Body
 }
 
@@ -388,8 +389,8 @@ func (*panickyReporter) TestStarted(string) { panic("reporter bug") }
 
 func TestPanicOutsideTestsDoesNotEscape(t *testing.T) {
 	res, _ := run(t, suite(1).Test("a", func(do *Do) {}), runtime(echo()),
-		func(o *RunOptions) { o.Reporter = &panickyReporter{} })
-	if res.Err == nil || res.Verdict() != VerdictError {
+		func(o *engine.RunOptions) { o.Reporter = &panickyReporter{} })
+	if res.Err == nil || res.Verdict() != engine.VerdictError {
 		t.Fatalf("Err, Verdict = %v, %v", res.Err, res.Verdict())
 	}
 	contains(t, "error", res.Err.Error(), "internal error: reporter bug")

@@ -4,55 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/clstr-dev/clstr/attest/engine"
 )
-
-// Timing says how often a check runs.
-type Timing int
-
-// The timings of a check.
-const (
-	// TimingOnce: one attempt, at once (the default).
-	TimingOnce Timing = iota
-	// TimingEventually: attempts until one passes or the timeout expires.
-	TimingEventually
-	// TimingConsistently: attempts until the timeout expires; all must pass.
-	TimingConsistently
-)
-
-// String returns "once", "eventually" or "consistently".
-func (t Timing) String() string {
-	switch t {
-	case TimingEventually:
-		return "eventually"
-	case TimingConsistently:
-		return "consistently"
-	}
-	return "once"
-}
-
-// Permanent wraps err so that Eventually stops retrying at once and fails
-// with err. Errors of the environment and cancellation of the run stop it
-// the same way without being wrapped.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err}
-}
-
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
 
 // isPermanent reports whether an attempt's error ends the retries, and
 // returns the error to report.
 func isPermanent(err error) (error, bool) {
-	var p *permanentError
+	var p *engine.PermanentError
 	if errors.As(err, &p) {
-		return p.err, true
+		return p.Err, true
 	}
-	var e *envError
+	var e *engine.EnvError
 	if errors.As(err, &e) {
 		return err, true
 	}
@@ -130,10 +93,10 @@ func (r *run) consistently(timeout time.Duration, attempt func() error,
 // Eventually calls fn until it returns nil or the timeout (default: the
 // suite's retry timeout) expires; the first call is immediate and the next
 // ones follow every poll interval. A failed check inside fn — a panic with
-// a *Failure, as Check.Run makes — and any error fn returns count as "not
-// yet", except one wrapped with Permanent. On timeout the test fails with
-// the last error. Use it to wait for something that takes more than one
-// request:
+// an *engine.Failure, as Check.Run makes — and any error fn returns count
+// as "not yet", except one wrapped with engine.Permanent. On timeout the
+// test fails with the last error. Use it to wait for something that takes
+// more than one request:
 //
 //	var leader string
 //	do.Eventually(func() error {
@@ -146,22 +109,22 @@ func (d *Do) Eventually(fn func() error, timeout ...time.Duration) {
 
 // Consistently calls fn every poll interval for the timeout (default: the
 // suite's retry timeout) and fails the test at the first call that fails,
-// with a *Failure panic or an error.
+// with an *engine.Failure panic or an error.
 func (d *Do) Consistently(fn func() error, timeout ...time.Duration) {
 	d.must(d.Ops(callerPos(1)).Consistently(fn, timeout...))
 }
 
 // Eventually is Do.Eventually returning the failure.
 func (o *Ops) Eventually(fn func() error, timeout ...time.Duration) error {
-	return o.retry(TimingEventually, fn, timeout)
+	return o.retry(engine.TimingEventually, fn, timeout)
 }
 
 // Consistently is Do.Consistently returning the failure.
 func (o *Ops) Consistently(fn func() error, timeout ...time.Duration) error {
-	return o.retry(TimingConsistently, fn, timeout)
+	return o.retry(engine.TimingConsistently, fn, timeout)
 }
 
-func (o *Ops) retry(t Timing, fn func() error, timeouts []time.Duration) error {
+func (o *Ops) retry(t engine.Timing, fn func() error, timeouts []time.Duration) error {
 	r := o.d.r
 	what := t.String()
 	timeout := r.cfg.RetryTimeout
@@ -175,7 +138,7 @@ func (o *Ops) retry(t Timing, fn func() error, timeouts []time.Duration) error {
 	}
 	attempt := func() error { return callFailing(fn) }
 	wait := func(elapsed time.Duration, last error) {
-		r.rep.Waiting(Wait{
+		r.rep.Waiting(engine.Wait{
 			Test: o.d.test, Pos: o.pos, What: what, Timing: t,
 			Elapsed: elapsed, Timeout: timeout, Last: last,
 		})
@@ -183,7 +146,7 @@ func (o *Ops) retry(t Timing, fn func() error, timeouts []time.Duration) error {
 	var out outcome
 	var held time.Duration
 	var err error
-	if t == TimingEventually {
+	if t == engine.TimingEventually {
 		out, err = r.eventually(timeout, attempt, wait)
 	} else {
 		out, held, err = r.consistently(timeout, attempt, wait)
@@ -196,7 +159,7 @@ func (o *Ops) retry(t Timing, fn func() error, timeouts []time.Duration) error {
 		f.Timing, f.Timeout, f.Held = t, timeout, held
 		return f
 	}
-	if f, ok := err.(*Failure); ok {
+	if f, ok := err.(*engine.Failure); ok {
 		return f
 	}
 	return o.fail(what, err)
@@ -207,7 +170,7 @@ func (o *Ops) retry(t Timing, fn func() error, timeouts []time.Duration) error {
 func callFailing(fn func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			f, ok := v.(*Failure)
+			f, ok := v.(*engine.Failure)
 			if !ok {
 				panic(v)
 			}

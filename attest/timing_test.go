@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // counter answers /count with its status for the nth request (from 1).
@@ -32,7 +33,7 @@ func TestEventuallyFirstAttemptIsImmediate(t *testing.T) {
 	rt := runtime(counter(&n, func(int32) int { return 200 }))
 	res := suite(1, WithPollInterval(time.Hour), WithRetryTimeout(time.Hour)).Test("now", func(do *Do) {
 		do.GET(Node("n1"), "/count").Eventually().Status(Is(200)).Run()
-	}).Run(ctx, RunOptions{Runtime: rt})
+	}).Run(ctx, engine.RunOptions{Runtime: rt})
 	passes(t, res)
 	if got := n.Load(); got != 1 {
 		t.Errorf("%d requests, want 1", got)
@@ -47,17 +48,17 @@ func TestEventuallyPassesOnceTheNodeChanges(t *testing.T) {
 		}
 		return 200
 	}))
-	var waits []Wait
-	rep := &recordingReporter{onWait: func(w Wait) { waits = append(waits, w) }}
+	var waits []engine.Wait
+	rep := &recordingReporter{onWait: func(w engine.Wait) { waits = append(waits, w) }}
 	res, _ := run(t, suite(1).Test("changes", func(do *Do) {
 		do.GET(Node("n1"), "/count").Eventually(5 * time.Second).Status(Is(200)).Body(Is("attempt 4")).Run()
-	}), rt, func(o *RunOptions) { o.Reporter = rep })
+	}), rt, func(o *engine.RunOptions) { o.Reporter = rep })
 	passes(t, res)
 	if len(waits) != 3 {
 		t.Fatalf("%d waits reported, want 3 (one after each failed attempt)", len(waits))
 	}
 	w := waits[2]
-	if w.Test != "changes" || w.Timing != TimingEventually || w.What != "GET /count on n1" ||
+	if w.Test != "changes" || w.Timing != engine.TimingEventually || w.What != "GET /count on n1" ||
 		w.Timeout != 5*time.Second || w.Left() <= 0 || w.Last == nil {
 		t.Errorf("last wait = %+v", w)
 	}
@@ -73,7 +74,7 @@ func TestEventuallyTimesOutWithTheLastFailure(t *testing.T) {
 		do.GET(Node("n1"), "/count").Eventually(200 * time.Millisecond).Status(Is(200)).Hint("start faster").Run()
 	}), rt)
 	f := failure(t, res)
-	if f.Timing != TimingEventually || f.Timeout != 200*time.Millisecond {
+	if f.Timing != engine.TimingEventually || f.Timeout != 200*time.Millisecond {
 		t.Errorf("Timing, Timeout = %v, %v", f.Timing, f.Timeout)
 	}
 	contains(t, "failure", f.Error(), "did not pass within 200ms; last: expected status is 200, got 503")
@@ -116,7 +117,7 @@ func TestConsistently(t *testing.T) {
 				return
 			}
 			f := failure(t, res)
-			if f.Timing != TimingConsistently || f.Held >= timeout {
+			if f.Timing != engine.TimingConsistently || f.Held >= timeout {
 				t.Errorf("Timing, Held = %v, %v", f.Timing, f.Held)
 			}
 			contains(t, "failure", f.Error(), "held for", "of 300ms; last: expected status is 200, got 500")
@@ -173,7 +174,7 @@ func TestFunctionRetries(t *testing.T) {
 		{"permanent stops at once", func(do *Do, calls *atomic.Int32) {
 			do.Eventually(func() error {
 				calls.Add(1)
-				return Permanent(errors.New("give up"))
+				return engine.Permanent(errors.New("give up"))
 			})
 		}, 1, 1, "eventually: give up"},
 		{"a mistake in the suite stops at once", func(do *Do, calls *atomic.Int32) {
@@ -229,7 +230,7 @@ func TestFunctionEventuallyLetsRealPanicsThrough(t *testing.T) {
 		})
 	}), runtime(echo()))
 	f := failure(t, res)
-	var pe *PanicError
+	var pe *engine.PanicError
 	if !errors.As(f, &pe) {
 		t.Fatalf("failure %v is not a panic", f)
 	}
@@ -245,7 +246,7 @@ func TestFunctionEventuallyLetsRealPanicsThrough(t *testing.T) {
 type recordingReporter struct {
 	mu     sync.Mutex // guards log
 	log    []string
-	onWait func(Wait)
+	onWait func(engine.Wait)
 }
 
 func (r *recordingReporter) add(s string) {
@@ -256,13 +257,13 @@ func (r *recordingReporter) add(s string) {
 
 func (r *recordingReporter) Step(text string)        { r.add("step " + text) }
 func (r *recordingReporter) TestStarted(name string) { r.add("start " + name) }
-func (r *recordingReporter) TestFinished(tr TestResult) {
+func (r *recordingReporter) TestFinished(tr engine.TestResult) {
 	r.add(fmt.Sprintf("finish %s %v", tr.Name, tr.Status))
 }
-func (r *recordingReporter) Waiting(w Wait) {
+func (r *recordingReporter) Waiting(w engine.Wait) {
 	if r.onWait != nil {
 		r.onWait(w)
 	}
 }
 
-var _ Reporter = (*recordingReporter)(nil)
+var _ engine.Reporter = (*recordingReporter)(nil)

@@ -12,7 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/registry"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
@@ -282,7 +282,7 @@ func TestLoadDir(t *testing.T) {
 			t.Fatalf("stage %s: %v", s.Key, err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		res := suite.Run(ctx, attest.RunOptions{Runtime: starlarktest.New().Runtime})
+		res := suite.Run(ctx, engine.RunOptions{Runtime: starlarktest.New().Runtime})
 		cancel()
 		if !res.Passed() {
 			t.Errorf("stage %s on the fake target: %v", s.Key, res.FirstError())
@@ -372,8 +372,8 @@ func TestEmbeddedNamesInFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := suite.Run(context.Background(), attest.RunOptions{Runtime: starlarktest.New().Runtime})
-	var f *attest.Failure
+	res := suite.Run(context.Background(), engine.RunOptions{Runtime: starlarktest.New().Runtime})
+	var f *engine.Failure
 	if !errors.As(res.FirstError(), &f) {
 		t.Fatalf("want a failed check, got %v", res.FirstError())
 	}

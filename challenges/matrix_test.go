@@ -21,6 +21,7 @@ import (
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/registry"
 	"github.com/clstr-dev/clstr/starlark"
 )
@@ -208,7 +209,7 @@ func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase) {
 	}
 	defer rt.Close()
 	var events bytes.Buffer
-	res := suite.Run(ctx, attest.RunOptions{Runtime: rt, Events: cluster.NewEventLog(&events)})
+	res := suite.Run(ctx, engine.RunOptions{Runtime: rt, Events: cluster.NewEventLog(&events)})
 	defer assertNothingLeft(t, rt)
 
 	report := func() string {
@@ -217,7 +218,7 @@ func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase) {
 			fmt.Fprintf(&b, "  %-7s %s (%v)\n", tr.Status, tr.Name, tr.Duration.Round(time.Millisecond))
 		}
 		if err := res.FirstError(); err != nil {
-			var f *attest.Failure
+			var f *engine.Failure
 			if errors.As(err, &f) {
 				f.Format(&b, false)
 			} else {
@@ -242,26 +243,26 @@ func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase) {
 	}
 	verdict := starlark.Verdict(res)
 	if mc.fails == pass {
-		if verdict != attest.VerdictPass {
+		if verdict != engine.VerdictPass {
 			t.Fatalf("verdict %v; want pass\n%s", verdict, report())
 		}
 		return
 	}
-	if verdict != attest.VerdictFail {
+	if verdict != engine.VerdictFail {
 		t.Fatalf("verdict %v; want the target to fail at %q\n%s", verdict, mc.fails, report())
 	}
 	for _, tr := range res.Tests {
-		if tr.Status != attest.TestFailed {
+		if tr.Status != engine.TestFailed {
 			continue
 		}
 		if tr.Name != mc.fails {
 			t.Fatalf("failed at %q; want %q\n%s", tr.Name, mc.fails, report())
 		}
-		var f *attest.Failure
-		var pe *attest.PanicError
+		var f *engine.Failure
+		var pe *engine.PanicError
 		switch {
 		case !errors.As(tr.Err, &f):
-			t.Errorf("the failure is a %T, not an *attest.Failure: %v", tr.Err, tr.Err)
+			t.Errorf("the failure is a %T, not an *engine.Failure: %v", tr.Err, tr.Err)
 		case errors.As(tr.Err, &pe):
 			t.Errorf("the test crashed rather than failed: %v\n%s", tr.Err, report())
 		case hintOf(tr.Err) == "":
@@ -278,7 +279,7 @@ func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase) {
 // stages end in "hint: …".
 func hintOf(err error) string {
 	for err != nil {
-		var f *attest.Failure
+		var f *engine.Failure
 		if !errors.As(err, &f) {
 			return ""
 		}

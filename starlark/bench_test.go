@@ -12,6 +12,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -93,7 +94,7 @@ func BenchmarkSuite(b *testing.B) {
 // add noise.
 func compareSuites(b *testing.B, rt func() cluster.Runtime, goSuite func() *attest.Suite, s *starlark.Script) {
 	run := func(suite *attest.Suite) time.Duration {
-		res := suite.Run(context.Background(), attest.RunOptions{Runtime: rt()})
+		res := suite.Run(context.Background(), engine.RunOptions{Runtime: rt()})
 		if !res.Passed() {
 			b.Fatalf("the suite failed: %v", res.FirstError())
 		}

@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // check is the Starlark value of get(…), put(…) and the other requests: a
@@ -24,7 +25,7 @@ type check struct {
 	headers map[string]string
 	conds   []condition
 	hint    string
-	timing  attest.Timing
+	timing  engine.Timing
 	timeout time.Duration
 }
 
@@ -42,7 +43,7 @@ var (
 
 func (c *check) String() string {
 	s := fmt.Sprintf("<check %s %s on %s", c.method, c.path, c.sel)
-	if c.timing != attest.TimingOnce {
+	if c.timing != engine.TimingOnce {
 		s += " " + c.timing.String()
 		if c.timeout > 0 {
 			s += fmt.Sprintf(" %v", c.timeout)
@@ -153,7 +154,7 @@ func (c *check) addConds(field, name string, b *starlark.Builtin, args starlark.
 		switch field {
 		case "json", "header":
 			// Naming a field alone asks that it be there.
-			ms = []engineMatcher{engine(attest.Not(attest.IsNull[any]()))}
+			ms = []engineMatcher{engineOf(attest.Not(attest.IsNull[any]()))}
 		default:
 			return nil, fmt.Errorf("%s: give at least one matcher or value, for example .%s(200)", b.Name(), b.Name())
 		}
@@ -170,14 +171,14 @@ func (c *check) hintMethod(thread *starlark.Thread, b *starlark.Builtin, args st
 }
 
 func (c *check) eventuallyMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	return c.setTiming(attest.TimingEventually, b, args, kwargs)
+	return c.setTiming(engine.TimingEventually, b, args, kwargs)
 }
 
 func (c *check) consistentlyMethod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	return c.setTiming(attest.TimingConsistently, b, args, kwargs)
+	return c.setTiming(engine.TimingConsistently, b, args, kwargs)
 }
 
-func (c *check) setTiming(t attest.Timing, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func (c *check) setTiming(t engine.Timing, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var timeout durationArg
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "timeout??", &timeout); err != nil {
 		return nil, err
@@ -244,13 +245,13 @@ func (c *check) build(do *attest.Do) *attest.Check {
 		ac.Hint(c.hint)
 	}
 	switch {
-	case c.timing == attest.TimingEventually && c.timeout > 0:
+	case c.timing == engine.TimingEventually && c.timeout > 0:
 		ac.Eventually(c.timeout)
-	case c.timing == attest.TimingEventually:
+	case c.timing == engine.TimingEventually:
 		ac.Eventually()
-	case c.timing == attest.TimingConsistently && c.timeout > 0:
+	case c.timing == engine.TimingConsistently && c.timeout > 0:
 		ac.Consistently(c.timeout)
-	case c.timing == attest.TimingConsistently:
+	case c.timing == engine.TimingConsistently:
 		ac.Consistently()
 	}
 	return ac

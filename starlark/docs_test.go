@@ -10,7 +10,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -68,7 +68,7 @@ func TestTables(t *testing.T) {
 	if v, _ := c.Attr("nope"); v != nil {
 		t.Errorf("check has an attribute nope")
 	}
-	r := newResponse(&attest.Response{Header: http.Header{}}, "/")
+	r := newResponse(&engine.Response{Header: http.Header{}}, "/")
 	for _, a := range responseAttrs {
 		if v, err := r.Attr(a.Name); v == nil || err != nil {
 			t.Errorf("response has no attribute %s", a.Name)

@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // Error is an error of a script rather than of the program it tests: a
@@ -138,13 +139,13 @@ func scriptError(err error, base int) *Error {
 // (or of one call of eventually, consistently or concurrently). base is the
 // thread's stack depth at the call.
 //
-// A failed check or fail() is the engine's *attest.Failure. When it
+// A failed check or fail() is the engine's *engine.Failure. When it
 // happened inside helper functions — a stdlib module, say — it is wrapped
 // in a failure at the line of the test that called the helpers, so that the
 // output names both. Anything else is an error of the script, an *Error
 // with its backtrace.
-func asFailure(do *attest.Do, err error, base int) *attest.Failure {
-	var f *attest.Failure
+func asFailure(do *attest.Do, err error, base int) *engine.Failure {
+	var f *engine.Failure
 	if errors.As(err, &f) {
 		var ee *starlark.EvalError
 		if !errors.As(err, &ee) || base >= len(ee.CallStack) {
@@ -158,26 +159,26 @@ func asFailure(do *attest.Do, err error, base int) *attest.Failure {
 		for i, fr := range fs[1:] {
 			via[i] = fr.Func
 		}
-		return &attest.Failure{Test: do.Test(), Pos: fs[0].Pos, What: "in " + strings.Join(via, " → "), Err: f}
+		return &engine.Failure{Test: do.Test(), Pos: fs[0].Pos, What: "in " + strings.Join(via, " → "), Err: f}
 	}
 	se := scriptError(err, base)
 	pos := se.Pos
 	if pos == "" {
 		pos = "?"
 	}
-	return &attest.Failure{Test: do.Test(), Pos: pos, Err: positioned{se}}
+	return &engine.Failure{Test: do.Test(), Pos: pos, Err: positioned{se}}
 }
 
 // Verdict classifies a run of a script's suite for an exit status: as
 // res.Verdict does, except that an error of the script itself (an *Error:
 // a type error, a misused builtin) means clstr could not judge the target,
 // rather than that the target failed.
-func Verdict(res *attest.Result) attest.Verdict {
+func Verdict(res *engine.Result) engine.Verdict {
 	v := res.Verdict()
 	var e *Error
 	var le *LimitError
-	if v == attest.VerdictFail && (errors.As(res.FirstError(), &e) || errors.As(res.FirstError(), &le)) {
-		return attest.VerdictError
+	if v == engine.VerdictFail && (errors.As(res.FirstError(), &e) || errors.As(res.FirstError(), &le)) {
+		return engine.VerdictError
 	}
 	return v
 }

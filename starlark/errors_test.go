@@ -10,7 +10,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 )
@@ -222,11 +222,11 @@ func TestRunErrors(t *testing.T) {
 	target := starlarktest.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
-	done := make(chan *attest.Result)
-	go func() { done <- s.Suite().Run(ctx, attest.RunOptions{Runtime: target.Runtime}) }()
+	done := make(chan *engine.Result)
+	go func() { done <- s.Suite().Run(ctx, engine.RunOptions{Runtime: target.Runtime}) }()
 	select {
 	case res := <-done:
-		if v := starlark.Verdict(res); v != attest.VerdictError {
+		if v := starlark.Verdict(res); v != engine.VerdictError {
 			t.Errorf("verdict %v; want an error for a cancelled run", v)
 		}
 		if err := res.FirstError(); err == nil || !strings.Contains(err.Error(), "interrupted") {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -71,7 +71,7 @@ func FuzzScript(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		res := s.Suite().Run(ctx, attest.RunOptions{Runtime: starlarktest.New().Runtime, Events: cluster.NewEventLog(nil)})
+		res := s.Suite().Run(ctx, engine.RunOptions{Runtime: starlarktest.New().Runtime, Events: cluster.NewEventLog(nil)})
 		if took := time.Since(start); took > 20*time.Second {
 			t.Fatalf("the run took %v; the limits allow a few seconds: %v", took, res.FirstError())
 		}

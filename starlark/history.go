@@ -10,6 +10,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -287,7 +288,7 @@ func builtinCheckLinearizable(thread *starlark.Thread, b *starlark.Builtin, args
 	default:
 		return nil, fmt.Errorf("check_linearizable: model is a %s: want \"kv\", \"register\" or a model(…)", mv.Type())
 	}
-	t := attest.DefaultCheckTimeout
+	t := engine.DefaultCheckTimeout
 	timeout.set(&t)
 	var hints []string
 	if hint != "" {

@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // matcher is the Starlark value of eq(…), gt(…) and the others: a
@@ -44,7 +45,7 @@ func eqMatcher(v starlark.Value) (matcher, error) {
 	desc := "eq(" + v.String() + ")"
 	switch v := v.(type) {
 	case starlark.NoneType:
-		return matcher{engine(attest.IsNull[any]()), desc}, nil
+		return matcher{engineOf(attest.IsNull[any]()), desc}, nil
 	case *starlark.List, starlark.Tuple, *starlark.Dict:
 		want, err := toGo(v)
 		if err != nil {
@@ -52,13 +53,13 @@ func eqMatcher(v starlark.Value) (matcher, error) {
 		}
 		return matcher{jsonEqual(want), desc}, nil
 	case starlark.Bool:
-		return matcher{engine(attest.Is(bool(v))), desc}, nil
+		return matcher{engineOf(attest.Is(bool(v))), desc}, nil
 	}
 	want, err := scalar(v)
 	if err != nil {
 		return matcher{}, err
 	}
-	return matcher{engine(attest.Is(want)), desc}, nil
+	return matcher{engineOf(attest.Is(want)), desc}, nil
 }
 
 // scalar converts a number, string or bool to the Go value attest's Is
@@ -82,15 +83,15 @@ func scalar(v starlark.Value) (any, error) {
 	return nil, err
 }
 
-// engine gives an attest matcher its engineMatcher face; every matcher of
+// engineOf gives an attest matcher its engineMatcher face; every matcher of
 // package attest has Match.
-func engine(m interface{ Expected() string }) engineMatcher { return m.(engineMatcher) }
+func engineOf(m interface{ Expected() string }) engineMatcher { return m.(engineMatcher) }
 
 // engineMatcher is an attest matcher of any type parameter, as every
 // matcher of package attest is one: Check calls its Match.
 type engineMatcher interface {
 	Expected() string
-	Match(v attest.Value) (ok bool, why string)
+	Match(v engine.Value) (ok bool, why string)
 }
 
 // retyped gives an attest matcher the static type a modifier of
@@ -100,11 +101,11 @@ type engineMatcher interface {
 type retyped[T any] struct{ m engineMatcher }
 
 func (r retyped[T]) Check(actual T) bool {
-	ok, _ := r.m.Match(attest.TextValue(fmt.Sprint(actual)))
+	ok, _ := r.m.Match(engine.TextValue(fmt.Sprint(actual)))
 	return ok
 }
 func (r retyped[T]) Expected() string                    { return r.m.Expected() }
-func (r retyped[T]) Match(v attest.Value) (bool, string) { return r.m.Match(v) }
+func (r retyped[T]) Match(v engine.Value) (bool, string) { return r.m.Match(v) }
 
 // scalarText renders a number, string or bool as the text a response field
 // is compared with.
@@ -149,9 +150,9 @@ func makeOrder(greater bool) builtinFunc {
 		s, _ := scalarText(v)
 		desc := b.Name() + "(" + v.String() + ")"
 		if greater {
-			return matcher{engine(attest.GreaterThan(s)), desc}, nil
+			return matcher{engineOf(attest.GreaterThan(s)), desc}, nil
 		}
-		return matcher{engine(attest.LessThan(s)), desc}, nil
+		return matcher{engineOf(attest.LessThan(s)), desc}, nil
 	}
 }
 
@@ -159,7 +160,7 @@ func builtinIsNull(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
 		return nil, err
 	}
-	return matcher{engine(attest.IsNull[any]()), "is_null()"}, nil
+	return matcher{engineOf(attest.IsNull[any]()), "is_null()"}, nil
 }
 
 func builtinContains(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -167,7 +168,7 @@ func builtinContains(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "text", &s); err != nil {
 		return nil, err
 	}
-	return matcher{engine(attest.Contains(s)), "contains(" + starlark.String(s).String() + ")"}, nil
+	return matcher{engineOf(attest.Contains(s)), "contains(" + starlark.String(s).String() + ")"}, nil
 }
 
 func builtinMatches(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -178,7 +179,7 @@ func builtinMatches(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if _, err := regexp.Compile(s); err != nil {
 		return nil, fmt.Errorf("matches: invalid pattern %q: %v (RE2 syntax, as Go's regexp package)", s, err)
 	}
-	return matcher{engine(attest.Matches(s)), "matches(" + starlark.String(s).String() + ")"}, nil
+	return matcher{engineOf(attest.Matches(s)), "matches(" + starlark.String(s).String() + ")"}, nil
 }
 
 func builtinHasLen(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -189,7 +190,7 @@ func builtinHasLen(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if n < 0 {
 		return nil, fmt.Errorf("has_len: length %d cannot be negative", n)
 	}
-	return matcher{engine(attest.HasLen[any](n)), fmt.Sprintf("has_len(%d)", n)}, nil
+	return matcher{engineOf(attest.HasLen[any](n)), fmt.Sprintf("has_len(%d)", n)}, nil
 }
 
 func builtinOneOf(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -208,7 +209,7 @@ func builtinOneOf(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		}
 		values[i], parts[i] = v, a.String()
 	}
-	return matcher{engine(attest.OneOf(values...)), "one_of(" + strings.Join(parts, ", ") + ")"}, nil
+	return matcher{engineOf(attest.OneOf(values...)), "one_of(" + strings.Join(parts, ", ") + ")"}, nil
 }
 
 func builtinNot(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -220,7 +221,7 @@ func builtinNot(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err != nil {
 		return nil, fmt.Errorf("not_: %w", err)
 	}
-	return matcher{engine(attest.Not[any](retyped[any]{m.m})), "not_(" + m.desc + ")"}, nil
+	return matcher{engineOf(attest.Not[any](retyped[any]{m.m})), "not_(" + m.desc + ")"}, nil
 }
 
 // matchers unpacks the matchers of a check modifier: every argument is a
@@ -241,7 +242,7 @@ func matchers(fn string, args starlark.Tuple, from int) ([]engineMatcher, error)
 // it): objects whatever their key order, numbers as numbers.
 func jsonEqual(want any) engineMatcher {
 	desc := "is " + canonicalJSON(want)
-	return engine(attest.MatchFunc[any](desc, func(v attest.Value) bool {
+	return engineOf(attest.MatchFunc[any](desc, func(v engine.Value) bool {
 		if v.Null() {
 			return false
 		}

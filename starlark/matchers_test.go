@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 )
@@ -17,7 +17,7 @@ import (
 // runCheck runs one check, given as the modifiers that follow
 // get("n1", path), in a one-test script against the fake target, and
 // returns the verdict and the failure as Format writes it.
-func runCheck(t *testing.T, path, modifiers string) (attest.Verdict, string) {
+func runCheck(t *testing.T, path, modifiers string) (engine.Verdict, string) {
 	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "check.star")
@@ -29,9 +29,9 @@ func runCheck(t *testing.T, path, modifiers string) (attest.Verdict, string) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	res := s.Suite().Run(context.Background(), attest.RunOptions{Runtime: starlarktest.New().Runtime})
+	res := s.Suite().Run(context.Background(), engine.RunOptions{Runtime: starlarktest.New().Runtime})
 	var out bytes.Buffer
-	var f *attest.Failure
+	var f *engine.Failure
 	if errors.As(res.FirstError(), &f) {
 		f.Format(&out, false)
 	} else if err := res.FirstError(); err != nil {
@@ -84,12 +84,12 @@ func TestMatchersFail(t *testing.T) {
 			t.Parallel()
 			v, out := runCheck(t, tc.path, tc.modifiers)
 			if tc.want == "" {
-				if v != attest.VerdictPass {
+				if v != engine.VerdictPass {
 					t.Fatalf("verdict %v; want a pass:\n%s", v, out)
 				}
 				return
 			}
-			if v != attest.VerdictFail {
+			if v != engine.VerdictFail {
 				t.Fatalf("verdict %v; want the target to fail:\n%s", v, out)
 			}
 			if !strings.Contains(out, tc.want) {
@@ -117,7 +117,7 @@ func TestMisuse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v, out := runCheck(t, "/health", tc.modifiers)
-			if v != attest.VerdictError {
+			if v != engine.VerdictError {
 				t.Fatalf("verdict %v; want an error of the script:\n%s", v, out)
 			}
 			if !strings.Contains(out, tc.want) || !strings.Contains(out, "check.star:3:") {

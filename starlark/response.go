@@ -14,13 +14,13 @@ import (
 	"github.com/tidwall/gjson"
 	"go.starlark.net/starlark"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // response is the Starlark value of a node's answer, as check.run() and
 // fetch() return it. It is immutable.
 type response struct {
-	r    *attest.Response
+	r    *engine.Response
 	path string
 }
 
@@ -29,7 +29,7 @@ var (
 	_ starlark.HasAttrs = (*response)(nil)
 )
 
-func newResponse(r *attest.Response, path string) *response {
+func newResponse(r *engine.Response, path string) *response {
 	return &response{r: r, path: path}
 }
 
@@ -202,12 +202,12 @@ var jsonTypeNames = []string{"NoneType", "bool", "int", "float", "string", "list
 
 // failure is the target's failure of this answer, found at the calling
 // script line.
-func (r *response) failure(thread *starlark.Thread, problem, nodeProblem string) *attest.Failure {
-	f := &attest.Failure{
+func (r *response) failure(thread *starlark.Thread, problem, nodeProblem string) *engine.Failure {
+	f := &engine.Failure{
 		Pos:     callerPos(thread),
 		What:    fmt.Sprintf("%s %s on %s", r.r.Method, r.path, r.r.Node),
 		Problem: problem,
-		Nodes:   []attest.NodeReport{{Response: r.r, Problems: []string{nodeProblem}}},
+		Nodes:   []engine.NodeReport{{Response: r.r, Problems: []string{nodeProblem}}},
 	}
 	if ts := testOf(thread); ts != nil {
 		f.Test = ts.do.Test()

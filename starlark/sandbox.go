@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // This file holds what the builtins ask of the sandbox before they call
@@ -25,7 +25,7 @@ func (c *check) sandboxed(ts *testState) (*check, error) {
 	if nodes == 0 || c.sel.kind == selExcept {
 		nodes = int64(cfg.Nodes + cfg.Spare)
 	}
-	if c.timing == attest.TimingOnce {
+	if c.timing == engine.TimingOnce {
 		return c, g.chargeRequests(nodes)
 	}
 	timeout := c.timeout

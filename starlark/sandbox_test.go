@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/confine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
@@ -173,16 +173,16 @@ func runHostile(t *testing.T, path string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var events bytes.Buffer
-	res := s.Suite().Run(ctx, attest.RunOptions{Runtime: target.Runtime, Events: cluster.NewEventLog(&events)})
+	res := s.Suite().Run(ctx, engine.RunOptions{Runtime: target.Runtime, Events: cluster.NewEventLog(&events)})
 	if res.CleanupErr != nil {
 		t.Errorf("cleanup: %v", res.CleanupErr)
 	}
-	if v := starlark.Verdict(res); v != attest.VerdictError {
+	if v := starlark.Verdict(res); v != engine.VerdictError {
 		t.Errorf("verdict %v; want error (clstr cannot judge the target)", v)
 	}
 	first := res.FirstError()
 	var out bytes.Buffer
-	var f *attest.Failure
+	var f *engine.Failure
 	if errors.As(first, &f) {
 		f.Format(&out, false)
 	} else if first != nil {

@@ -11,11 +11,11 @@
 //	if err != nil {
 //		return err // file:line:col: what is wrong
 //	}
-//	res := s.Suite().Run(ctx, attest.RunOptions{Runtime: rt})
+//	res := s.Suite().Run(ctx, engine.RunOptions{Runtime: rt})
 //
 // Each test and setup function runs on a Starlark thread of its own, which
 // carries the test's *attest.Do in thread-local state and is cancelled when
-// the run is. A failed check or a fail() is a *attest.Failure positioned at
+// the run is. A failed check or a fail() is a *engine.Failure positioned at
 // the script line that made it; any other error of Starlark code is an
 // *Error with a Starlark backtrace. Builtins is the reference of every
 // predeclared function; docs/scripting.md documents them.
@@ -34,6 +34,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // Options configure Load.
@@ -61,7 +62,7 @@ type Options struct {
 type Script struct {
 	bundle *Bundle
 	opts   Options
-	cfg    attest.Config
+	cfg    engine.Config
 	setups []registered
 	tests  []registered
 }
@@ -104,7 +105,7 @@ func Load(path string, opts Options) (*Script, error) {
 
 // load runs the bundle's top level.
 func (b *Bundle) load(opts Options) (*Script, error) {
-	s := &Script{bundle: b, opts: opts, cfg: attest.DefaultConfig()}
+	s := &Script{bundle: b, opts: opts, cfg: engine.DefaultConfig()}
 	reg := &registry{script: s, names: map[string]syntax.Position{}}
 	thread := &starlark.Thread{Name: "load " + b.Name()}
 	thread.SetLocal(registryKey, reg)
@@ -137,7 +138,7 @@ func (s *Script) Name() string { return s.bundle.Name() }
 func (s *Script) Files() []string { return s.bundle.Files() }
 
 // Config returns the suite's configuration, as suite() declared it.
-func (s *Script) Config() attest.Config { return s.cfg }
+func (s *Script) Config() engine.Config { return s.cfg }
 
 // TestNames returns the names of the tests in registration order.
 func (s *Script) TestNames() []string {
@@ -262,7 +263,7 @@ func (rs *runState) body(reg registered) func(*attest.Do) {
 			ts.guard.chargeOutput(len(failure.Error()))
 		}
 		if e := ts.guard.err(); e != nil {
-			do.Fail(&attest.Failure{Test: do.Test(), Pos: reg.pos.String(), Err: e})
+			do.Fail(&engine.Failure{Test: do.Test(), Pos: reg.pos.String(), Err: e})
 			return
 		}
 		if failure != nil {
@@ -280,7 +281,7 @@ func builtinSuite(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if len(reg.script.tests) > 0 || len(reg.script.setups) > 0 {
 		return nil, errors.New("suite: call it before the first setup() or test(), so that they run on the cluster it declares")
 	}
-	cfg := attest.DefaultConfig()
+	cfg := engine.DefaultConfig()
 	var nodeStart, nodeShutdown, retry, request, settle, poll durationArg
 	if len(args) > 0 {
 		return nil, errors.New("suite: takes keyword arguments only, for example suite(cluster = 3)")
@@ -431,7 +432,7 @@ func builtinFail(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		// At the top level there is no test to fail: the script stops.
 		return nil, errors.New(str(msg))
 	}
-	return nil, &attest.Failure{Test: ts.do.Test(), Pos: callerPos(thread), Problem: str(msg)}
+	return nil, &engine.Failure{Test: ts.do.Test(), Pos: callerPos(thread), Problem: str(msg)}
 }
 
 // str renders a value as print does: strings without quotes.

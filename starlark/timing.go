@@ -8,7 +8,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // durationArg unpacks a duration written as a string: "250ms", "3s",
@@ -79,7 +79,7 @@ func makeRetry(eventually bool) builtinFunc {
 				f := asFailure(ts.do, err, base)
 				var se *Error
 				if errors.As(f, &se) {
-					return attest.Permanent(f)
+					return engine.Permanent(f)
 				}
 				return f
 			}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -26,7 +26,7 @@ func rounds(t *testing.T, seed uint64) map[string][]string {
 	events := cluster.NewEventLog(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res := s.Suite().Run(ctx, attest.RunOptions{Runtime: starlarktest.New().Runtime, Events: events, Seed: seed})
+	res := s.Suite().Run(ctx, engine.RunOptions{Runtime: starlarktest.New().Runtime, Events: events, Seed: seed})
 	if err := res.FirstError(); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}

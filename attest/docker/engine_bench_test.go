@@ -14,6 +14,7 @@ import (
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // benchCluster starts a cluster of the test node for a benchmark and runs
@@ -29,7 +30,7 @@ func benchCluster(b *testing.B, nodes int, body func(do *Do)) {
 	}
 	defer rt.Close()
 	res := New(WithCluster(nodes), WithConcurrencyLimit(64)).Test("bench", body).
-		Run(ctx, RunOptions{Runtime: rt, Events: cluster.NewEventLog(nil)})
+		Run(ctx, engine.RunOptions{Runtime: rt, Events: cluster.NewEventLog(nil)})
 	if !res.Passed() {
 		b.Fatal(res.FirstError())
 	}

@@ -27,6 +27,7 @@ import (
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 var (
@@ -59,7 +60,7 @@ func testnode(t testing.TB) string {
 
 // runSuite runs s on the test node and checks afterwards that the run left
 // no container, network or volume behind.
-func runSuite(t *testing.T, s *Suite, opts docker.Options) *Result {
+func runSuite(t *testing.T, s *Suite, opts docker.Options) *engine.Result {
 	t.Helper()
 	ctx := context.Background()
 	if opts.Binary == "" {
@@ -74,7 +75,7 @@ func runSuite(t *testing.T, s *Suite, opts docker.Options) *Result {
 	}
 	defer rt.Close()
 	events := cluster.NewEventLog(nil)
-	res := s.Run(ctx, RunOptions{Runtime: rt, Events: events})
+	res := s.Run(ctx, engine.RunOptions{Runtime: rt, Events: events})
 	if left := labelled(t, rt, docker.Owner()); left > 0 {
 		t.Errorf("the run left %d labelled resources behind", left)
 	}
@@ -107,7 +108,7 @@ func labelled(t *testing.T, rt *docker.Runtime, owner string) int {
 }
 
 // expectPass fails the test unless every test of the run passed.
-func expectPass(t *testing.T, res *Result) {
+func expectPass(t *testing.T, res *engine.Result) {
 	t.Helper()
 	if !res.Passed() {
 		t.Fatalf("run failed: %v", res.FirstError())
@@ -116,13 +117,13 @@ func expectPass(t *testing.T, res *Result) {
 
 // expectFail fails the test unless the run failed at the named test with
 // an error containing want.
-func expectFail(t *testing.T, res *Result, test, want string) {
+func expectFail(t *testing.T, res *engine.Result, test, want string) {
 	t.Helper()
 	if res.Passed() {
 		t.Fatalf("run passed; want %q to fail", test)
 	}
 	for _, tr := range res.Tests {
-		if tr.Status == TestFailed {
+		if tr.Status == engine.TestFailed {
 			if tr.Name != test || !strings.Contains(tr.Err.Error(), want) {
 				t.Fatalf("failed at %q with %v; want %q failing with %q", tr.Name, tr.Err, test, want)
 			}
@@ -200,7 +201,7 @@ func TestEngineSelectors(t *testing.T) {
 			err := func() (err error) {
 				defer func() {
 					if r := recover(); r != nil {
-						f, ok := r.(*Failure)
+						f, ok := r.(*engine.Failure)
 						if !ok {
 							panic(r)
 						}
@@ -246,7 +247,7 @@ func TestEngineEventuallyAndConsistently(t *testing.T) {
 		})
 	res := runSuite(t, s, docker.Options{})
 	expectFail(t, res, "consistently catches a change", "n1")
-	if res.Tests[0].Status != TestPassed || res.Tests[1].Status != TestPassed {
+	if res.Tests[0].Status != engine.TestPassed || res.Tests[1].Status != engine.TestPassed {
 		t.Errorf("results %+v", res.Tests)
 	}
 }
@@ -328,7 +329,7 @@ func TestEngineUnhealthyNodeIsOneClearError(t *testing.T) {
 		Test("never runs", func(do *Do) {})
 	res := runSuite(t, s, docker.Options{Env: map[string]string{"TESTNODE_UNHEALTHY": "1"}})
 	var te *cluster.TargetError
-	if !errors.As(res.Err, &te) || res.Verdict() != VerdictFail {
+	if !errors.As(res.Err, &te) || res.Verdict() != engine.VerdictFail {
 		t.Fatalf("got %v (verdict %v), want a target error", res.Err, res.Verdict())
 	}
 	for _, want := range []string{"GET /health", "2s", "testnode: started"} {
@@ -352,7 +353,7 @@ func TestEngineFailuresAndPanicsCleanUp(t *testing.T) {
 		Test("never runs", func(do *Do) {})
 	res := runSuite(t, s, docker.Options{})
 	expectFail(t, res, "panics in a goroutine of Concurrently", "nil map")
-	if res.Tests[1].Status != TestNotRun {
+	if res.Tests[1].Status != engine.TestNotRun {
 		t.Errorf("the test after a failure has status %v", res.Tests[1].Status)
 	}
 }
@@ -374,7 +375,7 @@ func TestHelperInterruptedRun(t *testing.T) {
 		fmt.Println("TEST RUNNING")
 		do.GET(Node("n1"), "/status/500").Eventually(time.Hour).Status(Is(200)).Run()
 	})
-	res := s.Run(ctx, RunOptions{Runtime: rt})
+	res := s.Run(ctx, engine.RunOptions{Runtime: rt})
 	fmt.Printf("RUN ENDED: %v (cleanup: %v)\n", res.FirstError(), res.CleanupErr)
 }
 

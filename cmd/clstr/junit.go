@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 )
 
@@ -67,7 +68,7 @@ type junitReport struct {
 
 // add records the result of running s. A test that failed or could not be
 // judged gets the tails of the logs in logDir ("" for none).
-func (r *junitReport) add(s runnable, res *attest.Result, logDir string) {
+func (r *junitReport) add(s runnable, res *engine.Result, logDir string) {
 	if r == nil {
 		return
 	}
@@ -80,7 +81,7 @@ func (r *junitReport) addError(s runnable, what string, err error) {
 	if r == nil {
 		return
 	}
-	res := &attest.Result{Err: err, Tests: make([]attest.TestResult, len(s.TestNames()))}
+	res := &engine.Result{Err: err, Tests: make([]engine.TestResult, len(s.TestNames()))}
 	for i, name := range s.TestNames() {
 		res.Tests[i].Name = name
 	}
@@ -92,7 +93,7 @@ type unloaded struct{ name string }
 
 func (u unloaded) Name() string          { return u.name }
 func (u unloaded) TestNames() []string   { return nil }
-func (u unloaded) Config() attest.Config { return attest.Config{} }
+func (u unloaded) Config() engine.Config { return engine.Config{} }
 func (u unloaded) Suite() *attest.Suite  { return nil }
 
 // write writes the report and returns the exit status of the command: a
@@ -219,7 +220,7 @@ type (
 // <error>. What stopped the run outside any test, such as a cluster that
 // did not start, is a test case of its own, named as the terminal names it
 // unless stopped names it.
-func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time, stopped string) junitSuite {
+func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time, stopped string) junitSuite {
 	name := s.Name()
 	if st, ok := s.(stageRun); ok {
 		_, name, _ = strings.Cut(st.name, "/") // challenge/stage: the stage's key
@@ -233,7 +234,7 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 	if res.Err != nil && stopped == "" {
 		stopped = stopReason(res.Err)
 	}
-	failed := slices.ContainsFunc(res.Tests, func(t attest.TestResult) bool { return t.Status == attest.TestFailed })
+	failed := slices.ContainsFunc(res.Tests, func(t engine.TestResult) bool { return t.Status == engine.TestFailed })
 	if res.Err != nil && !failed {
 		c := junitCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
 		c.setProblem(res.Err, failureText(unwrapSetup(res.Err)), logDir)
@@ -246,7 +247,7 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 	for _, t := range res.Tests {
 		c := junitCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
 		switch t.Status {
-		case attest.TestFailed:
+		case engine.TestFailed:
 			if res.Err != nil {
 				// The run was stopped (interrupted) during the test: that,
 				// not the test, is why it failed.
@@ -254,9 +255,9 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 			} else {
 				c.setProblem(t.Err, failureText(t.Err), logDir)
 			}
-		case attest.TestNotRun:
+		case engine.TestNotRun:
 			c.Skipped = &junitSkipped{Message: xmlText("not run: " + notRun)}
-		case attest.TestSkipped:
+		case engine.TestSkipped:
 			c.Skipped = &junitSkipped{Message: "skipped: --run does not select it"}
 		}
 		js.Cases = append(js.Cases, c)
@@ -279,7 +280,7 @@ func newJUnitSuite(s runnable, res *attest.Result, logDir string, end time.Time,
 // err, with text in full and the tails of the logs in logDir.
 func (c *junitCase) setProblem(err error, text, logDir string) {
 	p := &junitProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
-	if judge(err) == attest.VerdictFail {
+	if judge(err) == engine.VerdictFail {
 		c.Failure = p
 	} else {
 		c.Error = p
@@ -293,14 +294,14 @@ func (c *junitCase) setProblem(err error, text, logDir string) {
 
 // judge tells whether err is the target's failure (VerdictFail) or leaves
 // clstr unable to judge it (VerdictError), as the exit status does.
-func judge(err error) attest.Verdict {
-	return starlark.Verdict(&attest.Result{Err: err})
+func judge(err error) engine.Verdict {
+	return starlark.Verdict(&engine.Result{Err: err})
 }
 
 // failureText is err as the terminal shows it, without colour: for a
 // check, what it checked, every node's answer and the hint.
 func failureText(err error) string {
-	var f *attest.Failure
+	var f *engine.Failure
 	if errors.As(err, &f) {
 		var b bytes.Buffer
 		f.Format(&b, false)

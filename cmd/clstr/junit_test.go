@@ -16,6 +16,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -346,11 +347,11 @@ type stub struct {
 
 func (s stub) Name() string          { return s.name }
 func (s stub) TestNames() []string   { return s.tests }
-func (s stub) Config() attest.Config { return attest.DefaultConfig() }
+func (s stub) Config() engine.Config { return engine.DefaultConfig() }
 func (s stub) Suite() *attest.Suite  { return attest.New() }
 
-func notRunResults(names ...string) []attest.TestResult {
-	rs := make([]attest.TestResult, len(names))
+func notRunResults(names ...string) []engine.TestResult {
+	rs := make([]engine.TestResult, len(names))
 	for i, n := range names {
 		rs[i].Name = n
 	}
@@ -361,39 +362,39 @@ func notRunResults(names ...string) []attest.TestResult {
 // that says why comes first, a <failure> when the target is to blame and
 // an <error> when clstr could not judge, and the tests are not run.
 func TestJUnitStopped(t *testing.T) {
-	interruptedTest := []attest.TestResult{
-		{Name: "a", Status: attest.TestPassed, Duration: time.Second},
-		{Name: "b", Status: attest.TestFailed, Duration: 1500 * time.Millisecond,
-			Err: &attest.Failure{Pos: "s.star:3:4", What: "sleep", Err: context.Canceled}},
+	interruptedTest := []engine.TestResult{
+		{Name: "a", Status: engine.TestPassed, Duration: time.Second},
+		{Name: "b", Status: engine.TestFailed, Duration: 1500 * time.Millisecond,
+			Err: &engine.Failure{Pos: "s.star:3:4", What: "sleep", Err: context.Canceled}},
 		{Name: "c"},
 	}
 	tests := []struct {
 		name  string
-		res   *attest.Result
+		res   *engine.Result
 		cases []wantCase
 	}{
 		{"cluster did not start",
-			&attest.Result{Err: fmt.Errorf("create cluster: %w", errors.New("no network left\nremove some")), Tests: notRunResults("a")},
+			&engine.Result{Err: fmt.Errorf("create cluster: %w", errors.New("no network left\nremove some")), Tests: notRunResults("a")},
 			[]wantCase{
 				{name: "the cluster did not start", kind: "error", message: "create cluster: no network left", text: []string{"create cluster: no network left\nremove some\n"}},
 				{name: "a", kind: "skipped", message: "not run: the cluster did not start"},
 			}},
 		{"cluster unhealthy",
-			&attest.Result{Err: &cluster.TargetError{Err: errors.New("node n1 did not answer GET /health with 200 within 2s\nlast log lines of n1:\n  panic")}, Tests: notRunResults("a", "b")},
+			&engine.Result{Err: &cluster.TargetError{Err: errors.New("node n1 did not answer GET /health with 200 within 2s\nlast log lines of n1:\n  panic")}, Tests: notRunResults("a", "b")},
 			[]wantCase{
 				{name: "the cluster did not become healthy", kind: "failure", message: "node n1 did not answer GET /health", text: []string{"last log lines of n1:\n  panic\n"}},
 				{name: "a", kind: "skipped", message: "not run: the cluster did not become healthy"},
 				{name: "b", kind: "skipped", message: "not run: the cluster did not become healthy"},
 			}},
 		{"interrupted in a test",
-			&attest.Result{Err: errors.New("run interrupted: interrupt"), Tests: interruptedTest},
+			&engine.Result{Err: errors.New("run interrupted: interrupt"), Tests: interruptedTest},
 			[]wantCase{
 				{name: "a", kind: "passed"},
 				{name: "b", kind: "error", message: "run interrupted: interrupt", text: []string{"s.star:3:4: sleep: context canceled\n", "run interrupted: interrupt\n"}},
 				{name: "c", kind: "skipped", message: "not run: interrupted"},
 			}},
 		{"filtered",
-			&attest.Result{Tests: []attest.TestResult{{Name: "a", Status: attest.TestSkipped}, {Name: "b", Status: attest.TestPassed}}},
+			&engine.Result{Tests: []engine.TestResult{{Name: "a", Status: engine.TestSkipped}, {Name: "b", Status: engine.TestPassed}}},
 			[]wantCase{
 				{name: "a", kind: "skipped", message: "skipped: --run does not select it"},
 				{name: "b", kind: "passed"},
@@ -449,12 +450,12 @@ func TestJUnitControlCharacters(t *testing.T) {
 		}
 	}
 	body := "start" + ctl.String() + "end\n\x1b[31mred\x1b[0m <&>\"' ]]>\nthird line\n"
-	f := &attest.Failure{
+	f := &engine.Failure{
 		Pos: "s.star:1:2", What: "GET /kv/k on all_nodes()", Problem: "expected every node to pass, 2 of 2 did not (n1, n2)",
-		Nodes: []attest.NodeReport{
-			{Response: &attest.Response{Node: "n1", Method: "GET", URL: "http://127.0.0.1:1/kv/k", Status: 200, Body: body},
+		Nodes: []engine.NodeReport{
+			{Response: &engine.Response{Node: "n1", Method: "GET", URL: "http://127.0.0.1:1/kv/k", Status: 200, Body: body},
 				Problems: []string{`expected body is "v"`}},
-			{Response: &attest.Response{Node: "n2", Method: "GET", URL: "http://127.0.0.1:2/kv/k", Err: errors.New("read body: \xff\xfe\x00 garbage \xef\xbf\xbe")}},
+			{Response: &engine.Response{Node: "n2", Method: "GET", URL: "http://127.0.0.1:2/kv/k", Err: errors.New("read body: \xff\xfe\x00 garbage \xef\xbf\xbe")}},
 		},
 		Hint: "ring \x07 the bell",
 	}
@@ -462,7 +463,7 @@ func TestJUnitControlCharacters(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "n1.log"), []byte("x stdout \x00\x1b[1mbold\x1b[0m\xc3\x28\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := &attest.Result{Tests: []attest.TestResult{{Name: "na\x00me\x1b[2m \xff", Status: attest.TestFailed, Err: f}}}
+	res := &engine.Result{Tests: []engine.TestResult{{Name: "na\x00me\x1b[2m \xff", Status: engine.TestFailed, Err: f}}}
 	r := &junitReport{path: filepath.Join(t.TempDir(), "junit.xml")}
 	r.add(stub{"s\x01.star", nil}, res, dir)
 	if err := r.save(); err != nil {
@@ -551,7 +552,7 @@ func TestJUnitWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "reports", "junit.xml")
 	r := &junitReport{path: path}
-	r.add(stub{"s.star", []string{"a"}}, &attest.Result{Tests: []attest.TestResult{{Name: "a", Status: attest.TestPassed}}}, "")
+	r.add(stub{"s.star", []string{"a"}}, &engine.Result{Tests: []engine.TestResult{{Name: "a", Status: engine.TestPassed}}}, "")
 	for range 2 {
 		var stderr bytes.Buffer
 		if got := r.write(&stderr, exitPass); got != exitPass || stderr.Len() > 0 {

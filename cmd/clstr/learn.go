@@ -10,6 +10,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 	_ "github.com/clstr-dev/clstr/challenges" // the built-in challenges
 	"github.com/clstr-dev/clstr/registry"
 )
@@ -274,7 +275,7 @@ type stageRun struct {
 
 func (s stageRun) Name() string          { return s.name }
 func (s stageRun) TestNames() []string   { return s.suite.TestNames() }
-func (s stageRun) Config() attest.Config { return s.suite.Config() }
+func (s stageRun) Config() engine.Config { return s.suite.Config() }
 func (s stageRun) Suite() *attest.Suite  { return s.suite }
 
 // runStages runs stages first … last of c, each as base says, and stops

@@ -12,15 +12,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/clstr-dev/clstr/attest"
-
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // output reports a run for a person: a line per test with its duration,
 // the failure with everything needed to fix it, and a summary. On a
 // terminal it also keeps a live line that says what the run is waiting
-// for. It implements attest.Reporter.
+// for. It implements engine.Reporter.
 type output struct {
 	// color adds ANSI colours; live allows the live line. Both are
 	// decided once, by newOutput, from the terminal and NO_COLOR.
@@ -32,7 +31,7 @@ type output struct {
 	shown int
 }
 
-var _ attest.Reporter = (*output)(nil)
+var _ engine.Reporter = (*output)(nil)
 
 // newOutput returns an output to w, with colour and the live line when w
 // is a terminal, and no colour when NO_COLOR is set.
@@ -119,7 +118,7 @@ func (o *output) start(s runnable, target string, seed uint64) {
 	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s%s", s.Name(), n, tests, s.Config().Nodes, nodes, spare))+o.dim(" · "+target+" · seed "+strconv.FormatUint(seed, 10)))
 }
 
-// Step implements attest.Reporter.
+// Step implements engine.Reporter.
 func (o *output) Step(text string) {
 	if o.live {
 		o.setLive("· " + text + " …")
@@ -128,13 +127,13 @@ func (o *output) Step(text string) {
 	o.line("%s", o.dim("· "+text))
 }
 
-// TestStarted implements attest.Reporter.
+// TestStarted implements engine.Reporter.
 func (o *output) TestStarted(name string) { o.setLive("▸ " + safetext.Line(name)) }
 
-// TestFinished implements attest.Reporter.
-func (o *output) TestFinished(tr attest.TestResult) {
+// TestFinished implements engine.Reporter.
+func (o *output) TestFinished(tr engine.TestResult) {
 	tr.Name = safetext.Line(tr.Name)
-	if tr.Status == attest.TestPassed {
+	if tr.Status == engine.TestPassed {
 		o.line("%s %s %s", o.green("✓"), tr.Name, o.dim("("+duration(tr.Duration)+")"))
 		return
 	}
@@ -142,9 +141,9 @@ func (o *output) TestFinished(tr attest.TestResult) {
 	o.failure(tr.Err)
 }
 
-// Waiting implements attest.Reporter: the live line says what the test
+// Waiting implements engine.Reporter: the live line says what the test
 // waits for and how long it has left.
-func (o *output) Waiting(w attest.Wait) {
+func (o *output) Waiting(w engine.Wait) {
 	if !o.live {
 		return
 	}
@@ -172,7 +171,7 @@ func (o *output) failure(err error) {
 		return
 	}
 	var b bytes.Buffer
-	var f *attest.Failure
+	var f *engine.Failure
 	if errors.As(err, &f) {
 		// A failure holds text the script chose (its message, hints,
 		// names): shown in color only when it holds no terminal
@@ -199,7 +198,7 @@ func (o *output) failure(err error) {
 
 // finish reports what stopped the run, the tests that did not run, and
 // the summary.
-func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir string) {
+func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir string) {
 	if res.Err != nil {
 		o.line("%s %s", o.red("✗"), o.bold(stopReason(res.Err)))
 		o.failure(unwrapSetup(res.Err))
@@ -207,11 +206,11 @@ func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir strin
 	var passed, failed, notRun, skipped int
 	for _, t := range res.Tests {
 		switch t.Status {
-		case attest.TestPassed:
+		case engine.TestPassed:
 			passed++
-		case attest.TestFailed:
+		case engine.TestFailed:
 			failed++
-		case attest.TestSkipped:
+		case engine.TestSkipped:
 			skipped++
 		default:
 			notRun++
@@ -237,23 +236,23 @@ func (o *output) finish(res *attest.Result, verdict attest.Verdict, logDir strin
 	}
 	took := duration(res.Duration)
 	switch verdict {
-	case attest.VerdictPass:
+	case engine.VerdictPass:
 		o.line("%s  %s in %s", o.green(o.bold("PASSED")), summary, took)
-	case attest.VerdictFail:
+	case engine.VerdictFail:
 		o.line("%s  %s in %s", o.red(o.bold("FAILED")), summary, took)
 	default:
 		o.line("%s  clstr could not judge the target: %s in %s", o.yellow(o.bold("ERROR")), summary, took)
 	}
-	if verdict != attest.VerdictPass && logDir != "" {
+	if verdict != engine.VerdictPass && logDir != "" {
 		o.line("%s", o.dim("logs: "+logDir+"/ (events.log, and <node>.log for each node)"))
 	}
-	if verdict != attest.VerdictPass {
+	if verdict != engine.VerdictPass {
 		o.line("%s", o.dim(fmt.Sprintf("rerun with --seed %d to draw the same random choices", res.Seed)))
 	}
 }
 
 // stopReason says in a few words what a run's error outside any test
-// (attest.Result.Err) stopped: "the cluster did not start".
+// (engine.Result.Err) stopped: "the cluster did not start".
 func stopReason(err error) string {
 	switch msg := err.Error(); {
 	case strings.HasPrefix(msg, "setup: "):

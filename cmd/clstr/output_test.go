@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -20,7 +20,7 @@ import (
 // what is awaited and how long is left, and is cleared before the next
 // line.
 func TestLiveLine(t *testing.T) {
-	wait := attest.Wait{Test: "t", Pos: "x.star:3:9", What: "GET /health on n1", Timing: attest.TimingEventually,
+	wait := engine.Wait{Test: "t", Pos: "x.star:3:9", What: "GET /health on n1", Timing: engine.TimingEventually,
 		Elapsed: time.Second, Timeout: 3 * time.Second, Last: errors.New("expected status is 200, got 503\nmore")}
 	tests := []struct {
 		name string
@@ -35,7 +35,7 @@ func TestLiveLine(t *testing.T) {
 			var b bytes.Buffer
 			o := &output{w: &b, live: tc.live, color: tc.live}
 			o.Waiting(wait)
-			o.TestFinished(attest.TestResult{Name: "t", Status: attest.TestPassed, Duration: 5 * time.Millisecond})
+			o.TestFinished(engine.TestResult{Name: "t", Status: engine.TestPassed, Duration: 5 * time.Millisecond})
 			got := strings.ReplaceAll(b.String(), "\x1b[32m✓\x1b[0m", "✓")
 			got = strings.ReplaceAll(got, "\x1b[2m(5ms)\x1b[0m", "(5ms)")
 			if got != tc.want {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clstr-dev/clstr/attest"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/report"
 )
 
@@ -92,7 +92,7 @@ func configuredReport(dir string) (string, error) {
 
 // addReport adds the stage s ran as res to the report, if there is one,
 // and, on GitHub Actions, writes its failures as annotations to w.
-func addReport(ctx context.Context, w io.Writer, stderr io.Writer, s runnable, res *attest.Result, cfg runConfig, began time.Time) {
+func addReport(ctx context.Context, w io.Writer, stderr io.Writer, s runnable, res *engine.Result, cfg runConfig, began time.Time) {
 	if reportFrom(ctx) == nil && !onGitHubActions() {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/inroot"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -298,7 +299,7 @@ type runnable interface {
 	// Name is how the first line of the output names it.
 	Name() string
 	TestNames() []string
-	Config() attest.Config
+	Config() engine.Config
 	Suite() *attest.Suite
 }
 
@@ -307,10 +308,10 @@ type runnable interface {
 func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, cfg runConfig) int {
 	seed := cfg.seed
 	if seed == 0 {
-		seed = attest.NewSeed()
+		seed = engine.NewSeed()
 	}
 	out.start(s, cfg.target, seed)
-	ro := attest.RunOptions{
+	ro := engine.RunOptions{
 		Runtime:  rt,
 		Events:   cfg.events,
 		Reporter: out,
@@ -327,9 +328,9 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	junitFrom(ctx).add(s, res, cfg.logDir)
 	addReport(ctx, out.w, cfg.stderr, s, res, cfg, began)
 	switch verdict {
-	case attest.VerdictPass:
+	case engine.VerdictPass:
 		return exitPass
-	case attest.VerdictFail:
+	case engine.VerdictFail:
 		return exitFail
 	}
 	return exitError

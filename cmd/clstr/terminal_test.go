@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // evil is text a hostile script prints, fails with or logs: OSC 52 writes
@@ -24,9 +24,9 @@ func TestScriptTextEscaped(t *testing.T) {
 	o := newOutput(&buf)
 	o.color = true
 	o.print("s.star:1:1", evil)
-	o.failure(&attest.Failure{Test: "t", Pos: "s.star:2:5", Problem: evil, Hint: evil})
+	o.failure(&engine.Failure{Test: "t", Pos: "s.star:2:5", Problem: evil, Hint: evil})
 	o.failure(errors.New(evil))
-	o.TestFinished(attest.TestResult{Name: evil, Status: attest.TestPassed})
+	o.TestFinished(engine.TestResult{Name: evil, Status: engine.TestPassed})
 	out := buf.String()
 	// The only ESC allowed is clstr's own colors.
 	for _, bad := range []string{"\x1b]", "\x1b[1A", "\x1b[2K", "\x07", "\r"} {

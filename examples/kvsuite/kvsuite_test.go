@@ -13,6 +13,7 @@ import (
 
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/attest/engine"
 	_ "github.com/clstr-dev/clstr/challenges" // the built-in kv-store, which this package replaces
 	"github.com/clstr-dev/clstr/registry"
 )
@@ -91,7 +92,7 @@ func TestStagesPassOnExampleKV(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := s.Run(context.Background(), RunOptions{Runtime: rt})
+			res := s.Run(context.Background(), engine.RunOptions{Runtime: rt})
 			if !res.Passed() {
 				t.Fatalf("%s failed: %v", stage.Title, res.FirstError())
 			}
@@ -105,12 +106,12 @@ func TestStagesPassOnExampleKV(t *testing.T) {
 // fault, at the test that checks the Content-Type.
 func TestCatchesOctetStream(t *testing.T) {
 	rt := kvRuntime(t, map[string]string{"KV_BUG": "octet-stream"})
-	res := HTTPAPI().Run(context.Background(), RunOptions{Runtime: rt})
-	if v := res.Verdict(); v != VerdictFail {
+	res := HTTPAPI().Run(context.Background(), engine.RunOptions{Runtime: rt})
+	if v := res.Verdict(); v != engine.VerdictFail {
 		t.Fatalf("verdict %v (%v), want fail", v, res.FirstError())
 	}
 	for _, tr := range res.Tests {
-		if tr.Status == TestFailed && tr.Name != "Values Come Back Exactly, as Plain Text" {
+		if tr.Status == engine.TestFailed && tr.Name != "Values Come Back Exactly, as Plain Text" {
 			t.Errorf("failed at %q, want the Content-Type test", tr.Name)
 		}
 	}
@@ -139,8 +140,8 @@ func testNoLeaderIsTheTargets(t *testing.T, rt *docker.Runtime) {
 			do.GET(do.ExceptNodes(leaderNode), "/cluster/info").
 				JSON("role", Is("follower")).
 				Run()
-		}).Run(context.Background(), RunOptions{Runtime: rt})
-	if v := res.Verdict(); v != VerdictFail {
+		}).Run(context.Background(), engine.RunOptions{Runtime: rt})
+	if v := res.Verdict(); v != engine.VerdictFail {
 		t.Fatalf("verdict %v (%v), want fail", v, res.FirstError())
 	}
 	if msg := res.FirstError().Error(); !strings.Contains(msg, `no node named ""`) {

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 	"github.com/clstr-dev/clstr/starlark"
 )
@@ -186,7 +186,7 @@ type StageRun struct {
 	Name string
 	// Start is when the run's clock started: just before Suite.Run.
 	Start  time.Time
-	Result *attest.Result
+	Result *engine.Result
 	// Events are the run's event log.
 	Events []cluster.Event
 	// Nodes are the names of the cluster's nodes; when nil they are
@@ -222,10 +222,10 @@ func NewStage(in StageRun) (Stage, error) {
 	}
 	for _, t := range res.Tests {
 		rt := Test{Name: t.Name, Status: t.Status.String(), Duration: ms(t.Duration)}
-		if start, ok := testStart(st.Events, t.Name); ok && t.Status != attest.TestNotRun && t.Status != attest.TestSkipped {
+		if start, ok := testStart(st.Events, t.Name); ok && t.Status != engine.TestNotRun && t.Status != engine.TestSkipped {
 			rt.Start = &start
 		}
-		if t.Status == attest.TestFailed && t.Err != nil {
+		if t.Status == engine.TestFailed && t.Err != nil {
 			rt.Failure = NewFailure(t.Err)
 		}
 		st.Tests = append(st.Tests, rt)
@@ -288,11 +288,11 @@ func newHistory(h history.History) *History {
 // NewFailure describes err, the error of a test or of a run.
 func NewFailure(err error) *Failure {
 	f := &Failure{
-		Verdict: verdictName(starlark.Verdict(&attest.Result{Err: err})),
+		Verdict: verdictName(starlark.Verdict(&engine.Result{Err: err})),
 		Message: firstLine(err.Error()),
 		Text:    strings.TrimRight(err.Error(), "\n") + "\n",
 	}
-	var af *attest.Failure
+	var af *engine.Failure
 	var se *starlark.Error
 	switch {
 	case errors.As(err, &af):
@@ -333,11 +333,11 @@ func ParsePosition(pos string) *Position {
 	return p
 }
 
-func verdictName(v attest.Verdict) string {
+func verdictName(v engine.Verdict) string {
 	switch v {
-	case attest.VerdictPass:
+	case engine.VerdictPass:
 		return "pass"
-	case attest.VerdictFail:
+	case engine.VerdictFail:
 		return "fail"
 	}
 	return "error"

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
 
@@ -43,8 +43,8 @@ var sampleEvents = []struct {
 }
 
 // sampleFailure is the failure of the sample's failing test.
-func sampleFailure() *attest.Failure {
-	return &attest.Failure{
+func sampleFailure() *engine.Failure {
+	return &engine.Failure{
 		Test: "Writes Survive a Partition", Pos: "challenges/raft/election.star:42:9",
 		What: "GET /kv/x on n1", Problem: "expected status is 200, got 503",
 		Hint: "A node that knows no leader answers 503; after the heal, the majority's leader serves the key.",
@@ -87,11 +87,11 @@ func sampleRun(t testing.TB, ops int) StageRun {
 	}
 	h.Events = append(h.Events, history.Event{Time: 1300 * time.Millisecond, Text: "PARTITIONED: n1 n2 | n3", Test: "Writes Survive a Partition"})
 
-	res := &attest.Result{
-		Tests: []attest.TestResult{
-			{Name: "Leader Is Elected", Status: attest.TestPassed, Duration: 890 * time.Millisecond},
-			{Name: "Writes Survive a Partition", Status: attest.TestFailed, Duration: 1600 * time.Millisecond, Err: sampleFailure()},
-			{Name: "Later", Status: attest.TestNotRun},
+	res := &engine.Result{
+		Tests: []engine.TestResult{
+			{Name: "Leader Is Elected", Status: engine.TestPassed, Duration: 890 * time.Millisecond},
+			{Name: "Writes Survive a Partition", Status: engine.TestFailed, Duration: 1600 * time.Millisecond, Err: sampleFailure()},
+			{Name: "Later", Status: engine.TestNotRun},
 		},
 		Duration: 3 * time.Second,
 		History:  h,

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
 )
@@ -135,7 +135,7 @@ func RunScript(t *testing.T, path string) {
 	var events bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res := s.Suite().Run(ctx, attest.RunOptions{Runtime: target.Runtime, Events: cluster.NewEventLog(&events)})
+	res := s.Suite().Run(ctx, engine.RunOptions{Runtime: target.Runtime, Events: cluster.NewEventLog(&events)})
 	if res.CleanupErr != nil {
 		t.Errorf("cleanup: %v", res.CleanupErr)
 	}
@@ -148,7 +148,7 @@ func RunScript(t *testing.T, path string) {
 	first := res.FirstError()
 	var out bytes.Buffer
 	if first != nil {
-		var f *attest.Failure
+		var f *engine.Failure
 		if errors.As(first, &f) {
 			f.Format(&out, false)
 		} else {
@@ -158,19 +158,19 @@ func RunScript(t *testing.T, path string) {
 	verdict := starlark.Verdict(res)
 	switch {
 	case want.fail == "" && want.errText == "":
-		if verdict != attest.VerdictPass {
+		if verdict != engine.VerdictPass {
 			t.Fatalf("the script failed:\n%s", out.String())
 		}
 		return
 	case want.errText != "":
-		if verdict != attest.VerdictError {
+		if verdict != engine.VerdictError {
 			t.Fatalf("verdict %v; want an error (clstr could not judge); output:\n%s", verdict, out.String())
 		}
 		if !strings.Contains(out.String(), want.errText) {
 			t.Errorf("the error:\n%s\ndoes not contain %q", out.String(), want.errText)
 		}
 	default:
-		if verdict != attest.VerdictFail {
+		if verdict != engine.VerdictFail {
 			t.Fatalf("verdict %v; want the target to fail at %q; output:\n%s", verdict, want.fail, out.String())
 		}
 	}
@@ -181,7 +181,7 @@ func RunScript(t *testing.T, path string) {
 	} else if want.fail != "" {
 		failed := ""
 		for _, tr := range res.Tests {
-			if tr.Status == attest.TestFailed {
+			if tr.Status == engine.TestFailed {
 				failed = tr.Name
 			}
 		}
