@@ -34,10 +34,14 @@ const logTailLines = 20
 
 // run is the state of one Suite.Run, shared by every Do of the run.
 type run struct {
-	ctx    context.Context
-	cfg    engine.Config
-	events *cluster.EventLog
-	rep    *reporter
+	// ctx is what every wait of the run waits on: the caller's context,
+	// also cancelled by Do.Interrupt; outer is the caller's alone.
+	ctx       context.Context
+	outer     context.Context
+	interrupt context.CancelCauseFunc
+	cfg       engine.Config
+	events    *cluster.EventLog
+	rep       *reporter
 
 	verbose bool
 	// cl and nodes are set once the cluster exists, before any test.
@@ -80,8 +84,11 @@ func newRun(ctx context.Context, cfg engine.Config, opts engine.RunOptions) *run
 		// Histories take their events from the log, so keep one in memory.
 		events = cluster.NewEventLog(nil)
 	}
+	inner, interrupt := context.WithCancelCause(ctx)
 	return &run{
-		ctx:       ctx,
+		ctx:       inner,
+		outer:     ctx,
+		interrupt: interrupt,
 		cfg:       cfg,
 		events:    events,
 		hist:      history.NewRecorder(),
@@ -251,8 +258,17 @@ type Do struct {
 	forks  *forkCounter
 }
 
-// Context returns the run's context; it is cancelled when the run is.
+// Context returns the run's context; it is cancelled when the run is, or
+// interrupted.
 func (d *Do) Context() context.Context { return d.r.ctx }
+
+// Interrupt ends the run because of cause: every wait of the engine, in
+// this test and its clients (a settle, a node start, a request, the polls
+// of eventually), returns at once, and no test runs after this one. The
+// test's own failure says why; an operation the interruption ends fails
+// with cause. A front end calls it when it must stop a test that may be
+// waiting on the engine, such as when a sandboxed script reaches a limit.
+func (d *Do) Interrupt(cause error) { d.r.interrupt(cause) }
 
 // Test returns the name of the running test ("setup" in a setup step).
 func (d *Do) Test() string { return d.test }

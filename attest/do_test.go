@@ -420,3 +420,34 @@ func TestPausedNodeStopsAndStartsUnpaused(t *testing.T) {
 		t.Errorf("events %q", got)
 	}
 }
+
+// TestInterrupt checks that Do.Interrupt ends a wait of the engine at once
+// (here the settle after Heal, a minute long), that the interrupted
+// operation fails with the cause, and that no later test runs.
+func TestInterrupt(t *testing.T) {
+	cause := errors.New("stopped from outside")
+	var took time.Duration
+	var opErr error
+	res, _ := run(t, suite(2, WithSettle(time.Minute)).
+		Test("waits", func(do *Do) {
+			stop := time.AfterFunc(200*time.Millisecond, func() { do.Interrupt(cause) })
+			defer stop.Stop()
+			start := time.Now()
+			opErr = do.Ops("waits.go:1").Heal()
+			took = time.Since(start)
+			do.Fail(opErr)
+		}).
+		Test("after", func(do *Do) { t.Error("a test ran after the run was interrupted") }), kv())
+	if took > 5*time.Second {
+		t.Errorf("Heal returned %v after it began; want at once after the interruption", took)
+	}
+	if !errors.Is(opErr, cause) {
+		t.Errorf("Heal failed with %v; want the cause %v", opErr, cause)
+	}
+	if res.Tests[0].Status != engine.TestFailed || res.Tests[1].Status == engine.TestPassed {
+		t.Errorf("tests %v, %v; want the first failed and the second not run", res.Tests[0].Status, res.Tests[1].Status)
+	}
+	if res.Err != nil {
+		t.Errorf("the run's error %v; want none beyond the test's failure", res.Err)
+	}
+}

@@ -201,6 +201,7 @@ func (s *Suite) Run(ctx context.Context, opts engine.RunOptions) (res *engine.Re
 	}
 	res.Seed = opts.Seed
 	r := newRun(ctx, s.cfg, opts)
+	defer r.interrupt(context.Canceled)
 	defer r.transport.CloseIdleConnections()
 	defer func() { res.History = r.hist.History(nil, nil); res.History.Events = r.historyEvents(nil) }()
 	// A panic outside the test bodies is a bug of the engine or the
@@ -279,10 +280,16 @@ func (s *Suite) Run(ctx context.Context, opts engine.RunOptions) (res *engine.Re
 }
 
 // interrupted replaces err by a cancellation error when the run was
-// cancelled, since whatever failed then failed because of it.
+// cancelled, since whatever failed then failed because of it; by the
+// cause given to Do.Interrupt when it was interrupted, unless err is
+// already a test's failure.
 func (r *run) interrupted(err error) error {
-	if r.ctx.Err() != nil {
-		return env(fmt.Errorf("run interrupted: %w", context.Cause(r.ctx)))
+	if r.outer.Err() != nil {
+		return env(fmt.Errorf("run interrupted: %w", context.Cause(r.outer)))
+	}
+	var f *engine.Failure
+	if r.ctx.Err() != nil && !errors.As(err, &f) {
+		return env(context.Cause(r.ctx))
 	}
 	return err
 }

@@ -98,11 +98,7 @@ func compareSuites(b *testing.B, rt func() cluster.Runtime, goSuite func() *atte
 		if !res.Passed() {
 			b.Fatalf("the suite failed: %v", res.FirstError())
 		}
-		var d time.Duration
-		for _, t := range res.Tests {
-			d += t.Duration
-		}
-		return d
+		return testsTime(res)
 	}
 	var goTimes, starTimes []time.Duration
 	for b.Loop() {
@@ -112,18 +108,34 @@ func compareSuites(b *testing.B, rt func() cluster.Runtime, goSuite func() *atte
 	reportOverhead(b, goTimes, starTimes)
 }
 
+// testsTime is the time of a run's tests together.
+func testsTime(res *engine.Result) time.Duration {
+	var d time.Duration
+	for _, t := range res.Tests {
+		d += t.Duration
+	}
+	return d
+}
+
 // reportOverhead reports the median wall times of the Go and the Starlark
 // runs and the median of the overheads of the pairs run one after the
 // other: a machine busy with other work makes means noisy, and each pair
 // shares its moment's load.
 func reportOverhead(b *testing.B, goTimes, starTimes []time.Duration) {
-	overheads := make([]float64, len(goTimes))
-	for i := range goTimes {
-		overheads[i] = 100 * (float64(starTimes[i]) - float64(goTimes[i])) / float64(goTimes[i])
+	reportRatio(b, goTimes, starTimes, "go", "starlark")
+}
+
+// reportRatio reports the median wall times of the base and the other
+// runs, named by their units (base-ms, other-ms), and the median overhead
+// of each other run over the base run of its pair.
+func reportRatio(b *testing.B, base, other []time.Duration, baseName, otherName string) {
+	overheads := make([]float64, len(base))
+	for i := range base {
+		overheads[i] = 100 * (float64(other[i]) - float64(base[i])) / float64(base[i])
 	}
 	slices.Sort(overheads)
-	b.ReportMetric(float64(median(goTimes).Microseconds())/1000, "go-ms")
-	b.ReportMetric(float64(median(starTimes).Microseconds())/1000, "starlark-ms")
+	b.ReportMetric(float64(median(base).Microseconds())/1000, baseName+"-ms")
+	b.ReportMetric(float64(median(other).Microseconds())/1000, otherName+"-ms")
 	b.ReportMetric(overheads[len(overheads)/2], "overhead-%")
 }
 

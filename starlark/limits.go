@@ -177,9 +177,12 @@ type guard struct {
 	hit   atomic.Pointer[LimitError]
 
 	// ctx ends when a limit is reached or the guard ends; blocking
-	// builtins of the binding wait on it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// builtins of the binding wait on it. interrupt, if set, ends the
+	// engine's run when a limit is reached, so that a wait of the engine
+	// (a settle, a node start, a request) ends at once too.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	interrupt func(error)
 
 	mu      sync.Mutex // guards threads
 	threads []*starlark.Thread
@@ -197,12 +200,13 @@ func guardOf(thread *starlark.Thread) *guard {
 }
 
 // begin starts guarding a test ("" for the top level) whose engine calls
-// use ctx. The caller must call end.
-func (sb *sandbox) begin(ctx context.Context, test string, stage bool) *guard {
+// use ctx; interrupt, if not nil, ends them when a limit is reached. The
+// caller must call end.
+func (sb *sandbox) begin(ctx context.Context, test string, stage bool, interrupt func(error)) *guard {
 	if sb == nil {
 		return nil
 	}
-	g := &guard{sb: sb, test: test, done: make(chan struct{})}
+	g := &guard{sb: sb, test: test, done: make(chan struct{}), interrupt: interrupt}
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	g.deadline = time.Now().Add(orNever(sb.lim.TestTime))
 	if stage {
@@ -315,6 +319,9 @@ func (g *guard) trip(e *LimitError) *LimitError {
 	}
 	g.mu.Unlock()
 	g.cancel()
+	if g.interrupt != nil {
+		g.interrupt(e)
+	}
 	return e
 }
 

@@ -112,6 +112,9 @@ var confinedChild bool
 // limit on its memory.
 func TestMain(m *testing.M) {
 	confinedChild = confine.Enter()
+	if bin := os.Getenv(benchNodeEnv); confinedChild && bin != "" {
+		os.Exit(sandboxedBenchChild(bin))
+	}
 	os.Exit(m.Run())
 }
 

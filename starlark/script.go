@@ -109,7 +109,7 @@ func (b *Bundle) load(opts Options) (*Script, error) {
 	reg := &registry{script: s, names: map[string]syntax.Position{}}
 	thread := &starlark.Thread{Name: "load " + b.Name()}
 	thread.SetLocal(registryKey, reg)
-	g := newSandbox(opts.Sandbox).begin(context.Background(), "", false)
+	g := newSandbox(opts.Sandbox).begin(context.Background(), "", false, nil)
 	defer g.end()
 	g.attach(thread)
 	thread.Print = func(thread *starlark.Thread, msg string) {
@@ -250,7 +250,9 @@ func (ts *testState) newThread(name string) (thread *starlark.Thread, stop func(
 func (rs *runState) body(reg registered) func(*attest.Do) {
 	return func(do *attest.Do) {
 		ts := &testState{run: rs, do: do}
-		ts.guard = rs.sb.begin(do.Context(), do.Test(), true)
+		// A limit ends the run, and with it whatever the engine waits
+		// on for the test.
+		ts.guard = rs.sb.begin(do.Context(), do.Test(), true, do.Interrupt)
 		defer ts.guard.end()
 		thread, stop := ts.newThread(do.Test())
 		defer stop()

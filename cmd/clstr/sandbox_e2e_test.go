@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,63 @@ func TestRunRunaway(t *testing.T) {
 			}
 			if res.took > time.Minute {
 				t.Errorf("clstr took %v to give up", res.took)
+			}
+		})
+	}
+}
+
+// TestRunLimitWhileWaiting reaches --max-test-time while the engine waits
+// on real containers: for a partition to settle, for a node to start
+// (the test node answers GET /health with 503 once DATA_DIR holds a file
+// named unhealthy), and for a request
+// a node answers only after a minute. Each wait would last well past the
+// limit; the limit must end it at once: the test's line shows it ended
+// within two seconds of the limit, with one message naming the limit,
+// status 2 and the cluster removed.
+func TestRunLimitWhileWaiting(t *testing.T) {
+	dockerOrSkip(t)
+	_, testnode := binaries(t)
+	const limit = 8 * time.Second
+	timeouts := `node_start_timeout = "8s", node_shutdown_timeout = "8s", request_timeout = "8s", retry_timeout = "8s", settle = "8s"`
+	for _, tc := range []struct{ name, body string }{
+		{"settle", `sleep("6s")
+    partition(["n1"], ["n2"])`},
+		{"node start", `put("n2", "/data/unhealthy", "x").status(200).run()
+    kill("n2")
+    sleep("5s")
+    start("n2")`},
+		{"request", `sleep("6s")
+    get("n1", "/sleep?d=1m").status(200).run()`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := "suite(cluster = 2, " + timeouts + ")\n\ndef waits():\n    " + tc.body + "\n\ntest(\"waits\", waits)\n"
+			res := clstrRun(t, map[string]string{"waits.star": script}, nil,
+				"run", "--binary", testnode, "--max-test-time", limit.String(), "waits.star")
+			out := res.stdout + res.stderr
+			if res.status != exitError {
+				t.Errorf("exit status %d; want %d\n%s", res.status, exitError, out)
+			}
+			want := `limit: test time (8s) exceeded in test "waits"`
+			if !strings.Contains(out, want) {
+				t.Errorf("the output does not say %q:\n%s", want, out)
+			}
+			if n := strings.Count(out, "limit: "); n != 1 {
+				t.Errorf("the output names a limit %d times; want once:\n%s", n, out)
+			}
+			if strings.Contains(res.stderr, "without cleaning up") {
+				t.Errorf("clstr left the cluster:\n%s", res.stderr)
+			}
+			m := regexp.MustCompile(`✗ waits \(([0-9.]+s)\)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("the output shows no end of the test:\n%s", out)
+			}
+			took, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("the test ended after %v (limit %v); clstr took %v", took, limit, res.took.Round(time.Millisecond))
+			if took > limit+2*time.Second {
+				t.Errorf("the test ended %v after it started; want within 2s of the limit (%v):\n%s", took, limit, out)
 			}
 		})
 	}

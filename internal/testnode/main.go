@@ -5,7 +5,8 @@
 //
 // Endpoints:
 //
-//	GET  /health               200 once serving
+//	GET  /health               200 once serving; 503 while DATA_DIR holds a
+//	                           file named unhealthy (PUT /data/unhealthy)
 //	GET  /info                 {"addr", "peers", "cluster", "data_dir", "previous", "starts", "pid"}
 //	PUT  /data/{name}          writes the body to DATA_DIR/name, fsynced
 //	ANY  /echo                 {"method", "body", "headers"}
@@ -178,7 +179,7 @@ func (n *node) writeState(state string) {
 func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		if os.Getenv("TESTNODE_UNHEALTHY") == "1" {
+		if _, err := os.Stat(filepath.Join(n.dataDir, "unhealthy")); err == nil || os.Getenv("TESTNODE_UNHEALTHY") == "1" {
 			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
 			return
 		}
