@@ -179,19 +179,23 @@ func TestRunRunaway(t *testing.T) {
 // limit; the limit must end it at once: the test's line shows it ended
 // within two seconds of the limit, with one message naming the limit,
 // status 2 and the cluster removed.
+//
+// Each wait begins 3 s into the test and may last as long as the limit (a
+// script's timeouts cannot be longer), so a wait the limit did not end
+// would end 8 s in, past the 7 s the test allows.
 func TestRunLimitWhileWaiting(t *testing.T) {
 	dockerOrSkip(t)
 	_, testnode := binaries(t)
-	const limit = 8 * time.Second
-	timeouts := `node_start_timeout = "8s", node_shutdown_timeout = "8s", request_timeout = "8s", retry_timeout = "8s", settle = "8s"`
+	const limit = 5 * time.Second
+	timeouts := `node_start_timeout = "5s", node_shutdown_timeout = "5s", request_timeout = "5s", retry_timeout = "5s", settle = "5s"`
 	for _, tc := range []struct{ name, body string }{
-		{"settle", `sleep("6s")
+		{"settle", `sleep("3s")
     partition(["n1"], ["n2"])`},
 		{"node start", `put("n2", "/data/unhealthy", "x").status(200).run()
     kill("n2")
-    sleep("5s")
+    sleep("3s")
     start("n2")`},
-		{"request", `sleep("6s")
+		{"request", `sleep("3s")
     get("n1", "/sleep?d=1m").status(200).run()`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,7 +206,7 @@ func TestRunLimitWhileWaiting(t *testing.T) {
 			if res.status != exitError {
 				t.Errorf("exit status %d; want %d\n%s", res.status, exitError, out)
 			}
-			want := `limit: test time (8s) exceeded in test "waits"`
+			want := `limit: test time (5s) exceeded in test "waits"`
 			if !strings.Contains(out, want) {
 				t.Errorf("the output does not say %q:\n%s", want, out)
 			}
