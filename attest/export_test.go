@@ -19,7 +19,7 @@ func RecordCost(n int) float64 {
 	body := []byte("value-1234")
 	start := time.Now()
 	for i := range n {
-		d.record(resp, "/kv/key", body, time.Duration(i), time.Duration(i+1))
+		d.record(resp, "/kv/key", body, time.Duration(i), time.Duration(i+1), false)
 	}
 	return float64(time.Since(start).Nanoseconds()) / float64(n)
 }
@@ -29,3 +29,12 @@ var MatchValue = match
 
 // StatusValue is the Value of a status code, as a check makes it.
 var StatusValue = statusValue
+
+// RecordedOutcome records resp as one request of a client and returns the
+// outcome the history gives it.
+func RecordedOutcome(resp *Response, resent bool) history.Outcome {
+	r := &run{hist: history.NewRecorder()}
+	d := &Do{r: r, test: "outcome", client: 1}
+	d.record(resp, "/kv/key", []byte("v"), 1, 2, resent)
+	return r.hist.History(nil, nil).Ops[0].Outcome
+}
