@@ -234,7 +234,10 @@ func (s *opSink) take() []history.Op {
 
 // record adds the request that made resp to the run's history, and to the
 // Clients call that d belongs to.
-func (d *Do) record(resp *engine.Response, path string, body []byte, invoke, complete time.Duration) {
+//
+// A request sent again (resent) may have taken effect on a first attempt
+// too: an answer that it failed only says the last attempt did.
+func (d *Do) record(resp *engine.Response, path string, body []byte, invoke, complete time.Duration, resent bool) {
 	op := history.Op{
 		Client: d.client, Test: d.test, Node: resp.Node,
 		Method: resp.Method, Path: path, Body: history.Clip(string(body)),
@@ -245,6 +248,9 @@ func (d *Do) record(resp *engine.Response, path string, body []byte, invoke, com
 	if resp.Err != nil {
 		op.Error = resp.Err.Error()
 		op.Status, op.Outcome = 0, history.Unknown
+	}
+	if resent && op.Outcome == history.Fail {
+		op.Outcome = history.Unknown
 	}
 	d.r.hist.Add(op)
 	if d.sink != nil {

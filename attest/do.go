@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -141,24 +142,8 @@ func (r *run) send(ctx context.Context, who *Do, node, method, path string, body
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, resp.URL, rd)
-	if err != nil {
-		resp.Err = err
-		return resp
-	}
-	for k, v := range header {
-		if strings.EqualFold(k, "Host") {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
 	invoke := r.hist.Now()
-	hr, err := r.client.Do(req)
+	hr, resent, err := r.roundTrip(ctx, method, resp.URL, body, header)
 	if err == nil {
 		var b []byte
 		limit := maxBody(r.cfg)
@@ -176,7 +161,7 @@ func (r *run) send(ctx context.Context, who *Do, node, method, path string, body
 	}
 	if who != nil {
 		if !r.unrecorded.Load() {
-			who.record(resp, path, body, invoke, complete)
+			who.record(resp, path, body, invoke, complete, resent)
 		}
 		if rec := r.rec.Load(); rec != nil {
 			rec.add(node, resp.Duration, resp.Err != nil)
@@ -191,6 +176,67 @@ func maxBody(c engine.Config) int64 {
 		return c.MaxBody
 	}
 	return engine.DefaultMaxBody
+}
+
+// maxResends bounds how often one request is sent again after a reused
+// connection was found closed.
+const maxResends = 3
+
+// roundTrip sends one request and returns the node's answer. A keep-alive
+// connection that the node closed while it sat idle in the pool (a server's
+// idle or header timeout) can be picked for a request in the instant before
+// the close arrives: the request is written and the connection ends without
+// a byte of answer. The node did not see that request (unless it crashed
+// while it handled it), and a correct node must not fail for it, so a request of an idempotent method (RFC 9110: GET,
+// HEAD, OPTIONS, PUT, DELETE) that meets a closed reused connection is sent
+// again, on another connection, up to maxResends times. Go's transport does
+// this on its own for GET, HEAD and OPTIONS only. resent says whether the
+// answer is to a repeated request: the history then takes a refusal as an
+// unknown outcome.
+func (r *run) roundTrip(ctx context.Context, method, url string, body []byte, header H) (hr *http.Response, resent bool, err error) {
+	for attempt := 0; ; attempt++ {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, url, rd)
+		if err != nil {
+			return nil, false, err
+		}
+		for k, v := range header {
+			if strings.EqualFold(k, "Host") {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+		var reused bool
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+		req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
+		hr, err = r.client.Do(req)
+		if err == nil || attempt == maxResends || !reused || !idempotent(method) || !closedConn(err) || ctx.Err() != nil {
+			return hr, attempt > 0, err
+		}
+	}
+}
+
+// idempotent says whether requests of method may be sent twice with the
+// effect of once (RFC 9110, 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// closedConn says whether err is a connection that ended before any answer.
+// net/http says "server closed idle connection" when it saw the close first;
+// that error is not exported.
+func closedConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // sameHost checks that a request made by joining a node's base URL and a

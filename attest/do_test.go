@@ -17,6 +17,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/attest/history"
 )
 
 // kv is a store that survives restarts (it lives outside the handlers),
@@ -449,5 +450,72 @@ func TestInterrupt(t *testing.T) {
 	}
 	if res.Err != nil {
 		t.Errorf("the run's error %v; want none beyond the test's failure", res.Err)
+	}
+}
+
+// TestResendOnClosedIdleConnection: a node that closes a kept-alive
+// connection just as a request arrives on it (its idle timeout, say) never
+// saw the request; a PUT or DELETE is sent again on another connection, and
+// the test passes, while a POST is not repeated and is reported.
+func TestResendOnClosedIdleConnection(t *testing.T) {
+	var mu sync.Mutex
+	served := map[string]bool{} // connections (by client address) that answered a request
+	var got []string
+	rt := runtime(func(node string, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reused := served[r.RemoteAddr]
+		served[r.RemoteAddr] = true
+		mu.Unlock()
+		if reused && r.URL.Path != "/hello" {
+			// Close without an answer, as a server timing the connection out.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+string(b))
+		mu.Unlock()
+	})
+	var post *FetchResponse
+	res, _ := run(t, suite(1).Test("resend", func(do *Do) {
+		do.GET(Node("n1"), "/hello").Status(Is(200)).Run()
+		do.PUT(Node("n1"), "/kv/a", "1").Status(Is(200)).Run()
+		do.GET(Node("n1"), "/hello").Status(Is(200)).Run()
+		do.DELETE(Node("n1"), "/kv/a").Status(Is(200)).Run()
+		do.GET(Node("n1"), "/hello").Status(Is(200)).Run()
+		post, _ = do.Ops("").Send(http.MethodPost, "n1", "/kv/b", []byte("2"), nil, 0)
+	}), rt)
+	passes(t, res)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"GET /hello ", "PUT /kv/a 1", "GET /hello ", "DELETE /kv/a ", "GET /hello "}
+	if !slices.Equal(got, want) {
+		t.Errorf("the node served %q, want %q", got, want)
+	}
+	if post != nil {
+		t.Errorf("a POST on a connection the node closed = %+v, want no answer (nil)", post)
+	}
+}
+
+// TestResentFailureIsUnknown: a request sent again may have taken effect
+// the first time, so an answer that says it failed leaves it unknown in the
+// history; an answer that it succeeded stays a success.
+func TestResentFailureIsUnknown(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		resent bool
+		want   history.Outcome
+	}{
+		{409, false, history.Fail},
+		{409, true, history.Unknown},
+		{200, true, history.OK},
+	} {
+		resp := &engine.Response{Node: "n1", Method: "PUT", Status: c.status}
+		if got := RecordedOutcome(resp, c.resent); got != c.want {
+			t.Errorf("status %d, resent %v: outcome %q, want %q", c.status, c.resent, got, c.want)
+		}
 	}
 }

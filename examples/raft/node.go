@@ -103,6 +103,7 @@ type Node struct {
 	ackSeq     map[string]uint64    // the newest read round each peer has answered
 	readSeq    uint64               // read rounds started
 	termStart  int64                // index of this term's first entry (the no-op)
+	batch      map[string]int       // entries per AppendEntries to each peer (replication.go)
 
 	// The tick-lease bug's clock: ticks of tickLoop, and the tick of each
 	// peer's last answer.
@@ -125,6 +126,7 @@ func NewNode(cfg Config) (*Node, error) {
 		cancel:      cancel,
 		proposals:   make(chan *proposal, 1024),
 		triggers:    map[string]chan struct{}{},
+		batch:       map[string]int{},
 		replicators: map[string]context.CancelFunc{},
 		learners:    map[string]bool{},
 		snapConf:    membership{Members: snap.Members, Old: snap.Old},

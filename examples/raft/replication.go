@@ -14,8 +14,14 @@ var (
 )
 
 // Limits of one AppendEntries batch; a single entry may exceed them.
+// A call that fails (a peer too slow to take a whole batch within
+// RPCTimeout, on a loaded machine) cuts that peer's batch to a quarter,
+// down to minBatchEntries, and each call that succeeds doubles it again:
+// sending the same big batch again would time out again, and the peer
+// would never catch up.
 const (
 	maxBatchEntries = 512
+	minBatchEntries = 8
 	maxBatchBytes   = 4 << 20
 )
 
@@ -79,7 +85,8 @@ func (n *Node) appendRequestFor(peer string) (req appendRequest, seq uint64, ok 
 		LeaderCommit: n.commitIndex,
 	}
 	size := 0
-	for i := next; i <= n.lastIndexLocked() && len(req.Entries) < maxBatchEntries; i++ {
+	limit := n.batchLimitLocked(peer)
+	for i := next; i <= n.lastIndexLocked() && len(req.Entries) < limit; i++ {
 		e := n.entryLocked(i)
 		size += len(e.Key) + len(e.Value) + 64
 		if len(req.Entries) > 0 && size > maxBatchBytes {
@@ -93,11 +100,13 @@ func (n *Node) appendRequestFor(peer string) (req appendRequest, seq uint64, ok 
 // handleAppendResponse records a peer's answer and reports whether to send
 // again at once (more entries to send, or a retry from an earlier index).
 func (n *Node) handleAppendResponse(peer string, req appendRequest, seq uint64, resp appendResponse, err error) bool {
-	if err != nil {
-		return false
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err != nil {
+		n.batch[peer] = max(n.batchLimitLocked(peer)/4, minBatchEntries)
+		return false
+	}
+	n.batch[peer] = min(n.batchLimitLocked(peer)*2, maxBatchEntries)
 	if n.role != leader || n.term != req.Term {
 		return false
 	}
@@ -410,4 +419,13 @@ func (n *Node) read(ctx context.Context, key string) (string, bool, error) {
 		return true, nil
 	})
 	return v, ok, err
+}
+
+// batchLimitLocked returns how many entries the next AppendEntries to peer
+// may carry.
+func (n *Node) batchLimitLocked(peer string) int {
+	if b, ok := n.batch[peer]; ok {
+		return b
+	}
+	return maxBatchEntries
 }
