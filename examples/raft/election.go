@@ -160,6 +160,13 @@ func (n *Node) handleVote(req voteRequest) voteResponse {
 		n.becomeFollowerLocked(req.Term, "")
 		resp.Term = n.term
 	}
+	if n.cfg.Bug == bugRevote && !newTerm && n.votedFor != "" && n.votedFor != req.CandidateID {
+		// The revote bug: a vote request of the current term resets the
+		// vote, so a node that voted for this term's leader (and may
+		// follow it) votes again for a late candidate of the same term.
+		log.Printf("term %d: forgetting the vote for %s, %s asks", n.term, n.votedFor, req.CandidateID)
+		n.votedFor = ""
+	}
 	// The two-leaders bug leaves out "at most one vote per term".
 	free := n.votedFor == "" || n.votedFor == req.CandidateID || n.cfg.Bug == bugTwoLeaders
 	if !free || !upToDate {

@@ -50,6 +50,7 @@ const (
 	bugAckBeforeCommit = "ack-before-commit"
 	bugLeaseReads      = "lease-reads"
 	bugTickLease       = "tick-lease"
+	bugRevote          = "revote"
 
 	bugSnapshotNoTerm      = "snapshot-no-term"
 	bugLogNeverShrinks     = "log-never-shrinks"
@@ -65,7 +66,7 @@ const (
 )
 
 var knownBugs = []string{
-	bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads, bugTickLease,
+	bugTwoLeaders, bugNoRedirect, bugMinorityLeader, bugIgnoreDelayed, bugAckBeforeCommit, bugLeaseReads, bugTickLease, bugRevote,
 	bugSnapshotNoTerm, bugLogNeverShrinks, bugNoInstallSnapshot, bugSnapshotWithoutData,
 	bugCountBeforeCaughtUp, bugRemovedDisrupts, bugLeaderStays,
 	bugSkipJoint, bugNewMajorityOnly,
