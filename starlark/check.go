@@ -106,7 +106,11 @@ var checkBuiltins = func() map[string]*starlark.Builtin {
 	for _, cm := range checkMethods {
 		call := cm.call
 		m[cm.Name] = starlark.NewBuiltin(cm.Name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-			return call(b.Receiver().(*check), thread, b, args, kwargs)
+			v, err := call(b.Receiver().(*check), thread, b, args, kwargs)
+			if c, ok := v.(*check); ok {
+				noteIfThrownAway(thread, c)
+			}
+			return v, err
 		})
 	}
 	return m
@@ -257,7 +261,20 @@ func (c *check) build(do *attest.Do) *attest.Check {
 	return ac
 }
 
-// makeRequest returns the builtin of one HTTP method: get, put, ….
+// noteIfThrownAway notes c, a check the running builtin just made, in the
+// running test when the statement that called the builtin throws the value
+// away (get("n1", "/health").status(200) without .run()): such a check can
+// never run, and the test ends as the script's error. Anything else may
+// still run it — a variable, a list, a return, eventually or concurrently
+// — and is left alone.
+func noteIfThrownAway(thread *starlark.Thread, c *check) {
+	ts := testOf(thread)
+	if ts == nil || !ts.run.script.bundle.discardedAt(thread.CallFrame(1).Pos) {
+		return
+	}
+	ts.noteUnrun(callerPos(thread))
+}
+
 // request is the body and headers of a request a script makes.
 type request struct {
 	body   []byte
@@ -318,6 +335,7 @@ func makeRequest(method string) builtinFunc {
 			return nil, err
 		}
 		c := &check{method: method, sel: sel.sel, path: path, body: req.body, headers: req.header}
+		noteIfThrownAway(thread, c)
 		return c, nil
 	}
 }

@@ -30,6 +30,7 @@ type module struct {
 	name  string // how positions name it: a path relative to the working directory
 	prog  *starlark.Program
 	loads map[string]string // load name as written → key
+	notes notes             // what its statements throw away
 }
 
 // Bundle is a script and every module it loads, parsed and resolved, ready
@@ -125,11 +126,11 @@ func (c *compiler) compile(key, from, loadName string, at syntax.Position) error
 	if predeclared == nil {
 		predeclared = func(string) bool { return false }
 	}
-	_, prog, err := starlark.SourceProgramOptions(fileOptions, name, src, predeclared)
+	f, prog, err := starlark.SourceProgramOptions(fileOptions, name, src, predeclared)
 	if err != nil {
 		return err
 	}
-	m := &module{key: key, name: name, prog: prog, loads: map[string]string{}}
+	m := &module{key: key, name: name, prog: prog, loads: map[string]string{}, notes: inspect(f)}
 	for i := 0; i < prog.NumLoads(); i++ {
 		loadName, pos := prog.Load(i)
 		dep, err := c.resolve(key, loadName)

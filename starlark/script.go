@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -192,6 +193,38 @@ type testState struct {
 	run   *runState
 	do    *attest.Do
 	guard *guard // nil for a trusted script
+
+	mu    sync.Mutex      // guards unrun and seen
+	unrun []string        // positions of checks built and thrown away, in order, at most unrunLimit
+	seen  map[string]bool // every such position
+}
+
+// noteUnrun notes a check built at pos that can never run.
+func (ts *testState) noteUnrun(pos string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.seen[pos] {
+		return
+	}
+	if ts.seen == nil {
+		ts.seen = map[string]bool{}
+	}
+	ts.seen[pos] = true
+	if len(ts.unrun) < unrunLimit {
+		ts.unrun = append(ts.unrun, pos)
+	}
+}
+
+// unrunFailure is the test's failure when it built checks it never ran,
+// or nil.
+func (ts *testState) unrunFailure() *engine.Failure {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.unrun) == 0 {
+		return nil
+	}
+	e := unrunError(ts.unrun, len(ts.seen))
+	return &engine.Failure{Test: ts.do.Test(), Pos: e.Pos, Err: positioned{e}}
 }
 
 func testOf(thread *starlark.Thread) *testState {
@@ -267,6 +300,14 @@ func (rs *runState) body(reg registered) func(*attest.Do) {
 		if e := ts.guard.err(); e != nil {
 			do.Fail(&engine.Failure{Test: do.Test(), Pos: reg.pos.String(), Err: e})
 			return
+		}
+		if failure == nil {
+			// A test that failed shows its own failure; one that passed
+			// may have passed only because a check never ran.
+			if f := ts.unrunFailure(); f != nil {
+				ts.guard.chargeOutput(len(f.Error()))
+				failure = f
+			}
 		}
 		if failure != nil {
 			do.Fail(failure)

@@ -19,7 +19,8 @@ func checkCommand() *cli.Command {
 		Usage:     "parse and resolve scripts and the modules they load, without Docker",
 		ArgsUsage: "SCRIPT|DIR…",
 		Description: "Checks each script, and every module it loads, as clstr run does before it starts a\n" +
-			"cluster: syntax, undefined names, loads that lead nowhere. It runs nothing, so it needs no\n" +
+			"cluster: syntax, undefined names, loads that lead nowhere; and statements that build a check\n" +
+			"and never run it (get(\"n1\", \"/health\").status(200) without .run()). It runs nothing, so it needs no\n" +
 			"Docker daemon and works for modules too; a directory means every .star file below it.\n" +
 			"It prints nothing when all is well, and file:line:col: message for every problem of\n" +
 			"every script.\n\n" +

@@ -36,13 +36,15 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"good.star":        "load(\"lib/helpers.star\", \"ok\")\nload(\"@stdlib//kv.star\", \"kv_put\")\nsuite()\ntest(\"t\", ok)\n",
-		"lib/helpers.star": "def ok():\n    get(\"n1\", \"/health\").status(200).run()\n",
-		"syntax.star":      "suite()\n\ndef t(:\n    pass\n",
-		"undefined.star":   "load(\"lib/broken.star\", \"x\")\ntest(\"t\", lambda: x)\n",
-		"lib/broken.star":  "x = 1\ny = nope + also_nope\n",
-		"noload.star":      "load(\"missing.star\", \"x\")\n",
-		"module.star":      "def helper():\n    return 1\n",
+		"good.star":          "load(\"lib/helpers.star\", \"ok\")\nload(\"@stdlib//kv.star\", \"kv_put\")\nsuite()\ntest(\"t\", ok)\n",
+		"lib/helpers.star":   "def ok():\n    get(\"n1\", \"/health\").status(200).run()\n",
+		"syntax.star":        "suite()\n\ndef t(:\n    pass\n",
+		"undefined.star":     "load(\"lib/broken.star\", \"x\")\ntest(\"t\", lambda: x)\n",
+		"lib/broken.star":    "x = 1\ny = nope + also_nope\n",
+		"noload.star":        "load(\"missing.star\", \"x\")\n",
+		"module.star":        "def helper():\n    return 1\n",
+		"unrun/stage.star":   "load(\"helpers.star\", \"up\")\nsuite()\n\ndef t():\n    up()\n    get(\"n1\", \"/health\").status(500)\n\ntest(\"t\", t)\n",
+		"unrun/helpers.star": "def up():\n    get(\"n1\", \"/health\").status(200).hint(\"up\")\n",
 	})
 	p := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -60,6 +62,9 @@ func TestCheck(t *testing.T) {
 		{"every broken script, not only the first", []string{p("syntax.star"), p("good.star"), p("noload.star")}, 2, []string{
 			"syntax.star:3:8:", "noload.star:1:6:"}},
 		{"a directory", []string{dir}, 2, []string{"syntax.star:3:8:", "broken.star:2:5:", "noload.star:1:6:"}},
+		{"checks built and never run, in the stage and a module it loads", []string{p("unrun/stage.star")}, 2, []string{
+			"helpers.star:2:42: get(…).status(…).hint(…) builds a check and never runs it, so it sends nothing and checks nothing: add .run()",
+			"stage.star:6:32: get(…).status(…) builds a check and never runs it"}},
 		{"no script", nil, 2, []string{"check: give the scripts to check"}},
 		{"a missing script", []string{p("none.star")}, 2, []string{"none.star: no such file or directory"}},
 	}
