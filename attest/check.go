@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -26,7 +27,9 @@ import (
 //		Run()
 //
 // A check sends its requests to the selected nodes in parallel; by default
-// it runs once, at once.
+// it runs once, at once. A check that never runs sends nothing and checks
+// nothing: a test that built one and ends without having run it is the
+// suite's error (not the target's), at the line that built it.
 type Check struct {
 	d       *Do
 	method  string
@@ -73,6 +76,8 @@ func (c condition) describe() string {
 
 func (d *Do) newCheck(method string, sel NodeSelector, path string, args []any) *Check {
 	c := &Check{d: d, method: method, sel: sel, path: path}
+	// Called by GET, PUT, … or Request, which the test called.
+	d.built.add(c, callerSite(2))
 	body, header, err := requestArgs(args)
 	if err != nil {
 		c.fault(fmt.Errorf("%s: %w", method, err))
@@ -272,6 +277,7 @@ func (c *Check) Exec() ([]*engine.Response, error) {
 }
 
 func (c *Check) exec(at site) ([]*engine.Response, *engine.Failure) {
+	c.d.built.ran(c)
 	if c.err != nil {
 		return nil, c.failure(at, env(c.err))
 	}
@@ -425,4 +431,64 @@ func (c *Check) judge(resp *engine.Response) []string {
 		}
 	}
 	return problems
+}
+
+// builtChecks are the checks a test built that have not run yet: a check
+// that never runs sends nothing and checks nothing, so a test that ends
+// with one has a mistake, not a pass.
+type builtChecks struct {
+	mu    sync.Mutex // guards unrun and seq
+	unrun map[*Check]builtAt
+	seq   int
+}
+
+type builtAt struct {
+	seq int
+	at  site
+}
+
+func (b *builtChecks) add(c *Check, at site) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.unrun == nil {
+		b.unrun = map[*Check]builtAt{}
+	}
+	b.seq++
+	b.unrun[c] = builtAt{b.seq, at}
+}
+
+func (b *builtChecks) ran(c *Check) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.unrun, c)
+}
+
+// failure is the error of test when it built a check it never ran: the
+// first such check's position, as an error of the suite, not the target's.
+func (b *builtChecks) failure(test string) *engine.Failure {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.unrun) == 0 {
+		return nil
+	}
+	var first *Check
+	for c, at := range b.unrun {
+		if first == nil || at.seq < b.unrun[first].seq {
+			first = c
+		}
+	}
+	msg := fmt.Sprintf("%s is built and never run, so it sends nothing and checks nothing: add .Run() or .Exec()", first)
+	if n := len(b.unrun); n > 1 {
+		msg += fmt.Sprintf(" (%d checks of the test never ran)", n)
+	}
+	return &engine.Failure{Test: test, Pos: b.unrun[first].at.String(), Err: env(errors.New(msg))}
 }

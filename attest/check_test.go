@@ -225,10 +225,71 @@ func TestFailurePositionIsTheRunCall(t *testing.T) {
 func TestCheckString(t *testing.T) {
 	var got string
 	res, _ := run(t, suite(1).Test("s", func(do *Do) {
-		got = do.PUT(do.AllNodes(), "/kv/key", "v").String() + " | " + do.GET(Node("n1"), "/").String()
+		put, get := do.PUT(do.AllNodes(), "/kv/key", "v"), do.GET(Node("n1"), "/")
+		got = put.String() + " | " + get.String()
+		put.Run() // a check that never runs is the test's mistake
+		get.Run()
 	}), runtime(echo()))
 	passes(t, res)
 	if want := "PUT /kv/key on all_nodes() | GET / on n1"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestCheckNeverRun checks that a test that builds a check and never runs
+// it ends as an error of the suite at the line that built it, while checks
+// that run, in the test or in its clients and concurrent calls, do not.
+func TestCheckNeverRun(t *testing.T) {
+	var line int
+	tests := []struct {
+		name    string
+		body    func(do *Do)
+		problem string // "" if the test passes
+	}{
+		{"never run", func(do *Do) {
+			_, _, line, _ = goruntime.Caller(0)
+			do.GET(Node("n1"), "/health").Status(Is(500))
+		}, "GET /health on n1 is built and never run, so it sends nothing and checks nothing: add .Run() or .Exec()"},
+		{"several never run", func(do *Do) {
+			_, _, line, _ = goruntime.Caller(0)
+			do.PUT(Node("n1"), "/kv/a", "1")
+			do.DELETE(Node("n1"), "/kv/a")
+		}, "PUT /kv/a on n1 is built and never run, so it sends nothing and checks nothing: add .Run() or .Exec() (2 checks of the test never ran)"},
+		{"run", func(do *Do) { do.GET(Node("n1"), "/health").Status(Is(200)).Run() }, ""},
+		{"exec", func(do *Do) { do.GET(Node("n1"), "/health").Exec() }, ""},
+		{"kept and run later", func(do *Do) {
+			c := do.GET(Node("n1"), "/health")
+			c.Status(Is(200))
+			c.Run()
+		}, ""},
+		{"in eventually", func(do *Do) {
+			do.Eventually(func() error { _, err := do.GET(Node("n1"), "/health").Exec(); return err })
+		}, ""},
+		{"in concurrently", func(do *Do) {
+			do.Concurrently(3, func(i int) { do.GET(Node("n1"), "/health").Run() })
+		}, ""},
+		{"in clients", func(do *Do) {
+			do.Clients(2, func(cd *Do, i int) { cd.GET(Node("n1"), "/health").Run() }, ClientOptions{Ops: 2})
+		}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := run(t, suite(1).Test(tc.name, tc.body), runtime(echo()))
+			if tc.problem == "" {
+				passes(t, res)
+				return
+			}
+			if v := res.Verdict(); v != engine.VerdictError {
+				t.Fatalf("verdict %v, want %v: a check that never ran is the suite's mistake", v, engine.VerdictError)
+			}
+			var f *engine.Failure
+			if !errors.As(res.FirstError(), &f) {
+				t.Fatalf("error %v; want a failure", res.FirstError())
+			}
+			if want := fmt.Sprintf("check_test.go:%d", line+1); f.Pos != want {
+				t.Errorf("position %q; want %q", f.Pos, want)
+			}
+			contains(t, "failure", f.Error(), tc.problem)
+		})
 	}
 }

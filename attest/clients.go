@@ -160,7 +160,7 @@ func (o *Ops) callNemesis(fn func(*Do), nd *Do) (err error) {
 // ends its sleeps when the Clients call is over.
 func (d *Do) fork(client int, sink *opSink, stop context.Context, role string, batch, i int64) *Do {
 	return &Do{
-		r: d.r, test: d.test, forks: d.forks,
+		r: d.r, test: d.test, forks: d.forks, built: d.built,
 		client: client, sink: sink, halt: stop,
 		rng: d.r.stream(d.test, role, batch, i),
 	}

@@ -302,6 +302,8 @@ type Do struct {
 	halt   context.Context
 	rng    *rand.Rand
 	forks  *forkCounter
+	// built is shared by the test's Do and its forks.
+	built *builtChecks
 }
 
 // Context returns the run's context; it is cancelled when the run is, or

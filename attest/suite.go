@@ -319,12 +319,15 @@ func (r *run) close(ctx context.Context) (err error) {
 // into the error it returns. This is the one place where a test's panics
 // are recovered.
 func (r *run) runBody(test string, fn func(*Do)) (err error) {
-	d := &Do{r: r, test: test, client: history.NoClient, rng: r.stream(test, "test", 0, 0), forks: new(forkCounter)}
+	d := &Do{r: r, test: test, client: history.NoClient, rng: r.stream(test, "test", 0, 0), forks: new(forkCounter), built: new(builtChecks)}
 	defer func() {
 		if v := recover(); v != nil {
 			err = r.panicked(test, v)
 		}
 	}()
 	fn(d)
+	if f := d.built.failure(test); f != nil {
+		return f
+	}
 	return nil
 }
