@@ -414,3 +414,35 @@ func TestLoadDirLinksOut(t *testing.T) {
 		})
 	}
 }
+
+// TestVetClean checks that `clstr check` finds nothing in any .star file
+// of the built-in challenges and the standard library: every check they
+// build is run, kept or returned.
+func TestVetClean(t *testing.T) {
+	var files []string
+	for _, root := range []string{".", "../stdlib"} {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			if strings.HasSuffix(p, ".star") {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(files) < 10 {
+		t.Fatalf("found %d .star files: %v; want the challenges' and the stdlib's", len(files), files)
+	}
+	for _, f := range files {
+		if err := starlark.Vet(f, starlark.Options{Stdlib: stdlib.FS}); err != nil {
+			t.Errorf("clstr check %s:\n%v", f, err)
+		}
+	}
+}

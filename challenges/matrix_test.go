@@ -107,6 +107,7 @@ var matrix = []matrixCase{
 	{"leader-election", raft, "no-redirect", "Followers Redirect to the Leader", false},
 	{"leader-election", raft, "minority-leader", "Minority Partition Never Elects a Leader", false},
 	{"leader-election", raft, "ignore-delayed", "Leader With Delayed Traffic Loses Leadership", false},
+	{"leader-election", raft, "revote", "One Leader per Term, in Every Answer", false},
 	{"leader-election", raft, "ack-before-commit", pass, false},
 	{"leader-election", raft, "lease-reads", pass, false},
 	{"leader-election", raft, "tick-lease", pass, false},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,6 +120,35 @@ func TestPlantedBugs(t *testing.T) {
 			}
 			if status == 200 {
 				return fmt.Errorf("GET /kv/k answered 200 %q with every other node down: the leader did not confirm it still leads", body)
+			}
+			return nil
+		}},
+		{bugRevote, func(c *cluster) error {
+			// A follower of the leader asked for its vote by two late
+			// candidates of its own term grants at most one of them.
+			l, _ := c.waitLeader(5 * time.Second)
+			f := c.followers(l)[0]
+			info, err := c.info(f)
+			if err != nil {
+				return err
+			}
+			var granted []string
+			for _, candidate := range []string{"10.0.0.1:1", "10.0.0.2:1"} {
+				req, _ := json.Marshal(voteRequest{Term: info.Term, CandidateID: candidate, LastLogIndex: 1 << 40, LastLogTerm: 1 << 40})
+				status, body, _, err := c.do(f, "POST", pathRequestVote, string(req))
+				if err != nil || status != 200 {
+					return fmt.Errorf("POST %s on %s: %d %q %v", pathRequestVote, info.ID, status, body, err)
+				}
+				var resp voteResponse
+				if err := json.Unmarshal([]byte(body), &resp); err != nil {
+					return fmt.Errorf("POST %s on %s: %q: %v", pathRequestVote, info.ID, body, err)
+				}
+				if resp.VoteGranted {
+					granted = append(granted, candidate)
+				}
+			}
+			if len(granted) > 1 {
+				return fmt.Errorf("%s granted its vote in term %d to %s", info.ID, info.Term, strings.Join(granted, " and "))
 			}
 			return nil
 		}},
