@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
@@ -27,6 +28,7 @@ type check struct {
 	hint    string
 	timing  engine.Timing
 	timeout time.Duration
+	made    syntax.Position // of the call that made this check
 }
 
 // condition is one modifier's matchers on one field.
@@ -261,18 +263,19 @@ func (c *check) build(do *attest.Do) *attest.Check {
 	return ac
 }
 
-// noteIfThrownAway notes c, a check the running builtin just made, in the
-// running test when the statement that called the builtin throws the value
+// noteIfThrownAway records where c, a check the running builtin just made,
+// was made, and notes it in the running test when the statement that called the builtin throws the value
 // away (get("n1", "/health").status(200) without .run()): such a check can
 // never run, and the test ends as the script's error. Anything else may
 // still run it — a variable, a list, a return, eventually or concurrently
 // — and is left alone.
 func noteIfThrownAway(thread *starlark.Thread, c *check) {
+	c.made = thread.CallFrame(1).Pos
 	ts := testOf(thread)
-	if ts == nil || !ts.run.script.bundle.discardedAt(thread.CallFrame(1).Pos) {
+	if ts == nil || !ts.run.script.bundle.discardedAt(c.made) {
 		return
 	}
-	ts.noteUnrun(callerPos(thread))
+	ts.noteUnrun(c.made.String())
 }
 
 // request is the body and headers of a request a script makes.
