@@ -70,6 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cliArgs = args
 	app := newApp(stdout, stderr)
+	if typed, current, ok := completionRequest(args); ok {
+		for _, w := range complete(app, ".", typed, current) {
+			fmt.Fprintln(stdout, w)
+		}
+		return exitPass
+	}
 	err := app.RunContext(ctx, flagsFirst(app, args))
 	var st exitStatus
 	var ue usageError
@@ -117,7 +123,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
 			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
 			checkCommand(), fmtCommand(), completionCommand()},
-		EnableBashCompletion: true,
 	}
 }
 

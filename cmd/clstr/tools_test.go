@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,7 +244,7 @@ func TestCompletion(t *testing.T) {
 	}{
 		{[]string{"completion", "bash"}, []string{"complete -o filenames", "--generate-bash-completion", "_clstr"}},
 		{[]string{"completion", "zsh"}, []string{"#compdef clstr", "compdef _clstr clstr"}},
-		{[]string{"completion", "fish"}, []string{"complete -c clstr", "-a 'run'", "-l watch"}},
+		{[]string{"completion", "fish"}, []string{"complete -c clstr", "--generate-bash-completion"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -254,25 +255,85 @@ func TestCompletion(t *testing.T) {
 			assertContains(t, "output", stdout, tc.want...)
 		})
 	}
-	// What the shell scripts ask clstr: the commands, and a command's
-	// flags. The library reads the words typed from the process's own
-	// arguments, so this needs the binary.
-	clstr, _ := binaries(t)
-	for _, tc := range []struct {
-		args []string
-		want []string
-	}{
-		{[]string{"--generate-bash-completion"}, []string{"run\n", "check\n", "fmt\n", "completion\n"}},
-		{[]string{"run", "stage.star", "-", "--generate-bash-completion"}, []string{"--watch\n", "--binary\n", "--target\n"}},
-		{[]string{"fmt", "-", "--generate-bash-completion"}, []string{"-w\n", "-d\n"}},
-	} {
-		out, err := exec.Command(clstr, tc.args...).Output()
-		if err != nil {
-			t.Errorf("clstr %s: %v", strings.Join(tc.args, " "), err)
-		}
-		assertContains(t, "clstr "+strings.Join(tc.args, " "), string(out), tc.want...)
-	}
 	if status, _, stderr := clstrHere("completion", "tcsh"); status != 2 || !strings.Contains(stderr, "choose bash, zsh or fish") {
 		t.Errorf("completion tcsh: status %d, stderr %q; want 2 and the shells there are", status, stderr)
+	}
+}
+
+// TestCompletionWords asks clstr what may stand where a word is typed, as
+// the shells' scripts do, in a challenge directory with logs of a run:
+// commands, flags, challenges, languages, stages, nodes; and never runs
+// a command, even one that would wait ("logs -f").
+func TestCompletionWords(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		progressFile:                      "challenge: kv-store\nstage: http-api\n",
+		filepath.Join(logDir, "n1.log"):   "",
+		filepath.Join(logDir, "n10.log"):  "",
+		filepath.Join(logDir, "n2.log"):   "",
+		filepath.Join(logDir, eventsFile): "",
+	})
+	app := newApp(io.Discard, io.Discard)
+	for _, tc := range []struct {
+		typed   string
+		current string
+		want    string
+	}{
+		{"", "", "run clean doctor list init test next status logs check fmt completion help"},
+		{"", "co", "completion"},
+		{"init", "", "kv-store"},
+		{"init --language", "", "go rust python java node"},
+		{"init --language", "r", "rust"},
+		{"init kv-store --language=go", "--l", "--language"},
+		{"test", "", "http-api persistence crash-recovery leader-election log-replication log-compaction membership-changes joint-consensus"},
+		{"test http-api", "", ""},
+		{"logs", "", "n1 n2 n10"},
+		{"logs n2 -f", "", "n1 n10"},
+		{"logs -f", "--", "--follow --html --help"},
+		{"logs -f --", "--", ""},
+		{"fmt", "-", "-w -d --help"},
+		{"run --binary", "", ""},
+		{"completion", "", "bash zsh fish"},
+		{"help", "l", "list logs"},
+		{"nosuch", "", ""},
+	} {
+		typed := strings.Fields(tc.typed)
+		got := strings.Join(complete(app, dir, typed, tc.current), " ")
+		if got != tc.want {
+			t.Errorf("clstr %s %q<TAB>: %q; want %q", tc.typed, tc.current, got, tc.want)
+		}
+	}
+}
+
+// TestCompletionScripts runs the bash script as bash does on <TAB>, with
+// the binary, where a word being typed is "--" after a flag that makes
+// the command wait: it answers at once.
+func TestCompletionScripts(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash on this machine to run the completion script in")
+	}
+	clstr, _ := binaries(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "clstr.bash")
+	if err := os.WriteFile(script, []byte(bashCompletion), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"clstr logs -f --", "--follow --html --help"},
+		{"clstr ini", "init"},
+		{"clstr init kv-store --language p", "python"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, "bash", "-c", `source "$1"; read -ra COMP_WORDS <<<"$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMP_WORDS[0]="$3"; _clstr; echo "${COMPREPLY[*]}"`, "bash", script, tc.line, clstr)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		cancel()
+		if err != nil {
+			t.Errorf("%q<TAB>: %v (%s)", tc.line, err, out)
+			continue
+		}
+		if got := strings.TrimSpace(string(out)); got != tc.want {
+			t.Errorf("%q<TAB>: %q; want %q", tc.line, got, tc.want)
+		}
 	}
 }
