@@ -124,7 +124,7 @@ func testCommand() *cli.Command {
 			last := w.index
 			if key := c.Args().First(); key != "" {
 				if last = stageIndex(w.challenge, key); last < 0 {
-					return usageError{fmt.Sprintf("test: %s has no stage %q; its stages are %s", w.challenge.Key, key, stageKeys(w.challenge))}
+					return usageError{fmt.Sprintf("test: %s has no stage %q%s; its stages are %s", w.challenge.Key, key, didYouMeanStage(w.challenge, key), stageKeys(w.challenge))}
 				}
 			}
 			opts, err := learnerTarget(c)

@@ -76,7 +76,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitPass
 	}
-	err := app.RunContext(ctx, flagsFirst(app, args))
+	if err := unknownCommand(app, args); err != nil {
+		return reportError(stderr, err)
+	}
+	return reportError(stderr, app.RunContext(ctx, flagsFirst(app, args)))
+}
+
+// reportError prints err, if any, and returns the exit status it means.
+func reportError(stderr io.Writer, err error) int {
 	var st exitStatus
 	var ue usageError
 	switch {
@@ -109,7 +116,7 @@ func registryUsable(r *registry.Registry, stderr io.Writer) bool {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "clstr",
 		Usage:     "test distributed systems from the outside",
 		Writer:    stdout,
@@ -117,13 +124,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are turned into exit statuses by run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return usageError{err.Error()}
+			return flagUsageError(c, err)
 		},
 		HideHelpCommand: false,
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
 			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
 			checkCommand(), fmtCommand(), completionCommand()},
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+	}
+	return app
 }
 
 // flagsFirst moves a command's flags before its arguments, so that

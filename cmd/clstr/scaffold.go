@@ -54,7 +54,11 @@ func initCommand() *cli.Command {
 			key := c.Args().Get(0)
 			ch, ok := registry.Default.Lookup(key)
 			if !ok {
-				return usageError{fmt.Sprintf("init: no challenge %q; 'clstr list' shows the challenges", key)}
+				var keys []string
+				for _, ch := range registry.Default.Challenges() {
+					keys = append(keys, ch.Key)
+				}
+				return usageError{fmt.Sprintf("init: no challenge %q%s; 'clstr list' shows the challenges", key, didYouMean(key, keys))}
 			}
 			lang, err := language(c.String("language"))
 			if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clstr-dev/clstr/registry"
 )
 
 // clstrHere runs clstr in this process with args and returns its exit status and
@@ -281,7 +283,7 @@ func TestCompletionWords(t *testing.T) {
 	}{
 		{"", "", "run clean doctor list init test next status logs check fmt completion help"},
 		{"", "co", "completion"},
-		{"init", "", "kv-store"},
+		{"init", "", challengeKeys()},
 		{"init --language", "", "go rust python java node"},
 		{"init --language", "r", "rust"},
 		{"init kv-store --language=go", "--l", "--language"},
@@ -303,6 +305,14 @@ func TestCompletionWords(t *testing.T) {
 			t.Errorf("clstr %s %q<TAB>: %q; want %q", tc.typed, tc.current, got, tc.want)
 		}
 	}
+}
+
+func challengeKeys() string {
+	var keys []string
+	for _, c := range registry.Default.Challenges() {
+		keys = append(keys, c.Key)
+	}
+	return strings.Join(keys, " ")
 }
 
 // TestCompletionScripts runs the bash script as bash does on <TAB>, with
