@@ -133,6 +133,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
+		switch c.Name {
+		case "test", "next", "status", "logs":
+			// A learner's commands work from any directory of the challenge.
+			c.Before = enterWorkspace
+		}
 	}
 	return app
 }

@@ -7,7 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/registry"
 )
@@ -35,9 +38,18 @@ func (p progress) encode() []byte {
 	return fmt.Appendf(nil, "challenge: %s\nstage: %s\n", p.Challenge, p.Stage)
 }
 
+// progressKeys are the keys a progress file may hold: clstr.io's two and
+// the report directory.
+var progressKeys = []string{"challenge", "stage", "report"}
+
+// byteOrderMark is what some editors write at the start of a text file;
+// it is no part of the first key.
+var byteOrderMark = []byte("\ufeff")
+
 // parseProgress reads a progress file: "key: value" lines, of which it
 // needs challenge and stage. Blank lines, comments and other keys are
-// allowed (and kept by withStage); a value may be quoted.
+// allowed (and kept by withStage; unknownProgressKeys names them); a
+// value may be quoted.
 func parseProgress(data []byte) (progress, error) {
 	var p progress
 	seen := map[string]bool{}
@@ -69,10 +81,23 @@ func parseProgress(data []byte) (progress, error) {
 	return p, nil
 }
 
+// unknownProgressKeys names the keys of a progress file that clstr does
+// not read, each with the key it likely misspells: a note, since other
+// tools may keep their own keys there.
+func unknownProgressKeys(data []byte) []string {
+	var notes []string
+	for i, line := range strings.Split(string(data), "\n") {
+		if key, _, ok, _ := progressLine(line); ok && !slices.Contains(progressKeys, key) {
+			notes = append(notes, fmt.Sprintf("%s:%d: clstr reads no key %q%s; its keys are %s", progressFile, i+1, key, didYouMean(key, progressKeys), strings.Join(progressKeys, ", ")))
+		}
+	}
+	return notes
+}
+
 // progressLine splits one line of a progress file into its key and value;
 // ok is false for a blank line or a comment.
 func progressLine(line string) (key, value string, ok bool, err error) {
-	line = strings.TrimRight(line, "\r")
+	line = strings.TrimRight(strings.TrimPrefix(line, string(byteOrderMark)), "\r")
 	trimmed := strings.TrimSpace(line)
 	if trimmed == "" || strings.HasPrefix(trimmed, "#") || trimmed == "---" {
 		return "", "", false, nil
@@ -105,7 +130,7 @@ func withStage(data []byte, stage string) []byte {
 	lines := strings.Split(string(data), "\n")
 	for i, line := range lines {
 		if key, _, ok, _ := progressLine(line); ok && key == "stage" {
-			lines[i] = "stage: " + stage
+			lines[i] = string(byteOrderMark[:len(line)-len(strings.TrimPrefix(line, "\ufeff"))]) + "stage: " + stage
 			return []byte(strings.Join(lines, "\n"))
 		}
 	}
@@ -122,6 +147,46 @@ type workspace struct {
 	progress  progress
 	challenge *registry.Challenge
 	index     int // of the current stage in challenge.Stages
+}
+
+// workspaceAbove returns the directory, dir or the nearest above it, that
+// holds a progress file, as git and go find theirs; "" if none does.
+func workspaceAbove(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	for {
+		if st, err := os.Stat(filepath.Join(abs, progressFile)); err == nil && !st.IsDir() {
+			return abs
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return ""
+		}
+		abs = parent
+	}
+}
+
+// enterWorkspace makes the challenge directory that holds the current
+// one the current directory, so that a learner's command works from any
+// of its subdirectories: its Dockerfile, logs and reports are there.
+func enterWorkspace(c *cli.Context) error {
+	if _, err := os.Stat(progressFile); err != nil {
+		dir := workspaceAbove(".")
+		if dir == "" {
+			return nil
+		}
+		if err := os.Chdir(dir); err != nil {
+			return err
+		}
+	}
+	if data, err := os.ReadFile(progressFile); err == nil {
+		for _, n := range unknownProgressKeys(data) {
+			fmt.Fprintf(c.App.ErrWriter, "clstr: note: %s\n", n)
+		}
+	}
+	return nil
 }
 
 // openWorkspace reads the progress file in dir and finds its challenge
