@@ -166,6 +166,12 @@ func nextCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
 				return exitStatus(exitError)
 			}
+			if w.done {
+				out := newOutput(c.App.Writer)
+				out.line("%s You have passed every stage of %s: there is no next stage.", out.green("★"), out.bold(w.challenge.Name))
+				out.line("  %s", doneAdvice)
+				return nil
+			}
 			opts, err := learnerTarget(c)
 			if err != nil {
 				return err
@@ -192,7 +198,12 @@ func nextCommand() *cli.Command {
 func advance(stderr io.Writer, out *output, w *workspace) error {
 	c := w.challenge
 	if w.index == len(c.Stages)-1 {
+		if err := w.finish(); err != nil {
+			fmt.Fprintf(stderr, "clstr: the stage passed, but %v\n", err)
+			return exitStatus(exitError)
+		}
 		out.line("\n%s You have passed every stage of %s. Congratulations!", out.green("★"), out.bold(c.Name))
+		out.line("  %s", doneAdvice)
 		return nil
 	}
 	passed := w.index
@@ -208,6 +219,9 @@ func advance(stderr io.Writer, out *output, w *workspace) error {
 	out.line("  Read it in README.md, section %q; then run 'clstr test'.", readmeSection(passed+1, next))
 	return nil
 }
+
+// doneAdvice is what there is to do once every stage passed.
+const doneAdvice = "'clstr test --so-far' runs every stage again; 'clstr test STAGE' runs one."
 
 // failedAdvice is what to do after a stage failed.
 func failedAdvice(c *registry.Challenge) string {
@@ -254,7 +268,7 @@ func writeStatus(wr io.Writer, o *output, w *workspace) {
 	for i, s := range c.Stages {
 		mark, text := o.dim("·"), fmt.Sprintf("%d. %-*s  %s", i+1, width, s.Key, s.Title)
 		switch {
-		case i < w.index:
+		case i < w.index || w.done:
 			mark = o.green("✓")
 		case i == w.index:
 			mark, text = o.yellow("→"), o.bold(text)
@@ -262,6 +276,10 @@ func writeStatus(wr io.Writer, o *output, w *workspace) {
 			text = o.dim(text)
 		}
 		fmt.Fprintf(wr, "%s %s\n", mark, text)
+	}
+	if w.done {
+		fmt.Fprintf(wr, "\nAll %s passed: %s is done.\n%s\n", plural(len(c.Stages), "stage"), c.Key, doneAdvice)
+		return
 	}
 	fmt.Fprintf(wr, "\n%d of %s passed. Current stage: %s.\n", w.index, plural(len(c.Stages), "stage"), w.progress.Stage)
 	fmt.Fprintln(wr, "'clstr test' tests it; 'clstr next' moves on once it passes.")
