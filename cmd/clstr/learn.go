@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -111,6 +113,7 @@ func testCommand() *cli.Command {
 			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
 		Flags: append(targetFlags(),
 			&cli.BoolFlag{Name: "so-far", Usage: "run every stage up to the current one (or STAGE), stopping at the first that fails"},
+			&cli.StringFlag{Name: "run", Usage: "run only the stage's tests whose names match `REGEX`"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
@@ -127,6 +130,10 @@ func testCommand() *cli.Command {
 					return usageError{fmt.Sprintf("test: %s has no stage %q%s; its stages are %s", w.challenge.Key, key, didYouMeanStage(w.challenge, key), stageKeys(w.challenge))}
 				}
 			}
+			filter, err := stageFilter(c, w.challenge.Stages[last])
+			if err != nil {
+				return err
+			}
 			opts, err := learnerTarget(c)
 			if err != nil {
 				return err
@@ -139,13 +146,33 @@ func testCommand() *cli.Command {
 				first = 0
 			}
 			out := newOutput(c.App.Writer)
-			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed")})
+			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed"), filter: filter})
 			if status == exitFail {
 				out.line("%s", failedAdvice(w.challenge))
 			}
 			return exitStatus(status)
 		},
 	}
+}
+
+// stageFilter reads test's --run: the tests of st to run, nil for all.
+func stageFilter(c *cli.Context, st *registry.Stage) (*regexp.Regexp, error) {
+	expr := c.String("run")
+	if expr == "" {
+		return nil, nil
+	}
+	if c.Bool("so-far") {
+		return nil, usageError{"test: --run picks tests of one stage; leave out --so-far"}
+	}
+	filter, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("test: --run %q is not a regular expression: %v", expr, err)}
+	}
+	suite, err := st.Suite()
+	if err == nil && !matchesAny(filter, suite.TestNames()) {
+		return nil, usageError{fmt.Sprintf("test: --run %q matches none of the tests of %s: %s", expr, st.Key, strings.Join(suite.TestNames(), ", "))}
+	}
+	return filter, nil
 }
 
 func nextCommand() *cli.Command {

@@ -139,6 +139,9 @@ func TestLearnerUsage(t *testing.T) {
 		{[]string{"status", "x"}, "status: takes no arguments"},
 		{[]string{"init"}, "init: give a challenge"},
 		{[]string{"logs", "../x"}, `logs: "../x" is not a node name`},
+		{[]string{"test", "--run", "("}, `test: --run "(" is not a regular expression`},
+		{[]string{"test", "--run", "zzz"}, `test: --run "zzz" matches none of the tests of http-api: PUT Stores Values, `},
+		{[]string{"test", "--so-far", "--run", "PUT"}, "test: --run picks tests of one stage; leave out --so-far"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
