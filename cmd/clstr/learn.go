@@ -114,6 +114,7 @@ func testCommand() *cli.Command {
 		Flags: append(targetFlags(),
 			&cli.BoolFlag{Name: "so-far", Usage: "run every stage up to the current one (or STAGE), stopping at the first that fails"},
 			&cli.StringFlag{Name: "run", Usage: "run only the stage's tests whose names match `REGEX`"},
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "build and run the stage again whenever your sources (or --binary) change, until Ctrl-C"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
@@ -146,6 +147,19 @@ func testCommand() *cli.Command {
 				first = 0
 			}
 			out := newOutput(c.App.Writer)
+			if c.Bool("watch") {
+				if c.Bool("so-far") {
+					return usageError{"test: --watch runs one stage again and again; leave out --so-far"}
+				}
+				st := w.challenge.Stages[last]
+				suite, err := st.Suite()
+				if err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "clstr: load stage %s of %s: %v\n", st.Key, w.challenge.Key, err)
+					return exitStatus(exitError)
+				}
+				out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", last+1, len(w.challenge.Stages), stageHeading(st))))
+				return watchAction(c, out, "", stageRun{name: w.challenge.Key + "/" + st.Key, suite: suite}, opts, filter)
+			}
 			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed"), filter: filter})
 			if status == exitFail {
 				out.line("%s", failedAdvice(w.challenge))

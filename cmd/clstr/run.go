@@ -89,7 +89,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("watch") {
-		return watchAction(c, out, script, opts, filter)
+		return watchAction(c, out, script, nil, opts, filter)
 	}
 
 	// The script is checked before anything else happens: a typo costs
