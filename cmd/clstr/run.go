@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -67,6 +69,10 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer done()
+	if _, err := os.Stat(script); errors.Is(err, fs.ErrNotExist) && !c.Bool("watch") {
+		// Named before anything else is looked at.
+		return fmt.Errorf("cannot read the script %s: no such file", c.Args().First())
+	}
 	opts, err := dockerOptions(c)
 	if err != nil {
 		return err
@@ -83,7 +89,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("watch") {
-		return watchAction(c, out, script, opts, filter)
+		return watchAction(c, out, script, nil, opts, filter)
 	}
 
 	// The script is checked before anything else happens: a typo costs
@@ -249,6 +255,13 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 			opts.Env = map[string]string{}
 		}
 		opts.Env[k] = v
+	}
+	// A program that cannot run is refused before Docker is asked
+	// anything; under --watch it may be rebuilt while clstr waits.
+	if !c.Bool("watch") {
+		if err := docker.CheckTarget(opts); err != nil {
+			return opts, fmt.Errorf("%s: %w", c.Command.Name, errors.Unwrap(err))
+		}
 	}
 	var err error
 	opts.Sandbox, err = nodeLimits(c)
