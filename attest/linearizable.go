@@ -3,8 +3,10 @@ package attest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -12,6 +14,8 @@ import (
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 	"github.com/clstr-dev/clstr/attest/internal/render"
+	"github.com/clstr-dev/clstr/internal/artifact"
+	"github.com/clstr-dev/clstr/internal/report/linpage"
 )
 
 // CheckLinearizable checks that the operations of h can be put in one
@@ -49,7 +53,12 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 	}
 	r.events.Add("", "NOT LINEARIZABLE: %s, model %s", summary, m.Name)
 	msg := res.Explain(h.Events)
-	if path, err := o.visualize(res); err != nil {
+	var full *artifact.Error
+	if path, err := o.visualize(res); errors.As(err, &full) {
+		// The run's files reached the disk limit: clstr's failure, not
+		// the target's, whatever the history says.
+		return o.fail(what, env(err))
+	} else if err != nil {
 		msg += "\n(the visualization could not be written: " + err.Error() + ")"
 	} else {
 		msg += "\nvisualization: " + path
@@ -63,27 +72,54 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 }
 
 // visualize writes the result's visualization into the run's artifact
-// directory, under a name made from the test's, and returns its path.
+// directory and returns its path. There is one file per check site (the
+// script position of the call): a later failure there, in a retry say,
+// replaces it. The page is made safe to open (internal/report/linpage)
+// and counted against the run's disk quota.
 func (o *Ops) visualize(res history.Result) (string, error) {
-	dir, err := o.d.r.artifactDir()
+	r := o.d.r
+	dir, err := r.artifactDir()
 	if err != nil {
 		return "", err
 	}
-	base := "linearizability-" + slug(o.d.test)
-	path := filepath.Join(dir, base+".html")
-	for i := 2; ; i++ {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		path = filepath.Join(dir, fmt.Sprintf("%s-%d.html", base, i))
-	}
-	if err := res.Visualize(path); err != nil {
+	name := "linearizability-" + siteSlug(o.pos, o.d.test) + ".html"
+	// porcupine writes its page to a path; it is read back from a file
+	// of the run's own, made afresh (O_EXCL), and removed.
+	raw, err := os.CreateTemp(dir, ".porcupine-*.tmp")
+	if err != nil {
 		return "", err
 	}
+	raw.Close()
+	defer os.Remove(raw.Name())
+	if err := res.Visualize(raw.Name()); err != nil {
+		return "", err
+	}
+	in, err := os.Open(raw.Name())
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	r.visualMu.Lock()
+	defer r.visualMu.Unlock()
+	if _, err := artifact.WriteFile(dir, name, r.disk, func(w io.Writer) error { return linpage.Rewrite(w, in) }); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
 	if rel, err := filepath.Rel(mustGetwd(), path); err == nil && !strings.HasPrefix(rel, "..") {
 		path = rel
 	}
 	return path, nil
+}
+
+// siteSlug names a check site in a file name: "election.star:42:9" →
+// "election-star-42"; the test's name when the position is unknown.
+func siteSlug(pos, test string) string {
+	if p := strings.Split(pos, ":"); len(p) >= 2 {
+		if _, err := strconv.Atoi(p[1]); err == nil {
+			return slug(p[0]) + "-" + p[1]
+		}
+	}
+	return slug(test)
 }
 
 // artifactDir returns the run's artifact directory, making a temporary one

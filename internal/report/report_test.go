@@ -194,6 +194,9 @@ func TestHTML(t *testing.T) {
 	if bytes.Contains(page, []byte("{{")) && bytes.Contains(page, []byte("{{DATA}}")) {
 		t.Error("a placeholder was left in the page")
 	}
+	if !bytes.Contains(page, []byte("script-src 'sha256-")) || bytes.Contains(page, []byte("script-src 'unsafe-inline'")) {
+		t.Error("the page's policy allows inline scripts and handlers; it must name its one script by hash")
+	}
 	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//`).Find(page); m != nil {
 		t.Errorf("the page loads something from elsewhere: %s", m)
 	}
