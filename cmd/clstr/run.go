@@ -321,6 +321,7 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	if cfg.logDir != "" {
 		ro.ArtifactDir = cfg.logDir
 	}
+	ro.Disk = quotaFrom(ctx)
 	began := time.Now()
 	res := s.Suite().Run(ctx, ro)
 	verdict := starlark.Verdict(res)

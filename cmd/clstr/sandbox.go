@@ -49,6 +49,7 @@ var limitUsage = map[string]string{
 	starlark.FlagDepth:            "depth of the Starlark call stack",
 	starlark.FlagMemory:           "heap the script's values may take",
 	starlark.FlagOutput:           "bytes print() and log() may write",
+	starlark.FlagDisk:             "bytes of the visualizations and the report the run leaves on disk",
 }
 
 // sandboxFlags are the flags of the sandbox, each limit showing its
@@ -73,6 +74,7 @@ func sandboxFlags() []cli.Flag {
 		starlark.FlagDepth:            strconv.Itoa(def.Depth),
 		starlark.FlagMemory:           sizeText(def.Memory),
 		starlark.FlagOutput:           sizeText(def.Output),
+		starlark.FlagDisk:             sizeText(def.Disk),
 	}
 	for _, name := range starlark.LimitFlags {
 		flags = append(flags, &cli.StringFlag{Name: name, Category: cat, Usage: "limit on the " + limitUsage[name], DefaultText: shown[name]})

@@ -31,6 +31,8 @@ type Writer struct {
 	// Quota, if not nil, bounds the bytes of the report's files, with
 	// whatever else of the run it counts.
 	Quota *artifact.Quota
+	// full is the quota's error if copying a file reached it.
+	full error
 }
 
 // NewWriter returns a writer of a report into dir for the command line
@@ -105,6 +107,10 @@ func (w *Writer) copyVisualizations(st *Stage, logDir string) error {
 	for _, src := range files {
 		name := filepath.Base(src)
 		if _, err := artifact.CopyFile(src, w.Dir, name, w.Quota); err != nil {
+			var full *artifact.Error
+			if errors.As(err, &full) && w.full == nil {
+				w.full = err
+			}
 			errs = append(errs, fmt.Errorf("copy %s: %w", src, err))
 			continue
 		}
@@ -141,17 +147,26 @@ func linkVisualizations(st *Stage) {
 // half a report and a link planted at either name is replaced, not
 // followed. verdict and exitStatus are the command's so far. Both files
 // are written a piece at a time, never whole in memory.
-func (w *Writer) Save(verdict string, exitStatus int) error {
+func (w *Writer) Save(verdict string, exitStatus int) (err error) {
 	w.Report.Run.Verdict, w.Report.Run.ExitStatus = verdict, exitStatus
 	if err := w.checkDir(); err != nil {
 		return err
+	}
+	if w.full != nil {
+		// The report is written all the same, with what fitted; the
+		// command fails with the limit.
+		defer func() {
+			if err == nil {
+				err = w.full
+			}
+		}()
 	}
 	if _, err := artifact.WriteFile(w.Dir, JSONFile, w.Quota, func(out io.Writer) error {
 		return encodeReport(out, &w.Report)
 	}); err != nil {
 		return err
 	}
-	_, err := artifact.WriteFile(w.Dir, HTMLFile, w.Quota, func(out io.Writer) error {
+	_, err = artifact.WriteFile(w.Dir, HTMLFile, w.Quota, func(out io.Writer) error {
 		return WriteHTML(out, &w.Report)
 	})
 	return err
