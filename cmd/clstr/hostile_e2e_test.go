@@ -66,3 +66,55 @@ func TestRunDiskBounded(t *testing.T) {
 		t.Errorf("the run's visualizations hold %d bytes; the limit is 6 MiB", total)
 	}
 }
+
+// ciScript sends text that forms workflow commands down every path to
+// clstr's output: print, a node's answer shown with a failure, a hint,
+// test names (a failing one, one not run).
+const ciScript = `suite(cluster = 1)
+
+def prints():
+    print("ok\n::warning file=src/main.go,line=1::forged warning\n   ::add-mask::secret\n##[group]hidden")
+
+def answers():
+    fetch("n1", "/kv/k", method = "PUT", body = "v\n    ::set-output name=verdict::pass\n::group::hidden\n\x1b]52;c;aGk=\x07")
+    get("n1", "/kv/k").status(200).body("w").hint("read your writes\n  ::warning file=src/main.go::forged hint\x1b[2J\n x ##[error]forged").run()
+
+test("prints", prints)
+test("::stop-commands::name", answers)
+test("::later\u202egnp.exe\u0085", answers)
+`
+
+// TestRunOnGitHubActions runs a hostile script as GitHub Actions would,
+// and checks with the runner's own parsing rules that clstr's annotation
+// is the only workflow command of its output, and that no control
+// character of the script's reaches it (the "(not run)" line included).
+func TestRunOnGitHubActions(t *testing.T) {
+	dockerOrSkip(t)
+	_, testnode := binaries(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "s.star"), []byte(ciScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := clstrInEnv(t, dir, []string{"GITHUB_ACTIONS=true"}, "run", "--binary", testnode, "s.star")
+	if res.status != exitFail {
+		t.Fatalf("exit status %d; want 1\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)
+	}
+	cmds := workflowCommands(res.stdout)
+	if len(cmds) != 1 {
+		t.Errorf("the output holds %d workflow commands; want clstr's annotation:\n%s", len(cmds), strings.Join(cmds, "\n"))
+	}
+	for _, c := range cmds {
+		if !strings.HasPrefix(c, "::error file=s.star,line=") || strings.ContainsAny(c, "\x1b\x07") {
+			t.Errorf("a workflow command that is not clstr's annotation, or holds a control: %q", c)
+		}
+	}
+	if cmds := workflowCommands(res.stderr); len(cmds) > 0 {
+		t.Errorf("standard error holds workflow commands: %q", cmds)
+	}
+	// The text is all there, made harmless.
+	plain := strings.ReplaceAll(res.stdout, zeroWidthSpace, "")
+	assertContains(t, "the output", plain, "::warning file=src/main.go,line=1::forged warning", "::set-output name=verdict::pass", "##[error]forged")
+	if strings.ContainsAny(res.stdout, "\x1b\x07\u202e\u0085") {
+		t.Errorf("the output holds raw controls:\n%q", res.stdout)
+	}
+}

@@ -65,6 +65,10 @@ func main() {
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if onGitHubActions() {
+		// No text clstr relays may become a workflow command (ciWriter).
+		stdout, stderr = newCIWriter(stdout), newCIWriter(stderr)
+	}
 	if !registryUsable(registry.Default, stderr) {
 		return exitError
 	}

@@ -155,9 +155,23 @@ func addReportError(ctx context.Context, w, stderr io.Writer, s runnable, what s
 // where failures are also written as annotations.
 func onGitHubActions() bool { return os.Getenv("GITHUB_ACTIONS") == "true" }
 
+// annotate writes the failures of st as annotations to w: through
+// ciWriter.command when w is one, as the only workflow commands of the
+// run.
 func annotate(w, stderr io.Writer, st report.Stage) {
 	wd, _ := os.Getwd()
-	if err := report.Annotations(w, st, wd); err != nil {
+	var b strings.Builder
+	err := report.Annotations(&b, st, wd)
+	if cw, ok := w.(*ciWriter); ok {
+		for _, line := range strings.SplitAfter(b.String(), "\n") {
+			if line != "" && err == nil {
+				err = cw.command(line)
+			}
+		}
+	} else if err == nil {
+		_, err = io.WriteString(w, b.String())
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "clstr: write GitHub annotations: %v\n", err)
 	}
 }

@@ -271,9 +271,11 @@ func runConfined(c *cli.Context) (bool, error) {
 		return true, fmt.Errorf("find the clstr executable to run the script in: %w", err)
 	}
 	stderr := c.App.ErrWriter
-	// What the child creates carries this process's owner label.
+	// What the child creates carries this process's owner label. The
+	// child writes straight to this process's output, through a ciWriter
+	// of its own on GitHub Actions.
 	owner := docker.Owner()
-	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), c.App.Writer, stderr)
+	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), rawWriter(c.App.Writer), rawWriter(stderr))
 	if err != nil {
 		return true, err
 	}

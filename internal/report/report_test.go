@@ -265,7 +265,7 @@ func TestAnnotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "::error file=challenges/raft/election.star,line=42,col=9,title=election.star%3A Writes Survive a Partition::" +
-		"100%25 wrong, a: b%0D%0Asecond line%0AHint: A node that knows no leader answers 503; after the heal, the majority's leader serves the key.\n"
+		"100%25 wrong, a: b\\x0d%0Asecond line%0AHint: A node that knows no leader answers 503; after the heal, the majority's leader serves the key.\n"
 	if b.String() != want {
 		t.Errorf("annotations\n%s\nwant\n%s", b.String(), want)
 	}
