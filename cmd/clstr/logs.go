@@ -20,6 +20,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/report"
+	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // A run leaves in logDir one "<node>.log" per node, lines "TIME
@@ -193,7 +194,9 @@ func (f *logFormat) format(l logLine) string {
 		loc = time.Local
 	}
 	ts := l.time.In(loc).Format("15:04:05.000")
-	prefix, text := "["+who+"]", l.text
+	// A node's output and an event's text are the target's and the
+	// script's: their controls are escaped, as in a failure.
+	prefix, text := "["+safetext.Line(who)+"]", safetext.Line(l.text)
 	if l.event {
 		text = "[" + text + "]"
 	}
