@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // workflowCommands returns the lines of out that the GitHub Actions
@@ -99,5 +101,17 @@ func TestCIWriter(t *testing.T) {
 	w.Write([]byte("::error::forged\n"))
 	if cmds := workflowCommands(b.String()); len(cmds) != 1 || cmds[0] != "::error title=t::m" {
 		t.Errorf("commands %q; want clstr's own only", cmds)
+	}
+}
+
+// TestNotRunNamesEscaped checks that the "(not run)" lines of the summary
+// escape a test's name as the other lines do: a bidi override, a C1
+// control.
+func TestNotRunNamesEscaped(t *testing.T) {
+	var b bytes.Buffer
+	o := newOutput(&b)
+	o.finish(&engine.Result{Tests: []engine.TestResult{{Name: "later\u202egnp.exe\u0085\x1b[2J", Status: engine.TestNotRun}}}, engine.VerdictFail, "")
+	if strings.ContainsAny(b.String(), "\u202e\u0085\x1b") || !strings.Contains(b.String(), `later\u202egnp.exe\x85\x1b[2J (not run)`) {
+		t.Errorf("the summary shows the name unescaped:\n%q", b.String())
 	}
 }

@@ -269,6 +269,14 @@ func TestAnnotations(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("annotations\n%s\nwant\n%s", b.String(), want)
 	}
+	// Controls of the script's text are escaped, not only % and line
+	// ends: no ESC reaches the log or the annotation.
+	b.Reset()
+	st.Tests[1].Failure.Hint = "\x1b]52;c;aGk=\x07\x1b[2J\u202e\u0085"
+	Annotations(&b, st, "/repo")
+	if strings.ContainsAny(b.String(), "\x1b\x07\u202e\u0085") || !strings.Contains(b.String(), `Hint: \x1b]52;c;aGk=\x07\x1b[2J\u202e\x85`) {
+		t.Errorf("annotation with controls: %q", b.String())
+	}
 	// A failure without a position is still an annotation, of the run.
 	b.Reset()
 	st.Tests[1].Failure.Position = nil
