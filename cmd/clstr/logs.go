@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/artifact"
 	"github.com/clstr-dev/clstr/internal/report"
 	"github.com/clstr-dev/clstr/internal/safetext"
 )
@@ -119,7 +120,12 @@ func logsHTML(c *cli.Context, stderr io.Writer, nodes []string) error {
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: logs: some lines could not be read: %v\n", err)
 	}
-	if err := os.WriteFile(path, page, 0o644); err != nil {
+	// As a report's page is written: a link at path is replaced, not
+	// written through.
+	if _, err := artifact.WriteFile(filepath.Dir(path), filepath.Base(path), nil, func(w io.Writer) error {
+		_, err := w.Write(page)
+		return err
+	}); err != nil {
 		fmt.Fprintf(stderr, "clstr: logs: %v\n", err)
 		return exitStatus(exitError)
 	}

@@ -304,6 +304,10 @@ func TestLogsEscaped(t *testing.T) {
 	run(ctx, []string{"clstr", "logs", "--follow"}, &follow, &errs)
 	raw("clstr logs --follow", follow.String())
 
+	// A link planted at the page's name is replaced, not written through.
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	os.Symlink(victim, filepath.Join(dir, "logs.html"))
 	out.Reset()
 	if st := run(context.Background(), []string{"clstr", "logs", "--html", "logs.html"}, &out, &errs); st != 0 {
 		t.Fatalf("clstr logs --html: exit %d: %s", st, errs.String())
@@ -311,6 +315,9 @@ func TestLogsEscaped(t *testing.T) {
 	page, err := os.ReadFile(filepath.Join(dir, "logs.html"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("clstr logs --html wrote through a link: %q", b)
 	}
 	// The page holds the text as JSON, which encodes controls; what the
 	// page shows is the escaped form.
