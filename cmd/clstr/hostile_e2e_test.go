@@ -1,10 +1,17 @@
 package main
 
 import (
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/internal/browsertest"
 )
 
 // diskScript fails check_linearizable again and again inside eventually,
@@ -117,4 +124,65 @@ func TestRunOnGitHubActions(t *testing.T) {
 	if strings.ContainsAny(res.stdout, "\x1b\x07\u202e\u0085") {
 		t.Errorf("the output holds raw controls:\n%q", res.stdout)
 	}
+}
+
+// TestRunVisualizationHostile runs a script whose describe(), request
+// paths and bodies, and the node's answers, hold markup that would run
+// script, then opens the report's copy of the visualization in Chromium,
+// hovers every operation, and checks that nothing ran and no request
+// reached a loopback listener.
+func TestRunVisualizationHostile(t *testing.T) {
+	dockerOrSkip(t)
+	_, testnode := binaries(t)
+	var hits atomic.Int64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	payload := fmt.Sprintf(`<img src=x onerror=\"window.pwned=1;new Image().src='http://%s/x'\">`, ln.Addr())
+	script := fmt.Sprintf(`suite(cluster = 1)
+
+P = "%s"
+
+def first_only(state, op):
+    return (state == 0, state + 1)
+
+m = model(0, first_only, describe = lambda s: P + "</script><script>window.pwned=1</script>" + str(s))
+
+def client(i):
+    fetch("n1", "/kv/k" + P, method = "PUT", body = P + "</script>")
+    fetch("n1", "/kv/k" + P)
+
+def hostile():
+    check_linearizable(clients(2, client, ops = 4), model = m)
+
+test("hostile", hostile)
+`, payload)
+	res := clstrRun(t, map[string]string{"s.star": script}, nil, "run", "--binary", testnode, "--report", "rep", "s.star")
+	if res.status != exitFail {
+		t.Fatalf("exit status %d; want 1\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)
+	}
+	files, _ := filepath.Glob(filepath.Join(res.dir, "rep", "linearizability-*.html"))
+	if len(files) != 1 {
+		t.Fatalf("visualizations in the report: %v; want one", files)
+	}
+	p := browsertest.Open(t, files[0])
+	if n := p.Hover(t, "#canvas svg rect[data-index]"); n < 4 {
+		t.Fatalf("hovered %d operations; want at least 4", n)
+	}
+	tip := browsertest.Eval[string](t, p, `(document.querySelector("#canvas > div") || {}).textContent || ""`)
+	if !strings.Contains(tip, "<img src=x onerror=") {
+		t.Errorf("the tooltip does not show the hostile text as text: %q", tip)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if browsertest.Eval[bool](t, p, `!!window.pwned || document.querySelectorAll("#canvas img, #canvas script").length > 0`) {
+		t.Error("hostile text became markup or ran in the visualization")
+	}
+	if n := hits.Load(); n > 0 {
+		t.Errorf("the visualization sent %d requests to a loopback listener", n)
+	}
+	p.CheckClean(t)
 }
