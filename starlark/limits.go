@@ -82,7 +82,7 @@ func DefaultLimits() Limits {
 		Depth:            1000,
 		Memory:           1 << 30,
 		Output:           16 << 20,
-		Disk:             1 << 30,
+		Disk:             2 << 30,
 	}
 }
 
