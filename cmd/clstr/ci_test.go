@@ -105,13 +105,16 @@ func TestCIWriter(t *testing.T) {
 }
 
 // TestNotRunNamesEscaped checks that the "(not run)" lines of the summary
-// escape a test's name as the other lines do: a bidi override, a C1
-// control.
+// escape a test's name as the other lines do (a bidi override, a C1
+// control), and that the first line and the steps escape a stage's name
+// and the target.
 func TestNotRunNamesEscaped(t *testing.T) {
 	var b bytes.Buffer
 	o := newOutput(&b)
+	o.start(stub{name: "stage\u202e\x1b[2J", tests: []string{"later"}}, "binary ./kv\x9b", 1)
+	o.Step("waiting for \x1b]52;c;aGk=\x07")
 	o.finish(&engine.Result{Tests: []engine.TestResult{{Name: "later\u202egnp.exe\u0085\x1b[2J", Status: engine.TestNotRun}}}, engine.VerdictFail, "")
-	if strings.ContainsAny(b.String(), "\u202e\u0085\x1b") || !strings.Contains(b.String(), `later\u202egnp.exe\x85\x1b[2J (not run)`) {
+	if strings.ContainsAny(b.String(), "\u202e\u0085\x1b\x07\u009b") || !strings.Contains(b.String(), `later\u202egnp.exe\x85\x1b[2J (not run)`) {
 		t.Errorf("the summary shows the name unescaped:\n%q", b.String())
 	}
 }

@@ -116,11 +116,13 @@ func (o *output) start(s runnable, target string, seed uint64) {
 	if k := s.Config().Spare; k > 0 {
 		spare = fmt.Sprintf(" (and %d spare)", k)
 	}
-	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s%s", s.Name(), n, tests, s.Config().Nodes, nodes, spare))+o.dim(" · "+target+" · seed "+strconv.FormatUint(seed, 10)))
+	// A stage's name and the target are a challenge author's text.
+	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s%s", safetext.Line(s.Name()), n, tests, s.Config().Nodes, nodes, spare))+o.dim(" · "+safetext.Line(target)+" · seed "+strconv.FormatUint(seed, 10)))
 }
 
 // Step implements engine.Reporter.
 func (o *output) Step(text string) {
+	text = safetext.Line(text)
 	if o.live {
 		o.setLive("· " + text + " …")
 		return
@@ -219,7 +221,7 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir strin
 		}
 	}
 	if res.CleanupErr != nil {
-		o.line("%s", o.yellow("warning: "+res.CleanupErr.Error()))
+		o.line("%s", o.yellow("warning: "+safetext.Line(res.CleanupErr.Error())))
 	}
 	var counts []string
 	add := func(n int, what string) {
