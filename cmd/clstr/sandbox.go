@@ -272,10 +272,12 @@ func runConfined(c *cli.Context) (bool, error) {
 	}
 	stderr := c.App.ErrWriter
 	// What the child creates carries this process's owner label. The
-	// child writes straight to this process's output, through a ciWriter
-	// of its own on GitHub Actions.
+	// child writes straight to this process's standard output, through a
+	// ciWriter of its own on GitHub Actions, where its annotations must
+	// reach the runner as they are; standard error passes through this
+	// process's ciWriter too, as do the lines the child's runtime writes.
 	owner := docker.Owner()
-	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), rawWriter(c.App.Writer), rawWriter(stderr))
+	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), rawWriter(c.App.Writer), stderr)
 	if err != nil {
 		return true, err
 	}
