@@ -44,7 +44,9 @@ func initCommand() *cli.Command {
 			"with every stage's description, " + progressFile + " (the challenge and the stage you are on),\n" +
 			"a Dockerfile for the language, a starter program, a .gitignore and a .dockerignore. It\n" +
 			"never overwrites a file; to a .gitignore or .dockerignore that exists (a repository of\n" +
-			"yours, say) it adds the lines clstr needs. 'clstr list' shows the challenges.",
+			"yours, say) it adds the lines clstr needs. 'clstr list' shows the challenges.\n\n" +
+			"CHALLENGE may also be a community challenge: a directory with a challenge.json, or a\n" +
+			".tar.gz, .tgz or .zip of one; its stages run sandboxed, as 'clstr run' runs a script.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Value: "go",
 				Usage: "write a Dockerfile and starter for `LANG`: " + strings.Join(languages, ", ")},
