@@ -55,7 +55,12 @@ func learnerTarget(c *cli.Context) (docker.Options, error) {
 	if c.IsSet("binary") && c.IsSet("image") {
 		return docker.Options{}, usageError{c.Command.Name + ": give --binary or --image, not both"}
 	}
-	return dockerOptions(c)
+	opts, err := dockerOptions(c)
+	if err == nil && !c.Bool("watch") {
+		// Under --watch the program may be rebuilt while clstr waits.
+		err = checkTarget(c, opts)
+	}
+	return opts, err
 }
 
 func listCommand() *cli.Command {

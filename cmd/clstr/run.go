@@ -106,6 +106,9 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
 		return exitStatus(exitError)
 	}
+	if err := checkTarget(c, opts); err != nil {
+		return err
+	}
 
 	return exitStatus(runOnDocker(c.Context, out, stderr, s, opts, runConfig{
 		filter:  filter,
@@ -256,16 +259,19 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 		}
 		opts.Env[k] = v
 	}
-	// A program that cannot run is refused before Docker is asked
-	// anything; under --watch it may be rebuilt while clstr waits.
-	if !c.Bool("watch") {
-		if err := docker.CheckTarget(opts); err != nil {
-			return opts, fmt.Errorf("%s: %w", c.Command.Name, errors.Unwrap(err))
-		}
-	}
 	var err error
 	opts.Sandbox, err = nodeLimits(c)
 	return opts, err
+}
+
+// checkTarget refuses a program that cannot run before Docker is asked
+// anything: a --binary that is no static Linux executable, a --target
+// with no Dockerfile.
+func checkTarget(c *cli.Context, opts docker.Options) error {
+	if err := docker.CheckTarget(opts); err != nil {
+		return fmt.Errorf("%s: %w", c.Command.Name, errors.Unwrap(err))
+	}
+	return nil
 }
 
 func describeTarget(o docker.Options) string {
