@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -157,38 +155,6 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, status))
 }
 
-// cancelOnSignal calls cancel at the first SIGINT or SIGTERM and quits at
-// once at the second; the returned function stops listening.
-func cancelOnSignal(cancel context.CancelCauseFunc, out *output, stderr io.Writer) func() {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case sig := <-sigs:
-			out.interrupted(sig)
-			cancel(fmt.Errorf("%v", sig))
-		case <-done:
-			return
-		}
-		// A second signal is for someone who will not wait for the
-		// cleanup; the next run, or clstr clean, removes what is left.
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(stderr, "clstr: %v again: quitting without cleaning up; run 'clstr clean' to remove what is left\n", sig)
-			os.Exit(exitError)
-		case <-done:
-		}
-	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-		<-exited
-	}
-}
-
 // loadOptions are the options every script of a run is loaded with.
 func loadOptions(c *cli.Context, out *output) starlark.Options {
 	return starlark.Options{Stdlib: stdlib.FS, Print: out.print, Sandbox: sandboxLimits(c)}
@@ -324,13 +290,16 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	began := time.Now()
 	res := s.Suite().Run(ctx, ro)
 	verdict := starlark.Verdict(res)
-	out.finish(res, verdict, cfg.logDir)
+	stoppedBy := interruptedBy(ctx, res)
+	out.finish(res, verdict, stoppedBy, cfg.logDir)
 	junitFrom(ctx).add(s, res, cfg.logDir)
 	addReport(ctx, out.w, cfg.stderr, s, res, cfg, began)
-	switch verdict {
-	case engine.VerdictPass:
+	switch {
+	case stoppedBy != nil:
+		return exitError
+	case verdict == engine.VerdictPass:
 		return exitPass
-	case engine.VerdictFail:
+	case verdict == engine.VerdictFail:
 		return exitFail
 	}
 	return exitError
