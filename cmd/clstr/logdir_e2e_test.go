@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -70,8 +71,9 @@ func clstrFiles(t *testing.T, dir string) map[string]string {
 }
 
 // TestRunWithoutDockerKeepsTheLastLogs runs a stage, then runs it, and a
-// learner's stage, where Docker does not answer: the logs of the first run
-// stay as they were, and clstr logs still shows them.
+// learner's stage, where Docker does not answer, and against an image that
+// does not build: the logs of the first run stay as they were, and clstr
+// logs still shows them.
 func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 	dockerOrSkip(t)
 	_, testnode := binaries(t)
@@ -88,17 +90,35 @@ func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 		t.Fatalf("the run left no n1.log: %v", slices.Sorted(maps.Keys(before)))
 	}
 
+	// An image that does not build starts no node either.
+	if err := os.MkdirAll(filepath.Join(ws, "bad"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "bad", "Dockerfile"), []byte("FROM scratch\nCOPY missing /missing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	silent := []string{"DOCKER_HOST=" + silentDocker(t)}
-	for _, args := range [][]string{
-		{"run", "--binary", testnode, "s.star"},
-		{"test", "--binary", testnode},
+	for _, tc := range []struct {
+		env    []string
+		args   []string
+		status int
+		says   string
+	}{
+		{silent, []string{"run", "--binary", testnode, "s.star"}, 2, "cannot reach the Docker daemon"},
+		{silent, []string{"test", "--binary", testnode}, 2, "cannot reach the Docker daemon"},
+		{nil, []string{"run", "--target", "bad", "s.star"}, 1, "missing"},
 	} {
-		res := clstrInEnv(t, ws, silent, args...)
-		wantStatus(t, res, 2)
-		assertContains(t, "stderr", res.stderr, "cannot reach the Docker daemon")
+		res := clstrInEnv(t, ws, tc.env, tc.args...)
+		if res.status != tc.status {
+			t.Errorf("clstr %v: exit status %d; want %d\nstdout:\n%s\nstderr:\n%s", tc.args, res.status, tc.status, res.stdout, res.stderr)
+		}
+		assertContains(t, "output", res.stdout+res.stderr, tc.says)
+		if strings.Contains(res.stdout, "logs: .clstr/logs/") {
+			t.Errorf("clstr %v points at the logs, which are the run before's", tc.args)
+		}
 		after := clstrFiles(t, ws)
 		if !maps.Equal(after, before) {
-			t.Errorf("clstr %v without Docker changed .clstr/: files %v, before %v", args, slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before)))
+			t.Errorf("clstr %v changed .clstr/: files %v, before %v", tc.args, slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before)))
 		}
 	}
 	res := clstrIn(t, ws, "logs")

@@ -278,7 +278,7 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	verdict := starlark.Verdict(res)
 	stoppedBy := interruptedBy(ctx, res)
 	shown := cfg.logDir
-	if !nodeStarted(cfg.events) {
+	if cfg.events != nil && !nodeStarted(cfg.events) {
 		shown = "" // the logs there are the last run's
 	}
 	out.finish(res, verdict, stoppedBy, shown)
