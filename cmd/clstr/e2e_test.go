@@ -345,7 +345,7 @@ func TestRunUsage(t *testing.T) {
 		{"bad regexp", []string{"run", "--binary", testnode, "--run", "(", "s.star"}, "is not a regular expression"},
 		{"no such test", []string{"run", "--binary", testnode, "--run", "nope", "s.star"}, `--run "nope" matches none of the tests: t`},
 		{"missing binary", []string{"run", "--binary", "nope", "s.star"}, "--binary nope is not a file"},
-		{"unknown flag", []string{"run", "--nope", "s.star"}, "flag provided but not defined: -nope"},
+		{"unknown flag", []string{"run", "--nope", "s.star"}, "run: no flag --nope"},
 		{"missing script", []string{"run", "--binary", testnode, "none.star"}, "cannot read the script none.star: no such file"},
 	}
 	for _, tc := range tests {

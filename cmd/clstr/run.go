@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,6 +62,10 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer done()
+	if _, err := os.Stat(script); errors.Is(err, fs.ErrNotExist) && !c.Bool("watch") {
+		// Named before anything else is looked at.
+		return fmt.Errorf("cannot read the script %s: no such file", c.Args().First())
+	}
 	opts, err := dockerOptions(c)
 	if err != nil {
 		return err
@@ -76,7 +82,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("watch") {
-		return watchAction(c, out, script, opts, filter)
+		return watchAction(c, out, script, nil, opts, filter)
 	}
 
 	// The script is checked before anything else happens: a typo costs
@@ -105,10 +111,11 @@ func runAction(c *cli.Context) error {
 
 // runOnDocker runs s on a cluster of Docker containers made from opts and
 // returns the exit status: it writes the event log and the node logs into
-// a fresh logDir (see freshLogDir), and tears the cluster down before it returns, also
-// when Ctrl-C cancels the run. `clstr run` and the learner's commands
-// (`clstr test`, `clstr next`) all run stages through it. With --junit, it
-// adds the stage to the JUnit report and rewrites the report's file.
+// a fresh logDir (see freshLogDir), and tears the cluster down before it
+// returns, also when Ctrl-C cancels the run. `clstr run` and the learner's
+// commands (`clstr test`, `clstr next`) all run stages through it. With
+// --junit, it adds the stage to the JUnit report and rewrites the report's
+// file.
 func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable, opts docker.Options, cfg runConfig) int {
 	// Ctrl-C cancels the run; the engine then tears the cluster down, and
 	// only then does clstr exit.
@@ -201,6 +208,13 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 			opts.Env = map[string]string{}
 		}
 		opts.Env[k] = v
+	}
+	// A program that cannot run is refused before Docker is asked
+	// anything; under --watch it may be rebuilt while clstr waits.
+	if !c.Bool("watch") {
+		if err := docker.CheckTarget(opts); err != nil {
+			return opts, fmt.Errorf("%s: %w", c.Command.Name, errors.Unwrap(err))
+		}
 	}
 	var err error
 	opts.Sandbox, err = nodeLimits(c)
