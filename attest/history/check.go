@@ -261,7 +261,7 @@ func (r Result) Explain(events []Event) string {
 		fmt.Fprintf(&b, ", key %q", r.Key)
 	}
 	if r.Earlier > 0 {
-		fmt.Fprintf(&b, ", after %d earlier writes of the run", r.Earlier)
+		fmt.Fprintf(&b, ", after %s of the run", plural(r.Earlier, "earlier write"))
 	}
 	if r.Ignored > 0 {
 		fmt.Fprintf(&b, "; %s", r.ignoredText())
@@ -313,7 +313,7 @@ func (r Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d operations checked (", r.Checked)
 	if r.Earlier > 0 {
-		fmt.Fprintf(&b, "+%d earlier writes, ", r.Earlier)
+		fmt.Fprintf(&b, "+%s, ", plural(r.Earlier, "earlier write"))
 	}
 	fmt.Fprintf(&b, "%d left open: unknown outcome", r.Unknown)
 	if r.NotApplied > 0 {
@@ -324,6 +324,14 @@ func (r Result) Summary() string {
 	}
 	fmt.Fprintf(&b, ") in %s", r.Duration.Round(time.Millisecond))
 	return b.String()
+}
+
+// plural is "1 thing" or "n things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // ignoredText counts the ignored operations: "2 ignored, outside the
