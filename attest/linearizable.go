@@ -84,7 +84,7 @@ func (r *run) outside(h history.History, m history.Model) []history.Op {
 		own[op]++
 		end = max(end, op.Invoke, op.Complete)
 	}
-	return r.hist.History(func(op history.Op) bool {
+	return r.hist.Ops(func(op history.Op) bool {
 		if op.Invoke > end {
 			return false
 		}
@@ -93,7 +93,7 @@ func (r *run) outside(h history.History, m history.Model) []history.Op {
 			return false
 		}
 		return true
-	}, func(history.Event) bool { return false }).Ops
+	})
 }
 
 // visualize writes the result's visualization into the run's artifact

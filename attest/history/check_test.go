@@ -239,4 +239,8 @@ func TestRecorderKeepsEveryOperationInOrder(t *testing.T) {
 			t.Fatalf("operation %d invoked before the one before it", i)
 		}
 	}
+	ops := r.Ops(func(op Op) bool { return op.Client == 1 })
+	if len(ops) != n/3 || ops[0].Invoke != time.Duration(n-1) {
+		t.Fatalf("Ops: %d operations of client 1, the first invoked at %d; want %d, in the order recorded", len(ops), ops[0].Invoke, n/3)
+	}
 }
