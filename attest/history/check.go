@@ -128,7 +128,7 @@ type Result struct {
 	info  porcupine.LinearizationInfo
 	// outside holds the operations of Minimal that are not the history's.
 	outside map[Op]bool
-	// model's contract, for Why.
+	// contract is the model's ContractText, for Why.
 	contract string
 	// open counts the kept operations of the history whose outcome is
 	// unknown, for Why.
@@ -187,14 +187,13 @@ func CheckAfter(other []Op, h History, m Model, timeout time.Duration) Result {
 	if m.Simplify != nil {
 		ops = m.Simplify(ops)
 	}
-	ops, keys := p.spread(m, ops)
-	res.Checked = len(ops)
 	for _, op := range ops {
 		if p.outside[op] {
 			res.Earlier++
 		}
 	}
-	res.Checked -= res.Earlier
+	res.Checked = len(ops) - res.Earlier
+	ops, keys := p.spread(m, ops)
 	var bounds map[int]time.Duration
 	if m.Bound != nil {
 		bounds = m.Bound(ops)
