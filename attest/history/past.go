@@ -149,7 +149,7 @@ func (p past) notes(m Model, minimal, ops []Op) []string {
 		note := fmt.Sprintf("%s was written at %s by %s in test %q, %s", quote(w.Body), stamp(w.Invoke), who(*w), w.Test, when)
 		k, _ := m.Past(*w)
 		for _, key := range p.keysOf(k) {
-			if l, ok := p.last[key]; ok && l.Invoke > w.Complete && m.Source(read, *w) {
+			if l, ok := p.last[key]; ok && l.Invoke > w.Complete {
 				note += fmt.Sprintf(", and overwritten before it began by %s's %s %s, acknowledged at %s", who(l), l.Method, l.Path, stamp(l.Complete))
 				if l.Body != "" {
 					note += fmt.Sprintf(" (%s)", quote(l.Body))
