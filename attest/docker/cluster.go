@@ -164,7 +164,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	c.netd = netdImage
 	for i := 1; i <= spec.Nodes+spec.Spare; i++ {
 		name := "n" + strconv.Itoa(i)
-		l, err := openNodeLog(r.opts.LogDir, name)
+		l, err := openNodeLog(r.opts.LogDir, name, r.opts.Disk)
 		if err != nil {
 			return nil, err
 		}

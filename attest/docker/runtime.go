@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clstr-dev/clstr/internal/artifact"
 	"io"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type Options struct {
 	Env map[string]string
 	// LogDir, if set, receives one "<node>.log" file per node.
 	LogDir string
+	// Disk, if not nil, bounds what the node logs hold together with the
+	// run's other files: a node's output past it is not written (the log
+	// says so once); nil for no bound.
+	Disk *artifact.Quota
 	// Subnet is the cluster network's first choice; "" means 10.0.42.0/24.
 	// If it is taken, the next free 10.0.x.0/24 is used.
 	Subnet string

@@ -74,6 +74,39 @@ func TestRunDiskBounded(t *testing.T) {
 	}
 }
 
+// TestRunNodeLogsBounded has a node write more output than the run's disk
+// limit: its log holds what fits, and says that the rest is not kept.
+func TestRunNodeLogsBounded(t *testing.T) {
+	dockerOrSkip(t)
+	_, testnode := binaries(t)
+	script := `suite(cluster = 1)
+
+def chatty():
+    line = "x" * 1023
+    for i in range(100):
+        post("n1", "/log", "\n".join([line] * 32)).status(200).run()
+
+test("A Node That Talks", chatty)
+`
+	res := clstrRun(t, map[string]string{"s.star": script}, nil, "run", "--binary", testnode, "--max-disk", "1MiB", "s.star")
+	if res.status != exitPass {
+		t.Fatalf("exit status %d; want 0\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)
+	}
+	log, err := os.ReadFile(filepath.Join(res.dir, ".clstr", "logs", "n1.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) > 1<<20+1024 {
+		t.Errorf("n1.log holds %d bytes; the disk limit is 1 MiB", len(log))
+	}
+	if len(log) < 1<<19 {
+		t.Errorf("n1.log holds %d bytes; want what fits in 1 MiB", len(log))
+	}
+	if !strings.Contains(string(log), "the rest of this node's output is not kept: raise it with --max-disk") {
+		t.Errorf("n1.log does not say its output was cut:\n%s", log[len(log)-300:])
+	}
+}
+
 // ciScript sends text that forms workflow commands down every path to
 // clstr's output: print, a node's answer shown with a failure, a hint,
 // test names (a failing one, one not run).

@@ -365,6 +365,7 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 		// own containers. Closing the runtime removes what is kept.
 		opts.ReuseSandboxes = true
 		opts.LogDir, _ = filepath.Abs(logDir)
+		opts.Disk = quotaFrom(ctx)
 		if base.verbose {
 			opts.BuildOutput = out.w
 		}

@@ -135,6 +135,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
+	opts.Disk = quotaFrom(ctx)
 	if cfg.verbose {
 		opts.BuildOutput = out.w
 	}

@@ -88,6 +88,7 @@ func newWatchSession(ctx context.Context, c *cli.Context, out *output, script st
 		loadOpts: loadOptions(c, out),
 	}
 	s.opts.LogDir, _ = filepath.Abs(logDir)
+	s.opts.Disk = quotaFrom(c.Context)
 	// Runs follow one another: the next cluster takes over the last one's
 	// network and sandboxes, and creates only the nodes' own containers.
 	// Closing the runtime removes what is kept.

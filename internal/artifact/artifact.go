@@ -81,6 +81,26 @@ func (q *Quota) Used() int64 {
 	return q.used
 }
 
+// Grow records that n more bytes are appended to path, a file written a
+// piece at a time (a node's log), if the quota has room for them; it
+// reports whether it had.
+func (q *Quota) Grow(path string, n int64) bool {
+	if q == nil || q.Limit <= 0 {
+		return true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.used+n > q.Limit {
+		return false
+	}
+	if q.sizes == nil {
+		q.sizes = map[string]int64{}
+	}
+	q.used += n
+	q.sizes[path] += n
+	return true
+}
+
 // room returns how many bytes path may hold; -1 for no bound.
 func (q *Quota) room(path string) int64 {
 	if q == nil || q.Limit <= 0 {
