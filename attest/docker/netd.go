@@ -24,16 +24,11 @@ import (
 )
 
 // netdName is the name clstr-netd runs under in its sandbox image. Any
-// program that imports this package becomes clstr-netd when started under
-// that name, so clstr (or a Go test binary) serves as its own sidecar; a
-// dynamically linked one brings its interpreter and libraries along.
+// Linux program that imports this package becomes clstr-netd when started
+// under that name (see netd_linux.go), so clstr (or a Go test binary)
+// serves as its own sidecar; a dynamically linked one brings its
+// interpreter and libraries along.
 const netdName = "clstr-netd"
-
-func init() {
-	if filepath.Base(os.Args[0]) == netdName {
-		os.Exit(netd.Main(os.Args[1:], newImpairer()))
-	}
-}
 
 var netdBinary = sync.OnceValues(findNetdBinary)
 
