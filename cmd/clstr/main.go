@@ -106,6 +106,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "clstr",
 		Usage:     "test distributed systems from the outside",
+		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are turned into exit statuses by run, not by the library.
@@ -116,7 +117,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand: false,
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
 			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
-			checkCommand(), fmtCommand(), completionCommand()},
+			checkCommand(), fmtCommand(), completionCommand(), versionCommand()},
 		EnableBashCompletion: true,
 	}
 }
