@@ -69,6 +69,10 @@ func Budget(memory int64) int64 {
 	return b
 }
 
+// confineMemory bounds a child's memory: limitMemory, as this system
+// can.
+var confineMemory = limitMemory
+
 // crashOut keeps fd 2 of a child open.
 var crashOut *os.File
 
@@ -94,7 +98,7 @@ func Enter() bool {
 	os.Stderr = childStderr()
 	budget, err := strconv.ParseInt(v, 10, 64)
 	if err == nil {
-		err = limitMemory(budget)
+		err = confineMemory(budget)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "clstr: confine the script's process: %v\n", err)
