@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,5 +159,55 @@ func TestContextReachesDaemon(t *testing.T) {
 	_, err = Connect(ctx)
 	if err == nil || !strings.Contains(err.Error(), `docker context "elsewhere"`) || !strings.Contains(err.Error(), "docker context use") {
 		t.Errorf("Connect through a dead context: %v; want it to name the context and what to do", err)
+	}
+}
+
+// TestResolveEndpointAgreesWithDockerCLI makes contexts with the docker
+// CLI itself and checks that clstr picks the endpoint the CLI picks, for
+// each way of choosing one.
+func TestResolveEndpointAgreesWithDockerCLI(t *testing.T) {
+	dockerCLI, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker CLI to compare with")
+	}
+	cfg := filepath.Join(t.TempDir(), "docker-config")
+	cli := func(env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(dockerCLI, args...)
+		cmd.Env = append(os.Environ(), append([]string{"DOCKER_CONFIG=" + cfg, "DOCKER_HOST=", "DOCKER_CONTEXT="}, env...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	cli(nil, "context", "create", "alpha", "--docker", "host=unix:///run/alpha/docker.sock")
+	cli(nil, "context", "create", "beta", "--docker", "host=tcp://10.1.2.3:2375")
+	cli(nil, "context", "use", "alpha")
+	for _, env := range [][]string{
+		nil,
+		{"DOCKER_CONTEXT=beta"},
+		{"DOCKER_CONTEXT=default"},
+		{"DOCKER_HOST=unix:///run/elsewhere.sock", "DOCKER_CONTEXT=beta"},
+	} {
+		name := strings.Join(env, " ")
+		if name == "" {
+			name = "the current context"
+		}
+		t.Run(name, func(t *testing.T) {
+			want := cli(env, "context", "inspect", "--format", "{{.Endpoints.docker.Host}}")
+			vars := map[string]string{"DOCKER_CONFIG": cfg}
+			for _, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				vars[k] = v
+			}
+			ep, err := resolveEndpoint(func(k string) string { return vars[k] }, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ep.Host != want {
+				t.Errorf("clstr picks %s (from %s); the docker CLI picks %s", ep.Host, ep.Source, want)
+			}
+		})
 	}
 }
