@@ -148,16 +148,15 @@ func Run(exe string, args, env []string, budget int64, stdout, stderr io.Writer)
 	cmd.Stderr = crashW
 	var errPipe, errW *os.File
 	if f, ok := stderr.(*os.File); ok {
-		passStderr(cmd, f)
-	} else {
-		errPipe, errW, err = os.Pipe()
-		if err != nil {
-			crashW.Close()
-			return Outcome{}, err
-		}
+		err = passStderr(cmd, f)
+	} else if errPipe, errW, err = os.Pipe(); err == nil {
 		defer errPipe.Close()
 		defer errW.Close()
-		passStderr(cmd, errW)
+		err = passStderr(cmd, errW)
+	}
+	if err != nil {
+		crashW.Close()
+		return Outcome{}, err
 	}
 
 	sigs := make(chan os.Signal, 4)

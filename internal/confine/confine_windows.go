@@ -22,10 +22,15 @@ const envStderr = "CLSTR_CONFINED_STDERR"
 func childAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
 
 // passStderr lets the child inherit f and tells it which handle it is.
-func passStderr(cmd *exec.Cmd, f *os.File) {
+// The handle must be inheritable; only the handles listed are inherited.
+func passStderr(cmd *exec.Cmd, f *os.File) error {
 	h := syscall.Handle(f.Fd())
+	if err := windows.SetHandleInformation(windows.Handle(h), windows.HANDLE_FLAG_INHERIT, windows.HANDLE_FLAG_INHERIT); err != nil {
+		return fmt.Errorf("pass standard error to the script's process: %w", err)
+	}
 	cmd.SysProcAttr.AdditionalInheritedHandles = append(cmd.SysProcAttr.AdditionalInheritedHandles, h)
 	cmd.Env = append(cmd.Env, envStderr+"="+strconv.FormatUint(uint64(h), 10))
+	return nil
 }
 
 // childStderr returns the parent's standard error, whose handle the

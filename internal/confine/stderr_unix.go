@@ -12,4 +12,7 @@ import (
 func childStderr() *os.File { return os.NewFile(3, "/dev/stderr") }
 
 // passStderr hands f to the child as its fd 3.
-func passStderr(cmd *exec.Cmd, f *os.File) { cmd.ExtraFiles = []*os.File{f} }
+func passStderr(cmd *exec.Cmd, f *os.File) error {
+	cmd.ExtraFiles = []*os.File{f}
+	return nil
+}
