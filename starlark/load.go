@@ -1,6 +1,7 @@
 package starlark
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,6 +24,14 @@ const StdlibPrefix = "@stdlib//"
 // fileOptions are the dialect clstr scripts are written in: while loops,
 // recursion, top-level control flow and sets are allowed.
 var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: false, Recursion: true}
+
+// Dialect returns the options clstr parses scripts with, for tools that
+// read scripts without running them (a copy: the caller may not change
+// the runner's).
+func Dialect() *syntax.FileOptions {
+	o := *fileOptions
+	return &o
+}
 
 // A module is one compiled file of a bundle.
 type module struct {
@@ -120,6 +129,7 @@ func (c *compiler) compile(key, from, loadName string, at syntax.Position) error
 		}
 		return posError(at, err.Error())
 	}
+	src = bytes.TrimPrefix(src, []byte("\ufeff")) // a byte order mark, as some editors write
 	name := c.displayName(key)
 	predeclared := c.opts.Predeclared
 	if predeclared == nil {

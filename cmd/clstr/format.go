@@ -8,12 +8,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bazelbuild/buildtools/build"
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/urfave/cli/v2"
+	"go.starlark.net/syntax"
 
 	"github.com/clstr-dev/clstr/internal/inroot"
+	"github.com/clstr-dev/clstr/starlark"
 )
 
 func fmtCommand() *cli.Command {
@@ -107,22 +110,139 @@ func fmtAction(c *cli.Context) error {
 	return nil
 }
 
-// whileLoop finds a while loop, which clstr's dialect allows and the
-// formatter's parser does not know.
-var whileLoop = regexp.MustCompile(`(?m)^[ \t]*while[ \t(]`)
-
 // formatStar returns src in the canonical layout. It only prints what it
 // parsed: none of the formatter's rewrites for Bazel files (sorted loads,
 // reordered arguments) are applied.
 func formatStar(name string, src []byte) ([]byte, error) {
-	f, err := build.ParseDefault(name, src)
+	bom := []byte("\ufeff") // kept as it was: editors on Windows write one
+	hasBOM := bytes.HasPrefix(src, bom)
+	src, loopVar, err := prepareForFormatter(name, bytes.TrimPrefix(src, bom))
 	if err != nil {
-		if whileLoop.Match(src) {
-			return nil, fmt.Errorf("%v\n(clstr fmt cannot format a script with a while loop yet; it is left as it is)", err)
-		}
 		return nil, err
 	}
-	return build.FormatWithoutRewriting(f), nil
+	f, err := build.ParseDefault(name, src)
+	if err != nil {
+		return nil, err
+	}
+	out := build.FormatWithoutRewriting(f)
+	if loopVar != "" {
+		out = regexp.MustCompile(`(?m)^([ \t]*)for `+loopVar+` in `).ReplaceAll(out, []byte("${1}while "))
+	}
+	if hasBOM {
+		out = append(bom, out...)
+	}
+	return out, nil
+}
+
+// prepareForFormatter hands the formatter's parser, which was made for
+// Bazel files, what clstr's dialect allows and it does not know. Each
+// while loop becomes a for loop over its condition under a name the
+// script does not use (loopVar, to be turned back after formatting), and
+// tabs in indentation become spaces, to the next multiple of eight
+// columns as clstr's parser counts them. Both are found by clstr's own
+// parser, so a syntax error has the script's own positions, and nothing
+// inside a string literal changes.
+func prepareForFormatter(name string, src []byte) (out []byte, loopVar string, err error) {
+	if !bytes.Contains(src, []byte("while")) && !bytes.Contains(src, []byte("\t")) {
+		return src, "", nil
+	}
+	f, err := starlark.Dialect().Parse(name, src, syntax.RetainComments)
+	if err != nil {
+		return nil, "", err
+	}
+	lines := lineOffsets(src)
+	offset := func(p syntax.Position) int {
+		start := lines[p.Line-1]
+		return start + byteColumn(src[start:], int(p.Col))
+	}
+	var whiles [][2]int // the byte range of each "while" keyword
+	var strs [][2]int   // and of each string literal
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.WhileStmt:
+			at := offset(n.While)
+			whiles = append(whiles, [2]int{at, at + len("while")})
+		case *syntax.Literal:
+			if n.Token == syntax.STRING || n.Token == syntax.BYTES {
+				from, to := n.Span()
+				strs = append(strs, [2]int{offset(from), offset(to)})
+			}
+		}
+		return true
+	})
+	loopVar = "_while_"
+	for bytes.Contains(src, []byte(loopVar)) {
+		loopVar += "_"
+	}
+	inString := func(at int) bool {
+		for _, s := range strs {
+			if s[0] < at && at < s[1] {
+				return true
+			}
+		}
+		return false
+	}
+	var b bytes.Buffer
+	for i, start := range lines {
+		end := len(src)
+		if i+1 < len(lines) {
+			end = lines[i+1]
+		}
+		line := src[start:end]
+		if !inString(start) {
+			line = expandIndent(line)
+		}
+		for j := len(whiles) - 1; j >= 0; j-- { // from the right: offsets stay valid
+			w := whiles[j]
+			if w[0] >= start && w[1] <= end {
+				at := w[0] - start + len(line) - (end - start)
+				line = append(append(append([]byte{}, line[:at]...), "for "+loopVar+" in"...), line[at+len("while"):]...)
+			}
+		}
+		b.Write(line)
+	}
+	if len(whiles) == 0 {
+		loopVar = ""
+	}
+	return b.Bytes(), loopVar, nil
+}
+
+// expandIndent turns the tabs of line's indentation into spaces.
+func expandIndent(line []byte) []byte {
+	col, i := 0, 0
+	for ; i < len(line) && (line[i] == ' ' || line[i] == '\t'); i++ {
+		if line[i] == '\t' {
+			col += 8 - col%8
+		} else {
+			col++
+		}
+	}
+	if !bytes.Contains(line[:i], []byte("\t")) {
+		return line
+	}
+	return append(bytes.Repeat([]byte(" "), col), line[i:]...)
+}
+
+// lineOffsets returns the byte offset at which each line of src starts.
+func lineOffsets(src []byte) []int {
+	offs := []int{0}
+	for i, c := range src {
+		if c == '\n' && i+1 < len(src) {
+			offs = append(offs, i+1)
+		}
+	}
+	return offs
+}
+
+// byteColumn turns the parser's 1-based column on line (counted in
+// runes) into a byte offset from the start of the line.
+func byteColumn(line []byte, col int) int {
+	off := 0
+	for i := 1; i < col && off < len(line); i++ {
+		_, size := utf8.DecodeRune(line[off:])
+		off += size
+	}
+	return off
 }
 
 // writeAtomically replaces the file at path by data, keeping its mode: the

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,7 +26,7 @@ import (
 // targetFlags say which program the learner's commands test: by default
 // the Dockerfile in the current directory.
 func targetFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "binary", Usage: "wrap the static Linux executable at `PATH` FROM scratch instead of building the Dockerfile (works with no registry)"},
 		&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG` instead of building the Dockerfile"},
 		&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
@@ -31,7 +34,20 @@ func targetFlags() []cli.Flag {
 		seedFlag(),
 		junitFlag(),
 		reportFlag(),
+	}, sandboxFlags()...) // for a community challenge; a built-in one runs trusted
+}
+
+// workspaceError is what test and next return when learnerWorkspace
+// did not give them a workspace: its error, or, when a confined child did
+// the work, the child's verdict.
+func workspaceError(c *cli.Context, err error) error {
+	var st exitStatus
+	var ue usageError
+	if err == nil || errors.As(err, &st) || errors.As(err, &ue) {
+		return err
 	}
+	fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
+	return exitStatus(exitError)
 }
 
 // learnerTarget reads the target flags of test and next.
@@ -39,7 +55,12 @@ func learnerTarget(c *cli.Context) (docker.Options, error) {
 	if c.IsSet("binary") && c.IsSet("image") {
 		return docker.Options{}, usageError{c.Command.Name + ": give --binary or --image, not both"}
 	}
-	return dockerOptions(c)
+	opts, err := dockerOptions(c)
+	if err == nil && !c.Bool("watch") {
+		// Under --watch the program may be rebuilt while clstr waits.
+		err = checkTarget(c, opts)
+	}
+	return opts, err
 }
 
 func listCommand() *cli.Command {
@@ -111,21 +132,26 @@ func testCommand() *cli.Command {
 			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
 		Flags: append(targetFlags(),
 			&cli.BoolFlag{Name: "so-far", Usage: "run every stage up to the current one (or STAGE), stopping at the first that fails"},
+			&cli.StringFlag{Name: "run", Usage: "run only the stage's tests whose names match `REGEX`"},
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "build and run the stage again whenever your sources (or --binary) change, until Ctrl-C"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
 				return usageError{"test: give at most one stage: clstr test [flags] [STAGE]"}
 			}
-			w, err := openWorkspace(".", registry.Default)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
-				return exitStatus(exitError)
+			w, ok, err := learnerWorkspace(c)
+			if !ok {
+				return workspaceError(c, err)
 			}
 			last := w.index
 			if key := c.Args().First(); key != "" {
 				if last = stageIndex(w.challenge, key); last < 0 {
-					return usageError{fmt.Sprintf("test: %s has no stage %q; its stages are %s", w.challenge.Key, key, stageKeys(w.challenge))}
+					return usageError{fmt.Sprintf("test: %s has no stage %q%s; its stages are %s", w.challenge.Key, key, didYouMeanStage(w.challenge, key), stageKeys(w.challenge))}
 				}
+			}
+			filter, err := stageFilter(c, w.challenge.Stages[last])
+			if err != nil {
+				return err
 			}
 			opts, err := learnerTarget(c)
 			if err != nil {
@@ -139,13 +165,46 @@ func testCommand() *cli.Command {
 				first = 0
 			}
 			out := newOutput(c.App.Writer)
-			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed")})
+			if c.Bool("watch") {
+				if c.Bool("so-far") {
+					return usageError{"test: --watch runs one stage again and again; leave out --so-far"}
+				}
+				st := w.challenge.Stages[last]
+				suite, err := st.Suite()
+				if err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "clstr: load stage %s of %s: %v\n", st.Key, w.challenge.Key, err)
+					return exitStatus(exitError)
+				}
+				out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", last+1, len(w.challenge.Stages), stageHeading(st))))
+				return watchAction(c, out, "", stageRun{name: w.challenge.Key + "/" + st.Key, suite: suite}, opts, filter)
+			}
+			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed"), filter: filter})
 			if status == exitFail {
 				out.line("%s", failedAdvice(w.challenge))
 			}
 			return exitStatus(status)
 		},
 	}
+}
+
+// stageFilter reads test's --run: the tests of st to run, nil for all.
+func stageFilter(c *cli.Context, st *registry.Stage) (*regexp.Regexp, error) {
+	expr := c.String("run")
+	if expr == "" {
+		return nil, nil
+	}
+	if c.Bool("so-far") {
+		return nil, usageError{"test: --run picks tests of one stage; leave out --so-far"}
+	}
+	filter, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("test: --run %q is not a regular expression: %v", expr, err)}
+	}
+	suite, err := st.Suite()
+	if err == nil && !matchesAny(filter, suite.TestNames()) {
+		return nil, usageError{fmt.Sprintf("test: --run %q matches none of the tests of %s: %s", expr, st.Key, strings.Join(suite.TestNames(), ", "))}
+	}
+	return filter, nil
 }
 
 func nextCommand() *cli.Command {
@@ -161,10 +220,15 @@ func nextCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usageError{"next: takes no arguments; it tests the stage " + progressFile + " names"}
 			}
-			w, err := openWorkspace(".", registry.Default)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
-				return exitStatus(exitError)
+			w, ok, err := learnerWorkspace(c)
+			if !ok {
+				return workspaceError(c, err)
+			}
+			if w.done {
+				out := newOutput(c.App.Writer)
+				out.line("%s You have passed every stage of %s: there is no next stage.", out.green("★"), out.bold(w.challenge.Name))
+				out.line("  %s", doneAdvice)
+				return nil
 			}
 			opts, err := learnerTarget(c)
 			if err != nil {
@@ -192,7 +256,12 @@ func nextCommand() *cli.Command {
 func advance(stderr io.Writer, out *output, w *workspace) error {
 	c := w.challenge
 	if w.index == len(c.Stages)-1 {
+		if err := w.finish(); err != nil {
+			fmt.Fprintf(stderr, "clstr: the stage passed, but %v\n", err)
+			return exitStatus(exitError)
+		}
 		out.line("\n%s You have passed every stage of %s. Congratulations!", out.green("★"), out.bold(c.Name))
+		out.line("  %s", doneAdvice)
 		return nil
 	}
 	passed := w.index
@@ -208,6 +277,9 @@ func advance(stderr io.Writer, out *output, w *workspace) error {
 	out.line("  Read it in README.md, section %q; then run 'clstr test'.", readmeSection(passed+1, next))
 	return nil
 }
+
+// doneAdvice is what there is to do once every stage passed.
+const doneAdvice = "'clstr test --so-far' runs every stage again; 'clstr test STAGE' runs one."
 
 // failedAdvice is what to do after a stage failed.
 func failedAdvice(c *registry.Challenge) string {
@@ -254,7 +326,7 @@ func writeStatus(wr io.Writer, o *output, w *workspace) {
 	for i, s := range c.Stages {
 		mark, text := o.dim("·"), fmt.Sprintf("%d. %-*s  %s", i+1, width, s.Key, s.Title)
 		switch {
-		case i < w.index:
+		case i < w.index || w.done:
 			mark = o.green("✓")
 		case i == w.index:
 			mark, text = o.yellow("→"), o.bold(text)
@@ -262,6 +334,10 @@ func writeStatus(wr io.Writer, o *output, w *workspace) {
 			text = o.dim(text)
 		}
 		fmt.Fprintf(wr, "%s %s\n", mark, text)
+	}
+	if w.done {
+		fmt.Fprintf(wr, "\nAll %s passed: %s is done.\n%s\n", plural(len(c.Stages), "stage"), c.Key, doneAdvice)
+		return
 	}
 	fmt.Fprintf(wr, "\n%d of %s passed. Current stage: %s.\n", w.index, plural(len(c.Stages), "stage"), w.progress.Stage)
 	fmt.Fprintln(wr, "'clstr test' tests it; 'clstr next' moves on once it passes.")

@@ -201,6 +201,14 @@ func TestLearnStarterFails(t *testing.T) {
 		"README.md describes every stage",
 		"clstr logs")
 
+	// --run picks tests of the stage: only the one named runs.
+	res = clstrIn(t, ws, "test", "--binary", "./server", "--run", "Unsupported Methods")
+	wantStatus(t, res, 1)
+	assertContains(t, "output", res.stdout, "✗ Unsupported Methods Answer 405", "FAILED  1 failed")
+	if strings.Contains(res.stdout, "PUT Stores Values") {
+		t.Errorf("--run ran a test it does not match:\n%s", res.stdout)
+	}
+
 	res = clstrIn(t, ws, "next", "--binary", "./server")
 	wantStatus(t, res, 1)
 	assertContains(t, "output", res.stdout, "✗ PUT Stores Values", "clstr.yaml stays at http-api")

@@ -36,6 +36,7 @@ func TestStatus(t *testing.T) {
 		{1, []string{"✓ 1. health", "→ 2. echo", "· 3. again", "1 of 3 stages passed. Current stage: echo."}},
 		{2, []string{"✓ 1. health", "✓ 2. echo", "→ 3. again", "2 of 3 stages passed. Current stage: again."}},
 	}
+	done := []string{"✓ 1. health", "✓ 2. echo", "✓ 3. again", "All 3 stages passed: echo is done.", "clstr test --so-far"}
 	for _, tc := range tests {
 		t.Run(c.Stages[tc.index].Key, func(t *testing.T) {
 			var b bytes.Buffer
@@ -48,6 +49,16 @@ func TestStatus(t *testing.T) {
 			}
 		})
 	}
+	t.Run("done", func(t *testing.T) {
+		var b bytes.Buffer
+		w := &workspace{progress: progress{"echo", "again"}, challenge: c, index: 2, done: true}
+		writeStatus(&b, &output{w: &b}, w)
+		for _, want := range done {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("status does not contain %q:\n%s", want, b.String())
+			}
+		}
+	})
 }
 
 func TestAdvanceSaysWhatIsNext(t *testing.T) {
@@ -84,8 +95,29 @@ func TestAdvanceSaysWhatIsNext(t *testing.T) {
 			if p, err := parseProgress(data); err != nil || p.Stage != tc.wantStage {
 				t.Errorf("clstr.yaml afterwards: %q, %v; want stage %s", data, err, tc.wantStage)
 			}
+			last := tc.stage == "again"
+			if again, err := openWorkspace(dir, reg); err != nil || again.done != last {
+				t.Errorf("after the stage passed, done = %v (%v); want %v:\n%s", again != nil && again.done, err, last, data)
+			}
 		})
 	}
+}
+
+// TestNextWhenDone: once the last stage passed, next says so and runs
+// nothing (no Docker is asked), and status shows every stage passed.
+func TestNextWhenDone(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	if err := os.WriteFile(progressFile, []byte("challenge: kv-store\nstage: joint-consensus\ndone: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, stdout, stderr := clstrHere("next")
+	if status != 0 {
+		t.Fatalf("next: status %d\n%s%s", status, stdout, stderr)
+	}
+	assertContains(t, "next", stdout, "You have passed every stage of", "no next stage", "clstr test --so-far")
+	_, stdout, _ = clstrHere("status")
+	assertContains(t, "status", stdout, "✓ 8. joint-consensus", "All 8 stages passed: kv-store is done.")
 }
 
 func TestLearnerUsage(t *testing.T) {
@@ -107,6 +139,9 @@ func TestLearnerUsage(t *testing.T) {
 		{[]string{"status", "x"}, "status: takes no arguments"},
 		{[]string{"init"}, "init: give a challenge"},
 		{[]string{"logs", "../x"}, `logs: "../x" is not a node name`},
+		{[]string{"test", "--run", "("}, `test: --run "(" is not a regular expression`},
+		{[]string{"test", "--run", "zzz"}, `test: --run "zzz" matches none of the tests of http-api: PUT Stores Values, `},
+		{[]string{"test", "--so-far", "--run", "PUT"}, "test: --run picks tests of one stage; leave out --so-far"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -234,10 +234,16 @@ func nodeColor(node string) string {
 	return nodeColors[(n-1)%len(nodeColors)]
 }
 
-// hasLogs reports whether dir holds any log file.
+// hasLogs reports whether dir holds a log file with something in it: a
+// run that wrote nothing has no logs to show.
 func hasLogs(dir string) bool {
 	m, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	return len(m) > 0
+	for _, p := range m {
+		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // logReader reads the log files of a run directory, a piece at a time:

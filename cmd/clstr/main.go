@@ -70,7 +70,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cliArgs = args
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, flagsFirst(app, args))
+	if typed, current, ok := completionRequest(args); ok {
+		for _, w := range complete(app, ".", typed, current) {
+			fmt.Fprintln(stdout, w)
+		}
+		return exitPass
+	}
+	if err := unknownCommand(app, args); err != nil {
+		return reportError(stderr, err)
+	}
+	return reportError(stderr, app.RunContext(ctx, flagsFirst(app, args)))
+}
+
+// reportError prints err, if any, and returns the exit status it means.
+func reportError(stderr io.Writer, err error) int {
 	var st exitStatus
 	var ue usageError
 	switch {
@@ -103,7 +116,7 @@ func registryUsable(r *registry.Registry, stderr io.Writer) bool {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "clstr",
 		Usage:     "test distributed systems from the outside",
 		Version:   version,
@@ -112,14 +125,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are turned into exit statuses by run, not by the library.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return usageError{err.Error()}
+			return flagUsageError(c, err)
 		},
 		HideHelpCommand: false,
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
 			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
 			checkCommand(), fmtCommand(), completionCommand(), versionCommand()},
-		EnableBashCompletion: true,
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+		switch c.Name {
+		case "test", "next", "status", "logs":
+			// A learner's commands work from any directory of the challenge.
+			c.Before = enterWorkspace
+		}
+	}
+	return app
 }
 
 // flagsFirst moves a command's flags before its arguments, so that

@@ -160,9 +160,9 @@ func (o *output) print(pos, msg string) {
 	o.line("  %s %s", o.dim(pos+":"), safetext.Text(msg))
 }
 
-// interrupted says that a signal stops the run.
-func (o *output) interrupted(sig os.Signal) {
-	o.line("%s", o.yellow(fmt.Sprintf("interrupted (%v): stopping the cluster …", sig)))
+// interrupted says that a signal, named as "SIGINT", stops the run.
+func (o *output) interrupted(sig string) {
+	o.line("%s", o.yellow(fmt.Sprintf("interrupted (%s): stopping the cluster …", sig)))
 }
 
 // failure writes an error of a test or of the run, indented.
@@ -197,19 +197,24 @@ func (o *output) failure(err error) {
 }
 
 // finish reports what stopped the run, the tests that did not run, and
-// the summary.
-func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir string) {
+// the summary. A run that the signal stoppedBy (nil for none) cut short
+// has no verdict: the test it stopped counts as stopped, not failed.
+func (o *output) finish(res *engine.Result, verdict engine.Verdict, stoppedBy os.Signal, logDir string) {
 	if res.Err != nil {
 		o.line("%s %s", o.red("✗"), o.bold(stopReason(res.Err)))
 		o.failure(unwrapSetup(res.Err))
 	}
-	var passed, failed, notRun, skipped int
+	var passed, failed, stopped, notRun, skipped int
 	for _, t := range res.Tests {
 		switch t.Status {
 		case engine.TestPassed:
 			passed++
 		case engine.TestFailed:
-			failed++
+			if stoppedBy != nil {
+				stopped++
+			} else {
+				failed++
+			}
 		case engine.TestSkipped:
 			skipped++
 		default:
@@ -228,6 +233,7 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir strin
 	}
 	add(failed, "failed")
 	add(passed, "passed")
+	add(stopped, "stopped")
 	add(notRun, "not run")
 	add(skipped, "skipped")
 	summary := strings.Join(counts, ", ")
@@ -235,10 +241,12 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir strin
 		summary = "no test ran"
 	}
 	took := duration(res.Duration)
-	switch verdict {
-	case engine.VerdictPass:
+	switch {
+	case stoppedBy != nil:
+		o.line("%s  by %s before a verdict: %s in %s", o.yellow(o.bold("INTERRUPTED")), signalName(stoppedBy), summary, took)
+	case verdict == engine.VerdictPass:
 		o.line("%s  %s in %s", o.green(o.bold("PASSED")), summary, took)
-	case engine.VerdictFail:
+	case verdict == engine.VerdictFail:
 		o.line("%s  %s in %s", o.red(o.bold("FAILED")), summary, took)
 	default:
 		o.line("%s  clstr could not judge the target: %s in %s", o.yellow(o.bold("ERROR")), summary, took)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,8 @@ func TestParseProgress(t *testing.T) {
 		{name: "quoted values", data: "challenge: \"kv-store\"\nstage: 'persistence'\n",
 			want: progress{"kv-store", "persistence"}},
 		{name: "other keys are allowed", data: "challenge: kv-store\nlanguage: go\nstage: http-api",
+			want: progress{"kv-store", "http-api"}},
+		{name: "a byte order mark", data: "\ufeffchallenge: kv-store\nstage: http-api\n",
 			want: progress{"kv-store", "http-api"}},
 		{name: "no stage", data: "challenge: kv-store\n", err: "names no stage"},
 		{name: "empty", data: "", err: "names no challenge"},
@@ -50,6 +53,40 @@ func TestParseProgress(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUnknownProgressKeys(t *testing.T) {
+	got := unknownProgressKeys([]byte("\ufeffchallenge: kv-store\nstage: http-api\nreprot: out\nlanguage: go\nreport: r\n"))
+	want := []string{
+		`clstr.yaml:3: clstr reads no key "reprot" (did you mean report?); its keys are challenge, stage, report, done, source`,
+		`clstr.yaml:4: clstr reads no key "language"; its keys are challenge, stage, report, done, source`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := string(withStage([]byte("\ufeffstage: a\nchallenge: c\n"), "b")); got != "\ufeffstage: b\nchallenge: c\n" {
+		t.Errorf("withStage dropped the byte order mark: %q", got)
+	}
+}
+
+// TestWorkspaceFromASubdirectory runs a learner's commands in a directory
+// below the challenge's: they find its clstr.yaml, as git finds .git.
+func TestWorkspaceFromASubdirectory(t *testing.T) {
+	clstr, _ := binaries(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		progressFile:       "challenge: kv-store\nstage: persistence\nreprot: out\n",
+		"src/deep/main.go": "package main\n",
+	})
+	cmd := exec.Command(clstr, "status")
+	cmd.Dir = filepath.Join(dir, "src", "deep")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("clstr status in a subdirectory: %v\n%s", err, stderr.String())
+	}
+	assertContains(t, "stdout", stdout.String(), "→ 2. persistence")
+	assertContains(t, "stderr", stderr.String(), `clstr reads no key "reprot" (did you mean report?)`)
 }
 
 func TestProgressRoundTrip(t *testing.T) {

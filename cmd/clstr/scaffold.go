@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clstr-dev/clstr/challenges"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -41,8 +42,11 @@ func initCommand() *cli.Command {
 		ArgsUsage: "CHALLENGE [DIR]",
 		Description: "Writes into DIR (by default a new directory named after the challenge) a README.md\n" +
 			"with every stage's description, " + progressFile + " (the challenge and the stage you are on),\n" +
-			"a Dockerfile for the language, a starter program and a .gitignore. It never overwrites\n" +
-			"a file. 'clstr list' shows the challenges.",
+			"a Dockerfile for the language, a starter program, a .gitignore and a .dockerignore. It\n" +
+			"never overwrites a file; to a .gitignore or .dockerignore that exists (a repository of\n" +
+			"yours, say) it adds the lines clstr needs. 'clstr list' shows the challenges.\n\n" +
+			"CHALLENGE may also be a community challenge: a directory with a challenge.json, or a\n" +
+			".tar.gz, .tgz or .zip of one; its stages run sandboxed, as 'clstr run' runs a script.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Value: "go",
 				Usage: "write a Dockerfile and starter for `LANG`: " + strings.Join(languages, ", ")},
@@ -52,31 +56,51 @@ func initCommand() *cli.Command {
 				return usageError{"init: give a challenge and optionally a directory: clstr init CHALLENGE [DIR]; 'clstr list' shows the challenges"}
 			}
 			key := c.Args().Get(0)
-			ch, ok := registry.Default.Lookup(key)
-			if !ok {
-				return usageError{fmt.Sprintf("init: no challenge %q; 'clstr list' shows the challenges", key)}
-			}
 			lang, err := language(c.String("language"))
 			if err != nil {
 				return usageError{"init: " + err.Error()}
 			}
 			dir := c.Args().Get(1)
+			ch, source := (*registry.Challenge)(nil), ""
+			if isChallengeSource(key) {
+				if dir == "" {
+					return usageError{fmt.Sprintf("init: name the directory to start %s in: clstr init %s DIR", key, key)}
+				}
+				if ch, source, err = prepareSource(key, dir); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
+					return exitStatus(exitError)
+				}
+			} else {
+				var ok bool
+				if ch, ok = registry.Default.Lookup(key); !ok {
+					var keys []string
+					for _, ch := range registry.Default.Challenges() {
+						keys = append(keys, ch.Key)
+					}
+					return usageError{fmt.Sprintf("init: no challenge %q%s; 'clstr list' shows the challenges, and a path names a challenge directory (with a %s) or an archive of one", key, didYouMean(key, keys), challenges.ManifestName)}
+				}
+			}
 			if dir == "" {
 				dir = ch.Key
 			}
-			files, err := scaffold(ch, lang)
+			files, err := scaffold(ch, lang, source)
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
 				return exitStatus(exitError)
 			}
-			if err := writeNew(dir, files); err != nil {
+			extended, err := writeNew(dir, files)
+			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
 				return exitStatus(exitError)
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "Started %s in %s (%s):\n", ch.Name, dir, lang)
 			for _, f := range files {
-				fmt.Fprintf(w, "  %s\n", filepath.Join(dir, filepath.FromSlash(f.name)))
+				note := ""
+				if slices.Contains(extended, f.name) {
+					note = " (added what clstr needs to the one there)"
+				}
+				fmt.Fprintf(w, "  %s%s\n", filepath.Join(dir, filepath.FromSlash(f.name)), note)
 			}
 			first := ch.Stages[0]
 			fmt.Fprintf(w, "\nYour first stage is %s: %s.\n", first.Key, first.Title)
@@ -105,15 +129,20 @@ type file struct {
 }
 
 // scaffold returns the files of a new challenge directory for c in the
-// language lang, in the order they are written.
-func scaffold(c *registry.Challenge, lang string) ([]file, error) {
+// language lang, in the order they are written; source is where a
+// community challenge is, "" for a built-in one.
+func scaffold(c *registry.Challenge, lang, source string) ([]file, error) {
 	readme, err := renderReadme(c)
 	if err != nil {
 		return nil, err
 	}
+	yaml := progress{Challenge: c.Key, Stage: c.Stages[0].Key}.encode()
+	if source != "" {
+		yaml = withKey(yaml, "source", source)
+	}
 	files := []file{
 		{"README.md", readme},
-		{progressFile, progress{Challenge: c.Key, Stage: c.Stages[0].Key}.encode()},
+		{progressFile, yaml},
 	}
 	root := path.Join("templates", lang)
 	err = fs.WalkDir(templates, root, func(p string, d fs.DirEntry, err error) error {
@@ -125,8 +154,8 @@ func scaffold(c *registry.Challenge, lang string) ([]file, error) {
 			return err
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
-		if name == "gitignore" {
-			name = ".gitignore"
+		if name == "gitignore" || name == "dockerignore" {
+			name = "." + name
 		}
 		files = append(files, file{name, data})
 		return nil
@@ -137,19 +166,27 @@ func scaffold(c *registry.Challenge, lang string) ([]file, error) {
 	return files, nil
 }
 
+// ignoreFiles are the files of a challenge directory that list what git
+// and Docker leave out: where one exists, init adds the lines it lacks.
+var ignoreFiles = []string{".gitignore", ".dockerignore"}
+
 // writeNew writes files into dir, creating it if need be. If any of them
-// exists already it writes none and says which.
-func writeNew(dir string, files []file) error {
+// but an ignore file exists already it writes none and says which; an
+// ignore file that exists gets the lines it lacks. It returns what it
+// added to.
+func writeNew(dir string, files []file) (extended []string, err error) {
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-		return fmt.Errorf("%s is a file, not a directory: give a directory (clstr init CHALLENGE DIR)", dir)
+		return nil, fmt.Errorf("%s is a file, not a directory: give a directory (clstr init CHALLENGE DIR)", dir)
 	}
 	var exist []string
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.name))
 		if _, err := os.Lstat(p); err == nil {
-			exist = append(exist, p)
+			if !slices.Contains(ignoreFiles, f.name) {
+				exist = append(exist, p)
+			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return nil, err
 		}
 	}
 	if len(exist) > 0 {
@@ -157,29 +194,81 @@ func writeNew(dir string, files []file) error {
 		if len(exist) == 1 {
 			verb = "exists"
 		}
-		return fmt.Errorf("%s already %s, and clstr init never overwrites a file: "+
+		return nil, fmt.Errorf("%s already %s, and clstr init never overwrites a file: "+
 			"give a new directory (clstr init CHALLENGE DIR), or move them away",
 			strings.Join(exist, ", "), verb)
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, filepath.FromSlash(f.name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
+			return extended, err
+		}
+		if slices.Contains(ignoreFiles, f.name) {
+			added, err := addMissingLines(p, f.data)
+			if added {
+				extended = append(extended, f.name)
+			}
+			if err != nil {
+				return extended, err
+			}
+			continue
 		}
 		// O_EXCL: a file that appeared since the check is not overwritten.
 		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return err
+			return extended, err
 		}
 		_, err = fh.Write(f.data)
 		if cerr := fh.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return err
+			return extended, err
 		}
 	}
-	return nil
+	return extended, nil
+}
+
+// addMissingLines appends to the file at p, creating it if need be, the
+// lines of want it does not have yet, under a comment that says whose
+// they are. added is true when the file existed and grew.
+func addMissingLines(p string, want []byte) (added bool, err error) {
+	old, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, os.WriteFile(p, want, 0o644)
+	}
+	if err != nil {
+		return false, err
+	}
+	// "/.clstr", ".clstr" and ".clstr/" are the same line here.
+	norm := func(l string) string { return strings.Trim(strings.TrimSpace(l), "/") }
+	have := map[string]bool{}
+	for _, l := range strings.Split(string(old), "\n") {
+		have[norm(l)] = true
+	}
+	var missing []string
+	for _, l := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+		if !have[norm(l)] {
+			missing = append(missing, l)
+		}
+	}
+	if len(missing) == 0 {
+		return false, nil
+	}
+	var b bytes.Buffer
+	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
+		b.WriteByte('\n')
+	}
+	b.WriteString("\n# clstr\n" + strings.Join(missing, "\n") + "\n")
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return false, err
+	}
+	_, err = f.Write(b.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err == nil, err
 }
 
 var readmeTemplate = template.Must(template.New("README.md.tmpl").Funcs(template.FuncMap{

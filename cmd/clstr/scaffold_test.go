@@ -55,7 +55,7 @@ func TestScaffold(t *testing.T) {
 	for _, c := range challenges {
 		for _, lang := range languages {
 			t.Run(c.Key+"/"+lang, func(t *testing.T) {
-				files, err := scaffold(c, lang)
+				files, err := scaffold(c, lang, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -78,6 +78,9 @@ func TestScaffold(t *testing.T) {
 				}
 				if !strings.Contains(got[".gitignore"], ".clstr/") {
 					t.Errorf(".gitignore does not leave out .clstr/:\n%s", got[".gitignore"])
+				}
+				if !strings.Contains(got[".dockerignore"], ".clstr/") {
+					t.Errorf(".dockerignore does not leave .clstr/, which every run rewrites, out of the build context:\n%s", got[".dockerignore"])
 				}
 				if !strings.Contains(got["Dockerfile"], "clstr test --binary") && !strings.Contains(got["Dockerfile"], "--binary PATH") {
 					t.Errorf("the Dockerfile does not say how to test with no registry:\n%s", got["Dockerfile"])
@@ -111,14 +114,14 @@ func keys(m map[string]string) []string {
 func TestWriteNewRefusesToOverwrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new")
 	files := []file{{"a.txt", []byte("a")}, {"sub/b.txt", []byte("b")}}
-	if err := writeNew(dir, files); err != nil {
+	if _, err := writeNew(dir, files); err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "sub/b.txt")); string(data) != "b" {
 		t.Errorf("sub/b.txt = %q", data)
 	}
 	// One of the files exists: nothing is written, and the error names it.
-	err := writeNew(dir, []file{{"c.txt", []byte("c")}, {"a.txt", []byte("new")}})
+	_, err := writeNew(dir, []file{{"c.txt", []byte("c")}, {"a.txt", []byte("new")}})
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "a.txt")+" already exists") || !strings.Contains(err.Error(), "never overwrites") {
 		t.Fatalf("error %v", err)
 	}
@@ -130,10 +133,44 @@ func TestWriteNewRefusesToOverwrite(t *testing.T) {
 	}
 }
 
+// TestInitInARepository starts a challenge in a directory that has its own
+// .gitignore (a repository, say): init adds the lines it lacks, once,
+// and keeps the others.
+func TestInitInARepository(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{".gitignore": "*.log\n/.clstr\nnotes/"})
+	c, _ := registry.Default.Lookup("kv-store")
+	files, err := scaffold(c, "go", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extended, err := writeNew(dir, files)
+	if err != nil {
+		t.Fatalf("init in a directory with a .gitignore: %v", err)
+	}
+	if strings.Join(extended, ",") != ".gitignore" {
+		t.Errorf("extended %v; want .gitignore", extended)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if want := "*.log\n/.clstr\nnotes/\n\n# clstr\nserver\n"; string(got) != want {
+		t.Errorf(".gitignore:\n%s\nwant:\n%s", got, want)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, ".dockerignore")); !strings.Contains(string(got), ".clstr/") {
+		t.Errorf(".dockerignore:\n%s", got)
+	}
+	// Again, into a directory where everything but the ignore files exists.
+	if _, err := writeNew(dir, files); err == nil || !strings.Contains(err.Error(), "never overwrites") {
+		t.Errorf("init again: %v", err)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, ".gitignore")); string(again) != string(got) {
+		t.Errorf("a refused init changed .gitignore:\n%s", again)
+	}
+}
+
 func TestWriteNewIntoAFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(path, []byte("x"), 0o644)
-	err := writeNew(path, []file{{"a.txt", []byte("a")}})
+	_, err := writeNew(path, []file{{"a.txt", []byte("a")}})
 	if err == nil || !strings.Contains(err.Error(), path+" is a file, not a directory") {
 		t.Errorf("error %v", err)
 	}

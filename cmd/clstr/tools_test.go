@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clstr-dev/clstr/registry"
 )
 
 // clstrHere runs clstr in this process with args and returns its exit status and
@@ -43,6 +46,8 @@ func TestCheck(t *testing.T) {
 		"lib/broken.star":  "x = 1\ny = nope + also_nope\n",
 		"noload.star":      "load(\"missing.star\", \"x\")\n",
 		"module.star":      "def helper():\n    return 1\n",
+		"bom.star":         "\ufeffsuite()\ntest(\"t\", lambda: None)\n",
+		"bom-error.star":   "\ufeffy = nope\n",
 	})
 	p := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -53,13 +58,15 @@ func TestCheck(t *testing.T) {
 	}{
 		{"a stage with loads", []string{p("good.star")}, 0, nil},
 		{"a module that registers no test", []string{p("module.star")}, 0, nil},
+		{"a byte order mark", []string{p("bom.star")}, 0, nil},
+		{"a byte order mark before an error", []string{p("bom-error.star")}, 2, []string{"bom-error.star:1:5: undefined: nope"}},
 		{"a syntax error", []string{p("syntax.star")}, 2, []string{"syntax.star:3:8: got ':', want"}},
 		{"every resolve error of a loaded module", []string{p("undefined.star")}, 2, []string{
 			"broken.star:2:5: undefined: nope", "broken.star:2:12: undefined: also_nope"}},
 		{"a load of a missing file", []string{p("noload.star")}, 2, []string{"noload.star:1:6: cannot load missing.star: no such file"}},
 		{"every broken script, not only the first", []string{p("syntax.star"), p("good.star"), p("noload.star")}, 2, []string{
 			"syntax.star:3:8:", "noload.star:1:6:"}},
-		{"a directory", []string{dir}, 2, []string{"syntax.star:3:8:", "broken.star:2:5:", "noload.star:1:6:"}},
+		{"a directory", []string{dir}, 2, []string{"syntax.star:3:8:", "broken.star:2:5:", "noload.star:1:6:", "bom-error.star:1:5:"}},
 		{"no script", nil, 2, []string{"check: give the scripts to check"}},
 		{"a missing script", []string{p("none.star")}, 2, []string{"none.star: no such file or directory"}},
 	}
@@ -154,14 +161,45 @@ func TestFmt(t *testing.T) {
 
 	// A file that does not parse: its position, exit 2, left as it is.
 	bad := filepath.Join(dir, "bad.star")
-	writeFiles(t, dir, map[string]string{"bad.star": "def t(:\n    pass\n", "loop.star": "def f():\n    while True:\n        pass\n"})
-	status, _, stderr = clstrHere("fmt", "-w", bad, filepath.Join(dir, "loop.star"))
+	writeFiles(t, dir, map[string]string{"bad.star": "def t(:\n    pass\n"})
+	status, _, stderr = clstrHere("fmt", "-w", bad)
 	if status != 2 {
 		t.Errorf("fmt of a broken file: status %d; want 2", status)
 	}
-	assertContains(t, "stderr", stderr, "bad.star:1:8: syntax error", "loop.star:2:", "cannot format a script with a while loop")
+	assertContains(t, "stderr", stderr, "bad.star:1:8: syntax error")
 	if b, _ := os.ReadFile(bad); string(b) != "def t(:\n    pass\n" {
 		t.Errorf("fmt -w changed a file it could not parse")
+	}
+}
+
+// TestFmtDialect formats what clstr's dialect allows beyond the
+// formatter's own: while loops (nested, with comments, beside a name like
+// the one they are disguised under), tabs in indentation (but not inside a
+// string), non-ASCII names, a byte order mark.
+func TestFmtDialect(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"while", "def f(n):\n  i=0\n  while i<n :  # count\n    i+=1\n    while not(i>2): i+=1\n  return i\n",
+			"def f(n):\n    i = 0\n    while i < n:  # count\n        i += 1\n        while not (i > 2):\n            i += 1\n    return i\n"},
+		{"while beside its disguise", "_while_ = 1\nwhile _while_:\n    _while_ = 0\n",
+			"_while_ = 1\nwhile _while_:\n    _while_ = 0\n"},
+		{"tabs", "def f():\n\tx = \"\"\"a\n\tb\"\"\"\n\tif x:\n\t\treturn x\n",
+			"def f():\n    x = \"\"\"a\n\tb\"\"\"\n    if x:\n        return x\n"},
+		{"names", "def f():\n    é=1\n    while é : é = 0\n",
+			"def f():\n    é = 1\n    while é:\n        é = 0\n"},
+		{"byte order mark", "\ufeffx=1\n", "\ufeffx = 1\n"},
+	}
+	for _, c := range cases {
+		out, err := formatStar("t.star", []byte(c.src))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if string(out) != c.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.name, out, c.want)
+		}
+		if again, err := formatStar("t.star", out); err != nil || string(again) != string(out) {
+			t.Errorf("%s: formatting twice changes it: %v\n%s", c.name, err, again)
+		}
 	}
 }
 
@@ -191,11 +229,6 @@ func TestBuiltinScriptsFormatted(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, err := formatStar(f, src)
-		if err != nil && whileLoop.Match(src) {
-			// Legal in clstr's dialect, unknown to the formatter.
-			t.Logf("%s has a while loop, which clstr fmt cannot format; not checked", f)
-			continue
-		}
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
@@ -213,7 +246,7 @@ func TestCompletion(t *testing.T) {
 	}{
 		{[]string{"completion", "bash"}, []string{"complete -o filenames", "--generate-bash-completion", "_clstr"}},
 		{[]string{"completion", "zsh"}, []string{"#compdef clstr", "compdef _clstr clstr"}},
-		{[]string{"completion", "fish"}, []string{"complete -c clstr", "-a 'run'", "-l watch"}},
+		{[]string{"completion", "fish"}, []string{"complete -c clstr", "--generate-bash-completion"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -224,25 +257,93 @@ func TestCompletion(t *testing.T) {
 			assertContains(t, "output", stdout, tc.want...)
 		})
 	}
-	// What the shell scripts ask clstr: the commands, and a command's
-	// flags. The library reads the words typed from the process's own
-	// arguments, so this needs the binary.
-	clstr, _ := binaries(t)
-	for _, tc := range []struct {
-		args []string
-		want []string
-	}{
-		{[]string{"--generate-bash-completion"}, []string{"run\n", "check\n", "fmt\n", "completion\n"}},
-		{[]string{"run", "stage.star", "-", "--generate-bash-completion"}, []string{"--watch\n", "--binary\n", "--target\n"}},
-		{[]string{"fmt", "-", "--generate-bash-completion"}, []string{"-w\n", "-d\n"}},
-	} {
-		out, err := exec.Command(clstr, tc.args...).Output()
-		if err != nil {
-			t.Errorf("clstr %s: %v", strings.Join(tc.args, " "), err)
-		}
-		assertContains(t, "clstr "+strings.Join(tc.args, " "), string(out), tc.want...)
-	}
 	if status, _, stderr := clstrHere("completion", "tcsh"); status != 2 || !strings.Contains(stderr, "choose bash, zsh or fish") {
 		t.Errorf("completion tcsh: status %d, stderr %q; want 2 and the shells there are", status, stderr)
+	}
+}
+
+// TestCompletionWords asks clstr what may stand where a word is typed, as
+// the shells' scripts do, in a challenge directory with logs of a run:
+// commands, flags, challenges, languages, stages, nodes; and never runs
+// a command, even one that would wait ("logs -f").
+func TestCompletionWords(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		progressFile:                      "challenge: kv-store\nstage: http-api\n",
+		filepath.Join(logDir, "n1.log"):   "",
+		filepath.Join(logDir, "n10.log"):  "",
+		filepath.Join(logDir, "n2.log"):   "",
+		filepath.Join(logDir, eventsFile): "",
+	})
+	app := newApp(io.Discard, io.Discard)
+	for _, tc := range []struct {
+		typed   string
+		current string
+		want    string
+	}{
+		{"", "", "run clean doctor list init test next status logs check fmt completion version help"},
+		{"", "co", "completion"},
+		{"init", "", challengeKeys()},
+		{"init --language", "", "go rust python java node"},
+		{"init --language", "r", "rust"},
+		{"init kv-store --language=go", "--l", "--language"},
+		{"test", "", "http-api persistence crash-recovery leader-election log-replication log-compaction membership-changes joint-consensus"},
+		{"test http-api", "", ""},
+		{"logs", "", "n1 n2 n10"},
+		{"logs n2 -f", "", "n1 n10"},
+		{"logs -f", "--", "--follow --html --help"},
+		{"logs -f --", "--", ""},
+		{"fmt", "-", "-w -d --help"},
+		{"run --binary", "", ""},
+		{"completion", "", "bash zsh fish"},
+		{"help", "l", "list logs"},
+		{"nosuch", "", ""},
+	} {
+		typed := strings.Fields(tc.typed)
+		got := strings.Join(complete(app, dir, typed, tc.current), " ")
+		if got != tc.want {
+			t.Errorf("clstr %s %q<TAB>: %q; want %q", tc.typed, tc.current, got, tc.want)
+		}
+	}
+}
+
+func challengeKeys() string {
+	var keys []string
+	for _, c := range registry.Default.Challenges() {
+		keys = append(keys, c.Key)
+	}
+	return strings.Join(keys, " ")
+}
+
+// TestCompletionScripts runs the bash script as bash does on <TAB>, with
+// the binary, where a word being typed is "--" after a flag that makes
+// the command wait: it answers at once.
+func TestCompletionScripts(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash on this machine to run the completion script in")
+	}
+	clstr, _ := binaries(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "clstr.bash")
+	if err := os.WriteFile(script, []byte(bashCompletion), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"clstr logs -f --", "--follow --html --help"},
+		{"clstr ini", "init"},
+		{"clstr init kv-store --language p", "python"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, "bash", "-c", `source "$1"; read -ra COMP_WORDS <<<"$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMP_WORDS[0]="$3"; _clstr; echo "${COMPREPLY[*]}"`, "bash", script, tc.line, clstr)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		cancel()
+		if err != nil {
+			t.Errorf("%q<TAB>: %v (%s)", tc.line, err, out)
+			continue
+		}
+		if got := strings.TrimSpace(string(out)); got != tc.want {
+			t.Errorf("%q<TAB>: %q; want %q", tc.line, got, tc.want)
+		}
 	}
 }

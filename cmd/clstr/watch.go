@@ -23,8 +23,9 @@ import (
 // whenever the script, a module it loads or the target changes, until
 // Ctrl-C. A change during a run cancels it and tears its cluster down
 // first. Only a changed target is built again. It ends with exit status 2,
-// as an interrupted run does.
-func watchAction(c *cli.Context, out *output, script string, opts docker.Options, filter *regexp.Regexp) error {
+// as an interrupted run does. With a stage (clstr test --watch) instead of
+// a script, only the target is watched.
+func watchAction(c *cli.Context, out *output, script string, stage runnable, opts docker.Options, filter *regexp.Regexp) error {
 	stderr := c.App.ErrWriter
 	ctx, cancel := context.WithCancelCause(c.Context)
 	defer cancel(nil)
@@ -32,6 +33,9 @@ func watchAction(c *cli.Context, out *output, script string, opts docker.Options
 	defer stopSignals()
 
 	s, err := newWatchSession(ctx, c, out, script, opts, filter)
+	if err == nil {
+		s.stage = stage
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 		return exitStatus(exitError)
@@ -49,7 +53,8 @@ type watchSession struct {
 	out      *output
 	stderr   io.Writer
 	tty      bool
-	script   string // as given on the command line
+	script   string   // as given on the command line
+	stage    runnable // run instead of the script: a challenge's stage
 	opts     docker.Options
 	filter   *regexp.Regexp
 	verbose  bool
@@ -145,16 +150,19 @@ func (s *watchSession) loop(ctx context.Context) error {
 // changes that end the cycle, whether they came during the run (which
 // they cancel) or after it.
 func (s *watchSession) cycle(ctx context.Context) ([]string, error) {
-	sc, err := starlark.Load(s.script, s.loadOpts)
-	if err != nil {
-		fmt.Fprintf(s.stderr, "%v\n", err)
-		if err := s.watch(true); err != nil {
-			return nil, err
+	sc := s.stage
+	if sc == nil {
+		loaded, err := starlark.Load(s.script, s.loadOpts)
+		if err != nil {
+			fmt.Fprintf(s.stderr, "%v\n", err)
+			if err := s.watch(true); err != nil {
+				return nil, err
+			}
+			s.out.line("%s", s.out.dim("· waiting for a change to the script (Ctrl-C to stop)"))
+			return s.watcher.Next(ctx)
 		}
-		s.out.line("%s", s.out.dim("· waiting for a change to the script (Ctrl-C to stop)"))
-		return s.watcher.Next(ctx)
+		s.files, sc = loaded.Files(), loaded
 	}
-	s.files = sc.Files()
 	if err := s.watch(false); err != nil {
 		return nil, err
 	}
@@ -215,7 +223,10 @@ func (s *watchSession) idle(ctx context.Context) ([]string, error) {
 }
 
 func (s *watchSession) idleLine() {
-	what := []string{s.describe([]string{s.scriptPath()})}
+	var what []string
+	if s.stage == nil {
+		what = append(what, s.describe([]string{s.scriptPath()}))
+	}
 	switch n := len(s.files) - 1; {
 	case n == 1:
 		what = append(what, "the module it loads")
@@ -248,7 +259,10 @@ func (s *watchSession) scriptPath() string {
 // the files it had, since the fix may be a module that does not exist yet.
 func (s *watchSession) watch(broken bool) error {
 	set := s.target
-	set.Files = append(slices.Clone(s.files), s.scriptPath())
+	set.Files = slices.Clone(s.files)
+	if s.stage == nil {
+		set.Files = append(set.Files, s.scriptPath())
+	}
 	if broken {
 		dirs := map[string]bool{}
 		for _, f := range set.Files {
@@ -279,23 +293,24 @@ func (s *watchSession) build(ctx context.Context) error {
 	return nil
 }
 
-// runOnce runs the script once, with fresh logs, as clstr run does.
-func (s *watchSession) runOnce(ctx context.Context, sc *starlark.Script) {
-	events, err := freshLogDir()
+// runOnce runs the script (or stage) once, with fresh logs, as clstr run
+// does.
+func (s *watchSession) runOnce(ctx context.Context, sc runnable) {
+	logs, err := freshLogDir()
 	if err != nil {
 		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
 		return
 	}
 	runSuite(ctx, s.out, sc, s.rt, runConfig{
 		filter:  s.filter,
-		events:  events,
+		events:  logs.events,
 		logDir:  logDir,
 		target:  describeTarget(s.opts),
 		verbose: s.verbose,
 		seed:    s.seed,
 	})
-	if err := events.Close(); err != nil {
-		fmt.Fprintf(s.stderr, "clstr: write the event log: %v\n", err)
+	if err := logs.close(); err != nil {
+		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
 	}
 }
 

@@ -204,7 +204,7 @@ func TestRunWatch(t *testing.T) {
 	if status := w.interrupt(); status != 2 {
 		t.Errorf("exit status %d after Ctrl-C; want 2", status)
 	}
-	assertContains(t, "output", w.out.String(), "interrupted (interrupt): stopping the cluster")
+	assertContains(t, "output", w.out.String(), "interrupted (SIGINT): stopping the cluster")
 }
 
 func TestRunWatchTarget(t *testing.T) {
@@ -267,5 +267,29 @@ func copyFile(t testing.TB, src, dst string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLearnWatch is clstr test --watch in a challenge directory: the
+// stage runs, and runs again, built anew, when a source changes.
+func TestLearnWatch(t *testing.T) {
+	dockerOrSkip(t)
+	kv := kvBinary(t)
+	w := startWatch(t, map[string]string{
+		progressFile: "challenge: kv-store\nstage: http-api\n",
+		"Dockerfile": "FROM scratch\nCOPY server /server\nCOPY notes.txt /notes.txt\nENTRYPOINT [\"/server\"]\n",
+		"notes.txt":  "v1\n",
+	}, func(dir string) { copyFile(t, kv, filepath.Join(dir, "server")) },
+		"test", "--watch", "--run", "PUT Stores")
+	w.waitFor("· watching the sources in . for changes", 1)
+	assertContains(t, "output", w.out.String(), "Stage 1 of 8: Store and Retrieve Data (http-api)", "✓ PUT Stores Values")
+	w.save("notes.txt", "v2\n")
+	w.waitFor("↻ notes.txt changed: building the image again", 1)
+	w.waitFor("✓ PUT Stores Values", 2)
+	if strings.Contains(w.out.String(), "GET Returns Stored Values") {
+		t.Errorf("--run ran a test it does not match")
+	}
+	if status := w.interrupt(); status != 2 {
+		t.Errorf("exit status %d after Ctrl-C; want 2", status)
 	}
 }
