@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 )
 
@@ -171,7 +172,23 @@ func (l *netdLocator) build(ctx context.Context, arch string) (string, error) {
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return "", err
 	}
+	pruneNetdCache(l.cache, key)
 	return out, nil
+}
+
+// pruneNetdCache removes what earlier clstr builds built into the cache,
+// keeping the current one's and, for a clstr of another build that may
+// still be starting its sandboxes, any built in the last day.
+func pruneNetdCache(cache, keep string) {
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && e.Name() != keep && time.Since(info.ModTime()) > staleNetdImage {
+			_ = os.RemoveAll(filepath.Join(cache, e.Name()))
+		}
+	}
 }
 
 // fileKey names a file by a digest of its content.

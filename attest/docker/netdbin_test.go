@@ -96,6 +96,12 @@ func TestNetdBuiltFromSource(t *testing.T) {
 		arch = "amd64"
 	}
 	cache := t.TempDir()
+	// What an earlier clstr built: gone once stale, kept while recent.
+	stale, recent := filepath.Join(cache, "0123456789abcdef"), filepath.Join(cache, "fedcba9876543210")
+	must(t, os.MkdirAll(stale, 0o755))
+	must(t, os.MkdirAll(recent, 0o755))
+	old := time.Now().Add(-48 * time.Hour)
+	must(t, os.Chtimes(stale, old, old))
 	l := &netdLocator{exe: self, goos: "darwin", goarch: runtime.GOARCH, source: moduleSource, cache: cache}
 	start := time.Now()
 	p, err := l.binary(context.Background(), arch)
@@ -111,6 +117,12 @@ func TestNetdBuiltFromSource(t *testing.T) {
 		if prog.Type == elf.PT_INTERP {
 			t.Errorf("%s is dynamically linked; a FROM scratch sandbox needs it static", p)
 		}
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("the build of an earlier clstr, two days old, is still in the cache")
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("the build of another clstr, made just now, was removed: %v", err)
 	}
 	// The next run of the same clstr finds it without building.
 	again := &netdLocator{exe: self, goos: "darwin", goarch: runtime.GOARCH, cache: cache,
