@@ -123,6 +123,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "clstr",
 		Usage:     "test distributed systems from the outside",
+		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are turned into exit statuses by run, not by the library.
@@ -133,7 +134,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand: false,
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
 			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
-			checkCommand(), fmtCommand(), completionCommand()},
+			checkCommand(), fmtCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
