@@ -24,6 +24,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 	"github.com/clstr-dev/clstr/attest/internal/render"
+	"github.com/clstr-dev/clstr/internal/artifact"
 )
 
 // H is a set of request headers: do.POST(Node("n1"), "/api", body,
@@ -64,6 +65,10 @@ type run struct {
 	seed        uint64
 	artifactsMu sync.Mutex // guards artifacts
 	artifacts   string
+	// disk bounds the files checks write; visualMu makes one check at a
+	// time write a visualization.
+	disk     *artifact.Quota
+	visualMu sync.Mutex
 	// unrecorded switches recording off, for a benchmark of its cost.
 	unrecorded atomic.Bool
 }
@@ -95,6 +100,7 @@ func newRun(ctx context.Context, cfg engine.Config, opts engine.RunOptions) *run
 		hist:      history.NewRecorder(),
 		seed:      opts.Seed,
 		artifacts: opts.ArtifactDir,
+		disk:      opts.Disk,
 		rep:       newReporter(opts.Reporter),
 		verbose:   opts.Verbose,
 		transport: t,

@@ -3,26 +3,35 @@ package attest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
-	"github.com/clstr-dev/clstr/attest/internal/render"
+	"github.com/clstr-dev/clstr/internal/artifact"
+	"github.com/clstr-dev/clstr/internal/report/linpage"
 )
 
 // CheckLinearizable checks that the operations of h can be put in one
 // order, consistent with when each was invoked and completed, in which
 // model m explains what every client saw; an operation whose outcome is
-// unknown may take effect at any time after its invocation, or never. If
-// they cannot, the test fails (the target's failure) with a smallest set
-// of operations that cannot be ordered, and porcupine's visualization of
-// the history is written to the run's artifact directory. A check that
-// cannot decide within timeout (0: engine.DefaultCheckTimeout) stops the
-// test as clstr's failure, not the target's. hint, if given, is the failure's.
+// unknown may take effect at any time after its invocation, or never.
+// For a model with Past (kv, register), h starts where the rest of the
+// run left the keys its operations name: the run's other writes of those
+// keys are checked with h's (see history.CheckAfter). If the operations
+// cannot be ordered, the test fails (the target's failure) with a
+// smallest set of operations that cannot be ordered, and porcupine's
+// visualization of the history is written to the run's artifact
+// directory. A history without one completed operation that m judges
+// stops the test as the suite's error, saying why none counted. A check
+// that cannot decide within timeout (0: engine.DefaultCheckTimeout)
+// stops the test as clstr's failure, not the target's. hint, if given,
+// is the failure's.
 func (d *Do) CheckLinearizable(h history.History, m history.Model, timeout time.Duration, hint ...string) {
 	d.must(d.Ops(callerPos(1)).CheckLinearizable(h, m, timeout, hint...))
 }
@@ -37,19 +46,26 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 	if m.Init == nil || m.Step == nil {
 		return o.fail(what, env(errors.New("the model has no Init or no Step")))
 	}
-	res := history.Check(h, m, timeout)
-	summary := fmt.Sprintf("%d operations checked (%d left open: unknown outcome) in %s", res.Checked, res.Unknown, render.Duration(res.Duration))
+	res := history.CheckAfter(r.outside(h, m), h, m, timeout)
+	summary := res.Summary()
 	switch res.Verdict {
 	case history.Linearizable:
 		r.events.Add("", "LINEARIZABLE: %s, model %s", summary, m.Name)
 		return nil
+	case history.NothingChecked:
+		return o.fail(what, env(fmt.Errorf("nothing to check: %s", res.Why())))
 	case history.Undecided:
 		r.events.Add("", "LINEARIZABILITY UNDECIDED: %s, model %s", summary, m.Name)
 		return o.fail(what, env(fmt.Errorf("the check could not decide within %v (%s); give it more time with a longer timeout, or check a shorter history (fewer clients, a shorter duration, more keys)", timeout, summary)))
 	}
 	r.events.Add("", "NOT LINEARIZABLE: %s, model %s", summary, m.Name)
 	msg := res.Explain(h.Events)
-	if path, err := o.visualize(res); err != nil {
+	var full *artifact.Error
+	if path, err := o.visualize(res); errors.As(err, &full) {
+		// The run's files reached the disk limit: clstr's failure, not
+		// the target's, whatever the history says.
+		return o.fail(what, env(err))
+	} else if err != nil {
 		msg += "\n(the visualization could not be written: " + err.Error() + ")"
 	} else {
 		msg += "\nvisualization: " + path
@@ -62,28 +78,82 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 	return f
 }
 
+// outside returns the operations the run recorded that are not h's and
+// were invoked before h's last one completed, for a model that starts a
+// history from the run's past; nil for one that does not.
+func (r *run) outside(h history.History, m history.Model) []history.Op {
+	if m.Past == nil || len(h.Ops) == 0 {
+		return nil
+	}
+	// h's operations are values the recorder holds too; a count of each
+	// tells them apart from equal ones that are not h's.
+	own := make(map[history.Op]int, len(h.Ops))
+	var end time.Duration
+	for _, op := range h.Ops {
+		own[op]++
+		end = max(end, op.Invoke, op.Complete)
+	}
+	return r.hist.Ops(func(op history.Op) bool {
+		if op.Invoke > end {
+			return false
+		}
+		if n := own[op]; n > 0 {
+			own[op] = n - 1
+			return false
+		}
+		return true
+	})
+}
+
 // visualize writes the result's visualization into the run's artifact
-// directory, under a name made from the test's, and returns its path.
+// directory and returns its path. There is one file per check site (the
+// script position of the call): a later failure there, in a retry say,
+// replaces it. The page is made safe to open (internal/report/linpage)
+// and counted against the run's disk quota.
 func (o *Ops) visualize(res history.Result) (string, error) {
-	dir, err := o.d.r.artifactDir()
+	r := o.d.r
+	dir, err := r.artifactDir()
 	if err != nil {
 		return "", err
 	}
-	base := "linearizability-" + slug(o.d.test)
-	path := filepath.Join(dir, base+".html")
-	for i := 2; ; i++ {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		path = filepath.Join(dir, fmt.Sprintf("%s-%d.html", base, i))
-	}
-	if err := res.Visualize(path); err != nil {
+	name := "linearizability-" + siteSlug(o.pos, o.d.test) + ".html"
+	// porcupine writes its page to a path; it is read back from a file
+	// of the run's own, made afresh (O_EXCL), and removed.
+	raw, err := os.CreateTemp(dir, ".porcupine-*.tmp")
+	if err != nil {
 		return "", err
 	}
+	raw.Close()
+	defer os.Remove(raw.Name())
+	if err := res.Visualize(raw.Name()); err != nil {
+		return "", err
+	}
+	in, err := os.Open(raw.Name())
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	r.visualMu.Lock()
+	defer r.visualMu.Unlock()
+	if _, err := artifact.WriteFile(dir, name, r.disk, func(w io.Writer) error { return linpage.Rewrite(w, in) }); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
 	if rel, err := filepath.Rel(mustGetwd(), path); err == nil && !strings.HasPrefix(rel, "..") {
 		path = rel
 	}
 	return path, nil
+}
+
+// siteSlug names a check site in a file name: "election.star:42:9" →
+// "election-star-42"; the test's name when the position is unknown.
+func siteSlug(pos, test string) string {
+	if p := strings.Split(pos, ":"); len(p) >= 2 {
+		if _, err := strconv.Atoi(p[1]); err == nil {
+			return slug(p[0]) + "-" + p[1]
+		}
+	}
+	return slug(test)
 }
 
 // artifactDir returns the run's artifact directory, making a temporary one

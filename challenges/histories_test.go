@@ -9,8 +9,9 @@ import (
 
 // TestHistoriesOnContainers runs the history scripts of testdata/histories
 // on real containers: a correct store whose answers a lossy network drops
-// passes (its unknown writes stay open), and followers that answer reads
-// from their own state fail where redirecting followers pass.
+// passes (its unknown writes stay open), followers that answer reads from
+// their own state fail where redirecting followers pass, and a second
+// history on the keys of a first starts where the first left them.
 func TestHistoriesOnContainers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs clusters of containers")
@@ -23,6 +24,8 @@ func TestHistoriesOnContainers(t *testing.T) {
 		{"lossy_store.star", matrixCase{target: kv, fails: pass}},
 		{"follower_reads.star", matrixCase{target: raft, fails: pass}},
 		{"follower_reads.star", matrixCase{target: raft, bug: "no-redirect", fails: "Reads on Every Node Are Linearizable"}},
+		{"shared_keys.star", matrixCase{target: raft, fails: pass}},
+		{"shared_keys.star", matrixCase{target: raft, bug: "no-redirect", fails: "Writes Through Any Node"}},
 	} {
 		name := tc.script + "/correct"
 		if tc.mc.bug != "" {

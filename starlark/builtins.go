@@ -113,6 +113,12 @@ var builtins = []Builtin{
 	{Name: "duplicate", Signature: "duplicate(percent)", Summary: "an impairment: send percent of outgoing packets twice", scope: anywhere, fn: makePercent("duplicate")},
 	{Name: "reorder", Signature: "reorder(percent)", Summary: "an impairment: let percent of outgoing packets skip the delay", scope: anywhere, fn: makePercent("reorder")},
 
+	// JSON, go.starlark.net's json module.
+	{Name: "json.encode", Signature: "json.encode(x)", Summary: "x (None, bools, numbers, strings, lists, tuples, dicts with string keys, structs) as JSON text", scope: anywhere, fn: libJSON("encode")},
+	{Name: "json.decode", Signature: "json.decode(x[, default])", Summary: "the Starlark value of the JSON text x; if x is not JSON, default when given, else an error", scope: anywhere, fn: libJSON("decode")},
+	{Name: "json.indent", Signature: `json.indent(str, prefix="", indent="\t")`, Summary: "the JSON text str pretty-printed", scope: anywhere, fn: libJSON("indent")},
+	{Name: "json.encode_indent", Signature: `json.encode_indent(x, prefix="", indent="\t")`, Summary: "json.indent(json.encode(x))", scope: anywhere, fn: libJSON("encode_indent")},
+
 	// Tests.
 	{Name: "fail", Signature: "fail(message)", Summary: "fails the test with message", scope: anywhere, fn: builtinFail},
 	{Name: "log", Signature: "log(message)", Summary: "writes message into the run's event log", scope: inTest, fn: builtinLog},

@@ -213,6 +213,7 @@ var opAttrs = []Builtin{
 	{Name: "complete", Signature: "operation.complete", Summary: "when its answer (or the lack of one) was known, in seconds since the run started"},
 	{Name: "outcome", Signature: "operation.outcome", Summary: "\"ok\" (2xx), \"fail\" (3xx, 4xx: not applied) or \"unknown\" (5xx, no answer: it may take effect at any later time)"},
 	{Name: "test", Signature: "operation.test", Summary: "the test that made it"},
+	{Name: "json", Signature: `operation.json(path="", type=None)`, Summary: "the JSON field of the answer at a gjson path, as response.json reads it; None if no answer came"},
 }
 
 func (o *opValue) AttrNames() []string { return attrNames(opAttrs) }
@@ -247,8 +248,39 @@ func (o *opValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(op.Outcome), nil
 	case "test":
 		return starlark.String(op.Test), nil
+	case "json":
+		return starlark.NewBuiltin("json", o.json).BindReceiver(o), nil
 	}
 	return nil, nil
+}
+
+// json is operation.json(path="", type=None): response.json of the
+// operation's answer, or None when no answer came.
+func (o *opValue) json(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	op := o.op
+	r := newResponse(&engine.Response{Node: op.Node, Method: op.Method, Status: op.Status, Body: op.Response}, op.Path)
+	if op.Status == 0 {
+		// Still unpack, so that a misspelt argument is an error whatever
+		// the answer.
+		var path string
+		var want starlark.Value
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path?", &path, "type?", &want); err != nil {
+			return nil, err
+		}
+		if _, err := jsonTypes(orNone(want)); err != nil {
+			return nil, fmt.Errorf("%s: %v", b.Name(), err)
+		}
+		return starlark.None, nil
+	}
+	return r.json(thread, b, args, kwargs)
+}
+
+// orNone is v, or None for an argument not given.
+func orNone(v starlark.Value) starlark.Value {
+	if v == nil {
+		return starlark.None
+	}
+	return v
 }
 
 func attrNames(table []Builtin) []string {

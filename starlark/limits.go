@@ -51,6 +51,12 @@ type Limits struct {
 	Memory int64
 	// Output bounds the bytes print() and log() write in a stage.
 	Output int64
+	// Disk bounds the bytes of the files a run leaves on disk for people
+	// to look at: the visualizations its checks write into the log
+	// directory and the report, each file counted once at its latest
+	// size. The clstr command enforces it with an artifact.Quota; the
+	// script itself writes no file.
+	Disk int64
 
 	// Runaway, if set, is called once when script code stopped by a limit
 	// is still busy inside one builtin operation after a grace period (a
@@ -76,6 +82,7 @@ func DefaultLimits() Limits {
 		Depth:            1000,
 		Memory:           1 << 30,
 		Output:           16 << 20,
+		Disk:             2 << 30,
 	}
 }
 
@@ -95,6 +102,7 @@ const (
 	FlagDepth            = "max-depth"
 	FlagMemory           = "max-memory"
 	FlagOutput           = "max-output"
+	FlagDisk             = "max-disk"
 )
 
 // LimitError says that a sandboxed script reached a limit.
@@ -602,6 +610,7 @@ func byteSize(n int64) string {
 var LimitFlags = []string{
 	FlagSteps, FlagTestTime, FlagStageTime, FlagNodes, FlagConcurrently, FlagConcurrencyLimit,
 	FlagRequestBody, FlagResponseBody, FlagRequests, FlagSleep, FlagDepth, FlagMemory, FlagOutput,
+	FlagDisk,
 }
 
 // Set sets the limit that flag raises from its text: a count ("1000"), a
@@ -671,6 +680,8 @@ func (l *Limits) Set(flag, value string) error {
 		return size(&l.Memory)
 	case FlagOutput:
 		return size(&l.Output)
+	case FlagDisk:
+		return size(&l.Disk)
 	}
 	return fmt.Errorf("--%s: no such limit", flag)
 }

@@ -1,3 +1,8 @@
+//go:build !windows
+
+// These tests make symbolic links and named pipes, which Windows lacks or
+// restricts.
+
 package starlark_test
 
 import (

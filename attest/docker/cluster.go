@@ -164,7 +164,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	c.netd = netdImage
 	for i := 1; i <= spec.Nodes+spec.Spare; i++ {
 		name := "n" + strconv.Itoa(i)
-		l, err := openNodeLog(r.opts.LogDir, name)
+		l, err := openNodeLog(r.opts.LogDir, name, r.opts.Disk)
 		if err != nil {
 			return nil, err
 		}
@@ -491,13 +491,13 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exited, waitErr := cli.ContainerWait(wctx, n.containerID, container.WaitConditionNotRunning)
-	if err := cli.ContainerKill(ctx, n.containerID, signal); err != nil && !isNotRunning(err) {
+	if err := cli.ContainerKill(ctx, n.containerID, signal); err != nil && !c.exited(ctx, n.containerID) {
 		return fmt.Errorf("%s: send %s: %w", n.name, signal, err)
 	}
 	if n.paused {
 		// The signal waits for the thaw; a SIGKILL has already done its
-		// work by then.
-		if err := cli.ContainerUnpause(ctx, n.containerID); err != nil && !isNotPaused(err) {
+		// work by then. Docker may have thawed the container itself.
+		if err := cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
 			return fmt.Errorf("%s: thaw to stop: %w", n.name, err)
 		}
 		n.paused = false
@@ -520,7 +520,7 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 			return fmt.Errorf("%s: still running %v after SIGKILL", n.name, timeout)
 		}
 		c.events.Add(n.name, "STOP: no exit %v after SIGTERM, sending SIGKILL", timeout)
-		if err := cli.ContainerKill(ctx, n.containerID, "SIGKILL"); err != nil && !isNotRunning(err) {
+		if err := cli.ContainerKill(ctx, n.containerID, "SIGKILL"); err != nil && !c.exited(ctx, n.containerID) {
 			return fmt.Errorf("%s: send SIGKILL: %w", n.name, err)
 		}
 		select {
@@ -532,14 +532,6 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 	n.running = false
 	c.events.Add(n.name, "%s", event)
 	return nil
-}
-
-func isNotRunning(err error) bool {
-	return strings.Contains(err.Error(), "is not running")
-}
-
-func isNotPaused(err error) bool {
-	return strings.Contains(err.Error(), "is not paused")
 }
 
 // Pause implements cluster.Cluster with Docker's pause, which freezes the
@@ -577,7 +569,7 @@ func (c *dockerCluster) Resume(ctx context.Context, name string) error {
 	if !n.paused {
 		return nil
 	}
-	if err := c.rt.cli.ContainerUnpause(ctx, n.containerID); err != nil && !isNotPaused(err) {
+	if err := c.rt.cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
 		return fmt.Errorf("%s: resume: %w", n.name, err)
 	}
 	n.paused = false

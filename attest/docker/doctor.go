@@ -11,6 +11,8 @@ import (
 
 // Diagnosis is what Diagnose finds out about this host.
 type Diagnosis struct {
+	// Endpoint is the Docker endpoint and where it came from.
+	Endpoint string
 	// Daemon is the Docker daemon's host, version and API version.
 	Daemon string
 	// Impairments says which ways of impairing traffic the kernel offers
@@ -21,17 +23,22 @@ type Diagnosis struct {
 // Diagnose checks the Docker daemon and asks a throwaway clstr-netd sandbox
 // what the kernel supports for faults.
 func Diagnose(ctx context.Context) (Diagnosis, error) {
+	var d Diagnosis
+	ep, err := ResolveEndpoint()
+	if err != nil {
+		return d, err
+	}
+	d.Endpoint = ep.String()
 	cli, err := Connect(ctx)
 	if err != nil {
-		return Diagnosis{}, err
+		return d, err
 	}
 	defer cli.Close()
-	var d Diagnosis
 	v, err := cli.ServerVersion(ctx)
 	if err != nil {
 		return d, fmt.Errorf("docker version: %w", err)
 	}
-	d.Daemon = fmt.Sprintf("Docker %s (API %s) at %s", v.Version, v.APIVersion, cli.DaemonHost())
+	d.Daemon = fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)
 
 	r := &Runtime{cli: cli, labels: newOwnerLabels()}
 	img, err := r.netdImage(ctx)

@@ -129,6 +129,39 @@ func TestPauseFreezesTheNodeWithoutRestartingIt(t *testing.T) {
 	must(t, c.Pause(ctx, "n3"))
 }
 
+// TestPauseThenHaltOverAndOver pauses a node and stops or kills it, again
+// and again: a node that exits while it is being thawed has reached the
+// state asked for, and neither call fails.
+func TestPauseThenHaltOverAndOver(t *testing.T) {
+	c, events := testCluster(t, 1, Options{})
+	ctx := context.Background()
+	const cycles = 15
+	for i := range cycles {
+		halt, name := c.Kill, "kill"
+		if i%2 == 1 {
+			halt, name = c.Stop, "stop"
+		}
+		must(t, c.Pause(ctx, "n1"))
+		if err := halt(ctx, "n1"); err != nil {
+			t.Fatalf("cycle %d: pause, then %s: %v", i+1, name, err)
+		}
+		if c.Running("n1") || c.Paused("n1") {
+			t.Fatalf("cycle %d: after %s: running %v, paused %v; want neither", i+1, name, c.Running("n1"), c.Paused("n1"))
+		}
+		must(t, c.Start(ctx, "n1"))
+		waitHealthy(t, c, "n1")
+	}
+	var halts int
+	for _, e := range eventTexts(events) {
+		if e == "n1 KILL" || e == "n1 STOP" {
+			halts++
+		}
+	}
+	if halts != cycles {
+		t.Errorf("%d KILL or STOP events; want %d", halts, cycles)
+	}
+}
+
 // sendOneWay has node from send n one-way datagrams to to.
 func sendOneWay(t *testing.T, c *dockerCluster, from, to string, n int) {
 	t.Helper()

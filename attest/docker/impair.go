@@ -1,43 +1,6 @@
 package docker
 
-import (
-	"context"
-	"net/netip"
-
-	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/impair"
-	"github.com/clstr-dev/clstr/internal/netd"
-)
-
-// newImpairer returns what clstr-netd uses to impair a node's traffic:
-// netem where the kernel has it, else nftables and a userspace shaper.
-func newImpairer() netd.Impairer { return impairer{impair.New()} }
-
-type impairer struct{ *impair.Controller }
-
-// Apply implements netd.Impairer.
-func (i impairer) Apply(ctx context.Context, imps cluster.Impairments, towards []netip.Addr) (string, error) {
-	return i.ApplyTowards(ctx, imps, towards)
-}
-
-// Probe implements netd.Prober.
-func (impairer) Probe() string { return impair.Probe().String() }
-
-// ShaperStats implements netd.StatsReporter.
-func (i impairer) ShaperStats() *netd.ShaperStats {
-	st := i.Stats()
-	if st.Path == "" {
-		return nil // nothing applied, or netem
-	}
-	out := &netd.ShaperStats{
-		Path: st.Path, Seen: st.Queued, Delayed: st.Delayed, Dropped: st.Dropped,
-		Duplicated: st.Duplicated, Reordered: st.Reordered, Bypassed: st.Bypassed, Late: st.Late,
-	}
-	if st.Err != nil {
-		out.Error = st.Err.Error()
-	}
-	return out
-}
+import "github.com/clstr-dev/clstr/internal/netd"
 
 // noteShaper writes what a node's impairments did to its traffic into
 // the event log when a repair reports it, one line per node beside its

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -111,7 +110,7 @@ func ownerAlive(owner string) bool {
 	if err != nil {
 		return false
 	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !processAlive(pid) {
 		return false
 	}
 	return parts[2] == "" || procStart(pid) == "" || procStart(pid) == parts[2]

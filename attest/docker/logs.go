@@ -13,6 +13,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/clstr-dev/clstr/internal/artifact"
 )
 
 // tailLines is how many of a node's latest output lines stay in memory for
@@ -26,12 +28,14 @@ type nodeLog struct {
 	mu   sync.Mutex // guards the fields below
 	file *os.File
 	w    *bufio.Writer
+	disk *artifact.Quota // what the file may hold, with the run's other files
+	full bool            // the quota stopped the file
 	tail []string
 	last time.Time // timestamp of the latest line, to resume after a restart
 }
 
-func openNodeLog(dir, name string) (*nodeLog, error) {
-	l := &nodeLog{}
+func openNodeLog(dir, name string, disk *artifact.Quota) (*nodeLog, error) {
+	l := &nodeLog{disk: disk}
 	if dir == "" {
 		return l, nil
 	}
@@ -53,8 +57,15 @@ func (l *nodeLog) add(ts time.Time, stream, line string) {
 	if len(l.tail) > tailLines {
 		l.tail = l.tail[len(l.tail)-tailLines:]
 	}
-	if l.w != nil {
-		fmt.Fprintf(l.w, "%s %s %s\n", ts.UTC().Format(time.RFC3339Nano), stream, line)
+	if l.w != nil && !l.full {
+		entry := fmt.Sprintf("%s %s %s\n", ts.UTC().Format(time.RFC3339Nano), stream, line)
+		if !l.disk.Grow(l.file.Name(), int64(len(entry))) {
+			// Said once, and not counted: the file grows by this line only.
+			l.full = true
+			entry = fmt.Sprintf("%s stderr [clstr: the run's files reached the disk limit (%d bytes); the rest of this node's output is not kept: raise it with --max-disk]\n",
+				ts.UTC().Format(time.RFC3339Nano), l.disk.Limit)
+		}
+		l.w.WriteString(entry)
 		l.w.Flush()
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -24,32 +23,11 @@ import (
 )
 
 // netdName is the name clstr-netd runs under in its sandbox image. Any
-// program that imports this package becomes clstr-netd when started under
-// that name, so clstr (or a Go test binary) serves as its own sidecar; a
-// dynamically linked one brings its interpreter and libraries along.
+// Linux program that imports this package becomes clstr-netd when started
+// under that name (see netd_linux.go), so clstr (or a Go test binary)
+// serves as its own sidecar; a dynamically linked one brings its
+// interpreter and libraries along.
 const netdName = "clstr-netd"
-
-func init() {
-	if filepath.Base(os.Args[0]) == netdName {
-		os.Exit(netd.Main(os.Args[1:], newImpairer()))
-	}
-}
-
-var netdBinary = sync.OnceValues(findNetdBinary)
-
-// findNetdBinary returns an executable that runs clstr-netd: the one
-// CLSTR_NETD_BINARY names, or else this very program, which becomes
-// clstr-netd when started under that name.
-func findNetdBinary() (string, error) {
-	if p := os.Getenv("CLSTR_NETD_BINARY"); p != "" {
-		return p, nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find this program to run it as clstr-netd: %w; set CLSTR_NETD_BINARY to a static clstr binary", err)
-	}
-	return self, nil
-}
 
 // libDirs are searched for the shared libraries of a dynamically linked
 // clstr-netd, in this order.
@@ -117,7 +95,11 @@ func runtimeFiles(path string) (map[string]string, error) {
 
 // netdImage returns the sandbox image, building it on first use.
 func (r *Runtime) netdImage(ctx context.Context) (string, error) {
-	bin, err := netdBinary()
+	v, err := r.cli.ServerVersion(ctx)
+	if err != nil {
+		return "", fmt.Errorf("docker version: %w", err)
+	}
+	bin, err := netdFinder.binary(ctx, v.Arch)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clstr-dev/clstr/internal/artifact"
 	"io"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type Options struct {
 	Env map[string]string
 	// LogDir, if set, receives one "<node>.log" file per node.
 	LogDir string
+	// Disk, if not nil, bounds what the node logs hold together with the
+	// run's other files: a node's output past it is not written (the log
+	// says so once); nil for no bound.
+	Disk *artifact.Quota
 	// Subnet is the cluster network's first choice; "" means 10.0.42.0/24.
 	// If it is taken, the next free 10.0.x.0/24 is used.
 	Subnet string
@@ -74,8 +79,8 @@ type Runtime struct {
 
 var _ cluster.Runtime = (*Runtime)(nil)
 
-// New connects to the Docker daemon named by the environment (DOCKER_HOST
-// and friends, or the default socket) and checks that it answers.
+// New connects to the Docker daemon the docker CLI would use (see
+// Endpoint) and checks that it answers.
 func New(ctx context.Context, opts Options) (*Runtime, error) {
 	n := 0
 	for _, s := range []string{opts.Dir, opts.Image, opts.Binary} {
@@ -93,19 +98,24 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	return &Runtime{opts: opts, cli: cli, labels: newOwnerLabels()}, nil
 }
 
-// Connect opens a client to the Docker daemon and checks that it answers,
+// Connect opens a client to the Docker daemon the docker CLI would use
+// (see Endpoint) and checks that it answers,
 // negotiating the API version (Docker 20.10, API 1.41, and newer).
 func Connect(ctx context.Context) (*client.Client, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	ep, err := ResolveEndpoint()
 	if err != nil {
 		return nil, fmt.Errorf("docker: %w", err)
+	}
+	cli, err := client.NewClientWithOpts(append(ep.clientOpts(), client.WithAPIVersionNegotiation())...)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %s: %w", ep, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ping, err := cli.Ping(pctx)
 	if err != nil {
 		cli.Close()
-		return nil, &DaemonError{Host: cli.DaemonHost(), Err: err}
+		return nil, &DaemonError{Host: cli.DaemonHost(), Source: ep.Source, Err: err}
 	}
 	// Settle the version now: left to the first request, the client
 	// negotiates it lazily, and concurrent first requests (a cluster's
@@ -117,16 +127,25 @@ func Connect(ctx context.Context) (*client.Client, error) {
 // DaemonError says the Docker daemon could not be reached.
 type DaemonError struct {
 	Host string
-	Err  error
+	// Source says where Host came from (see Endpoint).
+	Source string
+	Err    error
 }
 
 func (e *DaemonError) Error() string {
 	msg := e.Err.Error()
 	hint := "start it (for example `sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running daemon"
+	if strings.HasPrefix(e.Source, "docker context") {
+		hint = "start it (Docker Desktop, `colima start`, OrbStack, …), pick another context with `docker context use NAME`, or point DOCKER_HOST at a running daemon"
+	}
 	if strings.Contains(msg, "permission denied") {
 		hint = "your user may not use it: add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run as root"
 	}
-	return fmt.Sprintf("cannot reach the Docker daemon at %s: %s\n%s", e.Host, firstLine(msg), hint)
+	host := e.Host
+	if e.Source != "" {
+		host += " (from " + e.Source + ")"
+	}
+	return fmt.Sprintf("cannot reach the Docker daemon at %s: %s\n%s", host, firstLine(msg), hint)
 }
 
 // Unwrap returns the underlying error.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/artifact"
 )
 
 // Defaults of a suite's configuration.
@@ -154,6 +155,9 @@ type RunOptions struct {
 	// as the visualization of a history that is not linearizable. Empty
 	// means a new temporary directory.
 	ArtifactDir string
+	// Disk, if not nil, bounds the bytes the files that checks write
+	// hold; a check that would pass it fails as clstr's failure.
+	Disk *artifact.Quota
 }
 
 // NewSeed returns a seed for a run that was given none: random, never 0,

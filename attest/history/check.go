@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -23,6 +22,21 @@ const AllKeys = "*"
 type Model struct {
 	// Name names the model in messages: "kv".
 	Name string
+	// Contract, if set, says whether op is one the model describes (its
+	// method and path), whatever came of it; ContractText says which in
+	// words ("GET, PUT and DELETE of /kv/{key}"). An operation outside
+	// the contract is ignored and counted as such, so that a typo in a
+	// path shows. Nil: every operation Keep leaves out is ignored.
+	Contract     func(op Op) bool
+	ContractText string
+	// Past, if set, lets a history start from what the run did before it
+	// rather than from Init: for an operation it returns the key the
+	// operation acts on (AllKeys for every key) and whether it writes,
+	// that is, sets the key to a state that does not depend on the one
+	// before (a PUT, a DELETE); an operation that does not write must
+	// leave the state as it was (a GET). See CheckAfter. Nil: every
+	// history starts from Init.
+	Past func(op Op) (key string, writes bool)
 	// Keep says which operations the model judges; the others (a redirect,
 	// a GET of /cluster/info) are left out. Nil keeps every operation.
 	Keep func(op Op) bool
@@ -73,6 +87,9 @@ const (
 	NotLinearizable Verdict = "not linearizable"
 	// Undecided: the check ran out of time before it could tell.
 	Undecided Verdict = "undecided"
+	// NothingChecked: no operation of the history completed in a way the
+	// model can judge, so there was nothing to order (see Result.Why).
+	NothingChecked Verdict = "nothing to check"
 )
 
 // Result is what Check found.
@@ -80,10 +97,23 @@ type Result struct {
 	Verdict Verdict
 	// Model is the model's name.
 	Model string
+	// Total is how many operations the history has. Ignored is how many
+	// of them lie outside the model's contract (another path or method),
+	// and NotApplied how many the model left out because they say
+	// nothing (a redirect, a 400, a read without an answer).
+	Total, Ignored, NotApplied int
 	// Checked is how many operations the model judged, and Unknown how many
 	// of those were left open until the end of the history because their
-	// outcome is unknown (and no read bounds them).
-	Checked, Unknown int
+	// outcome is unknown (and no read bounds them). Earlier is how many of
+	// the checked ones came from before the history or from outside it
+	// (see CheckAfter).
+	Checked, Unknown, Earlier int
+	// IgnoredExample is one of the ignored operations, to show.
+	IgnoredExample *Op
+	// Notes explain, for a result that is not linearizable, the reads of
+	// the smallest set whose values only operations outside the history
+	// wrote: "\"v-7\" was written at 5.860s by client 3 in test …".
+	Notes []string
 	// Key is the partition that cannot be ordered ("" when the model does
 	// not partition).
 	Key string
@@ -96,31 +126,80 @@ type Result struct {
 
 	model porcupine.Model
 	info  porcupine.LinearizationInfo
+	// outside holds the operations of Minimal that are not the history's.
+	outside map[Op]bool
+	// contract is the model's ContractText, for Why.
+	contract string
+	// open counts the kept operations of the history whose outcome is
+	// unknown, for Why.
+	open int
 }
 
-// Check checks the operations of h against m. An Unknown operation is left
-// open until the end of the history: it may take effect at any time after
-// its invocation, or never. timeout bounds the search (0: no bound); when
-// it runs out before a verdict, the result is Undecided.
+// Check checks the operations of h against m, from the model's initial
+// state. An Unknown operation is left open until the end of the history:
+// it may take effect at any time after its invocation, or never. timeout
+// bounds the search (0: no bound); when it runs out before a verdict, the
+// result is Undecided. A history with no completed operation that the
+// model judges gets NothingChecked.
 func Check(h History, m Model, timeout time.Duration) Result {
+	return CheckAfter(nil, h, m, timeout)
+}
+
+// CheckAfter is Check for a history that is part of a run: other holds
+// the run's operations that are not h's. For a model with Past, the
+// check starts where those left the keys that h's operations name: the
+// writes of other on those keys that h's operations can still see are
+// checked with h's, with their own times and outcomes, so that an
+// acknowledged write before h is a candidate for the state h began from
+// and an unknown one may still land while h runs. Reads outside h, and
+// writes that another acknowledged write overwrote before h began, are
+// left out: they cannot change what h's operations may see.
+func CheckAfter(other []Op, h History, m Model, timeout time.Duration) Result {
 	start := time.Now()
-	res := Result{Model: m.Name}
+	res := Result{Model: m.Name, Total: len(h.Ops), contract: m.ContractText}
 	var ops []Op
+	completed := 0
 	for _, op := range h.Ops {
-		if m.Keep == nil || m.Keep(op) {
+		switch {
+		case m.Contract != nil && !m.Contract(op), m.Contract == nil && m.Keep != nil && !m.Keep(op):
+			res.Ignored++
+			if res.IgnoredExample == nil {
+				res.IgnoredExample = &op
+			}
+		case m.Keep != nil && !m.Keep(op):
+			res.NotApplied++
+		default:
 			ops = append(ops, op)
+			if op.Outcome != Unknown {
+				completed++
+			} else {
+				res.open++
+			}
 		}
 	}
+	if completed == 0 {
+		res.Verdict = NothingChecked
+		res.Duration = time.Since(start)
+		return res
+	}
+	p := pastOf(m, other, ops)
+	ops = append(ops, p.kept...)
 	if m.Simplify != nil {
 		ops = m.Simplify(ops)
 	}
-	res.Checked = len(ops)
+	for _, op := range ops {
+		if p.outside[op] {
+			res.Earlier++
+		}
+	}
+	res.Checked = len(ops) - res.Earlier
+	ops, keys := p.spread(m, ops)
 	var bounds map[int]time.Duration
 	if m.Bound != nil {
 		bounds = m.Bound(ops)
 	}
 	pops := toPorcupine(ops, bounds, &res.Unknown)
-	res.model = porcupineModel(m, ops)
+	res.model = porcupineModel(m, ops, keys)
 	// The verdict first, which stops at the first key that cannot be
 	// ordered; the details only for that key.
 	switch porcupine.CheckOperationsTimeout(res.model, pops, timeout) {
@@ -135,7 +214,14 @@ func Check(h History, m Model, timeout time.Duration) Result {
 			left = timeout - time.Since(start)
 		}
 		var bad []porcupine.Operation
-		res.Key, bad, res.Minimal = minimal(m, res.model, ops, pops, left)
+		res.Key, bad, res.Minimal = minimal(m, res.model, ops, keys, pops, left)
+		res.outside = map[Op]bool{}
+		for _, op := range res.Minimal {
+			if p.outside[op] {
+				res.outside[op] = true
+			}
+		}
+		res.Notes = p.notes(m, res.Minimal, ops)
 		// The visualization shows the key that cannot be ordered, with
 		// the longest orders of it that the search found.
 		single := res.model
@@ -161,56 +247,6 @@ func (r Result) Visualize(path string) error {
 	return nil
 }
 
-// Explain describes a result that is not linearizable: the smallest set of
-// operations that cannot be ordered, each with its client, node, times and
-// what it saw, and the events that happened while they ran.
-func (r Result) Explain(events []Event) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d operations are not linearizable (model %s", r.Checked, r.Model)
-	if r.Key != "" && r.Key != AllKeys {
-		fmt.Fprintf(&b, ", key %q", r.Key)
-	}
-	b.WriteString(")")
-	switch len(r.Minimal) {
-	case 0:
-	case 1:
-		b.WriteString("; this one cannot be explained by any order of the others:")
-	default:
-		fmt.Fprintf(&b, "; these %d cannot be put in any order that explains what each saw:", len(r.Minimal))
-	}
-	if len(r.Minimal) > 0 {
-		for _, op := range r.Minimal {
-			b.WriteString("\n  " + op.String())
-		}
-		from, to := r.Minimal[0].Invoke, r.Minimal[0].Complete
-		for _, op := range r.Minimal {
-			from, to = min(from, op.Invoke), max(to, op.Complete)
-		}
-		var during []string
-		for _, e := range events {
-			if e.Time >= from && e.Time <= to {
-				during = append(during, e.String())
-			}
-		}
-		if len(during) > 0 {
-			b.WriteString("\nmeanwhile:")
-			for _, e := range during {
-				b.WriteString("\n  " + e)
-			}
-		}
-	}
-	return b.String()
-}
-
-// String renders an event in one line: "1.250s n3 KILL".
-func (e Event) String() string {
-	who := e.Node
-	if who == "" {
-		who = "cluster"
-	}
-	return fmt.Sprintf("%s %s %s", stamp(e.Time), who, e.Text)
-}
-
 // toPorcupine turns operations into porcupine's, each with its index in
 // ops as input. An unknown operation returns at its bound, if it has one,
 // or else only after everything else has, which leaves it free to take
@@ -234,7 +270,7 @@ func toPorcupine(ops []Op, bounds map[int]time.Duration, unknown *int) []porcupi
 			}
 		}
 		out[i] = porcupine.Operation{
-			ClientId: ids[op.Client],
+			ClientId: ids[client{op.Test, op.Client}],
 			Input:    i,
 			Call:     int64(op.Invoke),
 			Return:   int64(max(ret, op.Invoke)),
@@ -244,24 +280,53 @@ func toPorcupine(ops []Op, bounds map[int]time.Duration, unknown *int) []porcupi
 	return out
 }
 
+// client is who made an operation: a client of one test.
+type client struct {
+	test string
+	id   int
+}
+
 // clients numbers the clients of ops from 0, as porcupine's visualization
-// wants, the test's own requests last.
-func clients(ops []Op) map[int]int {
-	var seen []int
+// wants: by test in the order they first appear, and in each test by
+// number, the test's own requests last.
+func clients(ops []Op) map[client]int {
+	var tests []string
 	for _, op := range ops {
-		if !slices.Contains(seen, op.Client) {
-			seen = append(seen, op.Client)
+		if !slices.Contains(tests, op.Test) {
+			tests = append(tests, op.Test)
 		}
 	}
-	slices.Sort(seen)
-	if len(seen) > 0 && seen[0] == NoClient {
-		seen = append(seen[1:], NoClient)
+	slices.SortStableFunc(tests, func(a, b string) int {
+		return cmp.Compare(firstInvoke(ops, a), firstInvoke(ops, b))
+	})
+	var seen []client
+	for _, op := range ops {
+		if c := (client{op.Test, op.Client}); !slices.Contains(seen, c) {
+			seen = append(seen, c)
+		}
 	}
-	ids := make(map[int]int, len(seen))
+	slices.SortFunc(seen, func(a, b client) int {
+		if c := cmp.Compare(slices.Index(tests, a.test), slices.Index(tests, b.test)); c != 0 {
+			return c
+		}
+		// NoClient is -1: the test's own requests go last.
+		return cmp.Compare(uint(a.id), uint(b.id))
+	})
+	ids := make(map[client]int, len(seen))
 	for i, c := range seen {
 		ids[c] = i
 	}
 	return ids
+}
+
+// firstInvoke is when the first operation of test in ops was invoked.
+func firstInvoke(ops []Op, test string) time.Duration {
+	for _, op := range ops {
+		if op.Test == test {
+			return op.Invoke
+		}
+	}
+	return 0
 }
 
 // annotations shows the history's events in the visualization, on a line
@@ -285,8 +350,9 @@ func annotations(events []Event) []porcupine.Annotation {
 	return out
 }
 
-// porcupineModel adapts m to porcupine: an input is an index into ops.
-func porcupineModel(m Model, ops []Op) porcupine.Model {
+// porcupineModel adapts m to porcupine: an input is an index into ops,
+// whose partition key is the same index of keys.
+func porcupineModel(m Model, ops []Op, keys []string) porcupine.Model {
 	pm := porcupine.Model{
 		Init: m.Init,
 		Step: func(state, input, _ any) (bool, any) {
@@ -302,19 +368,19 @@ func porcupineModel(m Model, ops []Op) porcupine.Model {
 	}
 	if m.Partition != nil {
 		pm.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
-			return partition(m, ops, h)
+			return partition(keys, h)
 		}
 	}
 	return pm
 }
 
-// partition groups porcupine's operations by the model's key, in the
-// order keys first appear; an operation of AllKeys makes one group.
-func partition(m Model, ops []Op, h []porcupine.Operation) [][]porcupine.Operation {
+// partition groups porcupine's operations by their keys, in the order
+// keys first appear; an operation of AllKeys makes one group.
+func partition(opKeys []string, h []porcupine.Operation) [][]porcupine.Operation {
 	var keys []string
 	groups := map[string][]porcupine.Operation{}
 	for _, p := range h {
-		k := m.Partition(ops[p.Input.(int)])
+		k := opKeys[p.Input.(int)]
 		if k == AllKeys {
 			return [][]porcupine.Operation{h}
 		}
@@ -355,7 +421,7 @@ const minimalBudget = 5 * time.Second
 // minimal finds the key whose operations cannot be ordered (returning its
 // operations) and, within budget, a smallest subset of them that still
 // cannot: each operation left in it is needed for the contradiction.
-func minimal(m Model, pm porcupine.Model, ops []Op, pops []porcupine.Operation, budget time.Duration) (string, []porcupine.Operation, []Op) {
+func minimal(m Model, pm porcupine.Model, ops []Op, keys []string, pops []porcupine.Operation, budget time.Duration) (string, []porcupine.Operation, []Op) {
 	if budget <= 0 {
 		budget = 4 * minimalBudget
 	}
@@ -391,7 +457,7 @@ func minimal(m Model, pm porcupine.Model, ops []Op, pops []porcupine.Operation, 
 	}
 	key := ""
 	if m.Partition != nil {
-		key = m.Partition(ops[bad[0].Input.(int)])
+		key = keys[bad[0].Input.(int)]
 	}
 	small := ddmin(shortestPrefix(bad, illegal), illegal)
 	out := make([]Op, len(small))

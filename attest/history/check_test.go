@@ -41,7 +41,7 @@ func TestCheckKV(t *testing.T) {
 		want    Verdict
 		minimal int // size of the minimal set when not linearizable
 	}{
-		{"empty", nil, Linearizable, 0},
+		{"empty", nil, NothingChecked, 0},
 		{"read after write", []Op{put(0, "x", "1", 200, 0, 10), get(1, "x", 200, "1", 20, 30)}, Linearizable, 0},
 		{"stale read after acknowledged write", []Op{
 			put(0, "x", "1", 200, 0, 10), put(0, "x", "2", 200, 11, 20), get(1, "x", 200, "1", 30, 40),
@@ -238,5 +238,9 @@ func TestRecorderKeepsEveryOperationInOrder(t *testing.T) {
 		if h.Ops[i].Invoke < h.Ops[i-1].Invoke {
 			t.Fatalf("operation %d invoked before the one before it", i)
 		}
+	}
+	ops := r.Ops(func(op Op) bool { return op.Client == 1 })
+	if len(ops) != n/3 || ops[0].Invoke != time.Duration(n-1) {
+		t.Fatalf("Ops: %d operations of client 1, the first invoked at %d; want %d, in the order recorded", len(ops), ops[0].Invoke, n/3)
 	}
 }

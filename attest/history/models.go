@@ -14,12 +14,17 @@ import (
 // the body, GET /kv/{key} reads it (200 and the value, or 404 when the key
 // is absent), DELETE /kv/{key} removes it and DELETE /clear removes every
 // key. Keys are independent, so a history is checked key by key unless it
-// has a clear. Other paths, and answers that say a request was not applied
-// (a redirect, a 400), are left out; so is a read whose answer is unknown,
-// since it saw nothing.
+// has a clear. Other paths and methods are outside the contract and
+// ignored; answers that say a request was not applied (a redirect, a 400)
+// are left out, and so is a read whose answer is unknown, since it saw
+// nothing. Every write but a GET sets a key whatever it held, so a
+// history starts from what the run's earlier writes of its keys left.
 func KV() Model {
 	return Model{
 		Name:          "kv",
+		Contract:      inKVContract,
+		ContractText:  "GET, PUT and DELETE of /kv/{key}, and DELETE /clear",
+		Past:          func(op Op) (string, bool) { return kvKey(op), op.Method != http.MethodGet },
 		Keep:          keepKV,
 		Partition:     kvKey,
 		Simplify:      dropUnseenWrites(kvKey),
@@ -36,17 +41,27 @@ func KV() Model {
 }
 
 // Register is the model of one register: any PUT or POST writes the body,
-// any GET reads it (200 and the value, or 404 while nothing was written).
-// The path does not matter.
+// any DELETE empties it, any GET reads it (200 and the value, or 404 while
+// it is empty). The path does not matter within a history; a history
+// starts from what the run's earlier writes of its paths left.
 func Register() Model {
 	whole := func(Op) string { return "" }
 	return Model{
 		Name: "register",
+		Contract: func(op Op) bool {
+			switch op.Method {
+			case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete:
+				return true
+			}
+			return false
+		},
+		ContractText: "GET, PUT, POST and DELETE of any path",
+		Past:         func(op Op) (string, bool) { return op.Path, op.Method != http.MethodGet },
 		Keep: func(op Op) bool {
 			switch op.Method {
 			case http.MethodGet:
 				return readSaw(op)
-			case http.MethodPut, http.MethodPost:
+			case http.MethodPut, http.MethodPost, http.MethodDelete:
 				return op.Outcome != Fail
 			}
 			return false
@@ -56,8 +71,11 @@ func Register() Model {
 		Init:     func() any { return regState{} },
 		Step: func(state any, op Op) (bool, any) {
 			s := state.(regState)
-			if op.Method == http.MethodGet {
+			switch op.Method {
+			case http.MethodGet:
 				return s == readOf(op), s
+			case http.MethodDelete:
+				return true, regState{}
 			}
 			return true, regState{v: op.Body, set: true}
 		},
@@ -113,20 +131,30 @@ func kvKey(op Op) string {
 	return strings.TrimPrefix(op.Path, "/kv/")
 }
 
-func keepKV(op Op) bool {
+// inKVContract says whether op is a request the kv contract describes,
+// whatever came of it.
+func inKVContract(op Op) bool {
 	switch {
 	case op.Path == "/clear":
-		return op.Method == http.MethodDelete && op.Outcome != Fail
+		return op.Method == http.MethodDelete
 	case !strings.HasPrefix(op.Path, "/kv/") || len(op.Path) == len("/kv/"):
 		return false
 	}
 	switch op.Method {
-	case http.MethodGet:
-		return readSaw(op)
-	case http.MethodPut, http.MethodDelete:
-		return op.Outcome != Fail
+	case http.MethodGet, http.MethodPut, http.MethodDelete:
+		return true
 	}
 	return false
+}
+
+func keepKV(op Op) bool {
+	switch {
+	case !inKVContract(op):
+		return false
+	case op.Method == http.MethodGet:
+		return readSaw(op)
+	}
+	return op.Outcome != Fail
 }
 
 func stepKV(state any, op Op) (bool, any) {

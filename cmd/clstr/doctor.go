@@ -12,14 +12,20 @@ func doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
 		Usage: "check that this host can run clusters and inject every fault",
-		Description: "Connects to the Docker daemon, starts a throwaway clstr-netd sandbox and asks\n" +
-			"it what the kernel offers for impairments: netem, or nftables loss and the\n" +
-			"NFQUEUE shaper. Partitions need only nftables, which every supported kernel has.",
+		Description: "Names the Docker endpoint and where it came from (DOCKER_HOST, DOCKER_CONTEXT,\n" +
+			"the docker config's current context, or the default socket), connects to the\n" +
+			"daemon, starts a throwaway clstr-netd sandbox and asks it what the kernel\n" +
+			"offers for impairments: netem, or nftables loss and the NFQUEUE shaper.\n" +
+			"Partitions need only nftables, which every supported kernel has.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError{"doctor: takes no arguments"}
 			}
 			d, err := docker.Diagnose(c.Context)
+			if d.Endpoint != "" {
+				// "endpoint:    unix:///…/docker.sock (from docker context "colima" (DOCKER_CONTEXT))"
+				fmt.Fprintf(c.App.Writer, "endpoint:    %s\n", d.Endpoint)
+			}
 			if d.Daemon != "" {
 				fmt.Fprintf(c.App.Writer, "docker:      %s\n", d.Daemon)
 			}

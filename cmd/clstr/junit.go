@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -156,7 +157,7 @@ func (r *junitReport) marshal() ([]byte, error) {
 		doc.Skipped += s.Skipped
 		doc.seconds += s.seconds
 	}
-	doc.Time = fmt.Sprintf("%.3f", doc.seconds)
+	doc.Time = seconds(time.Duration(doc.seconds * float64(time.Second)))
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
@@ -320,7 +321,15 @@ func summary(err error) string {
 	return line
 }
 
-func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+// seconds renders d for a time attribute, in seconds to the microsecond
+// ("0.000412", "4.3"): what took any time never reads as 0.
+func seconds(d time.Duration) string {
+	if d > 0 {
+		d = max(d.Round(time.Microsecond), time.Microsecond)
+	}
+	s := strings.TrimRight(strconv.FormatFloat(d.Seconds(), 'f', 6, 64), "0")
+	return strings.TrimSuffix(s, ".")
+}
 
 // Bounds of the texts of the report.
 const (

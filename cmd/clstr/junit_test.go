@@ -705,3 +705,26 @@ func TestJUnitScriptDoesNotLoad(t *testing.T) {
 		t.Errorf("a script that does not compile created .clstr/")
 	}
 }
+
+// TestJUnitSeconds checks the time attributes: to the microsecond, and
+// never 0 for what took any time.
+func TestJUnitSeconds(t *testing.T) {
+	tests := []struct {
+		name string
+		d    time.Duration
+		want string
+	}{
+		{"nothing", 0, "0"},
+		{"under a microsecond", 400 * time.Nanosecond, "0.000001"},
+		{"under a millisecond", 412 * time.Microsecond, "0.000412"},
+		{"rounded to the microsecond", 1234567891 * time.Nanosecond, "1.234568"},
+		{"whole seconds", 3 * time.Second, "3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := seconds(tc.d); got != tc.want {
+				t.Errorf("seconds(%v) = %q; want %q", tc.d, got, tc.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -25,7 +26,7 @@ import (
 // targetFlags say which program the learner's commands test: by default
 // the Dockerfile in the current directory.
 func targetFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "binary", Usage: "wrap the static Linux executable at `PATH` FROM scratch instead of building the Dockerfile (works with no registry)"},
 		&cli.StringFlag{Name: "image", Usage: "run the existing image `TAG` instead of building the Dockerfile"},
 		&cli.StringSliceFlag{Name: "env", Usage: "add `KEY=VALUE` to every node's environment (repeatable)"},
@@ -33,7 +34,20 @@ func targetFlags() []cli.Flag {
 		seedFlag(),
 		junitFlag(),
 		reportFlag(),
+	}, sandboxFlags()...) // for a community challenge; a built-in one runs trusted
+}
+
+// workspaceError is what test and next return when learnerWorkspace
+// did not give them a workspace: its error, or, when a confined child did
+// the work, the child's verdict.
+func workspaceError(c *cli.Context, err error) error {
+	var st exitStatus
+	var ue usageError
+	if err == nil || errors.As(err, &st) || errors.As(err, &ue) {
+		return err
 	}
+	fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
+	return exitStatus(exitError)
 }
 
 // learnerTarget reads the target flags of test and next.
@@ -41,7 +55,12 @@ func learnerTarget(c *cli.Context) (docker.Options, error) {
 	if c.IsSet("binary") && c.IsSet("image") {
 		return docker.Options{}, usageError{c.Command.Name + ": give --binary or --image, not both"}
 	}
-	return dockerOptions(c)
+	opts, err := dockerOptions(c)
+	if err == nil && !c.Bool("watch") {
+		// Under --watch the program may be rebuilt while clstr waits.
+		err = checkTarget(c, opts)
+	}
+	return opts, err
 }
 
 func listCommand() *cli.Command {
@@ -120,10 +139,9 @@ func testCommand() *cli.Command {
 			if c.NArg() > 1 {
 				return usageError{"test: give at most one stage: clstr test [flags] [STAGE]"}
 			}
-			w, err := openWorkspace(".", registry.Default)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
-				return exitStatus(exitError)
+			w, ok, err := learnerWorkspace(c)
+			if !ok {
+				return workspaceError(c, err)
 			}
 			last := w.index
 			if key := c.Args().First(); key != "" {
@@ -202,10 +220,9 @@ func nextCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usageError{"next: takes no arguments; it tests the stage " + progressFile + " names"}
 			}
-			w, err := openWorkspace(".", registry.Default)
-			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
-				return exitStatus(exitError)
+			w, ok, err := learnerWorkspace(c)
+			if !ok {
+				return workspaceError(c, err)
 			}
 			if w.done {
 				out := newOutput(c.App.Writer)
@@ -348,6 +365,7 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 		// own containers. Closing the runtime removes what is kept.
 		opts.ReuseSandboxes = true
 		opts.LogDir, _ = filepath.Abs(logDir)
+		opts.Disk = quotaFrom(ctx)
 		if base.verbose {
 			opts.BuildOutput = out.w
 		}

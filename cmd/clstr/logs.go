@@ -19,7 +19,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/artifact"
 	"github.com/clstr-dev/clstr/internal/report"
+	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // A run leaves in logDir one "<node>.log" per node, lines "TIME
@@ -118,7 +120,12 @@ func logsHTML(c *cli.Context, stderr io.Writer, nodes []string) error {
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: logs: some lines could not be read: %v\n", err)
 	}
-	if err := os.WriteFile(path, page, 0o644); err != nil {
+	// As a report's page is written: a link at path is replaced, not
+	// written through.
+	if _, err := artifact.WriteFile(filepath.Dir(path), filepath.Base(path), nil, func(w io.Writer) error {
+		_, err := w.Write(page)
+		return err
+	}); err != nil {
 		fmt.Fprintf(stderr, "clstr: logs: %v\n", err)
 		return exitStatus(exitError)
 	}
@@ -193,7 +200,9 @@ func (f *logFormat) format(l logLine) string {
 		loc = time.Local
 	}
 	ts := l.time.In(loc).Format("15:04:05.000")
-	prefix, text := "["+who+"]", l.text
+	// A node's output and an event's text are the target's and the
+	// script's: their controls are escaped, as in a failure.
+	prefix, text := "["+safetext.Line(who)+"]", safetext.Line(l.text)
 	if l.event {
 		text = "[" + text + "]"
 	}
@@ -234,10 +243,16 @@ func nodeColor(node string) string {
 	return nodeColors[(n-1)%len(nodeColors)]
 }
 
-// hasLogs reports whether dir holds any log file.
+// hasLogs reports whether dir holds a log file with something in it: a
+// run that wrote nothing has no logs to show.
 func hasLogs(dir string) bool {
 	m, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	return len(m) > 0
+	for _, p := range m {
+		if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // logReader reads the log files of a run directory, a piece at a time:

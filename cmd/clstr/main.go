@@ -65,6 +65,10 @@ func main() {
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if onGitHubActions() {
+		// No text clstr relays may become a workflow command (ciWriter).
+		stdout, stderr = newCIWriter(stdout), newCIWriter(stderr)
+	}
 	if !registryUsable(registry.Default, stderr) {
 		return exitError
 	}
@@ -119,6 +123,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "clstr",
 		Usage:     "test distributed systems from the outside",
+		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are turned into exit statuses by run, not by the library.
@@ -129,7 +134,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand: false,
 		Commands: []*cli.Command{runCommand(), cleanCommand(), doctorCommand(),
 			listCommand(), initCommand(), testCommand(), nextCommand(), statusCommand(), logsCommand(),
-			checkCommand(), fmtCommand(), completionCommand()},
+			checkCommand(), fmtCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/clstr-dev/clstr/attest/engine"
@@ -115,11 +116,13 @@ func (o *output) start(s runnable, target string, seed uint64) {
 	if k := s.Config().Spare; k > 0 {
 		spare = fmt.Sprintf(" (and %d spare)", k)
 	}
-	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s%s", s.Name(), n, tests, s.Config().Nodes, nodes, spare))+o.dim(" · "+target+" · seed "+strconv.FormatUint(seed, 10)))
+	// A stage's name and the target are a challenge author's text.
+	o.line("%s", o.bold(fmt.Sprintf("%s: %d %s on %d %s%s", safetext.Line(s.Name()), n, tests, s.Config().Nodes, nodes, spare))+o.dim(" · "+safetext.Line(target)+" · seed "+strconv.FormatUint(seed, 10)))
 }
 
 // Step implements engine.Reporter.
 func (o *output) Step(text string) {
+	text = safetext.Line(text)
 	if o.live {
 		o.setLive("· " + text + " …")
 		return
@@ -160,9 +163,9 @@ func (o *output) print(pos, msg string) {
 	o.line("  %s %s", o.dim(pos+":"), safetext.Text(msg))
 }
 
-// interrupted says that a signal stops the run.
-func (o *output) interrupted(sig os.Signal) {
-	o.line("%s", o.yellow(fmt.Sprintf("interrupted (%v): stopping the cluster …", sig)))
+// interrupted says that a signal, named as "SIGINT", stops the run.
+func (o *output) interrupted(sig string) {
+	o.line("%s", o.yellow(fmt.Sprintf("interrupted (%s): stopping the cluster …", sig)))
 }
 
 // failure writes an error of a test or of the run, indented.
@@ -197,28 +200,33 @@ func (o *output) failure(err error) {
 }
 
 // finish reports what stopped the run, the tests that did not run, and
-// the summary.
-func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir string) {
+// the summary. A run that the signal stoppedBy (nil for none) cut short
+// has no verdict: the test it stopped counts as stopped, not failed.
+func (o *output) finish(res *engine.Result, verdict engine.Verdict, stoppedBy os.Signal, logDir string) {
 	if res.Err != nil {
 		o.line("%s %s", o.red("✗"), o.bold(stopReason(res.Err)))
 		o.failure(unwrapSetup(res.Err))
 	}
-	var passed, failed, notRun, skipped int
+	var passed, failed, stopped, notRun, skipped int
 	for _, t := range res.Tests {
 		switch t.Status {
 		case engine.TestPassed:
 			passed++
 		case engine.TestFailed:
-			failed++
+			if stoppedBy != nil {
+				stopped++
+			} else {
+				failed++
+			}
 		case engine.TestSkipped:
 			skipped++
 		default:
 			notRun++
-			o.line("%s", o.dim("- "+t.Name+" (not run)"))
+			o.line("%s", o.dim("- "+safetext.Line(t.Name)+" (not run)"))
 		}
 	}
 	if res.CleanupErr != nil {
-		o.line("%s", o.yellow("warning: "+res.CleanupErr.Error()))
+		o.line("%s", o.yellow("warning: "+safetext.Line(res.CleanupErr.Error())))
 	}
 	var counts []string
 	add := func(n int, what string) {
@@ -228,6 +236,7 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir strin
 	}
 	add(failed, "failed")
 	add(passed, "passed")
+	add(stopped, "stopped")
 	add(notRun, "not run")
 	add(skipped, "skipped")
 	summary := strings.Join(counts, ", ")
@@ -235,10 +244,12 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, logDir strin
 		summary = "no test ran"
 	}
 	took := duration(res.Duration)
-	switch verdict {
-	case engine.VerdictPass:
+	switch {
+	case stoppedBy != nil:
+		o.line("%s  by %s before a verdict: %s in %s", o.yellow(o.bold("INTERRUPTED")), signalName(stoppedBy), summary, took)
+	case verdict == engine.VerdictPass:
 		o.line("%s  %s in %s", o.green(o.bold("PASSED")), summary, took)
-	case engine.VerdictFail:
+	case verdict == engine.VerdictFail:
 		o.line("%s  %s in %s", o.red(o.bold("FAILED")), summary, took)
 	default:
 		o.line("%s  clstr could not judge the target: %s in %s", o.yellow(o.bold("ERROR")), summary, took)
@@ -282,4 +293,118 @@ func duration(d time.Duration) string {
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// On GitHub Actions the runner reads every line of a job's output as a
+// possible workflow command: a line whose first characters after leading
+// white space are "::" (::error, ::add-mask, ::stop-commands …), and a
+// line that holds "##[" anywhere (the older form). All of clstr's output
+// passes through a ciWriter there (run wraps standard output and
+// standard error), which makes sure no text it relays, from a script or a
+// node, forms one: it writes a zero-width space (U+200B) between the two
+// colons and between "##" and "[", which the runner does not trim and
+// which a reader does not see. clstr's own annotations are written
+// through command, and are the only workflow commands of a run.
+type ciWriter struct {
+	mu sync.Mutex // guards the state of the line and w
+	w  io.Writer
+	// lead: only white space so far on the line; colon: the line's first
+	// character after it was ':', written last; hashes: the '#' written
+	// last, in a row; partial: an incomplete UTF-8 character at the start
+	// of a line, kept for the next write.
+	lead    bool
+	colon   bool
+	hashes  int
+	partial []byte
+}
+
+// zeroWidthSpace is what ciWriter inserts: U+200B.
+const zeroWidthSpace = "\u200b"
+
+// newCIWriter returns a writer to w that no text turns into a workflow
+// command.
+func newCIWriter(w io.Writer) *ciWriter { return &ciWriter{w: w, lead: true} }
+
+// rawWriter returns the writer a ciWriter writes to, or w.
+func rawWriter(w io.Writer) io.Writer {
+	if c, ok := w.(*ciWriter); ok {
+		return c.w
+	}
+	return w
+}
+
+func (c *ciWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf := p
+	if len(c.partial) > 0 {
+		buf = append(c.partial, p...)
+		c.partial = nil
+	}
+	out := make([]byte, 0, len(buf)+8)
+	for i := 0; i < len(buf); {
+		b := buf[i]
+		// The runner reads lines as .NET's ReadLine does: CR, LF or CRLF
+		// ends one.
+		if b == '\n' || b == '\r' {
+			out = append(out, b)
+			c.lead, c.colon, c.hashes = true, false, 0
+			i++
+			continue
+		}
+		if c.lead {
+			if !utf8.FullRune(buf[i:]) {
+				c.partial = append([]byte(nil), buf[i:]...)
+				break
+			}
+			r, size := utf8.DecodeRune(buf[i:])
+			if unicode.IsSpace(r) {
+				out = append(out, buf[i:i+size]...)
+				i += size
+				continue
+			}
+			c.lead = false
+			if r == ':' {
+				out = append(out, ':')
+				c.colon = true
+				i++
+				continue
+			}
+		}
+		if c.colon && b == ':' {
+			out = append(out, zeroWidthSpace...)
+		}
+		c.colon = false
+		switch {
+		case b == '#':
+			c.hashes++
+		case b == '[' && c.hashes >= 2:
+			out = append(out, zeroWidthSpace...)
+			c.hashes = 0
+		default:
+			c.hashes = 0
+		}
+		out = append(out, b)
+		i++
+	}
+	if _, err := c.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// command writes line, one of clstr's own workflow commands, on a line of
+// its own, with any "##[" in its text made harmless too.
+func (c *ciWriter) command(line string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := ""
+	if !c.lead || len(c.partial) > 0 {
+		prefix = "\n"
+	}
+	c.partial = nil
+	c.lead, c.colon, c.hashes = true, false, 0
+	line = strings.ReplaceAll(strings.TrimRight(line, "\r\n"), "##[", "##"+zeroWidthSpace+"[")
+	_, err := io.WriteString(c.w, prefix+line+"\n")
+	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clstr-dev/clstr/challenges"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -39,9 +40,10 @@ func (p progress) encode() []byte {
 }
 
 // progressKeys are the keys a progress file may hold: clstr.io's two,
-// the report directory, and "done: true", which clstr next writes when
-// the last stage passed.
-var progressKeys = []string{"challenge", "stage", "report", "done"}
+// the report directory, "done: true", which clstr next writes when the
+// last stage passed, and, for a community challenge, its source: the
+// directory its challenge.json is in.
+var progressKeys = []string{"challenge", "stage", "report", "done", "source"}
 
 // byteOrderMark is what some editors write at the start of a text file;
 // it is no part of the first key.
@@ -207,8 +209,15 @@ func enterWorkspace(c *cli.Context) error {
 }
 
 // openWorkspace reads the progress file in dir and finds its challenge
-// and stage in the registry.
+// and stage in the registry, or, for a community challenge, in its source
+// loaded sandboxed under the default limits.
 func openWorkspace(dir string, reg *registry.Registry) (*workspace, error) {
+	return openWorkspaceWith(dir, reg, challenges.DirOptions{})
+}
+
+// openWorkspaceWith is openWorkspace, loading a community challenge with
+// opts.
+func openWorkspaceWith(dir string, reg *registry.Registry, opts challenges.DirOptions) (*workspace, error) {
 	data, err := os.ReadFile(filepath.Join(dir, progressFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNoProgress
@@ -220,9 +229,19 @@ func openWorkspace(dir string, reg *registry.Registry) (*workspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, ok := reg.Lookup(p.Challenge)
-	if !ok {
-		return nil, fmt.Errorf("%s: this clstr knows no challenge %q; 'clstr list' shows those it knows", progressFile, p.Challenge)
+	var c *registry.Challenge
+	if source := progressValue(data, "source"); source != "" {
+		if c, err = loadSource(dir, filepath.FromSlash(source), opts); err != nil {
+			return nil, fmt.Errorf("%s: %w", progressFile, err)
+		}
+		if c.Key != p.Challenge {
+			return nil, fmt.Errorf("%s: the challenge in %s is %q, not %q: correct the challenge or the source key", progressFile, source, c.Key, p.Challenge)
+		}
+	} else {
+		var ok bool
+		if c, ok = reg.Lookup(p.Challenge); !ok {
+			return nil, fmt.Errorf("%s: this clstr knows no challenge %q; 'clstr list' shows those it knows", progressFile, p.Challenge)
+		}
 	}
 	w := &workspace{dir: dir, progress: p, challenge: c, index: -1}
 	if w.index = stageIndex(c, p.Stage); w.index < 0 {

@@ -58,8 +58,8 @@ func TestParseProgress(t *testing.T) {
 func TestUnknownProgressKeys(t *testing.T) {
 	got := unknownProgressKeys([]byte("\ufeffchallenge: kv-store\nstage: http-api\nreprot: out\nlanguage: go\nreport: r\n"))
 	want := []string{
-		`clstr.yaml:3: clstr reads no key "reprot" (did you mean report?); its keys are challenge, stage, report, done`,
-		`clstr.yaml:4: clstr reads no key "language"; its keys are challenge, stage, report, done`,
+		`clstr.yaml:3: clstr reads no key "reprot" (did you mean report?); its keys are challenge, stage, report, done, source`,
+		`clstr.yaml:4: clstr reads no key "language"; its keys are challenge, stage, report, done, source`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -13,7 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/artifact"
 	"github.com/clstr-dev/clstr/internal/report"
+	"github.com/clstr-dev/clstr/starlark"
 )
 
 // --report DIR (or "report: DIR" in clstr.yaml) writes the report of a
@@ -41,6 +43,8 @@ func reportFrom(ctx context.Context) *report.Writer {
 // report key of clstr.yaml in the current directory, asks for; target says
 // what runs.
 func setUpReport(c *cli.Context, target string) error {
+	quota := diskQuota(c)
+	c.Context = context.WithValue(c.Context, quotaKey{}, quota)
 	dir := c.String("report")
 	if c.IsSet("report") && dir == "" {
 		return usageError{c.Command.Name + ": --report needs the directory to write the report into"}
@@ -64,8 +68,28 @@ func setUpReport(c *cli.Context, target string) error {
 		return usageError{fmt.Sprintf("%s: --report %s is a file; give a directory", c.Command.Name, dir)}
 	}
 	command := "clstr " + strings.Join(os.Args[1:], " ")
-	c.Context = context.WithValue(c.Context, reportKey{}, report.NewWriter(dir, command, target))
+	rw := report.NewWriter(dir, command, target)
+	rw.Quota = quota
+	c.Context = context.WithValue(c.Context, reportKey{}, rw)
 	return nil
+}
+
+type quotaKey struct{}
+
+// diskQuota returns the quota of the files a sandboxed run leaves on disk
+// (--max-disk); nil with --trust.
+func diskQuota(c *cli.Context) *artifact.Quota {
+	lim := sandboxLimits(c)
+	if lim == nil || lim.Disk <= 0 {
+		return nil
+	}
+	return &artifact.Quota{Limit: lim.Disk, Flag: starlark.FlagDisk}
+}
+
+// quotaFrom returns the run's disk quota, or nil.
+func quotaFrom(ctx context.Context) *artifact.Quota {
+	q, _ := ctx.Value(quotaKey{}).(*artifact.Quota)
+	return q
 }
 
 // configuredReport reads the report key of clstr.yaml in dir: "" when the
@@ -131,9 +155,23 @@ func addReportError(ctx context.Context, w, stderr io.Writer, s runnable, what s
 // where failures are also written as annotations.
 func onGitHubActions() bool { return os.Getenv("GITHUB_ACTIONS") == "true" }
 
+// annotate writes the failures of st as annotations to w: through
+// ciWriter.command when w is one, as the only workflow commands of the
+// run.
 func annotate(w, stderr io.Writer, st report.Stage) {
 	wd, _ := os.Getwd()
-	if err := report.Annotations(w, st, wd); err != nil {
+	var b strings.Builder
+	err := report.Annotations(&b, st, wd)
+	if cw, ok := w.(*ciWriter); ok {
+		for _, line := range strings.SplitAfter(b.String(), "\n") {
+			if line != "" && err == nil {
+				err = cw.command(line)
+			}
+		}
+	} else if err == nil {
+		_, err = io.WriteString(w, b.String())
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "clstr: write GitHub annotations: %v\n", err)
 	}
 }
@@ -152,7 +190,8 @@ func writeReport(ctx context.Context, stderr io.Writer, status int) int {
 	}
 	if err := rw.Save(verdict, status); err != nil {
 		fmt.Fprintf(stderr, "clstr: write the report into %s: %v\n", rw.Dir, err)
-		if status == exitPass {
+		var full *artifact.Error
+		if status == exitPass || errors.As(err, &full) {
 			return exitError
 		}
 	}

@@ -7,11 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,14 +18,9 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
-	"github.com/clstr-dev/clstr/internal/inroot"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
 )
-
-// logDir is where a run writes its event log and node logs, under the
-// current directory; each run recreates it.
-const logDir = ".clstr/logs"
 
 func runCommand() *cli.Command {
 	return &cli.Command{
@@ -106,6 +99,9 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
 		return exitStatus(exitError)
 	}
+	if err := checkTarget(c, opts); err != nil {
+		return err
+	}
 
 	return exitStatus(runOnDocker(c.Context, out, stderr, s, opts, runConfig{
 		filter:  filter,
@@ -117,11 +113,12 @@ func runAction(c *cli.Context) error {
 }
 
 // runOnDocker runs s on a cluster of Docker containers made from opts and
-// returns the exit status: it recreates logDir, writes the event log and
-// the node logs there, and tears the cluster down before it returns, also
-// when Ctrl-C cancels the run. `clstr run` and the learner's commands
-// (`clstr test`, `clstr next`) all run stages through it. With --junit, it
-// adds the stage to the JUnit report and rewrites the report's file.
+// returns the exit status: it writes the event log and the node logs into
+// a fresh logDir (see freshLogDir), and tears the cluster down before it
+// returns, also when Ctrl-C cancels the run. `clstr run` and the learner's
+// commands (`clstr test`, `clstr next`) all run stages through it. With
+// --junit, it adds the stage to the JUnit report and rewrites the report's
+// file.
 func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable, opts docker.Options, cfg runConfig) int {
 	// Ctrl-C cancels the run; the engine then tears the cluster down, and
 	// only then does clstr exit.
@@ -130,7 +127,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	stopSignals := cancelOnSignal(cancel, out, stderr)
 	defer stopSignals()
 
-	events, err := freshLogDir()
+	logs, err := freshLogDir()
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 		junitFrom(ctx).addError(s, "the run did not start", err)
@@ -138,6 +135,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
+	opts.Disk = quotaFrom(ctx)
 	if cfg.verbose {
 		opts.BuildOutput = out.w
 	}
@@ -145,7 +143,9 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if rt == nil {
 		rt, err = docker.New(ctx, opts)
 		if err != nil {
-			events.Close()
+			if err := logs.close(); err != nil {
+				fmt.Fprintf(stderr, "clstr: %v\n", err)
+			}
 			fmt.Fprintf(stderr, "clstr: %v\n", err)
 			junitFrom(ctx).addError(s, "the run did not start", err)
 			addReportError(ctx, out.w, stderr, s, "the run did not start", err)
@@ -154,61 +154,18 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		defer rt.Close()
 	}
 
-	cfg.events = events
+	cfg.events = logs.events
 	cfg.stderr = stderr
 	status := runSuite(ctx, out, s, rt, cfg)
-	if err := events.Close(); err != nil {
-		fmt.Fprintf(stderr, "clstr: write the event log: %v\n", err)
+	if err := logs.close(); err != nil {
+		fmt.Fprintf(stderr, "clstr: %v\n", err)
 	}
 	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, status))
-}
-
-// cancelOnSignal calls cancel at the first SIGINT or SIGTERM and quits at
-// once at the second; the returned function stops listening.
-func cancelOnSignal(cancel context.CancelCauseFunc, out *output, stderr io.Writer) func() {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		select {
-		case sig := <-sigs:
-			out.interrupted(sig)
-			cancel(fmt.Errorf("%v", sig))
-		case <-done:
-			return
-		}
-		// A second signal is for someone who will not wait for the
-		// cleanup; the next run, or clstr clean, removes what is left.
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(stderr, "clstr: %v again: quitting without cleaning up; run 'clstr clean' to remove what is left\n", sig)
-			os.Exit(exitError)
-		case <-done:
-		}
-	}()
-	return func() {
-		signal.Stop(sigs)
-		close(done)
-		<-exited
-	}
 }
 
 // loadOptions are the options every script of a run is loaded with.
 func loadOptions(c *cli.Context, out *output) starlark.Options {
 	return starlark.Options{Stdlib: stdlib.FS, Print: out.print, Sandbox: sandboxLimits(c)}
-}
-
-// freshLogDir empties the log directory for a new run and opens its event
-// log.
-func freshLogDir() (*cluster.EventLog, error) {
-	// Through no symbolic link: a .clstr that links elsewhere would
-	// have the run delete and rewrite what it points at.
-	if err := inroot.Fresh(".", logDir); err != nil {
-		return nil, fmt.Errorf("clear %s: %w", logDir, err)
-	}
-	return cluster.OpenEventLog(filepath.Join(logDir, "events.log"))
 }
 
 // dockerOptions reads which program to run from the flags.
@@ -256,16 +213,19 @@ func dockerOptions(c *cli.Context) (docker.Options, error) {
 		}
 		opts.Env[k] = v
 	}
-	// A program that cannot run is refused before Docker is asked
-	// anything; under --watch it may be rebuilt while clstr waits.
-	if !c.Bool("watch") {
-		if err := docker.CheckTarget(opts); err != nil {
-			return opts, fmt.Errorf("%s: %w", c.Command.Name, errors.Unwrap(err))
-		}
-	}
 	var err error
 	opts.Sandbox, err = nodeLimits(c)
 	return opts, err
+}
+
+// checkTarget refuses a program that cannot run before Docker is asked
+// anything: a --binary that is no static Linux executable, a --target
+// with no Dockerfile.
+func checkTarget(c *cli.Context, opts docker.Options) error {
+	if err := docker.CheckTarget(opts); err != nil {
+		return fmt.Errorf("%s: %w", c.Command.Name, errors.Unwrap(err))
+	}
+	return nil
 }
 
 func describeTarget(o docker.Options) string {
@@ -334,16 +294,24 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	if cfg.logDir != "" {
 		ro.ArtifactDir = cfg.logDir
 	}
+	ro.Disk = quotaFrom(ctx)
 	began := time.Now()
 	res := s.Suite().Run(ctx, ro)
 	verdict := starlark.Verdict(res)
-	out.finish(res, verdict, cfg.logDir)
+	stoppedBy := interruptedBy(ctx, res)
+	shown := cfg.logDir
+	if cfg.events != nil && !nodeStarted(cfg.events) {
+		shown = "" // the logs there are the last run's
+	}
+	out.finish(res, verdict, stoppedBy, shown)
 	junitFrom(ctx).add(s, res, cfg.logDir)
 	addReport(ctx, out.w, cfg.stderr, s, res, cfg, began)
-	switch verdict {
-	case engine.VerdictPass:
+	switch {
+	case stoppedBy != nil:
+		return exitError
+	case verdict == engine.VerdictPass:
 		return exitPass
-	case engine.VerdictFail:
+	case verdict == engine.VerdictFail:
 		return exitFail
 	}
 	return exitError

@@ -49,6 +49,7 @@ var limitUsage = map[string]string{
 	starlark.FlagDepth:            "depth of the Starlark call stack",
 	starlark.FlagMemory:           "heap the script's values may take",
 	starlark.FlagOutput:           "bytes print() and log() may write",
+	starlark.FlagDisk:             "bytes of the visualizations and the report the run leaves on disk",
 }
 
 // sandboxFlags are the flags of the sandbox, each limit showing its
@@ -73,6 +74,7 @@ func sandboxFlags() []cli.Flag {
 		starlark.FlagDepth:            strconv.Itoa(def.Depth),
 		starlark.FlagMemory:           sizeText(def.Memory),
 		starlark.FlagOutput:           sizeText(def.Output),
+		starlark.FlagDisk:             sizeText(def.Disk),
 	}
 	for _, name := range starlark.LimitFlags {
 		flags = append(flags, &cli.StringFlag{Name: name, Category: cat, Usage: "limit on the " + limitUsage[name], DefaultText: shown[name]})
@@ -269,9 +271,13 @@ func runConfined(c *cli.Context) (bool, error) {
 		return true, fmt.Errorf("find the clstr executable to run the script in: %w", err)
 	}
 	stderr := c.App.ErrWriter
-	// What the child creates carries this process's owner label.
+	// What the child creates carries this process's owner label. The
+	// child writes straight to this process's standard output, through a
+	// ciWriter of its own on GitHub Actions, where its annotations must
+	// reach the runner as they are; standard error passes through this
+	// process's ciWriter too, as do the lines the child's runtime writes.
 	owner := docker.Owner()
-	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), c.App.Writer, stderr)
+	out, err := confine.Run(exe, cliArgs, []string{docker.OwnerEnv + "=" + owner}, confine.Budget(lim.Memory), rawWriter(c.App.Writer), stderr)
 	if err != nil {
 		return true, err
 	}

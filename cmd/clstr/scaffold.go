@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clstr-dev/clstr/challenges"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -43,7 +44,9 @@ func initCommand() *cli.Command {
 			"with every stage's description, " + progressFile + " (the challenge and the stage you are on),\n" +
 			"a Dockerfile for the language, a starter program, a .gitignore and a .dockerignore. It\n" +
 			"never overwrites a file; to a .gitignore or .dockerignore that exists (a repository of\n" +
-			"yours, say) it adds the lines clstr needs. 'clstr list' shows the challenges.",
+			"yours, say) it adds the lines clstr needs. 'clstr list' shows the challenges.\n\n" +
+			"CHALLENGE may also be a community challenge: a directory with a challenge.json, or a\n" +
+			".tar.gz, .tgz or .zip of one; its stages run sandboxed, as 'clstr run' runs a script.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "language", Aliases: []string{"l"}, Value: "go",
 				Usage: "write a Dockerfile and starter for `LANG`: " + strings.Join(languages, ", ")},
@@ -53,23 +56,34 @@ func initCommand() *cli.Command {
 				return usageError{"init: give a challenge and optionally a directory: clstr init CHALLENGE [DIR]; 'clstr list' shows the challenges"}
 			}
 			key := c.Args().Get(0)
-			ch, ok := registry.Default.Lookup(key)
-			if !ok {
-				var keys []string
-				for _, ch := range registry.Default.Challenges() {
-					keys = append(keys, ch.Key)
-				}
-				return usageError{fmt.Sprintf("init: no challenge %q%s; 'clstr list' shows the challenges", key, didYouMean(key, keys))}
-			}
 			lang, err := language(c.String("language"))
 			if err != nil {
 				return usageError{"init: " + err.Error()}
 			}
 			dir := c.Args().Get(1)
+			ch, source := (*registry.Challenge)(nil), ""
+			if isChallengeSource(key) {
+				if dir == "" {
+					return usageError{fmt.Sprintf("init: name the directory to start %s in: clstr init %s DIR", key, key)}
+				}
+				if ch, source, err = prepareSource(key, dir); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
+					return exitStatus(exitError)
+				}
+			} else {
+				var ok bool
+				if ch, ok = registry.Default.Lookup(key); !ok {
+					var keys []string
+					for _, ch := range registry.Default.Challenges() {
+						keys = append(keys, ch.Key)
+					}
+					return usageError{fmt.Sprintf("init: no challenge %q%s; 'clstr list' shows the challenges, and a path names a challenge directory (with a %s) or an archive of one", key, didYouMean(key, keys), challenges.ManifestName)}
+				}
+			}
 			if dir == "" {
 				dir = ch.Key
 			}
-			files, err := scaffold(ch, lang)
+			files, err := scaffold(ch, lang, source)
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "clstr: init: %v\n", err)
 				return exitStatus(exitError)
@@ -115,15 +129,20 @@ type file struct {
 }
 
 // scaffold returns the files of a new challenge directory for c in the
-// language lang, in the order they are written.
-func scaffold(c *registry.Challenge, lang string) ([]file, error) {
+// language lang, in the order they are written; source is where a
+// community challenge is, "" for a built-in one.
+func scaffold(c *registry.Challenge, lang, source string) ([]file, error) {
 	readme, err := renderReadme(c)
 	if err != nil {
 		return nil, err
 	}
+	yaml := progress{Challenge: c.Key, Stage: c.Stages[0].Key}.encode()
+	if source != "" {
+		yaml = withKey(yaml, "source", source)
+	}
 	files := []file{
 		{"README.md", readme},
-		{progressFile, progress{Challenge: c.Key, Stage: c.Stages[0].Key}.encode()},
+		{progressFile, yaml},
 	}
 	root := path.Join("templates", lang)
 	err = fs.WalkDir(templates, root, func(p string, d fs.DirEntry, err error) error {

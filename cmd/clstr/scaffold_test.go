@@ -55,7 +55,7 @@ func TestScaffold(t *testing.T) {
 	for _, c := range challenges {
 		for _, lang := range languages {
 			t.Run(c.Key+"/"+lang, func(t *testing.T) {
-				files, err := scaffold(c, lang)
+				files, err := scaffold(c, lang, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -140,7 +140,7 @@ func TestInitInARepository(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{".gitignore": "*.log\n/.clstr\nnotes/"})
 	c, _ := registry.Default.Lookup("kv-store")
-	files, err := scaffold(c, "go")
+	files, err := scaffold(c, "go", "")
 	if err != nil {
 		t.Fatal(err)
 	}

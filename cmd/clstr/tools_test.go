@@ -286,7 +286,7 @@ func TestCompletionWords(t *testing.T) {
 		current string
 		want    string
 	}{
-		{"", "", "run clean doctor list init test next status logs check fmt completion help"},
+		{"", "", "run clean doctor list init test next status logs check fmt completion version help"},
 		{"", "co", "completion"},
 		{"init", "", challengeKeys()},
 		{"init --language", "", "go rust python java node"},

@@ -88,6 +88,7 @@ func newWatchSession(ctx context.Context, c *cli.Context, out *output, script st
 		loadOpts: loadOptions(c, out),
 	}
 	s.opts.LogDir, _ = filepath.Abs(logDir)
+	s.opts.Disk = quotaFrom(c.Context)
 	// Runs follow one another: the next cluster takes over the last one's
 	// network and sandboxes, and creates only the nodes' own containers.
 	// Closing the runtime removes what is kept.
@@ -296,21 +297,21 @@ func (s *watchSession) build(ctx context.Context) error {
 // runOnce runs the script (or stage) once, with fresh logs, as clstr run
 // does.
 func (s *watchSession) runOnce(ctx context.Context, sc runnable) {
-	events, err := freshLogDir()
+	logs, err := freshLogDir()
 	if err != nil {
 		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
 		return
 	}
 	runSuite(ctx, s.out, sc, s.rt, runConfig{
 		filter:  s.filter,
-		events:  events,
+		events:  logs.events,
 		logDir:  logDir,
 		target:  describeTarget(s.opts),
 		verbose: s.verbose,
 		seed:    s.seed,
 	})
-	if err := events.Close(); err != nil {
-		fmt.Fprintf(s.stderr, "clstr: write the event log: %v\n", err)
+	if err := logs.close(); err != nil {
+		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
 	}
 }
 

@@ -204,7 +204,7 @@ func TestRunWatch(t *testing.T) {
 	if status := w.interrupt(); status != 2 {
 		t.Errorf("exit status %d after Ctrl-C; want 2", status)
 	}
-	assertContains(t, "output", w.out.String(), "interrupted (interrupt): stopping the cluster")
+	assertContains(t, "output", w.out.String(), "interrupted (SIGINT): stopping the cluster")
 }
 
 func TestRunWatchTarget(t *testing.T) {

@@ -1,3 +1,7 @@
+//go:build !windows
+
+// Signals such as SIGSTOP exist only on Unix.
+
 package main
 
 import (

@@ -11,6 +11,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -209,4 +211,34 @@ func (p *Page) Screenshot(t testing.TB, name string) string {
 	}
 	t.Logf("screenshot: %s", path)
 	return path
+}
+
+// Hover moves the mouse to the centre of each element that selector
+// matches on the page, in turn, as a person would (the browser's own
+// input events, scrolling each element into view first), and returns how
+// many it hovered.
+func (p *Page) Hover(t testing.TB, selector string) int {
+	t.Helper()
+	n := Eval[int](t, p, `document.querySelectorAll(`+jsString(selector)+`).length`)
+	for i := range n {
+		at := Eval[[2]float64](t, p, fmt.Sprintf(`(() => {
+			const e = document.querySelectorAll(%s)[%d];
+			e.scrollIntoView({block: "center", inline: "center"});
+			const r = e.getBoundingClientRect();
+			return [r.left + r.width / 2, r.top + r.height / 2];
+		})()`, jsString(selector), i))
+		ctx, cancel := context.WithTimeout(p.Ctx, 30*time.Second)
+		err := chromedp.Do(ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at[0], at[1]))
+		cancel()
+		if err != nil {
+			t.Fatalf("hover %s #%d: %v", selector, i, err)
+		}
+	}
+	return n
+}
+
+// jsString quotes s as a JavaScript string.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -1,5 +1,5 @@
 // Package confine runs a sandboxed script in a child process whose memory
-// the kernel bounds, so that nothing the script does inside one
+// the operating system bounds, so that nothing the script does inside one
 // go.starlark.net operation (a string copied past the limit in one step,
 // say) can take the machine's memory: the allocation fails, the child
 // dies, and the parent, which outlives it, reports the limit and removes
@@ -9,15 +9,22 @@
 // re-executed with the same arguments, calls Enter first thing. In the
 // child:
 //
-//   - fd 1 is the parent's standard output;
-//   - fd 3 is the parent's standard error, and Enter makes it os.Stderr;
+//   - standard output is the parent's standard output;
+//   - os.Stderr is the parent's standard error, passed as an extra file
+//     (fd 3; on Windows an inherited handle);
 //   - fd 2 is a pipe to the parent, which is where the Go runtime writes
 //     when it dies (out of memory, a stack overflow, a fatal error): the
 //     parent turns that into one line instead of a Go stack trace, and
 //     copies anything else written there through;
-//   - RLIMIT_AS and RLIMIT_DATA bound what it maps from then on: the Go
-//     heap, goroutine stacks, and the race detector's shadow memory when
-//     built with -race (see limitMemory).
+//   - its memory is bounded from then on, as each system can: on Linux by
+//     RLIMIT_AS and RLIMIT_DATA (the Go heap, goroutine stacks, and the
+//     race detector's shadow memory when built with -race; see
+//     limitMemory), on Windows by a job object's limit on the memory the
+//     process commits, and where the kernel enforces no such limit
+//     (macOS) by a watchdog in the child that stops it as soon as the Go
+//     runtime has mapped more than its budget;
+//   - it dies with the parent: Pdeathsig on Linux, the job object on
+//     Windows, and elsewhere the watchdog, which sees the child orphaned.
 package confine
 
 import (
@@ -32,7 +39,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // envBudget names the environment variable that marks the child and
@@ -63,6 +69,10 @@ func Budget(memory int64) int64 {
 	return b
 }
 
+// confineMemory bounds a child's memory: limitMemory, as this system
+// can.
+var confineMemory = limitMemory
+
 // crashOut keeps fd 2 of a child open.
 var crashOut *os.File
 
@@ -85,43 +95,16 @@ func Enter() bool {
 	// The *os.File of fd 2 must stay reachable: its finalizer would close
 	// the fd the runtime reports a crash on.
 	crashOut = os.Stderr
-	os.Stderr = os.NewFile(3, "/dev/stderr")
+	os.Stderr = childStderr()
 	budget, err := strconv.ParseInt(v, 10, 64)
 	if err == nil {
-		err = limitMemory(budget)
+		err = confineMemory(budget)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "clstr: confine the script's process: %v\n", err)
 		os.Exit(2)
 	}
 	return true
-}
-
-// limitMemory sets the kernel's limits on this process's memory to budget
-// bytes beyond what it has mapped now.
-//
-// RLIMIT_DATA alone leaks: the Go runtime reserves address space without
-// access, then maps it writable in place, and the kernel charges the data
-// limit only for the pages that were not mapped before. RLIMIT_AS counts
-// the reservations too; it is set to the address space the runtime has
-// already reserved for itself (the race detector's shadow included) plus
-// the budget, so every reservation of heap from now on counts.
-func limitMemory(budget int64) error {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return err
-	}
-	size := statusBytes(b, "VmSize:")
-	for _, l := range []struct {
-		res int
-		n   int64
-	}{{syscall.RLIMIT_DATA, statusBytes(b, "VmData:") + budget}, {syscall.RLIMIT_AS, size + budget}} {
-		lim := syscall.Rlimit{Cur: uint64(l.n), Max: uint64(l.n)}
-		if err := syscall.Setrlimit(l.res, &lim); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Outcome is how a child ended.
@@ -154,7 +137,7 @@ func Run(exe string, args, env []string, budget int64, stdout, stderr io.Writer)
 	cmd := exec.Command(exe, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Env = append(append(os.Environ(), env...), envBudget+"="+strconv.FormatInt(budget, 10))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Stdin = os.Stdin
 	cmd.Stdout = stdout
 	crashR, crashW, err := os.Pipe()
@@ -163,19 +146,17 @@ func Run(exe string, args, env []string, budget int64, stdout, stderr io.Writer)
 	}
 	defer crashR.Close()
 	cmd.Stderr = crashW
-	var errPipe *os.File
+	var errPipe, errW *os.File
 	if f, ok := stderr.(*os.File); ok {
-		cmd.ExtraFiles = []*os.File{f}
-	} else {
-		var w *os.File
-		errPipe, w, err = os.Pipe()
-		if err != nil {
-			crashW.Close()
-			return Outcome{}, err
-		}
+		err = passStderr(cmd, f)
+	} else if errPipe, errW, err = os.Pipe(); err == nil {
 		defer errPipe.Close()
-		defer w.Close()
-		cmd.ExtraFiles = []*os.File{w}
+		defer errW.Close()
+		err = passStderr(cmd, errW)
+	}
+	if err != nil {
+		crashW.Close()
+		return Outcome{}, err
 	}
 
 	sigs := make(chan os.Signal, 4)
@@ -184,12 +165,19 @@ func Run(exe string, args, env []string, budget int64, stdout, stderr io.Writer)
 
 	err = cmd.Start()
 	crashW.Close()
-	if errPipe != nil {
-		cmd.ExtraFiles[0].Close()
+	if errW != nil {
+		errW.Close()
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start the script's process: %w", err)
 	}
+	w, err := watch(cmd.Process, budget)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return Outcome{}, fmt.Errorf("confine the script's process: %w", err)
+	}
+	defer w.close()
 	var wg sync.WaitGroup
 	if errPipe != nil {
 		wg.Add(1)
@@ -200,7 +188,7 @@ func Run(exe string, args, env []string, budget int64, stdout, stderr io.Writer)
 	}
 	peak := make(chan int64, 1)
 	done := make(chan struct{})
-	go func() { peak <- watchData(cmd.Process.Pid, done) }()
+	go func() { peak <- w.peak(done) }()
 	var last lastWords
 	wg.Add(1)
 	go func() {
@@ -281,33 +269,12 @@ func crashLine(line string) bool {
 	return false
 }
 
-// watchData samples the VmData of process pid until done is closed and
-// returns the highest.
-func watchData(pid int, done <-chan struct{}) int64 {
-	path := "/proc/" + strconv.Itoa(pid) + "/status"
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	var peak int64
-	for {
-		if b, err := os.ReadFile(path); err == nil {
-			peak = max(peak, statusBytes(b, "VmData:"))
-		}
-		select {
-		case <-done:
-			return peak
-		case <-t.C:
-		}
-	}
-}
-
-// statusBytes reads a line of /proc/PID/status such as "VmData:", in
-// bytes.
-func statusBytes(status []byte, key string) int64 {
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, key); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+// A watcher follows a started child for the parent, on each system as it
+// can.
+type watcher interface {
+	// peak returns, once done is closed, the most memory the child was
+	// seen to take, or 0 where the system does not say.
+	peak(done <-chan struct{}) int64
+	// close lets go of the child.
+	close()
 }

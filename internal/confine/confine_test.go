@@ -14,6 +14,9 @@ import (
 // TestMain turns the test binary into the child when Run starts it: the
 // child does what its first argument says.
 func TestMain(m *testing.M) {
+	if os.Getenv("CONFINE_TEST_WATCHDOG") != "" {
+		confine.UseWatchdog()
+	}
 	if confine.Enter() {
 		child(os.Args[1:])
 		os.Exit(0)
@@ -48,14 +51,14 @@ func child(args []string) {
 	}
 }
 
-func run(t *testing.T, what string) (confine.Outcome, string, string) {
+func run(t *testing.T, what string, env ...string) (confine.Outcome, string, string) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	out, err := confine.Run(exe, []string{"child", what}, nil, confine.Budget(64<<20), &stdout, &stderr)
+	out, err := confine.Run(exe, []string{"child", what}, env, confine.Budget(64<<20), &stdout, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +80,28 @@ func TestOutOfMemory(t *testing.T) {
 				t.Errorf("a stack trace reached the standard error:\n%s", stderr)
 			}
 		})
+	}
+}
+
+// TestWatchdogOutOfMemory checks the bound of systems whose kernel
+// enforces none (macOS): the child's own watchdog stops it once the Go
+// runtime has mapped more than its budget, and the parent learns it was
+// memory, as from the kernel's limit.
+func TestWatchdogOutOfMemory(t *testing.T) {
+	for _, what := range []string{"hoard", "one-huge"} {
+		t.Run(what, func(t *testing.T) {
+			out, _, stderr := run(t, what, "CONFINE_TEST_WATCHDOG=1")
+			if !out.OutOfMemory || out.Status == 0 {
+				t.Errorf("outcome %+v; want out of memory", out)
+			}
+			if strings.Contains(stderr, "goroutine ") {
+				t.Errorf("a stack trace reached the standard error:\n%s", stderr)
+			}
+		})
+	}
+	out, stdout, _ := run(t, "talk", "CONFINE_TEST_WATCHDOG=1")
+	if out.Status != 7 || out.Died() || stdout != "to stdout\n" {
+		t.Errorf("a child within its budget: outcome %+v, stdout %q; want status 7", out, stdout)
 	}
 }
 

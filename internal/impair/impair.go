@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package impair degrades the outgoing traffic of the network namespace it
 // runs in: delay with normally distributed jitter, loss, duplication and
 // reordering, as cluster.Impairments describe them, with jitter, loss and

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // ErrEscapes is in the error of a path that leads out of its root.
@@ -27,9 +26,9 @@ func ReadFile(root, path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	// Non-blocking, so that opening a named pipe does not wait for a
-	// writer; the check below refuses it.
-	f, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// The check below refuses a named pipe; readOnly does not wait for
+	// its writer.
+	f, err := r.OpenFile(rel, readOnly, 0)
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -150,7 +149,7 @@ func (d rootFS) Open(name string) (fs.File, error) {
 	}
 	// A file stays open after its root is closed.
 	defer r.Close()
-	f, err := r.OpenFile(filepath.FromSlash(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := r.OpenFile(filepath.FromSlash(name), readOnly, 0)
 	if err != nil {
 		return nil, explain(err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nfqueue is a small client of the kernel's nfnetlink_queue
 // subsystem: it binds one queue, receives the packets that an NFQUEUE rule
 // sends to it, and issues a verdict for each.

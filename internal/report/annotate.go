@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // Annotations writes the failures of st as GitHub Actions workflow
@@ -43,7 +45,7 @@ func Annotations(w io.Writer, st Stage, dir string) error {
 		if it.f.Hint != "" {
 			msg += "\nHint: " + it.f.Hint
 		}
-		if _, err := fmt.Fprintf(w, "::error %s::%s\n", strings.Join(props, ","), escapeData(msg)); err != nil {
+		if _, err := fmt.Fprintf(w, "::error %s::%s\n", strings.Join(props, ","), escapeData(safetext.Text(msg))); err != nil {
 			return err
 		}
 	}
@@ -64,13 +66,16 @@ func relativeTo(dir, file string) string {
 }
 
 // escapeData escapes the message of a workflow command as the Actions
-// runner reads it: %, CR and LF.
+// runner reads it: %, CR and LF. The caller escapes the other controls
+// (safetext), which the log and the annotation would show raw.
 func escapeData(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
 
-// escapeProperty escapes a property value of a workflow command: as
-// escapeData, and also : and , which end a property.
+// escapeProperty escapes a property value of a workflow command, one
+// line: its controls (safetext.Line), and as escapeData, and also : and ,
+// which end a property.
 func escapeProperty(s string) string {
+	s = safetext.Line(s)
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
 // LogLine is a line of a node's output ("stdout" or "stderr") or an event
@@ -99,7 +100,9 @@ func readLogFile(path, node string, events bool, start time.Time) ([]LogLine, in
 			}
 		}
 		last = l.Time
-		l.Text = cut(l.Text, maxLogLineBytes)
+		// Shown as the terminal shows it: no control of a node's
+		// output reaches the page or a tool as it is.
+		l.Text = cut(safetext.Line(l.Text), maxLogLineBytes)
 		if len(ring) == MaxLogLines {
 			ring = ring[1:]
 			dropped++

@@ -194,6 +194,9 @@ func TestHTML(t *testing.T) {
 	if bytes.Contains(page, []byte("{{")) && bytes.Contains(page, []byte("{{DATA}}")) {
 		t.Error("a placeholder was left in the page")
 	}
+	if !bytes.Contains(page, []byte("script-src 'sha256-")) || bytes.Contains(page, []byte("script-src 'unsafe-inline'")) {
+		t.Error("the page's policy allows inline scripts and handlers; it must name its one script by hash")
+	}
 	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//`).Find(page); m != nil {
 		t.Errorf("the page loads something from elsewhere: %s", m)
 	}
@@ -262,9 +265,17 @@ func TestAnnotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "::error file=challenges/raft/election.star,line=42,col=9,title=election.star%3A Writes Survive a Partition::" +
-		"100%25 wrong, a: b%0D%0Asecond line%0AHint: A node that knows no leader answers 503; after the heal, the majority's leader serves the key.\n"
+		"100%25 wrong, a: b\\x0d%0Asecond line%0AHint: A node that knows no leader answers 503; after the heal, the majority's leader serves the key.\n"
 	if b.String() != want {
 		t.Errorf("annotations\n%s\nwant\n%s", b.String(), want)
+	}
+	// Controls of the script's text are escaped, not only % and line
+	// ends: no ESC reaches the log or the annotation.
+	b.Reset()
+	st.Tests[1].Failure.Hint = "\x1b]52;c;aGk=\x07\x1b[2J\u202e\u0085"
+	Annotations(&b, st, "/repo")
+	if strings.ContainsAny(b.String(), "\x1b\x07\u202e\u0085") || !strings.Contains(b.String(), `Hint: \x1b]52;c;aGk=\x07\x1b[2J\u202e\x85`) {
+		t.Errorf("annotation with controls: %q", b.String())
 	}
 	// A failure without a position is still an annotation, of the run.
 	b.Reset()

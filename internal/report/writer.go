@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/artifact"
 )
 
 // The files a report directory holds.
@@ -27,6 +28,11 @@ const visualizationGlob = "linearizability-*.html"
 type Writer struct {
 	Dir    string
 	Report Report
+	// Quota, if not nil, bounds the bytes of the report's files, with
+	// whatever else of the run it counts.
+	Quota *artifact.Quota
+	// full is the quota's error if copying a file reached it.
+	full error
 }
 
 // NewWriter returns a writer of a report into dir for the command line
@@ -94,13 +100,17 @@ func (w *Writer) copyVisualizations(st *Stage, logDir string) error {
 	if err != nil || len(files) == 0 {
 		return err
 	}
-	if err := os.MkdirAll(w.Dir, 0o755); err != nil {
+	if err := w.checkDir(); err != nil {
 		return err
 	}
 	var errs []error
 	for _, src := range files {
 		name := filepath.Base(src)
-		if err := copyFile(src, filepath.Join(w.Dir, name)); err != nil {
+		if _, err := artifact.CopyFile(src, w.Dir, name, w.Quota); err != nil {
+			var full *artifact.Error
+			if errors.As(err, &full) && w.full == nil {
+				w.full = err
+			}
 			errs = append(errs, fmt.Errorf("copy %s: %w", src, err))
 			continue
 		}
@@ -132,66 +142,40 @@ func linkVisualizations(st *Stage) {
 	}
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
 // Save writes report.json and index.html into Dir, each through a
 // temporary file renamed over the old one, so that a reader never sees
-// half a report. verdict and exitStatus are the command's so far.
-func (w *Writer) Save(verdict string, exitStatus int) error {
+// half a report and a link planted at either name is replaced, not
+// followed. verdict and exitStatus are the command's so far. Both files
+// are written a piece at a time, never whole in memory.
+func (w *Writer) Save(verdict string, exitStatus int) (err error) {
 	w.Report.Run.Verdict, w.Report.Run.ExitStatus = verdict, exitStatus
+	if err := w.checkDir(); err != nil {
+		return err
+	}
+	if w.full != nil {
+		// The report is written all the same, with what fitted; the
+		// command fails with the limit.
+		defer func() {
+			if err == nil {
+				err = w.full
+			}
+		}()
+	}
+	if _, err := artifact.WriteFile(w.Dir, JSONFile, w.Quota, func(out io.Writer) error {
+		return encodeReport(out, &w.Report)
+	}); err != nil {
+		return err
+	}
+	_, err = artifact.WriteFile(w.Dir, HTMLFile, w.Quota, func(out io.Writer) error {
+		return WriteHTML(out, &w.Report)
+	})
+	return err
+}
+
+// checkDir refuses a Dir that is a file.
+func (w *Writer) checkDir() error {
 	if st, err := os.Stat(w.Dir); err == nil && !st.IsDir() {
 		return fmt.Errorf("%s is a file; --report needs a directory", w.Dir)
 	}
-	if err := os.MkdirAll(w.Dir, 0o755); err != nil {
-		return err
-	}
-	data, err := json.MarshalIndent(&w.Report, "", " ")
-	if err != nil {
-		return fmt.Errorf("encode the report: %w", err)
-	}
-	if err := writeFile(filepath.Join(w.Dir, JSONFile), append(data, '\n')); err != nil {
-		return err
-	}
-	page, err := HTML(&w.Report)
-	if err != nil {
-		return err
-	}
-	return writeFile(filepath.Join(w.Dir, HTMLFile), page)
-}
-
-// writeFile replaces the file at path with data at once.
-func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return nil
 }

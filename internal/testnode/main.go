@@ -215,6 +215,12 @@ func (n *node) routes() http.Handler {
 		}
 		writeJSON(w, map[string]any{"method": r.Method, "body": string(body), "headers": headers, "node": n.addr})
 	})
+	mux.HandleFunc("POST /log", func(w http.ResponseWriter, r *http.Request) {
+		// The body, as the node's own output: a node that logs what it
+		// is sent.
+		body, _ := io.ReadAll(r.Body)
+		os.Stdout.Write(append(body, '\n'))
+	})
 	mux.HandleFunc("GET /sleep", func(w http.ResponseWriter, r *http.Request) {
 		d, err := time.ParseDuration(r.URL.Query().Get("d"))
 		if err != nil || d > time.Minute {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netnstest gives tests two network namespaces of their own,
 // joined by a veth pair, so that they can shape and measure real traffic
 // without touching any other interface or address.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command clstr-impair applies impairments to the outgoing traffic of a
 // network namespace by hand, the way clstr-netd does for a node, to try
 // the netem and NFQUEUE paths outside a cluster.

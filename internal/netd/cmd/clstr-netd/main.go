@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command clstr-netd is the network daemon clstr runs in a sandbox
 // container beside every node; see package netd.
 package main

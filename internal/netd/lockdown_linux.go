@@ -19,16 +19,6 @@ const lockdownTable = "clstr_lockdown"
 // to the host's resolvers, so a query could carry data out.
 var dockerDNS = netip.MustParseAddr("127.0.0.11")
 
-// Lockdown says what a sandboxed node may still reach.
-type Lockdown struct {
-	// Subnet is the cluster's network: its nodes may reach each other.
-	Subnet netip.Prefix
-	// Gateway is the network's gateway, which is the host: connections
-	// from it (the runner's, through the published port) are answered,
-	// but the node may open none to it.
-	Gateway netip.Addr
-}
-
 // setLockdown makes the namespace (netns, an open descriptor of it, or 0
 // for the calling thread's) send nothing but:
 //

@@ -1,0 +1,8 @@
+//go:build unix
+
+package artifact
+
+import "syscall"
+
+// noFollow makes an open refuse a link.
+const noFollow = syscall.O_NOFOLLOW
