@@ -1,0 +1,256 @@
+//go:build linux
+
+package durafs
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Work areas of a restore, in the journal directory. The restore builds
+// the durable tree in stage (links to the existing files, new
+// directories), then swaps it in: the backing directory's entries move to
+// old, stage's entries move into the backing directory. The swap file
+// names the step under way, so a restore cut short by a kill finishes on
+// the next attempt.
+const (
+	stageDir = "stage"
+	oldDir   = "old"
+	swapFile = "swap"
+)
+
+// Replay brings the backing directory to its durable state as recorded in
+// the journal directory, as after a power loss, and empties the journal.
+// The file system must not be mounted. An empty journal changes nothing.
+func Replay(backing, journalDir string) error {
+	j, err := openJournal(journalDir)
+	if err != nil {
+		return err
+	}
+	return j.restore(backing)
+}
+
+// Sync declares everything in the backing directory durable, as a clean
+// shutdown does, by emptying the journal. A restore cut short is finished
+// first: its power loss has happened.
+func Sync(journalDir string) error {
+	j, err := openJournal(journalDir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(journalDir, swapFile)); err == nil {
+		return fmt.Errorf("the journal %s holds an unfinished power loss: replay it with the backing directory first", journalDir)
+	}
+	return j.clear()
+}
+
+// object is something found in the backing tree or among the kept.
+type object struct {
+	path string
+	st   syscall.Stat_t
+}
+
+// restore brings root to the durable state and empties the journal.
+func (j *journal) restore(root string) error {
+	stage := filepath.Join(j.dir, stageDir)
+	old := filepath.Join(j.dir, oldDir)
+	swap := filepath.Join(j.dir, swapFile)
+	step, err := os.ReadFile(swap)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if len(step) == 0 && len(j.files) == 0 && len(j.dirs) == 0 && len(j.kept) == 0 {
+		// Everything is durable already.
+		return j.clear()
+	}
+	if len(step) == 0 {
+		if err := os.RemoveAll(stage); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if err := j.build(root, stage); err != nil {
+			return fmt.Errorf("restore %s: %w", root, err)
+		}
+		if err := os.RemoveAll(old); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if err := os.Mkdir(old, 0o700); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		step = []byte("out")
+		if err := writeAtomic(swap, step); err != nil {
+			return err
+		}
+	}
+	if string(step) == "out" {
+		if err := moveAll(root, old); err != nil {
+			return fmt.Errorf("restore %s: %w", root, err)
+		}
+		step = []byte("in")
+		if err := writeAtomic(swap, step); err != nil {
+			return err
+		}
+	}
+	if err := moveAll(stage, root); err != nil {
+		return fmt.Errorf("restore %s: %w", root, err)
+	}
+	errs := []error{os.RemoveAll(old), os.RemoveAll(stage), j.clear(), os.Remove(swap)}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("restore %s: %w", root, err)
+	}
+	return nil
+}
+
+// build makes stage hold the durable tree of root.
+func (j *journal) build(root, stage string) error {
+	objs := map[uint64]object{}
+	names := map[uint64]map[string]uint64{} // current names of each directory
+	var rootSt syscall.Stat_t
+	if err := syscall.Stat(root, &rootSt); err != nil {
+		return err
+	}
+	if err := scan(root, objs, names); err != nil {
+		return err
+	}
+	for ino := range j.kept {
+		if err := scan(j.path(keepDir, ino), objs, names); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	durable := func(dir uint64) map[string]uint64 {
+		if n, ok := j.dirs[dir]; ok {
+			return n
+		}
+		return names[dir]
+	}
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return err
+	}
+	placed := map[uint64]string{}                // regular files, by inode
+	visited := map[uint64]bool{rootSt.Ino: true} // directories
+	var place func(dir uint64, at string) error
+	place = func(dir uint64, at string) error {
+		for name, ino := range durable(dir) {
+			o, ok := objs[ino]
+			if !ok {
+				continue
+			}
+			dst := filepath.Join(at, name)
+			if o.st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+				// A directory has one place; a second durable name for
+				// it (left by an unfinished move) is dropped.
+				if visited[ino] {
+					continue
+				}
+				visited[ino] = true
+				if err := os.Mkdir(dst, 0o700); err != nil {
+					return err
+				}
+				if err := place(ino, dst); err != nil {
+					return err
+				}
+				if err := os.Lchown(dst, int(o.st.Uid), int(o.st.Gid)); err != nil {
+					return err
+				}
+				if err := syscall.Chmod(dst, o.st.Mode&07777); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := unix.Linkat(unix.AT_FDCWD, o.path, unix.AT_FDCWD, dst, 0); err != nil {
+				return fmt.Errorf("link %s: %w", o.path, err)
+			}
+			if o.st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+				placed[ino] = dst
+			}
+		}
+		return nil
+	}
+	if err := place(rootSt.Ino, stage); err != nil {
+		return err
+	}
+	for ino, p := range placed {
+		if fu := j.files[ino]; fu != nil {
+			if err := j.undo(ino, fu, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// undo brings the file at p back to its durable content.
+func (j *journal) undo(ino uint64, fu *fileUndo, p string) error {
+	b, err := os.ReadFile(j.path(dataDir, ino))
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(fu.size); err != nil {
+		return err
+	}
+	if len(b) < 8 {
+		return nil
+	}
+	for rest := b[8:]; len(rest) >= 8; {
+		blk := int64(binary.LittleEndian.Uint64(rest))
+		n := blockLen(fu.size, blk)
+		if len(rest) < 8+n {
+			break
+		}
+		if _, err := f.WriteAt(rest[8:8+n], blk*blockSize); err != nil {
+			return err
+		}
+		rest = rest[8+n:]
+	}
+	return nil
+}
+
+// scan records every object under p (p included) by inode, and the names
+// of every directory.
+func scan(p string, objs map[uint64]object, names map[uint64]map[string]uint64) error {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		return &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	if _, seen := objs[st.Ino]; !seen {
+		objs[st.Ino] = object{path: p, st: st}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return nil
+	}
+	n, err := readNames(p)
+	if err != nil {
+		return err
+	}
+	names[st.Ino] = n
+	for name := range n {
+		if err := scan(filepath.Join(p, name), objs, names); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveAll moves every entry of dir from into dir to.
+func moveAll(from, to string) error {
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
