@@ -6,17 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// blockSize is the unit in which old file contents are saved.
-const blockSize = 4096
 
 // The journal directory holds:
 //
@@ -32,13 +27,6 @@ const (
 	renamesFile = "renames"
 )
 
-// fileUndo is what it takes to bring one file back to its durable content.
-type fileUndo struct {
-	size  int64          // size as of the last fsync
-	saved map[int64]bool // blocks whose durable bytes are in log
-	log   *os.File       // the undo log, opened for appending
-}
-
 // crossRename is a rename between two directories that neither has made
 // durable yet.
 type crossRename struct {
@@ -52,7 +40,8 @@ type crossRename struct {
 // them (Server.mu).
 type journal struct {
 	dir     string
-	files   map[uint64]*fileUndo
+	files   map[uint64]*fileUndo         // changed files, and some clean ones
+	nclean  int                          // clean entries in files
 	dirs    map[uint64]map[string]uint64 // dirty directories' durable names
 	kept    map[uint64]bool
 	renames []crossRename
@@ -103,6 +92,7 @@ func (j *journal) clear() error {
 		errs = append(errs, os.MkdirAll(filepath.Join(j.dir, sub), 0o700))
 	}
 	j.files = map[uint64]*fileUndo{}
+	j.nclean = 0
 	j.dirs = map[uint64]map[string]uint64{}
 	j.kept = map[uint64]bool{}
 	j.renames = nil
@@ -123,7 +113,9 @@ func (j *journal) load() error {
 		if err != nil {
 			return err
 		}
-		j.files[ino] = fu
+		if fu != nil {
+			j.files[ino] = fu
+		}
 	}
 	ents, err = os.ReadDir(filepath.Join(j.dir, dirsDir))
 	if err != nil {
@@ -159,147 +151,6 @@ func (j *journal) load() error {
 	}
 	j.renames, err = decodeRenames(b)
 	return err
-}
-
-// loadUndo reads an undo log, dropping a record cut short by a kill.
-func loadUndo(p string) (*fileUndo, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	fu := &fileUndo{saved: map[int64]bool{}}
-	valid := 0
-	if len(b) >= 8 {
-		fu.size = int64(binary.LittleEndian.Uint64(b))
-		valid = 8
-		for rest := b[8:]; len(rest) >= 8; {
-			blk := int64(binary.LittleEndian.Uint64(rest))
-			n := 8 + blockLen(fu.size, blk)
-			if len(rest) < n {
-				break
-			}
-			fu.saved[blk] = true
-			rest = rest[n:]
-			valid += n
-		}
-	}
-	fu.log, err = os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return nil, err
-	}
-	if valid != len(b) {
-		if err := fu.log.Truncate(int64(valid)); err != nil {
-			fu.log.Close()
-			return nil, err
-		}
-	}
-	if valid == 0 {
-		// The kill came before the header: the file had no changes yet.
-		var hdr [8]byte
-		if _, err := fu.log.Write(hdr[:]); err != nil {
-			fu.log.Close()
-			return nil, err
-		}
-	}
-	return fu, nil
-}
-
-// blockLen is how many durable bytes block blk holds in a file of size.
-func blockLen(size, blk int64) int {
-	return int(max(0, min(blockSize, size-blk*blockSize)))
-}
-
-// newUndo starts the undo log of a file whose durable size is size.
-func (j *journal) newUndo(ino uint64, size int64) (*fileUndo, error) {
-	if old := j.files[ino]; old != nil && old.log != nil {
-		old.log.Close()
-	}
-	delete(j.files, ino)
-	f, err := os.OpenFile(j.path(dataDir, ino), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	var hdr [8]byte
-	binary.LittleEndian.PutUint64(hdr[:], uint64(size))
-	if _, err := f.Write(hdr[:]); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	fu := &fileUndo{size: size, saved: map[int64]bool{}, log: f}
-	j.files[ino] = fu
-	return fu, nil
-}
-
-// created records a new file: nothing of it is durable.
-func (j *journal) created(ino uint64) error {
-	_, err := j.newUndo(ino, 0)
-	return err
-}
-
-// saveRange saves the durable bytes of [off, end) of file ino before they
-// change. fd is any open descriptor of the file.
-func (j *journal) saveRange(ino uint64, fd int, off, end int64) error {
-	fu := j.files[ino]
-	if fu == nil {
-		var st syscall.Stat_t
-		if err := syscall.Fstat(fd, &st); err != nil {
-			return err
-		}
-		var err error
-		if fu, err = j.newUndo(ino, st.Size); err != nil {
-			return err
-		}
-	}
-	end = min(end, fu.size)
-	if off >= end {
-		return nil
-	}
-	var src *os.File
-	defer func() {
-		if src != nil {
-			src.Close()
-		}
-	}()
-	var rec []byte
-	for blk := off / blockSize; blk*blockSize < end; blk++ {
-		if fu.saved[blk] {
-			continue
-		}
-		if src == nil {
-			// The descriptor may be write-only; reopen the inode to read.
-			var err error
-			src, err = os.Open("/proc/self/fd/" + strconv.Itoa(fd))
-			if err != nil {
-				return fmt.Errorf("journal: read old content: %w", err)
-			}
-		}
-		n := blockLen(fu.size, blk)
-		rec = binary.LittleEndian.AppendUint64(rec[:0], uint64(blk))
-		rec = append(rec, make([]byte, n)...)
-		got, err := src.ReadAt(rec[8:], blk*blockSize)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("journal: read old content: %w", err)
-		}
-		// Bytes past the current end were truncated away earlier and are
-		// saved already; a short read here leaves zeros, as a hole would.
-		_ = got
-		if _, err := fu.log.Write(rec); err != nil {
-			return fmt.Errorf("journal: %w", err)
-		}
-		fu.saved[blk] = true
-	}
-	return nil
-}
-
-// synced makes the current content of file ino durable.
-func (j *journal) synced(ino uint64) error {
-	fu := j.files[ino]
-	if fu == nil {
-		return nil
-	}
-	delete(j.files, ino)
-	fu.log.Close()
-	return ignoreMissing(os.Remove(j.path(dataDir, ino)))
 }
 
 // dirChanging records the names of directory ino (at path) before its
@@ -427,11 +278,7 @@ func (j *journal) collect() error {
 			}
 			delete(j.kept, ino)
 			errs = append(errs, os.RemoveAll(j.path(keepDir, ino)))
-			if fu := j.files[ino]; fu != nil {
-				fu.log.Close()
-				delete(j.files, ino)
-				errs = append(errs, ignoreMissing(os.Remove(j.path(dataDir, ino))))
-			}
+			errs = append(errs, j.forget(ino))
 			if _, ok := j.dirs[ino]; ok {
 				errs = append(errs, j.dropDir(ino))
 				again = true

@@ -3,7 +3,6 @@
 package durafs
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -65,7 +64,7 @@ func (j *journal) restore(root string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if len(step) == 0 && len(j.files) == 0 && len(j.dirs) == 0 && len(j.kept) == 0 {
+	if len(step) == 0 && !j.dirty() && len(j.dirs) == 0 && len(j.kept) == 0 {
 		// Everything is durable already.
 		return j.clear()
 	}
@@ -175,42 +174,11 @@ func (j *journal) build(root, stage string) error {
 		return err
 	}
 	for ino, p := range placed {
-		if fu := j.files[ino]; fu != nil {
+		if fu := j.files[ino]; fu != nil && !fu.clean {
 			if err := j.undo(ino, fu, p); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-// undo brings the file at p back to its durable content.
-func (j *journal) undo(ino uint64, fu *fileUndo, p string) error {
-	b, err := os.ReadFile(j.path(dataDir, ino))
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Truncate(fu.size); err != nil {
-		return err
-	}
-	if len(b) < 8 {
-		return nil
-	}
-	for rest := b[8:]; len(rest) >= 8; {
-		blk := int64(binary.LittleEndian.Uint64(rest))
-		n := blockLen(fu.size, blk)
-		if len(rest) < 8+n {
-			break
-		}
-		if _, err := f.WriteAt(rest[8:8+n], blk*blockSize); err != nil {
-			return err
-		}
-		rest = rest[8+n:]
 	}
 	return nil
 }
