@@ -537,3 +537,14 @@ func TestLostMountFails(t *testing.T) {
 	}
 	checkTree(t, m, map[string]string{})
 }
+
+// TestCheck: this host can serve the file system, or the test says why
+// not.
+func TestCheck(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("durafs needs /dev/fuse, which this host lacks: %v", err)
+	}
+	if err := Check(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+}

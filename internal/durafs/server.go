@@ -112,7 +112,7 @@ func Mount(backing, mountpoint string, opts Options) (*Server, error) {
 	srv, err := fs.Mount(mountpoint, rootNode, &fs.Options{MountOptions: mo})
 	if err != nil {
 		j.close()
-		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+		return nil, mountError(mountpoint, err)
 	}
 	s.fuse = srv
 	return s, nil
@@ -157,4 +157,37 @@ func (s *Server) unmount() error {
 // backingPath is the path in the backing directory of a node.
 func (s *Server) backingPath(n *fs.Inode) string {
 	return filepath.Join(s.backing, n.Path(s.root.RootNode.EmbeddedInode()))
+}
+
+// mountError says what a failed FUSE mount needs.
+func mountError(mountpoint string, err error) error {
+	if _, serr := os.Stat("/dev/fuse"); serr != nil {
+		return fmt.Errorf("mount %s: this system has no /dev/fuse (give the container the device /dev/fuse): %w", mountpoint, err)
+	}
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("mount %s: mounting FUSE needs CAP_SYS_ADMIN and access to /dev/fuse: %w", mountpoint, err)
+	}
+	return fmt.Errorf("mount %s: %w", mountpoint, err)
+}
+
+// Check reports whether this system can serve a durable file system, by
+// mounting an empty one in a temporary directory under dir ("" for the
+// default) and unmounting it. Its error says what is missing.
+func Check(dir string) error {
+	tmp, err := os.MkdirTemp(dir, "durafs-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	backing, mnt := filepath.Join(tmp, "data"), filepath.Join(tmp, "mnt")
+	for _, d := range []string{backing, mnt} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	s, err := Mount(backing, mnt, Options{Journal: filepath.Join(tmp, "journal")})
+	if err != nil {
+		return err
+	}
+	return s.Unmount()
 }
