@@ -357,6 +357,18 @@ var scenarios = []struct {
 		want: map[string]string{"a/": "", "b/": "", "b/d/": "", "b/d/f": "x"},
 	},
 	{
+		name:   "new file moved between directories, removed, then source synced",
+		before: map[string]string{"a/": "", "b/": ""},
+		steps: func(t *testing.T, m string) {
+			writeSync(t, m+"/a/f", "x")
+			must(t, os.Rename(m+"/a/f", m+"/b/f"))
+			must(t, os.Remove(m+"/b/f"))
+			writeSync(t, m+"/b/g", "y")
+			syncDir(t, m+"/a")
+		},
+		want: map[string]string{"a/": "", "b/": "", "b/f": "x"},
+	},
+	{
 		name:   "append after fsync is lost",
 		before: map[string]string{"log": "hello"},
 		steps:  func(t *testing.T, m string) { appendTo(t, m+"/log", " world", false) },

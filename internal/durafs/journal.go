@@ -224,9 +224,15 @@ func (j *journal) addRename(r crossRename) error {
 
 // referenced reports whether a durable name refers to ino. Clean
 // directories name only what exists in the backing tree, so only the
-// recorded names of changed directories matter. The recorded names of a
-// kept directory count too; collect drops those nothing refers to.
+// recorded names of changed directories matter, and the renames that a
+// fsync would add to them. The recorded names of a kept directory count
+// too; collect drops those nothing refers to.
 func (j *journal) referenced(ino uint64) bool {
+	for _, r := range j.renames {
+		if r.ino == ino {
+			return true
+		}
+	}
 	for _, names := range j.dirs {
 		for _, i := range names {
 			if i == ino {
