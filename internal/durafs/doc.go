@@ -44,11 +44,24 @@
 // supervisor that starts again after being killed together with the
 // node's program; Sync instead declares everything durable, as a clean
 // shutdown would. Mount with a journal left by an earlier run carries on
-// from it: what was not durable then is still not durable.
+// from it: what was not durable then is still not durable. A restore
+// builds the durable tree beside the backing directory from links to the
+// existing files and swaps it in, so it costs time in proportion to the
+// whole tree, plus the blocks to put back; a restore cut short by a kill
+// finishes on the next Replay.
+//
+// A supervisor in a node's container uses it so: it holds CAP_SYS_ADMIN
+// and /dev/fuse (Check says whether it can mount, and what is missing),
+// mounts the data directory's backing store at the data directory, and
+// starts the node's program through ExecUnprivileged, which drops every
+// capability and sets no_new_privs first, so the program cannot mount or
+// unmount anything. To lose power it stops the program and calls
+// PowerLoss; if it was killed instead, it calls Replay before the next
+// Mount.
 //
 // Not supported: O_TMPFILE (EOPNOTSUPP), copy_file_range (the kernel falls
-// back to reads and writes), RENAME_EXCHANGE (EINVAL), and backing trees
-// that span more than one file system. The journal directory must be on
+// back to reads and writes), RENAME_EXCHANGE (EINVAL), ioctls (ENOTTY),
+// and backing trees that span more than one file system. The journal directory must be on
 // the backing directory's file system and outside it.
 //
 // The file system runs on Linux only; on other systems the package is

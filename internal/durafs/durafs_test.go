@@ -560,3 +560,33 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReplayFinishesCutRestore: a restore killed in the middle of its
+// swap is finished by the next Replay, and Mount refuses to serve the
+// half-swapped directory meanwhile.
+func TestReplayFinishesCutRestore(t *testing.T) {
+	for _, stop := range []string{"out", "in"} {
+		t.Run("killed after "+stop, func(t *testing.T) {
+			m := mountT(t, map[string]string{"data": "old", "d/": "", "d/f": "x"})
+			writeSync(t, m.mnt+"/data.tmp", "new")
+			must(t, os.Rename(m.mnt+"/data.tmp", m.mnt+"/data"))
+			write(t, m.mnt+"/d/f", "changed")
+			writeSync(t, m.mnt+"/e", "synced")
+			syncDir(t, m.mnt)
+			must(t, m.s.Unmount())
+			j, err := openJournal(m.journal)
+			must(t, err)
+			j.stopAfter = stop
+			if err := j.restore(m.backing); !errors.Is(err, errStopped) {
+				t.Fatalf("restore stopped after %s: %v", stop, err)
+			}
+			j.close()
+			if s, err := Mount(m.backing, m.mnt, Options{Journal: m.journal}); err == nil {
+				s.Unmount()
+				t.Fatal("mounted a directory whose restore was cut short")
+			}
+			must(t, Replay(m.backing, m.journal))
+			checkTree(t, m, map[string]string{"data": "new", "d/": "", "d/f": "x", "e": "synced"})
+		})
+	}
+}

@@ -45,6 +45,10 @@ type journal struct {
 	dirs    map[uint64]map[string]uint64 // dirty directories' durable names
 	kept    map[uint64]bool
 	renames []crossRename
+
+	// stopAfter, when set by a test, stops a restore right after it
+	// records that step ("out", "in"), as a kill there would.
+	stopAfter string
 }
 
 // openJournal loads the journal in dir, creating it if needed.

@@ -49,6 +49,9 @@ func Sync(journalDir string) error {
 	return j.clear()
 }
 
+// errStopped is the error of a restore stopped by journal.stopAfter.
+var errStopped = errors.New("restore stopped before its end")
+
 // object is something found in the backing tree or among the kept.
 type object struct {
 	path string
@@ -85,6 +88,9 @@ func (j *journal) restore(root string) error {
 		if err := writeAtomic(swap, step); err != nil {
 			return err
 		}
+		if j.stopAfter == string(step) {
+			return errStopped
+		}
 	}
 	if string(step) == "out" {
 		if err := moveAll(root, old); err != nil {
@@ -93,6 +99,9 @@ func (j *journal) restore(root string) error {
 		step = []byte("in")
 		if err := writeAtomic(swap, step); err != nil {
 			return err
+		}
+		if j.stopAfter == string(step) {
+			return errStopped
 		}
 	}
 	if err := moveAll(stage, root); err != nil {
@@ -209,9 +218,13 @@ func scan(p string, objs map[uint64]object, names map[uint64]map[string]uint64) 
 	return nil
 }
 
-// moveAll moves every entry of dir from into dir to.
+// moveAll moves every entry of dir from into dir to. A missing from has
+// been moved and removed already.
 func moveAll(from, to string) error {
 	ents, err := os.ReadDir(from)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
