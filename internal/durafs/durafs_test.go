@@ -573,6 +573,7 @@ func TestReplayFinishesCutRestore(t *testing.T) {
 			write(t, m.mnt+"/d/f", "changed")
 			writeSync(t, m.mnt+"/e", "synced")
 			syncDir(t, m.mnt)
+			write(t, m.mnt+"/late", "never synced")
 			must(t, m.s.Unmount())
 			j, err := openJournal(m.journal)
 			must(t, err)

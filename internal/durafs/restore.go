@@ -55,7 +55,7 @@ var errStopped = errors.New("restore stopped before its end")
 // object is something found in the backing tree or among the kept.
 type object struct {
 	path string
-	st   syscall.Stat_t
+	st   unix.Stat_t
 }
 
 // restore brings root to the durable state and empties the journal.
@@ -69,6 +69,13 @@ func (j *journal) restore(root string) error {
 	}
 	if len(step) == 0 && !j.dirty() && len(j.dirs) == 0 && len(j.kept) == 0 {
 		// Everything is durable already.
+		return j.clear()
+	}
+	if len(step) == 0 && len(j.dirs) == 0 && len(j.kept) == 0 {
+		// Every name is durable: only contents go back, in place.
+		if err := j.undoInPlace(root); err != nil {
+			return fmt.Errorf("restore %s: %w", root, err)
+		}
 		return j.clear()
 	}
 	if len(step) == 0 {
@@ -192,26 +199,63 @@ func (j *journal) build(root, stage string) error {
 	return nil
 }
 
+// undoInPlace brings every changed file in root back to its durable
+// content. Undoing is idempotent, so a kill in the middle is made good by
+// the next attempt.
+func (j *journal) undoInPlace(root string) error {
+	objs := map[uint64]object{}
+	if err := scan(root, objs, map[uint64]map[string]uint64{}); err != nil {
+		return err
+	}
+	for ino, fu := range j.files {
+		if o, ok := objs[ino]; ok && !fu.clean && o.st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+			if err := j.undo(ino, fu, o.path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // scan records every object under p (p included) by inode, and the names
 // of every directory.
 func scan(p string, objs map[uint64]object, names map[uint64]map[string]uint64) error {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(p, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
 		return &os.PathError{Op: "lstat", Path: p, Err: err}
 	}
+	return scanFrom(p, st, objs, names)
+}
+
+func scanFrom(p string, st unix.Stat_t, objs map[uint64]object, names map[uint64]map[string]uint64) error {
 	if _, seen := objs[st.Ino]; !seen {
 		objs[st.Ino] = object{path: p, st: st}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return nil
 	}
-	n, err := readNames(p)
+	d, err := os.Open(p)
 	if err != nil {
 		return err
 	}
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	children := make([]unix.Stat_t, len(ents))
+	n := make(map[string]uint64, len(ents))
+	for i, e := range ents {
+		if err := unix.Fstatat(int(d.Fd()), e.Name(), &children[i], unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			d.Close()
+			return err
+		}
+		n[e.Name()] = children[i].Ino
+	}
+	d.Close()
 	names[st.Ino] = n
-	for name := range n {
-		if err := scan(filepath.Join(p, name), objs, names); err != nil {
+	for i, e := range ents {
+		if err := scanFrom(filepath.Join(p, e.Name()), children[i], objs, names); err != nil {
 			return err
 		}
 	}

@@ -74,7 +74,7 @@ func loadUndo(p string) (*fileUndo, error) {
 		}
 		fu.saved[blk] = true
 	}
-	if fu.log, err = os.OpenFile(p, os.O_WRONLY, 0); err != nil {
+	if fu.log, err = os.OpenFile(p, os.O_RDWR, 0); err != nil {
 		return nil, err
 	}
 	return fu, nil
@@ -92,7 +92,7 @@ func (j *journal) newUndo(ino uint64, size int64) (*fileUndo, error) {
 		j.nclean--
 	}
 	if fu == nil {
-		f, err := os.OpenFile(j.path(dataDir, ino), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		f, err := os.OpenFile(j.path(dataDir, ino), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
@@ -226,10 +226,12 @@ func (j *journal) dirty() bool {
 
 // undo brings the file at p back to its durable content.
 func (j *journal) undo(ino uint64, fu *fileUndo, p string) error {
-	b, err := os.ReadFile(j.path(dataDir, ino))
-	if err != nil {
+	b := make([]byte, headerSize+fu.n*slotSize)
+	n, err := fu.log.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
+	b = b[:n]
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
 		return err
