@@ -7,4 +7,4 @@ bin="${RUNNER_TEMP:?}/clstr-bin"
 mkdir -p "$bin"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/clstr" ./cmd/clstr)
 echo "$bin" >> "${GITHUB_PATH:?}"
-echo "clstr installed in $bin"
+"$bin/clstr" version
