@@ -85,10 +85,7 @@ func startClusterSpare(t *testing.T, size, spare int, env ...string) *cluster {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	addrs := make([]string, size+spare)
-	for i := range addrs {
-		addrs[i] = freeAddr(t)
-	}
+	addrs := freeAddrs(t, size+spare)
 	members := addrs[:size]
 	for _, addr := range addrs {
 		peers := slices.DeleteFunc(slices.Clone(members), func(a string) bool { return a == addr })
@@ -334,12 +331,23 @@ func (c *cluster) followers(leader int) []int {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n distinct free loopback addresses: every port is
+// held until all are found, so the kernel cannot hand out one twice.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
