@@ -550,7 +550,7 @@ func (c *dockerCluster) Pause(ctx context.Context, name string) error {
 	if n.paused {
 		return nil
 	}
-	if err := c.rt.cli.ContainerPause(ctx, n.containerID); err != nil {
+	if err := c.pause(ctx, n.containerID); err != nil {
 		return fmt.Errorf("%s: pause: %w", n.name, err)
 	}
 	n.paused = true

@@ -49,3 +49,32 @@ func (c *dockerCluster) exited(ctx context.Context, id string) bool {
 	}
 	return err == nil && (info.State == nil || !info.State.Running)
 }
+
+// pauseAttempts bounds how often clstr asks Docker to freeze a running
+// container that it failed to freeze.
+const pauseAttempts = 4
+
+// pause freezes the container. The cgroup freezer can fail to freeze a
+// process caught in the middle of a fork or an exit (Docker answers
+// "unable to freeze"); when Docker's record says the container still runs
+// and is not paused, clstr asks again, a few times, before it gives up.
+func (c *dockerCluster) pause(ctx context.Context, id string) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = c.rt.cli.ContainerPause(ctx, id); err == nil {
+			return nil
+		}
+		info, ierr := c.rt.cli.ContainerInspect(ctx, id)
+		switch {
+		case ierr == nil && info.State != nil && info.State.Paused:
+			return nil
+		case ierr != nil || info.State == nil || !info.State.Running || attempt == pauseAttempts:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
+}
