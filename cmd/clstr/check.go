@@ -16,12 +16,14 @@ import (
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
-		Usage:     "parse and resolve scripts and the modules they load, without Docker",
+		Usage:     "find what clstr run would reject in scripts and the modules they load, without Docker",
 		ArgsUsage: "SCRIPT|DIR…",
-		Description: "Checks each script, and every module it loads, as clstr run does before it starts a\n" +
-			"cluster: syntax, undefined names, loads that lead nowhere; and statements that build a check\n" +
-			"and never run it (get(\"n1\", \"/health\").status(200) without .run()). It runs nothing, so it needs no\n" +
-			"Docker daemon and works for modules too; a directory means every .star file below it.\n" +
+		Description: "Checks each script, and every module it loads, for what clstr run rejects before it\n" +
+			"starts a cluster: syntax, undefined names, loads that lead nowhere or name what a module\n" +
+			"does not define; suite() twice or with a wrong argument, a stage with no test (a stage's\n" +
+			"top level runs, sandboxed); and for likely typos: an attribute no value has (.eventualy),\n" +
+			"a statement that builds a check and never runs it (get(\"n1\", \"/health\").status(200)\n" +
+			"without .run()). It needs no Docker daemon; a directory means every .star file below it.\n" +
 			"It prints nothing when all is well, and file:line:col: message for every problem of\n" +
 			"every script.\n\n" +
 			"Exit status: 0 every script is fine, 2 a script has an error (or bad usage).",

@@ -39,17 +39,23 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"good.star":          "load(\"lib/helpers.star\", \"ok\")\nload(\"@stdlib//kv.star\", \"kv_put\")\nsuite()\ntest(\"t\", ok)\n",
-		"lib/helpers.star":   "def ok():\n    get(\"n1\", \"/health\").status(200).run()\n",
-		"syntax.star":        "suite()\n\ndef t(:\n    pass\n",
-		"undefined.star":     "load(\"lib/broken.star\", \"x\")\ntest(\"t\", lambda: x)\n",
-		"lib/broken.star":    "x = 1\ny = nope + also_nope\n",
-		"noload.star":        "load(\"missing.star\", \"x\")\n",
-		"module.star":        "def helper():\n    return 1\n",
-		"bom.star":           "\ufeffsuite()\ntest(\"t\", lambda: None)\n",
-		"bom-error.star":     "\ufeffy = nope\n",
-		"unrun/stage.star":   "load(\"helpers.star\", \"up\")\nsuite()\n\ndef t():\n    up()\n    get(\"n1\", \"/health\").status(500)\n\ntest(\"t\", t)\n",
-		"unrun/helpers.star": "def up():\n    get(\"n1\", \"/health\").status(200).hint(\"up\")\n",
+		"good.star":             "load(\"lib/helpers.star\", \"ok\")\nload(\"@stdlib//kv.star\", \"kv_put\")\nsuite()\ntest(\"t\", ok)\n",
+		"lib/helpers.star":      "def ok():\n    get(\"n1\", \"/health\").status(200).run()\n",
+		"syntax.star":           "suite()\n\ndef t(:\n    pass\n",
+		"undefined.star":        "load(\"lib/broken.star\", \"x\")\ntest(\"t\", lambda: x)\n",
+		"lib/broken.star":       "x = 1\ny = nope + also_nope\n",
+		"noload.star":           "load(\"missing.star\", \"x\")\n",
+		"module.star":           "def helper():\n    return 1\n",
+		"bom.star":              "\ufeffsuite()\ntest(\"t\", lambda: None)\n",
+		"bom-error.star":        "\ufeffy = nope\n",
+		"run/missing-name.star": "load(\"helpers.star\", \"helpr\")\ntest(\"t\", lambda: None)\n",
+		"run/helpers.star":      "def helper():\n    return 1\n",
+		"run/suite-twice.star":  "suite()\nsuite()\ntest(\"t\", lambda: None)\n",
+		"run/suite-type.star":   "suite(cluster = \"three\")\ntest(\"t\", lambda: None)\n",
+		"run/no-test.star":      "suite(cluster = 3)\n",
+		"run/typo.star":         "def t():\n    get(\"n1\", \"/health\").eventualy(\"5s\").run()\n\ntest(\"t\", t)\n",
+		"unrun/stage.star":      "load(\"helpers.star\", \"up\")\nsuite()\n\ndef t():\n    up()\n    get(\"n1\", \"/health\").status(500)\n\ntest(\"t\", t)\n",
+		"unrun/helpers.star":    "def up():\n    get(\"n1\", \"/health\").status(200).hint(\"up\")\n",
 	})
 	p := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
@@ -72,6 +78,12 @@ func TestCheck(t *testing.T) {
 		{"checks built and never run, in the stage and a module it loads", []string{p("unrun/stage.star")}, 2, []string{
 			"helpers.star:2:42: get(…).status(…).hint(…) builds a check and never runs it, so it sends nothing and checks nothing: add .run()",
 			"stage.star:6:32: get(…).status(…) builds a check and never runs it"}},
+		{"what run rejects before a cluster starts, and typos", []string{p("run")}, 2, []string{
+			"missing-name.star:1:23: load of helpers.star: it defines no helpr (did you mean helper?)",
+			"suite-twice.star:2:6: suite: called twice",
+			`suite-type.star:1:6: suite: for parameter "cluster": got string, want int`,
+			"no-test.star: the script registers no test",
+			"typo.star:2:26: no value has an attribute eventualy (did you mean eventually?)"}},
 		{"no script", nil, 2, []string{"check: give the scripts to check"}},
 		{"a missing script", []string{p("none.star")}, 2, []string{"none.star: no such file or directory"}},
 	}
