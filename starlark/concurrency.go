@@ -29,6 +29,11 @@ func builtinConcurrently(thread *starlark.Thread, b *starlark.Builtin, args star
 		return nil, err
 	}
 	fn.Freeze()
+	slots := min(n, ts.run.script.cfg.ConcurrencyLimit)
+	defer ts.guard.unclaim(slots)
+	if err := ts.guard.claim(slots); err != nil {
+		return nil, err
+	}
 	pool := &threadPool{ts: ts}
 	defer pool.release()
 	stop := context.AfterFunc(ts.do.Context(), pool.cancel)
@@ -69,7 +74,7 @@ func (p *threadPool) get() *starlark.Thread {
 		p.free = p.free[:n-1]
 		return th
 	}
-	th := p.ts.thread(fmt.Sprintf("%s: concurrently", p.ts.do.Test()))
+	th := p.ts.claimedThread(fmt.Sprintf("%s: concurrently", p.ts.do.Test()))
 	if p.cancelled {
 		th.Cancel("the run was interrupted")
 	}

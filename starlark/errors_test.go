@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
@@ -234,5 +236,40 @@ func TestRunErrors(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("cancelling the run did not stop a spinning script")
+	}
+}
+
+// TestSleepInterrupted cancels sandboxed runs while their test sleeps: a
+// sleep that the cancellation cuts short fails the test, however the
+// cancellation reaches the sandbox's own context, and no run passes.
+func TestSleepInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"sleeps.star": "suite()\ntest(\"sleeps\", lambda: sleep(\"90s\"))\n",
+	})
+	chdir(t, dir)
+	lim := starlark.DefaultLimits()
+	s, err := starlark.Load("sleeps.star", starlark.Options{Sandbox: &lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		target := starlarktest.New()
+		ctx, cancel := context.WithCancel(context.Background())
+		log := cluster.NewEventLog(nil)
+		started := make(chan struct{})
+		go func() {
+			for !slices.ContainsFunc(log.Events(), func(e cluster.Event) bool { return e.Text == "TEST: sleeps" }) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(time.Duration(i%5) * time.Millisecond)
+			close(started)
+			cancel()
+		}()
+		res := s.Suite().Run(ctx, engine.RunOptions{Runtime: target.Runtime, Events: log})
+		<-started
+		if v := starlark.Verdict(res); v != engine.VerdictError {
+			t.Fatalf("run %d: verdict %v; want an error for a run cancelled in its sleep", i, v)
+		}
 	}
 }

@@ -267,18 +267,43 @@ func (g *guard) attach(thread *starlark.Thread) {
 	g.mu.Lock()
 	g.threads = append(g.threads, thread)
 	g.mu.Unlock()
-	lim := g.sb.lim
-	if n := g.steps.Add(stepChunk); lim.Steps > 0 && n > lim.Steps {
+	if n, lim := g.steps.Add(stepChunk), g.sb.lim; lim.Steps > 0 && n > lim.Steps {
 		g.trip(&LimitError{Limit: "execution steps", Value: strconv.FormatUint(lim.Steps, 10), Flag: FlagSteps})
 	}
-	// The calls of concurrently (or the clients) at once, with the
-	// test's own thread and a nemesis.
-	if n := g.live.Add(1); lim.ConcurrencyLimit > 0 && n > int64(lim.ConcurrencyLimit)+2 {
-		g.trip(&LimitError{Limit: "concurrency limit", Value: strconv.Itoa(lim.ConcurrencyLimit), Flag: FlagConcurrencyLimit,
-			Detail: fmt.Sprintf("%d threads at once: concurrently inside concurrently", n)})
+	// A thread of concurrently runs in a slot its call claimed.
+	if claimed, _ := thread.Local(claimedKey).(bool); !claimed {
+		g.claim(1)
 	}
 	if e := g.hit.Load(); e != nil {
 		thread.Cancel(e.Error())
+	}
+}
+
+// claimedKey marks a thread whose slot a concurrently call claimed.
+const claimedKey = "clstr.claimed"
+
+// claim counts k more threads that may run at once: the calls of
+// concurrently (or the clients), with the test's own thread and a
+// nemesis, stay within the concurrency limit. A concurrently call claims
+// every slot it may use before it starts any, so that concurrently inside
+// concurrently is refused whatever the scheduler does, not only when
+// enough threads happen to run at the same moment.
+func (g *guard) claim(k int) error {
+	if g == nil {
+		return nil
+	}
+	lim := g.sb.lim
+	if n := g.live.Add(int64(k)); lim.ConcurrencyLimit > 0 && n > int64(lim.ConcurrencyLimit)+2 {
+		return g.trip(&LimitError{Limit: "concurrency limit", Value: strconv.Itoa(lim.ConcurrencyLimit), Flag: FlagConcurrencyLimit,
+			Detail: fmt.Sprintf("%d threads at once: concurrently inside concurrently", n)})
+	}
+	return nil
+}
+
+// unclaim gives back k slots of claim.
+func (g *guard) unclaim(k int) {
+	if g != nil {
+		g.live.Add(-int64(k))
 	}
 }
 
@@ -288,7 +313,9 @@ func (g *guard) release(thread *starlark.Thread) {
 	if g == nil {
 		return
 	}
-	g.live.Add(-1)
+	if claimed, _ := thread.Local(claimedKey).(bool); !claimed {
+		g.unclaim(1)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, th := range g.threads {

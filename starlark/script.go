@@ -246,8 +246,18 @@ func callerPos(thread *starlark.Thread) string {
 // thread returns a thread for Starlark code of a test, without a hook
 // that cancels it; see newThread.
 func (ts *testState) thread(name string) *starlark.Thread {
+	return ts.threadIn(name, false)
+}
+
+// claimedThread is thread for a slot that a concurrently call claimed.
+func (ts *testState) claimedThread(name string) *starlark.Thread {
+	return ts.threadIn(name, true)
+}
+
+func (ts *testState) threadIn(name string, claimed bool) *starlark.Thread {
 	thread := &starlark.Thread{Name: name}
 	thread.SetLocal(testKey, ts)
+	thread.SetLocal(claimedKey, claimed)
 	ts.guard.attach(thread)
 	opts := ts.run.script.opts
 	thread.Print = func(thread *starlark.Thread, msg string) {

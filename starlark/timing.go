@@ -120,18 +120,20 @@ func builtinSleep(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	case <-t.C:
 		return starlark.None, nil
 	case <-ts.do.Stopped():
-		if ctx.Err() == nil {
-			// A client or nemesis whose clients are done.
-			return starlark.None, nil
-		}
-		if e := ts.guard.err(); e != nil {
-			return nil, e
-		}
-		return nil, fmt.Errorf("sleep: the run was interrupted: %w", context.Cause(ctx))
 	case <-ctx.Done():
-		if e := ts.guard.err(); e != nil {
-			return nil, e
-		}
+	}
+	if e := ts.guard.err(); e != nil {
+		return nil, e
+	}
+	// The run's context, not ctx: a sandbox's ctx is the run's child,
+	// which its cancellation reaches a moment after Stopped is closed.
+	run := ts.do.Context()
+	if run.Err() == nil && ctx.Err() == nil {
+		// A client or nemesis whose clients are done.
+		return starlark.None, nil
+	}
+	if run.Err() == nil {
 		return nil, fmt.Errorf("sleep: the run was interrupted: %w", context.Cause(ctx))
 	}
+	return nil, fmt.Errorf("sleep: the run was interrupted: %w", context.Cause(run))
 }
