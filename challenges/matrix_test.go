@@ -24,7 +24,6 @@ import (
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/registry"
-	"github.com/clstr-dev/clstr/starlark"
 )
 
 // The matrix runs the built-in stages on real containers against the
@@ -248,7 +247,7 @@ func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase) {
 	if res.CleanupErr != nil {
 		t.Errorf("cleanup: %v", res.CleanupErr)
 	}
-	verdict := starlark.Verdict(res)
+	verdict := res.Verdict()
 	if mc.fails == pass {
 		if verdict != engine.VerdictPass {
 			t.Fatalf("verdict %v; want pass\n%s", verdict, report())

@@ -169,19 +169,13 @@ func asFailure(do *attest.Do, err error, base int) *engine.Failure {
 	return &engine.Failure{Test: do.Test(), Pos: pos, Err: positioned{se}}
 }
 
-// Verdict classifies a run of a script's suite for an exit status: as
-// res.Verdict does, except that an error of the script itself (an *Error:
-// a type error, a misused builtin) means clstr could not judge the target,
-// rather than that the target failed.
-func Verdict(res *engine.Result) engine.Verdict {
-	v := res.Verdict()
-	var e *Error
-	var le *LimitError
-	if v == engine.VerdictFail && (errors.As(res.FirstError(), &e) || errors.As(res.FirstError(), &le)) {
-		return engine.VerdictError
-	}
-	return v
-}
+// ScriptFault marks e as an error of the script, not of the target: a
+// run that ends with one could not judge the target (engine.Blame).
+func (e *Error) ScriptFault() string { return e.Pos }
+
+// ScriptFault marks a limit the script reached as the script's error: a
+// sandboxed script asked for more than it may have.
+func (e *LimitError) ScriptFault() string { return "" }
 
 // suggest adds the nearest predeclared name to an "undefined: name" error
 // of the resolver: "undefined: gett (did you mean get?)".

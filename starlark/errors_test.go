@@ -228,7 +228,7 @@ func TestRunErrors(t *testing.T) {
 	go func() { done <- s.Suite().Run(ctx, engine.RunOptions{Runtime: target.Runtime}) }()
 	select {
 	case res := <-done:
-		if v := starlark.Verdict(res); v != engine.VerdictError {
+		if v := res.Verdict(); v != engine.VerdictError {
 			t.Errorf("verdict %v; want an error for a cancelled run", v)
 		}
 		if err := res.FirstError(); err == nil || !strings.Contains(err.Error(), "interrupted") {
@@ -268,7 +268,7 @@ func TestSleepInterrupted(t *testing.T) {
 		}()
 		res := s.Suite().Run(ctx, engine.RunOptions{Runtime: target.Runtime, Events: log})
 		<-started
-		if v := starlark.Verdict(res); v != engine.VerdictError {
+		if v := res.Verdict(); v != engine.VerdictError {
 			t.Fatalf("run %d: verdict %v; want an error for a run cancelled in its sleep", i, v)
 		}
 	}

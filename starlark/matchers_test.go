@@ -37,7 +37,7 @@ func runCheck(t *testing.T, path, modifiers string) (engine.Verdict, string) {
 	} else if err := res.FirstError(); err != nil {
 		out.WriteString(err.Error())
 	}
-	return starlark.Verdict(res), out.String()
+	return res.Verdict(), out.String()
 }
 
 // TestMatchersFail checks that every matcher, and every way of writing

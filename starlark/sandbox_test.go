@@ -190,7 +190,7 @@ func runHostile(t *testing.T, path string) {
 	if res.CleanupErr != nil {
 		t.Errorf("cleanup: %v", res.CleanupErr)
 	}
-	if v := starlark.Verdict(res); v != engine.VerdictError {
+	if v := res.Verdict(); v != engine.VerdictError {
 		t.Errorf("verdict %v; want error (clstr cannot judge the target)", v)
 	}
 	first := res.FirstError()

@@ -137,7 +137,12 @@ func (r *Result) Verdict() Verdict {
 func Blame(err error) bool {
 	var te *cluster.TargetError
 	var ee *EnvError
+	var sf ScriptFault
 	switch {
+	case errors.As(err, &sf):
+		// The script's own error wins over a target error it wraps: the
+		// test did not run as written, so it judged nothing.
+		return false
 	case errors.As(err, &te):
 		return true
 	case errors.As(err, &ee):
@@ -145,6 +150,16 @@ func Blame(err error) bool {
 	}
 	var f *Failure
 	return errors.As(err, &f)
+}
+
+// ScriptFault is an error of the test itself, as a front end reports it:
+// a script's type error, a misused builtin, a sandbox limit reached.
+// Blame is false for any error that wraps one, whatever else it wraps.
+type ScriptFault interface {
+	error
+	// ScriptFault says where in the test script the error is: "file:line"
+	// or "file:line:col", or "" where no position is known.
+	ScriptFault() (pos string)
 }
 
 // EnvError marks an error of clstr, its environment or the suite, not the

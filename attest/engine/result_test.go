@@ -23,6 +23,8 @@ func TestVerdict(t *testing.T) {
 		{"an error of clstr", Result{Err: &EnvError{errors.New("docker: no daemon")}}, VerdictError},
 		{"an error of clstr inside a failure", Result{Tests: []TestResult{{Status: TestFailed, Err: &Failure{Err: &EnvError{errors.New("no node named n9")}}}}}, VerdictError},
 		{"cancellation", Result{Err: context.Canceled}, VerdictError},
+		{"the script's error", Result{Tests: []TestResult{{Status: TestFailed, Err: &Failure{Err: scriptFault{}}}}}, VerdictError},
+		{"the script's error around the target's", Result{Tests: []TestResult{{Status: TestFailed, Err: &Failure{Err: scriptFault{&cluster.TargetError{Err: errors.New("no answer")}}}}}}, VerdictError},
 		{"a cleanup error alone", Result{CleanupErr: errors.New("close cluster")}, VerdictPass},
 	}
 	for _, tc := range tests {
@@ -36,3 +38,10 @@ func TestVerdict(t *testing.T) {
 		})
 	}
 }
+
+// scriptFault is an error of a test script, as a front end marks one.
+type scriptFault struct{ err error }
+
+func (e scriptFault) Error() string       { return "s.star:3:5: got int, want string" }
+func (e scriptFault) Unwrap() error       { return e.err }
+func (e scriptFault) ScriptFault() string { return "s.star:3:5" }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
-	"github.com/clstr-dev/clstr/starlark"
 )
 
 // A JUnit report (--junit FILE) describes a run in the XML that CI test
@@ -216,7 +215,7 @@ type (
 )
 
 // newJUnitSuite describes the result of running s, which ended at end. It
-// judges as the terminal output does (starlark.Verdict): the target's
+// judges as the terminal output does (engine.Blame): the target's
 // fault is a <failure>, anything else that stopped a test or the run an
 // <error>. What stopped the run outside any test, such as a cluster that
 // did not start, is a test case of its own, named as the terminal names it
@@ -296,7 +295,7 @@ func (c *junitCase) setProblem(err error, text, logDir string) {
 // judge tells whether err is the target's failure (VerdictFail) or leaves
 // clstr unable to judge it (VerdictError), as the exit status does.
 func judge(err error) engine.Verdict {
-	return starlark.Verdict(&engine.Result{Err: err})
+	return (&engine.Result{Err: err}).Verdict()
 }
 
 // failureText is err as the terminal shows it, without colour: for a

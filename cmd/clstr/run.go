@@ -297,7 +297,7 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	ro.Disk = quotaFrom(ctx)
 	began := time.Now()
 	res := s.Suite().Run(ctx, ro)
-	verdict := starlark.Verdict(res)
+	verdict := res.Verdict()
 	stoppedBy := interruptedBy(ctx, res)
 	shown := cfg.logDir
 	if cfg.events != nil && !nodeStarted(cfg.events) {

@@ -20,7 +20,6 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
-	"github.com/clstr-dev/clstr/starlark"
 )
 
 // Schema names the format of report.json; Version is its version.
@@ -207,7 +206,7 @@ func NewStage(in StageRun) (Stage, error) {
 		Name:     in.Name,
 		Started:  in.Start.UTC(),
 		Duration: ms(res.Duration),
-		Verdict:  verdictName(starlark.Verdict(res)),
+		Verdict:  res.Verdict().String(),
 		Stopped:  in.Stopped,
 		Seed:     seedText(res.Seed),
 		Tests:    []Test{},
@@ -288,12 +287,12 @@ func newHistory(h history.History) *History {
 // NewFailure describes err, the error of a test or of a run.
 func NewFailure(err error) *Failure {
 	f := &Failure{
-		Verdict: verdictName(starlark.Verdict(&engine.Result{Err: err})),
+		Verdict: (&engine.Result{Err: err}).Verdict().String(),
 		Message: firstLine(err.Error()),
 		Text:    strings.TrimRight(err.Error(), "\n") + "\n",
 	}
 	var af *engine.Failure
-	var se *starlark.Error
+	var sf engine.ScriptFault
 	switch {
 	case errors.As(err, &af):
 		f.Position = ParsePosition(af.Pos)
@@ -309,8 +308,8 @@ func NewFailure(err error) *Failure {
 				break
 			}
 		}
-	case errors.As(err, &se):
-		f.Position = ParsePosition(se.Pos)
+	case errors.As(err, &sf):
+		f.Position = ParsePosition(sf.ScriptFault())
 	}
 	return f
 }
@@ -331,16 +330,6 @@ func ParsePosition(pos string) *Position {
 		p.Column, _ = strconv.Atoi(m[3])
 	}
 	return p
-}
-
-func verdictName(v engine.Verdict) string {
-	switch v {
-	case engine.VerdictPass:
-		return "pass"
-	case engine.VerdictFail:
-		return "fail"
-	}
-	return "error"
 }
 
 func firstLine(s string) string {

@@ -155,7 +155,7 @@ func RunScript(t *testing.T, path string) {
 			out.WriteString(first.Error())
 		}
 	}
-	verdict := starlark.Verdict(res)
+	verdict := res.Verdict()
 	switch {
 	case want.fail == "" && want.errText == "":
 		if verdict != engine.VerdictPass {
