@@ -88,8 +88,12 @@ func (r *junitReport) addError(s runnable, what string, err error) {
 	r.suites = append(r.suites, newJUnitSuite(s, res, "", time.Now(), what))
 }
 
-// unloaded is a script that did not load, for addError: it has no tests.
-type unloaded struct{ name string }
+// unloaded is a script or a stage ("challenge/stage") that did not load,
+// for addError: it has no tests.
+type unloaded struct {
+	name  string
+	stage bool
+}
 
 func (u unloaded) Name() string          { return u.name }
 func (u unloaded) TestNames() []string   { return nil }
@@ -222,8 +226,8 @@ type (
 // unless stopped names it.
 func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time, stopped string) junitSuite {
 	name := s.Name()
-	if st, ok := s.(stageRun); ok {
-		_, name, _ = strings.Cut(st.name, "/") // challenge/stage: the stage's key
+	if isStage(s) {
+		_, name, _ = strings.Cut(name, "/") // challenge/stage: the stage's key
 	}
 	class := xmlText(s.Name())
 	js := junitSuite{
@@ -274,6 +278,18 @@ func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time,
 		}
 	}
 	return js
+}
+
+// isStage reports whether s is a stage of a challenge, named
+// "challenge/stage", rather than a script.
+func isStage(s runnable) bool {
+	switch s := s.(type) {
+	case stageRun:
+		return true
+	case unloaded:
+		return s.stage
+	}
+	return false
 }
 
 // setProblem makes the case a <failure> or an <error> as judge says of

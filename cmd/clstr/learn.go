@@ -46,9 +46,12 @@ func workspaceError(c *cli.Context, err error) error {
 	if err == nil || errors.As(err, &st) || errors.As(err, &ue) {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "clstr: %v\n", err)
-	return exitStatus(exitError)
+	return exitStatus(couldNotRun(c.Context, c.App.Writer, c.App.ErrWriter, unloaded{name: progressFile}, "the workspace did not open", err, "clstr: "+err.Error()))
 }
+
+// learnerName names what the learner's commands run in the reports when
+// nothing ran: the workspace's clstr.yaml.
+func learnerName(*cli.Context) string { return progressFile }
 
 // learnerTarget reads the target flags of test and next.
 func learnerTarget(c *cli.Context) (docker.Options, error) {
@@ -135,7 +138,7 @@ func testCommand() *cli.Command {
 			&cli.StringFlag{Name: "run", Usage: "run only the stage's tests whose names match `REGEX`"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "build and run the stage again whenever your sources (or --binary) change, until Ctrl-C"},
 		),
-		Action: func(c *cli.Context) error {
+		Action: reportingErrors(learnerName, func(c *cli.Context) error {
 			if c.NArg() > 1 {
 				return usageError{"test: give at most one stage: clstr test [flags] [STAGE]"}
 			}
@@ -183,7 +186,7 @@ func testCommand() *cli.Command {
 				out.line("%s", failedAdvice(w.challenge))
 			}
 			return exitStatus(status)
-		},
+		}),
 	}
 }
 
@@ -216,7 +219,7 @@ func nextCommand() *cli.Command {
 			progressFile + " stays as it is.\n\n" +
 			"Exit status: 0 passed, 1 the target failed, 2 clstr could not judge.",
 		Flags: targetFlags(),
-		Action: func(c *cli.Context) error {
+		Action: reportingErrors(learnerName, func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError{"next: takes no arguments; it tests the stage " + progressFile + " names"}
 			}
@@ -247,7 +250,7 @@ func nextCommand() *cli.Command {
 				return exitStatus(status)
 			}
 			return advance(c.App.ErrWriter, out, w)
-		},
+		}),
 	}
 }
 
@@ -371,8 +374,8 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 		}
 		rt, err := docker.New(ctx, opts)
 		if err != nil {
-			fmt.Fprintf(stderr, "clstr: %v\n", err)
-			return exitError
+			st := c.Stages[first]
+			return couldNotRun(ctx, out.w, stderr, unloaded{c.Key + "/" + st.Key, true}, "the run did not start", err, "clstr: "+err.Error())
 		}
 		defer rt.Close()
 		base.runtime = rt
@@ -385,8 +388,8 @@ func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.C
 		out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", i+1, len(c.Stages), stageHeading(st))))
 		suite, err := st.Suite()
 		if err != nil {
-			fmt.Fprintf(stderr, "clstr: load stage %s of %s: %v\n", st.Key, c.Key, err)
-			return exitError
+			return couldNotRun(ctx, out.w, stderr, unloaded{c.Key + "/" + st.Key, true}, "the stage did not load", err,
+				fmt.Sprintf("clstr: load stage %s of %s: %v", st.Key, c.Key, err))
 		}
 		cfg := base
 		cfg.logDir, cfg.target = logDir, describeTarget(opts)

@@ -176,6 +176,37 @@ func annotate(w, stderr io.Writer, st report.Stage) {
 	}
 }
 
+// couldNotRun reports that s did not run because of err, the same way on
+// every path that ends before a verdict: msg on stderr, an entry in the
+// JUnit and the HTML reports (and a GitHub annotation), then both reports
+// written. It returns the exit status, exitError unless writing fails.
+func couldNotRun(ctx context.Context, stdout, stderr io.Writer, s runnable, what string, err error, msg string) int {
+	fmt.Fprintln(stderr, msg)
+	junitFrom(ctx).addError(s, what, err)
+	addReportError(ctx, stdout, stderr, s, what, err)
+	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
+}
+
+// reportingErrors runs action, and when it returns an error before any
+// run was reported (a usage error, a target that cannot run, a workspace
+// that does not open), puts that error into the reports that --junit asks
+// for, as couldNotRun does, so that a CI job reads why there is nothing
+// else. what names the reports' entry by what did not run: the script
+// argument, or clstr.yaml for the learner's commands.
+func reportingErrors(what func(c *cli.Context) string, action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		var st exitStatus
+		r := junitFrom(c.Context)
+		if err == nil || errors.As(err, &st) || r == nil || len(r.suites) > 0 {
+			return err
+		}
+		r.addError(unloaded{name: what(c)}, "the run did not start", err)
+		r.write(c.App.ErrWriter, exitError)
+		return err
+	}
+}
+
 // writeReport writes the report, if there is one, and returns the exit
 // status of the command: as junitReport.write does, a report that cannot
 // be written turns a pass into exitError but never hides a failure.

@@ -45,7 +45,7 @@ func runCommand() *cli.Command {
 			junitFlag(),
 			reportFlag(),
 		}, sandboxFlags()...),
-		Action: runAction,
+		Action: reportingErrors(func(c *cli.Context) string { return c.Args().First() }, runAction),
 	}
 }
 
@@ -89,11 +89,7 @@ func runAction(c *cli.Context) error {
 	// milliseconds, not a cluster start.
 	s, err := starlark.Load(script, loadOptions(c, out))
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		junitFrom(c.Context).addError(unloaded{c.Args().First()}, "the script did not load", err)
-		addReportError(c.Context, stdout, stderr, unloaded{c.Args().First()}, "the script did not load", err)
-		status := junitFrom(c.Context).write(stderr, exitError)
-		return exitStatus(writeReport(c.Context, stderr, status))
+		return exitStatus(couldNotRun(c.Context, stdout, stderr, unloaded{name: c.Args().First()}, "the script did not load", err, err.Error()))
 	}
 	if filter != nil && !matchesAny(filter, s.TestNames()) {
 		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
@@ -129,10 +125,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 
 	logs, err := freshLogDir()
 	if err != nil {
-		fmt.Fprintf(stderr, "clstr: %v\n", err)
-		junitFrom(ctx).addError(s, "the run did not start", err)
-		addReportError(ctx, out.w, stderr, s, "the run did not start", err)
-		return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
+		return couldNotRun(ctx, out.w, stderr, s, "the run did not start", err, "clstr: "+err.Error())
 	}
 	opts.LogDir, _ = filepath.Abs(logDir)
 	opts.Disk = quotaFrom(ctx)
@@ -146,10 +139,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 			if err := logs.close(); err != nil {
 				fmt.Fprintf(stderr, "clstr: %v\n", err)
 			}
-			fmt.Fprintf(stderr, "clstr: %v\n", err)
-			junitFrom(ctx).addError(s, "the run did not start", err)
-			addReportError(ctx, out.w, stderr, s, "the run did not start", err)
-			return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
+			return couldNotRun(ctx, out.w, stderr, s, "the run did not start", err, "clstr: "+err.Error())
 		}
 		defer rt.Close()
 	}
