@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 
+	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
@@ -308,20 +309,11 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// dockerOrSkip skips the test when no Docker daemon answers, unless the CI
-// variable says that one must.
-func dockerOrSkip(t *testing.T) {
+// dockerOrSkip skips t under -short or without a Docker daemon (see
+// testenv.Docker).
+func dockerOrSkip(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set, so a Docker daemon must answer: %v", err)
-		}
-		t.Skipf("no Docker daemon answers (and CI is not set): %v", err)
-	}
-	cli.Close()
+	testenv.Docker(t)
 }
 
 // examples holds the example binaries, built once per test process.

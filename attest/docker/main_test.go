@@ -1,13 +1,13 @@
 package docker
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // testnodeBin is the in-repo test node (internal/testnode), built static
@@ -35,18 +35,9 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// dockerOrSkip connects to the daemon, or fails the test when CI says a
-// daemon must be there.
+// dockerOrSkip skips t under -short or without a Docker daemon (see
+// testenv.Docker).
 func dockerOrSkip(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, err := Connect(ctx)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs a Docker daemon: %v", err)
-		}
-		t.Skipf("no Docker daemon: %v", err)
-	}
-	cli.Close()
+	testenv.Docker(t)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/internal/confine"
 )
@@ -75,20 +76,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dockerOrSkip skips the test when no Docker daemon answers, unless CI
-// says one must.
+// dockerOrSkip skips t under -short or without a Docker daemon (see
+// testenv.Docker).
 func dockerOrSkip(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, err := docker.Connect(ctx)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs a Docker daemon: %v", err)
-		}
-		t.Skipf("no Docker daemon answers, so no end-to-end test can run: %v", err)
-	}
-	cli.Close()
+	testenv.Docker(t)
 }
 
 // result is what a run of the clstr binary did.

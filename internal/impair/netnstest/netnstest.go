@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -80,6 +82,7 @@ var counter atomic.Int64
 // working "ip netns".
 func SkipUnlessAvailable(t testing.TB) {
 	t.Helper()
+	testenv.Long(t, "it creates network namespaces")
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: creating network namespaces needs root; run the tests as root (e.g. sudo go test) to measure real traffic")
 	}
