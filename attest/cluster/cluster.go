@@ -38,6 +38,16 @@ type Spec struct {
 	Events *EventLog
 }
 
+// NodeNames returns the names of the first count nodes of a cluster:
+// n1 … n<count>.
+func NodeNames(count int) []string {
+	names := make([]string, count)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i+1)
+	}
+	return names
+}
+
 // Cluster is a running set of nodes. Its methods are safe for concurrent
 // use; operations on one node are serialised.
 type Cluster interface {
