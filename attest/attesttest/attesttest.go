@@ -96,10 +96,11 @@ func (rt *Runtime) Create(ctx context.Context, spec cluster.Spec) (cluster.Clust
 	if err := rt.fail("create", ""); err != nil {
 		return nil, err
 	}
-	c := &Cluster{rt: rt, events: spec.Events, shutdown: spec.ShutdownTimeout, byName: map[string]*node{}}
 	if spec.Spare < 0 {
 		return nil, fmt.Errorf("attesttest: %d spare nodes", spec.Spare)
 	}
+	names := cluster.NodeNames(spec.Nodes + spec.Spare)
+	c := &Cluster{rt: rt, events: spec.Events, shutdown: spec.ShutdownTimeout, byName: map[string]*node{}, faults: cluster.NewFaultState(names)}
 	lns := make([]net.Listener, spec.Nodes+spec.Spare)
 	for i := range lns {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -110,7 +111,7 @@ func (rt *Runtime) Create(ctx context.Context, spec cluster.Spec) (cluster.Clust
 			return nil, fmt.Errorf("attesttest: listen: %w", err)
 		}
 		lns[i] = ln
-		n := &node{name: fmt.Sprintf("n%d", i+1), addr: ln.Addr().String()}
+		n := &node{name: names[i], addr: ln.Addr().String()}
 		c.nodes = append(c.nodes, n)
 		c.byName[n.name] = n
 	}
@@ -175,13 +176,10 @@ type Cluster struct {
 	nodes    []*node
 	byName   map[string]*node
 	members  []string // the initial configuration's addresses
+	faults   *cluster.FaultState
 
-	mu       sync.Mutex // guards the fields below
-	closes   int
-	blocked  map[[2]string]bool
-	cuts     map[[2]string]bool // {src, dst}: src's packets to dst are cut
-	impaired map[string]cluster.Impairments
-	towards  map[string][]string
+	mu     sync.Mutex // guards closes, and serialises changes of the network
+	closes int
 }
 
 type node struct {
@@ -271,12 +269,12 @@ func (c *Cluster) Pause(ctx context.Context, name string) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.running {
-		return fmt.Errorf("pause %s: the node is not running; start it first", name)
+	if err := cluster.ValidatePause(name, n.running); err != nil {
+		return err
 	}
 	n.thawMu.Lock()
 	defer n.thawMu.Unlock()
-	if n.thaw == nil {
+	if c.faults.Pause(n.name) {
 		n.thaw = make(chan struct{})
 		c.events.Add(n.name, "PAUSE")
 	}
@@ -300,7 +298,7 @@ func (c *Cluster) Resume(ctx context.Context, name string) error {
 func (c *Cluster) resume(n *node) {
 	n.thawMu.Lock()
 	defer n.thawMu.Unlock()
-	if n.thaw != nil {
+	if c.faults.Resume(n.name) {
 		close(n.thaw)
 		n.thaw = nil
 		c.events.Add(n.name, "RESUME")
@@ -309,13 +307,7 @@ func (c *Cluster) resume(n *node) {
 
 // Paused implements cluster.Cluster.
 func (c *Cluster) Paused(name string) bool {
-	n, err := c.node(name)
-	if err != nil {
-		return false
-	}
-	n.thawMu.Lock()
-	defer n.thawMu.Unlock()
-	return n.thaw != nil
+	return c.faults.Paused(name)
 }
 
 func (c *Cluster) node(name string) (*node, error) {
@@ -453,39 +445,24 @@ func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
 // Partition implements cluster.Cluster by recording which nodes are cut off
 // from which; see Blocked.
 func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
-	group := map[string]int{}
-	for g, names := range groups {
-		for _, name := range names {
-			if _, err := c.node(name); err != nil {
-				return err
-			}
-			if _, dup := group[name]; dup {
-				return fmt.Errorf("partition: %s is in more than one group", name)
-			}
-			group[name] = g
-		}
+	if err := cluster.ValidatePartition(c.faults.Nodes(), groups); err != nil {
+		return err
 	}
 	if err := c.rt.fail("partition", ""); err != nil {
 		return err
 	}
-	blocked := map[[2]string]bool{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next, err := c.faults.Network().Partition(groups)
+	if err != nil {
+		return err
+	}
+	c.faults.SetNetwork(next)
 	for _, a := range c.nodes {
-		var cut []string
-		for _, b := range c.nodes {
-			ga, ina := group[a.name]
-			gb, inb := group[b.name]
-			if ina && inb && ga != gb {
-				blocked[[2]string{a.name, b.name}] = true
-				cut = append(cut, b.name)
-			}
-		}
-		if len(cut) > 0 {
+		if cut := next.PartitionedFrom(a.name); len(cut) > 0 {
 			c.events.Add(a.name, "PARTITIONED FROM: %s", strings.Join(cut, ", "))
 		}
 	}
-	c.mu.Lock()
-	c.blocked = blocked
-	c.mu.Unlock()
 	return nil
 }
 
@@ -495,7 +472,7 @@ func (c *Cluster) Heal(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	c.blocked, c.cuts = nil, nil
+	c.faults.SetNetwork(c.faults.Network().Healed())
 	c.mu.Unlock()
 	c.events.Add("", "PARTITION HEALED")
 	return nil
@@ -504,36 +481,28 @@ func (c *Cluster) Heal(ctx context.Context) error {
 // Blocked reports whether the current partition cuts node a off from
 // node b.
 func (c *Cluster) Blocked(a, b string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.blocked[[2]string{a, b}]
+	return c.faults.Network().Separated(a, b)
 }
 
 // Cut implements cluster.Cluster by recording the cuts; see IsCut.
 func (c *Cluster) Cut(ctx context.Context, src, dst []string) error {
-	for _, name := range append(slices.Clone(src), dst...) {
-		if _, err := c.node(name); err != nil {
-			return err
-		}
+	if err := cluster.ValidateCut(c.faults.Nodes(), src, dst); err != nil {
+		return err
 	}
 	if err := c.rt.fail("cut", ""); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cuts == nil {
-		c.cuts = map[[2]string]bool{}
+	next, newly, err := c.faults.Network().Cut(src, dst)
+	if err != nil {
+		return err
 	}
+	c.faults.SetNetwork(next)
 	for _, s := range src {
-		var added []string
-		for _, d := range dst {
-			if s != d && !c.cuts[[2]string{s, d}] {
-				c.cuts[[2]string{s, d}] = true
-				added = append(added, d)
-			}
-		}
-		if len(added) > 0 {
+		if added := newly[s]; len(added) > 0 {
 			c.events.Add(s, "CUT TO: %s", strings.Join(added, ", "))
+			delete(newly, s) // a source named twice is logged once
 		}
 	}
 	return nil
@@ -541,9 +510,7 @@ func (c *Cluster) Cut(ctx context.Context, src, dst []string) error {
 
 // IsCut reports whether a cut drops what node src sends to node dst.
 func (c *Cluster) IsCut(src, dst string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cuts[[2]string{src, dst}]
+	return c.faults.Network().IsCut(src, dst)
 }
 
 // Impair implements cluster.Cluster by recording the impairments; see
@@ -555,27 +522,16 @@ func (c *Cluster) Impair(ctx context.Context, names []string, imps []cluster.Imp
 // ImpairTowards implements cluster.Cluster by recording the impairments
 // and their destinations; see Impairments and Towards.
 func (c *Cluster) ImpairTowards(ctx context.Context, names, towards []string, imps []cluster.Impairment) error {
-	if err := cluster.Impairments(imps).Validate(); err != nil {
+	if err := cluster.ValidateImpair(c.faults.Nodes(), names, towards, imps); err != nil {
 		return err
-	}
-	for _, name := range append(slices.Clone(names), towards...) {
-		if _, err := c.node(name); err != nil {
-			return err
-		}
 	}
 	for _, name := range names {
 		if err := c.rt.fail("impair", name); err != nil {
 			return err
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.impaired == nil {
-		c.impaired, c.towards = map[string]cluster.Impairments{}, map[string][]string{}
-	}
+	c.faults.Impair(names, towards, imps)
 	for _, name := range names {
-		c.impaired[name] = slices.Clone(imps)
-		c.towards[name] = slices.Clone(towards)
 		if len(towards) > 0 {
 			c.events.Add(name, "IMPAIRED TOWARDS %s: %s", strings.Join(towards, ", "), cluster.Impairments(imps))
 		} else {
@@ -588,28 +544,21 @@ func (c *Cluster) ImpairTowards(ctx context.Context, names, towards []string, im
 // Towards returns the nodes the node's impairments are limited to; empty
 // when they apply to all its traffic.
 func (c *Cluster) Towards(name string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.towards[name])
+	return c.faults.Towards(name)
 }
 
 // Repair implements cluster.Cluster.
 func (c *Cluster) Repair(ctx context.Context, names []string) error {
-	for _, name := range names {
-		if _, err := c.node(name); err != nil {
-			return err
-		}
+	if err := cluster.ValidateNodes(c.faults.Nodes(), names); err != nil {
+		return err
 	}
 	for _, name := range names {
 		if err := c.rt.fail("repair", name); err != nil {
 			return err
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.faults.Repair(names)
 	for _, name := range names {
-		delete(c.impaired, name)
-		delete(c.towards, name)
 		c.events.Add(name, "REPAIRED")
 	}
 	return nil
@@ -617,9 +566,7 @@ func (c *Cluster) Repair(ctx context.Context, names []string) error {
 
 // Impairments returns the impairments in force on the node.
 func (c *Cluster) Impairments(name string) cluster.Impairments {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.impaired[name])
+	return c.faults.Impairments(name)
 }
 
 // DataSize implements cluster.Cluster with Runtime.DataSize.

@@ -1,6 +1,8 @@
 // Package cluster defines what the attest engine needs from a runtime that
 // runs a user's program as a cluster of nodes, and the values both sides
-// share: node specifications, network impairments and the event log.
+// share: node specifications, network impairments and the event log. It
+// also keeps the fault state and its validation (faults.go) that every
+// runtime uses, so that runtimes differ only in how they apply a fault.
 //
 // The Docker runtime (attest/docker) implements Runtime; the engine (attest)
 // only ever talks to these interfaces, so it never sees a container.
@@ -38,6 +40,16 @@ type Spec struct {
 	Events *EventLog
 }
 
+// NodeNames returns the names of the first count nodes of a cluster:
+// n1 … n<count>.
+func NodeNames(count int) []string {
+	names := make([]string, count)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i+1)
+	}
+	return names
+}
+
 // Cluster is a running set of nodes. Its methods are safe for concurrent
 // use; operations on one node are serialised.
 type Cluster interface {
@@ -63,7 +75,8 @@ type Cluster interface {
 
 	// Pause freezes every process of a running node from outside, as the
 	// cgroup freezer does: it gets no CPU, its sockets stay open and its
-	// peers see silence, not resets. Pausing a paused node does nothing.
+	// peers see silence, not resets. Pausing a paused node does nothing;
+	// pausing one that is not running is an *ErrNotRunning.
 	// Stopping or killing a paused node ends the pause with the process;
 	// the node starts again unpaused.
 	Pause(ctx context.Context, name string) error
@@ -76,16 +89,19 @@ type Cluster interface {
 	// Partition cuts the network between groups, both ways; traffic inside
 	// a group is untouched. Nodes in no group keep talking to everyone.
 	// A new partition replaces the previous one. Partitions survive
-	// restarts of the nodes they cut off.
+	// restarts of the nodes they cut off. A node in two groups or an
+	// empty group is an *ErrInvalidFault (see ValidatePartition).
 	Partition(ctx context.Context, groups [][]string) error
 	// Cut drops every packet sent from a node of src to a node of dst;
 	// the other direction flows. Cuts add to each other and to the
-	// partition, and survive restarts like partitions.
+	// partition, and survive restarts like partitions. A node named on
+	// both sides is not cut from itself (see ValidateCut).
 	Cut(ctx context.Context, src, dst []string) error
 	// Heal removes every partition and every cut.
 	Heal(ctx context.Context) error
 	// Impair applies impairments to the outgoing traffic of the named
-	// nodes, replacing any impairments they had.
+	// nodes, replacing any impairments they had. Impairments that do not
+	// fit together are an *ErrInvalidFault (see ValidateImpair).
 	Impair(ctx context.Context, names []string, imps []Impairment) error
 	// ImpairTowards is Impair for the traffic the named nodes send to
 	// the nodes of towards only; their other traffic flows unimpaired.
@@ -107,6 +123,7 @@ type Cluster interface {
 }
 
 // ErrUnknownNode is returned for a node name that is not in the cluster.
+// An operation that names one does nothing.
 type ErrUnknownNode struct{ Name string }
 
 func (e *ErrUnknownNode) Error() string {

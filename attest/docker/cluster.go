@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,11 +54,11 @@ type dockerCluster struct {
 	logCtx    context.Context
 	logStop   context.CancelFunc
 
-	faultMu   sync.Mutex          // guards the fields below, and serialises fault changes
-	partition map[string][]string // node → the peers the partition cuts it off from
-	cuts      map[string][]string // node → the peers whose packets to it are cut
-	blocked   map[string][]string // node → the peers it drops packets from now
-	impaired  map[string]bool     // nodes with impairments
+	// faults is the cluster's fault state; faultMu serialises changes of
+	// the partitions, cuts and impairments, which take a call to each
+	// node's sandbox.
+	faults  *cluster.FaultState
+	faultMu sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,9 +73,8 @@ type node struct {
 	volume      string
 	log         *nodeLog
 
-	mu      sync.Mutex // serialises lifecycle operations; guards running and paused
+	mu      sync.Mutex // serialises lifecycle operations; guards running
 	running bool
-	paused  bool
 }
 
 var _ cluster.Cluster = (*dockerCluster)(nil)
@@ -120,7 +118,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		events:          spec.Events,
 		byName:          map[string]*node{},
 		members:         spec.Nodes,
-		impaired:        map[string]bool{},
+		faults:          cluster.NewFaultState(cluster.NodeNames(spec.Nodes + spec.Spare)),
 	}
 	if c.shutdownTimeout <= 0 {
 		c.shutdownTimeout = 5 * time.Second
@@ -162,13 +160,12 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
 	}
 	c.netd = netdImage
-	for i := 1; i <= spec.Nodes+spec.Spare; i++ {
-		name := "n" + strconv.Itoa(i)
+	for i, name := range c.faults.Nodes() {
 		l, err := openNodeLog(r.opts.LogDir, name, r.opts.Disk)
 		if err != nil {
 			return nil, err
 		}
-		n := &node{name: name, ip: nodeIP(c.subnet, i), log: l}
+		n := &node{name: name, ip: nodeIP(c.subnet, i+1), log: l}
 		c.nodes = append(c.nodes, n)
 		c.byName[name] = n
 	}
@@ -494,13 +491,13 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 	if err := cli.ContainerKill(ctx, n.containerID, signal); err != nil && !c.exited(ctx, n.containerID) {
 		return fmt.Errorf("%s: send %s: %w", n.name, signal, err)
 	}
-	if n.paused {
+	if c.faults.Paused(n.name) {
 		// The signal waits for the thaw; a SIGKILL has already done its
 		// work by then. Docker may have thawed the container itself.
 		if err := cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
 			return fmt.Errorf("%s: thaw to stop: %w", n.name, err)
 		}
-		n.paused = false
+		c.faults.Resume(n.name)
 		c.events.Add(n.name, "RESUME")
 	}
 	timeout := c.shutdownTimeout
@@ -544,16 +541,16 @@ func (c *dockerCluster) Pause(ctx context.Context, name string) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.running {
-		return fmt.Errorf("pause %s: the node is not running; start it first", n.name)
+	if err := cluster.ValidatePause(n.name, n.running); err != nil {
+		return err
 	}
-	if n.paused {
+	if c.faults.Paused(n.name) {
 		return nil
 	}
 	if err := c.pause(ctx, n.containerID); err != nil {
 		return fmt.Errorf("%s: pause: %w", n.name, err)
 	}
-	n.paused = true
+	c.faults.Pause(n.name)
 	c.events.Add(n.name, "PAUSE")
 	return nil
 }
@@ -566,58 +563,35 @@ func (c *dockerCluster) Resume(ctx context.Context, name string) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.paused {
+	if !c.faults.Paused(n.name) {
 		return nil
 	}
 	if err := c.rt.cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
 		return fmt.Errorf("%s: resume: %w", n.name, err)
 	}
-	n.paused = false
+	c.faults.Resume(n.name)
 	c.events.Add(n.name, "RESUME")
 	return nil
 }
 
 // Paused implements cluster.Cluster.
 func (c *dockerCluster) Paused(name string) bool {
-	n, err := c.node(name)
-	if err != nil {
-		return false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.paused
+	return c.faults.Paused(name)
 }
 
 // Partition implements cluster.Cluster.
 func (c *dockerCluster) Partition(ctx context.Context, groups [][]string) error {
-	group := map[string]int{}
-	for g, names := range groups {
-		for _, name := range names {
-			if _, err := c.node(name); err != nil {
-				return err
-			}
-			if _, dup := group[name]; dup {
-				return fmt.Errorf("partition: %s is in more than one group", name)
-			}
-			group[name] = g
-		}
-	}
-	partition := map[string][]string{}
-	for _, n := range c.nodes {
-		g, in := group[n.name]
-		for _, p := range c.nodes {
-			if pg, pin := group[p.name]; in && pin && pg != g {
-				partition[n.name] = append(partition[n.name], p.name)
-			}
-		}
-	}
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	if err := c.applyBlocks(ctx, partition, c.cuts); err != nil {
+	next, err := c.faults.Network().Partition(groups)
+	if err != nil {
+		return err
+	}
+	if err := c.applyBlocks(ctx, next); err != nil {
 		return fmt.Errorf("partition: %w", err)
 	}
 	for _, n := range c.nodes {
-		if b := partition[n.name]; len(b) > 0 {
+		if b := next.PartitionedFrom(n.name); len(b) > 0 {
 			c.events.Add(n.name, "PARTITIONED FROM: %s", strings.Join(b, ", "))
 		}
 	}
@@ -632,32 +606,19 @@ func (c *dockerCluster) Cut(ctx context.Context, src, dst []string) error {
 	if err != nil {
 		return err
 	}
-	dsts, err := c.lookup(dst)
+	c.faultMu.Lock()
+	defer c.faultMu.Unlock()
+	next, added, err := c.faults.Network().Cut(src, dst)
 	if err != nil {
 		return err
 	}
-	c.faultMu.Lock()
-	defer c.faultMu.Unlock()
-	cuts := map[string][]string{}
-	for k, v := range c.cuts {
-		cuts[k] = slices.Clone(v)
-	}
-	added := map[string][]string{} // src → dsts newly cut
-	for _, d := range dsts {
-		for _, s := range srcs {
-			if s == d || slices.Contains(cuts[d.name], s.name) {
-				continue
-			}
-			cuts[d.name] = append(cuts[d.name], s.name)
-			added[s.name] = append(added[s.name], d.name)
-		}
-	}
-	if err := c.applyBlocks(ctx, c.partition, cuts); err != nil {
+	if err := c.applyBlocks(ctx, next); err != nil {
 		return fmt.Errorf("cut: %w", err)
 	}
 	for _, s := range srcs {
 		if a := added[s.name]; len(a) > 0 {
 			c.events.Add(s.name, "CUT TO: %s", strings.Join(a, ", "))
+			delete(added, s.name) // a source named twice is logged once
 		}
 	}
 	return nil
@@ -667,7 +628,7 @@ func (c *dockerCluster) Cut(ctx context.Context, src, dst []string) error {
 func (c *dockerCluster) Heal(ctx context.Context) error {
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	if err := c.applyBlocks(ctx, nil, nil); err != nil {
+	if err := c.applyBlocks(ctx, c.faults.Network().Healed()); err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
 	c.events.Add("", "PARTITION HEALED")
@@ -675,28 +636,21 @@ func (c *dockerCluster) Heal(ctx context.Context) error {
 }
 
 // applyBlocks makes every node drop the packets of the peers that the
-// partition or a cut separates it from, programming only the nodes whose
-// set changes; c.faultMu is held.
-func (c *dockerCluster) applyBlocks(ctx context.Context, partition, cuts map[string][]string) error {
-	blocked := map[string][]string{}
-	for _, n := range c.nodes {
-		for _, p := range c.nodes {
-			if slices.Contains(partition[n.name], p.name) || slices.Contains(cuts[n.name], p.name) {
-				blocked[n.name] = append(blocked[n.name], p.name)
-			}
-		}
-	}
+// next network's partition or cuts separate it from, programming only the
+// nodes whose set changes, and puts next in force; c.faultMu is held.
+func (c *dockerCluster) applyBlocks(ctx context.Context, next cluster.Network) error {
+	now := c.faults.Network()
 	return c.eachNode(c.nodes, func(n *node) error {
-		if slices.Equal(c.blocked[n.name], blocked[n.name]) {
+		if slices.Equal(now.Drops(n.name), next.Drops(n.name)) {
 			return nil
 		}
 		req := netd.Request{Op: "partition"}
-		for _, name := range blocked[n.name] {
+		for _, name := range next.Drops(n.name) {
 			req.Block = append(req.Block, c.byName[name].ip.String())
 		}
 		_, err := c.netctl(ctx, n, req)
 		return err
-	}, func() { c.partition, c.cuts, c.blocked = partition, cuts, blocked })
+	}, func() { c.faults.SetNetwork(next) })
 }
 
 // eachNode runs fn on the nodes in parallel; if all succeed it calls done.
@@ -725,7 +679,7 @@ func (c *dockerCluster) Impair(ctx context.Context, names []string, imps []clust
 
 // ImpairTowards implements cluster.Cluster.
 func (c *dockerCluster) ImpairTowards(ctx context.Context, names, towards []string, imps []cluster.Impairment) error {
-	if err := cluster.Impairments(imps).Validate(); err != nil {
+	if err := cluster.ValidateImpair(c.faults.Nodes(), names, towards, imps); err != nil {
 		return err
 	}
 	nodes, err := c.lookup(names)
@@ -753,11 +707,7 @@ func (c *dockerCluster) ImpairTowards(ctx context.Context, names, towards []stri
 		}
 		c.events.Add(n.name, event, cluster.Impairments(imps), resp.Path)
 		return nil
-	}, func() {
-		for _, n := range nodes {
-			c.impaired[n.name] = true
-		}
-	})
+	}, func() { c.faults.Impair(names, towards, imps) })
 }
 
 // Repair implements cluster.Cluster.
@@ -774,11 +724,7 @@ func (c *dockerCluster) Repair(ctx context.Context, names []string) error {
 		}
 		c.events.Add(n.name, "REPAIRED")
 		return nil
-	}, func() {
-		for _, n := range nodes {
-			delete(c.impaired, n.name)
-		}
-	})
+	}, func() { c.faults.Repair(names) })
 }
 
 func (c *dockerCluster) lookup(names []string) ([]*node, error) {

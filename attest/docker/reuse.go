@@ -283,17 +283,16 @@ func (c *dockerCluster) keep(ctx context.Context) *keptSandboxes {
 func (c *dockerCluster) resetFaults(ctx context.Context) error {
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	if err := c.applyBlocks(ctx, nil, nil); err != nil {
+	if err := c.applyBlocks(ctx, c.faults.Network().Healed()); err != nil {
 		return err
 	}
-	var impaired []*node
-	for _, n := range c.nodes {
-		if c.impaired[n.name] {
-			impaired = append(impaired, n)
-		}
+	names := c.faults.Impaired()
+	impaired, err := c.lookup(names)
+	if err != nil {
+		return err
 	}
 	return c.eachNode(impaired, func(n *node) error {
 		_, err := c.netctl(ctx, n, netd.Request{Op: "repair"})
 		return err
-	}, func() { clear(c.impaired) })
+	}, func() { c.faults.Repair(names) })
 }

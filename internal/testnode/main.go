@@ -28,9 +28,10 @@
 //	                           counts them and answers nothing
 //	GET  /received             {"<sender ip>": count} of the one-way
 //	                           datagrams received since the node started
-//	GET  /probe/dial?net=tcp|udp&addr=IP:PORT
-//	                           one TCP connect, or one UDP datagram and a
-//	                           short wait for an answer, to addr; reports
+//	GET  /probe/dial?net=tcp|udp&addr=IP:PORT&timeout=D
+//	                           one TCP connect (within timeout, default
+//	                           2s), or one UDP datagram and a short wait
+//	                           for an answer, to addr; reports
 //	                           {"error": why it failed, or ""}; tests aim it
 //	                           only at their own nodes and this machine
 //	ANY  /kv/{key}             PUT stores, GET reads (in memory)
@@ -315,7 +316,11 @@ func probeDial(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "net must be tcp or udp", http.StatusBadRequest)
 		return
 	}
-	c, err := net.DialTimeout(network, addr, 2*time.Second)
+	timeout, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	c, err := net.DialTimeout(network, addr, timeout)
 	if err == nil {
 		defer c.Close()
 		if network == "udp" {
