@@ -15,6 +15,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/internal/render"
+	"github.com/clstr-dev/clstr/internal/bytesize"
 )
 
 // send makes one request to a node and reads the whole answer. When who is
@@ -50,7 +51,7 @@ func (r *run) send(ctx context.Context, who *Do, node, method, path string, body
 		hr.Body.Close()
 		resp.Status, resp.Header, resp.Body = hr.StatusCode, hr.Header, string(b)
 		if err == nil && int64(len(b)) > limit {
-			err = fmt.Errorf("body larger than the response size limit of %s", byteSize(limit))
+			err = fmt.Errorf("body larger than the response size limit of %s", bytesize.Format(limit))
 		}
 	}
 	complete := r.hist.Now()
@@ -155,17 +156,6 @@ func sameHost(base, full string) error {
 		return fmt.Errorf("bad request path %q: requests go to a node by path only, never to another host", strings.TrimPrefix(full, base))
 	}
 	return nil
-}
-
-// byteSize renders n bytes as "64 MiB", "512 KiB" or "100 bytes".
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // requestError makes a transport error read well beside the URL that the

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/clstr-dev/clstr/internal/bytesize"
 )
 
 // Quota bounds the bytes the files of one run hold on disk. A file
@@ -51,24 +53,7 @@ func (e *Error) Error() string {
 		raise = "raise it with --" + e.Flag + " or pass --trust for a challenge you trust"
 	}
 	return fmt.Sprintf("limit: disk space (%s) exceeded: writing %s would make the run's files %s; %s",
-		size(e.Limit), filepath.Base(e.File), size(e.Want), raise)
-}
-
-// size renders n bytes: "1 GiB", "4 MiB", "512 KiB", "100 bytes".
-func size(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
+		bytesize.Format(e.Limit), filepath.Base(e.File), bytesize.Format(e.Want), raise)
 }
 
 // Used returns the bytes the run's files hold.
