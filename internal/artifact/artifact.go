@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"github.com/clstr-dev/clstr/internal/bytesize"
 )
 
@@ -133,11 +134,13 @@ func WriteFile(dir, name string, q *Quota, write func(io.Writer) error) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	// os.CreateTemp opens with O_CREATE|O_EXCL, which follows no link.
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	// The temporary file is made with O_CREATE|O_EXCL, which follows no
+	// link.
+	f, err := atomicfile.Create(filepath.Join(dir, name), 0o644)
 	if err != nil {
 		return 0, err
 	}
+	defer f.Discard()
 	cw := &countWriter{w: f, room: q.room(path)}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	err = write(bw)
@@ -148,21 +151,14 @@ func WriteFile(dir, name string, q *Quota, write func(io.Writer) error) (int64, 
 		err = q.full(path, cw.room)
 	}
 	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
 		// The directory may have been swapped for a link while the file
 		// was written: check again right before the name appears.
 		err = realDir(dir)
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, name))
+		err = f.Commit()
 	}
 	if err != nil {
-		os.Remove(f.Name())
 		return 0, err
 	}
 	q.set(path, cw.n)

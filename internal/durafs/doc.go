@@ -15,9 +15,11 @@
 //     directory still names them, kept alive by a link in the journal.
 //
 // The journal is written before the change it protects, so it survives the
-// serving process being killed at any point; it is never fsynced, since the
-// power loss it describes is simulated and the host's page cache outlives
-// the process.
+// serving process being killed at any point. Its undo data is not fsynced,
+// since the power loss it describes is simulated and the host's page cache
+// outlives the process; the small files it replaces whole (a directory's
+// names, the pending renames, a restore's progress) go through
+// internal/atomicfile, which flushes them as it does every such file.
 //
 // The rules are those of a careful POSIX file system after a crash:
 //

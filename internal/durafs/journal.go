@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -399,11 +400,7 @@ func readString(b []byte) (string, []byte, bool) {
 // writeAtomic replaces the file at p with b, so a kill leaves either the
 // old or the new content.
 func writeAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := atomicfile.WriteFile(p, b, 0o600); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
