@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/bytesize"
 	"go.starlark.net/starlark"
+
+	"github.com/clstr-dev/clstr/internal/bytesize"
 )
 
 // refuse reports that the script asked for more than the limit that

@@ -12,7 +12,8 @@ import (
 // script cannot raise them; only whoever runs it can. A script that
 // reaches one stops with a *LimitError naming the limit and the flag that
 // raises it. docs/sandbox.md describes each. A zero field is no limit;
-// start from DefaultLimits.
+// start from DefaultLimits. Each field but Runaway has one row in the
+// table limits, which says its flag, default and name.
 type Limits struct {
 	// Steps bounds the Starlark execution steps of one test (all its
 	// threads together), and of the top level.

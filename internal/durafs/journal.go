@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"golang.org/x/sys/unix"
+
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 )
 
 // The journal directory holds:
