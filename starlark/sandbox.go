@@ -10,7 +10,9 @@ import (
 )
 
 // This file holds what the builtins ask of the sandbox before they call
-// the engine; limits.go holds the limits themselves.
+// the engine. limits.go holds the table of limits; guard.go the guard that
+// counts a test's steps and threads; watchdog.go what samples its memory
+// and clock; charges.go what each use of a limit charges or refuses.
 
 // sandboxed returns the check as a sandboxed test may run it: its timeout
 // cut to the time left, and the most requests it can send charged to the

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/clstr-dev/clstr/internal/artifact"
+	"github.com/clstr-dev/clstr/internal/bytesize"
 )
 
 // tailLines is how many of a node's latest output lines stay in memory for
@@ -62,8 +63,8 @@ func (l *nodeLog) add(ts time.Time, stream, line string) {
 		if !l.disk.Grow(l.file.Name(), int64(len(entry))) {
 			// Said once, and not counted: the file grows by this line only.
 			l.full = true
-			entry = fmt.Sprintf("%s stderr [clstr: the run's files reached the disk limit (%d bytes); the rest of this node's output is not kept: raise it with --max-disk]\n",
-				ts.UTC().Format(time.RFC3339Nano), l.disk.Limit)
+			entry = fmt.Sprintf("%s stderr [clstr: the run's files reached the disk limit (%s); the rest of this node's output is not kept: raise it with --max-disk]\n",
+				ts.UTC().Format(time.RFC3339Nano), bytesize.Format(l.disk.Limit))
 		}
 		l.w.WriteString(entry)
 		l.w.Flush()

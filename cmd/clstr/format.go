@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.starlark.net/syntax"
 
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"github.com/clstr-dev/clstr/internal/inroot"
 	"github.com/clstr-dev/clstr/starlark"
 )
@@ -245,33 +245,14 @@ func byteColumn(line []byte, col int) int {
 	return off
 }
 
-// writeAtomically replaces the file at path by data, keeping its mode: the
-// data goes to a new file beside it, which is then renamed over it, so the
-// file is never seen half written.
+// writeAtomically replaces the file at path by data, keeping its mode, so
+// that the file is never seen half written.
 func writeAtomically(path string, data []byte) error {
 	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".fmt-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
 	if err == nil {
-		err = tmp.Chmod(st.Mode().Perm())
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = atomicfile.WriteFile(path, data, st.Mode().Perm())
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
 		return fmt.Errorf("rewrite %s: %w", path, err)
 	}
 	return nil

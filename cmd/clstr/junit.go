@@ -20,6 +20,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 )
 
 // A JUnit report (--junit FILE) describes a run in the XML that CI test
@@ -130,24 +131,7 @@ func (r *junitReport) save() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(r.path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), r.path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(r.path, data, 0o644)
 }
 
 // marshal renders the report as an XML document.

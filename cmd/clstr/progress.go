@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/challenges"
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -296,14 +297,8 @@ func (w *workspace) rewrite(edit func([]byte) []byte) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", progressFile, err)
 	}
-	// Write a new file and rename it over the old one, so that an
-	// interrupted write never leaves a broken progress file.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, edit(data), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", progressFile, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	// An interrupted write must never leave a broken progress file.
+	if err := atomicfile.WriteFile(path, edit(data), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", progressFile, err)
 	}
 	return nil

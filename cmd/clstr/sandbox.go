@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/bytesize"
 	"github.com/clstr-dev/clstr/internal/confine"
 	"github.com/clstr-dev/clstr/starlark"
 )
@@ -34,24 +35,6 @@ const (
 	flagNodePids   = "node-pids"
 )
 
-// limitUsage says what each limit flag bounds.
-var limitUsage = map[string]string{
-	starlark.FlagSteps:            "Starlark execution steps of one test",
-	starlark.FlagTestTime:         "wall time of one test",
-	starlark.FlagStageTime:        "wall time of the stage's tests together",
-	starlark.FlagNodes:            "nodes the script may ask for",
-	starlark.FlagConcurrently:     "calls of one concurrently()",
-	starlark.FlagConcurrencyLimit: "suite's concurrency_limit",
-	starlark.FlagRequestBody:      "bytes of one request body",
-	starlark.FlagResponseBody:     "bytes of a response body read",
-	starlark.FlagRequests:         "requests of the stage",
-	starlark.FlagSleep:            "total of sleep() in the stage",
-	starlark.FlagDepth:            "depth of the Starlark call stack",
-	starlark.FlagMemory:           "heap the script's values may take",
-	starlark.FlagOutput:           "bytes print() and log() may write",
-	starlark.FlagDisk:             "bytes of the visualizations and the report the run leaves on disk",
-}
-
 // sandboxFlags are the flags of the sandbox, each limit showing its
 // default.
 func sandboxFlags() []cli.Flag {
@@ -59,45 +42,15 @@ func sandboxFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.BoolFlag{Name: flagTrust, Category: cat, Usage: "run the script unsandboxed: only a challenge whose author you trust"},
 	}
-	def := starlark.DefaultLimits()
-	shown := map[string]string{
-		starlark.FlagSteps:            strconv.FormatUint(def.Steps, 10),
-		starlark.FlagTestTime:         def.TestTime.String(),
-		starlark.FlagStageTime:        def.StageTime.String(),
-		starlark.FlagNodes:            strconv.Itoa(def.Nodes),
-		starlark.FlagConcurrently:     strconv.Itoa(def.Concurrently),
-		starlark.FlagConcurrencyLimit: strconv.Itoa(def.ConcurrencyLimit),
-		starlark.FlagRequestBody:      sizeText(def.RequestBody),
-		starlark.FlagResponseBody:     sizeText(def.ResponseBody),
-		starlark.FlagRequests:         strconv.FormatInt(def.Requests, 10),
-		starlark.FlagSleep:            def.Sleep.String(),
-		starlark.FlagDepth:            strconv.Itoa(def.Depth),
-		starlark.FlagMemory:           sizeText(def.Memory),
-		starlark.FlagOutput:           sizeText(def.Output),
-		starlark.FlagDisk:             sizeText(def.Disk),
-	}
-	for _, name := range starlark.LimitFlags {
-		flags = append(flags, &cli.StringFlag{Name: name, Category: cat, Usage: "limit on the " + limitUsage[name], DefaultText: shown[name]})
+	for _, f := range starlark.LimitFlags() {
+		flags = append(flags, &cli.StringFlag{Name: f.Name, Category: cat, Usage: "limit on the " + f.Usage, DefaultText: f.Default})
 	}
 	node := docker.DefaultSandboxLimits()
 	return append(flags,
-		&cli.StringFlag{Name: flagNodeMemory, Category: cat, Usage: "limit on the memory of each node's container", DefaultText: sizeText(node.Memory)},
+		&cli.StringFlag{Name: flagNodeMemory, Category: cat, Usage: "limit on the memory of each node's container", DefaultText: bytesize.Format(node.Memory)},
 		&cli.StringFlag{Name: flagNodeCPUs, Category: cat, Usage: "limit on the CPUs of each node's container", DefaultText: strconv.FormatFloat(node.CPUs, 'g', -1, 64)},
 		&cli.StringFlag{Name: flagNodePids, Category: cat, Usage: "limit on the processes of each node's container", DefaultText: strconv.FormatInt(node.Pids, 10)},
 	)
-}
-
-// sizeText renders a size as ParseSize reads it: "1GiB", "4MiB".
-func sizeText(n int64) string {
-	switch {
-	case n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 // scriptLimits reads the script's limits from the flags; nil with
@@ -107,11 +60,11 @@ func scriptLimits(c *cli.Context) (*starlark.Limits, error) {
 		return nil, nil
 	}
 	lim := starlark.DefaultLimits()
-	for _, name := range starlark.LimitFlags {
-		if !c.IsSet(name) {
+	for _, f := range starlark.LimitFlags() {
+		if !c.IsSet(f.Name) {
 			continue
 		}
-		if err := lim.Set(name, c.String(name)); err != nil {
+		if err := lim.Set(f.Name, c.String(f.Name)); err != nil {
 			return nil, usageError{fmt.Sprintf("%s: %v", c.Command.Name, err)}
 		}
 	}
@@ -156,7 +109,7 @@ func nodeLimits(c *cli.Context) (*docker.SandboxLimits, error) {
 		return usageError{fmt.Sprintf("%s: --%s %q: want %s", c.Command.Name, name, c.String(name), want)}
 	}
 	if c.IsSet(flagNodeMemory) {
-		n, err := starlark.ParseSize(c.String(flagNodeMemory))
+		n, err := bytesize.Parse(c.String(flagNodeMemory))
 		if err != nil || n < 8<<20 {
 			return nil, bad(flagNodeMemory, "a size of at least 8MiB such as \"512MiB\"")
 		}
@@ -283,9 +236,9 @@ func runConfined(c *cli.Context) (bool, error) {
 	}
 	switch {
 	case out.OutOfMemory:
-		e := &starlark.LimitError{Limit: "memory", Value: starlark.ByteSize(lim.Memory), Flag: starlark.FlagMemory}
+		e := lim.Exceeded(starlark.FlagMemory, "")
 		fmt.Fprintf(stderr, "clstr: %s\n", strings.Replace(e.Error(), "exceeded at the top level of the script",
-			"exceeded: the script's process ran out of the "+sizeText(confine.Budget(lim.Memory))+" the kernel allows it", 1))
+			"exceeded: the script's process ran out of the "+bytesize.Format(confine.Budget(lim.Memory))+" the kernel allows it", 1))
 	case out.Crash != "":
 		fmt.Fprintf(stderr, "clstr: the script's process died (%s); this is a bug in clstr, or pass --trust for a challenge you trust\n", out.Crash)
 	case out.Status == confine.ExitRunaway:

@@ -17,6 +17,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/clstr-dev/clstr/internal/atomicfile"
+	"github.com/clstr-dev/clstr/internal/bytesize"
 )
 
 // Quota bounds the bytes the files of one run hold on disk. A file
@@ -51,24 +54,7 @@ func (e *Error) Error() string {
 		raise = "raise it with --" + e.Flag + " or pass --trust for a challenge you trust"
 	}
 	return fmt.Sprintf("limit: disk space (%s) exceeded: writing %s would make the run's files %s; %s",
-		size(e.Limit), filepath.Base(e.File), size(e.Want), raise)
-}
-
-// size renders n bytes: "1 GiB", "4 MiB", "512 KiB", "100 bytes".
-func size(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
+		bytesize.Format(e.Limit), filepath.Base(e.File), bytesize.Format(e.Want), raise)
 }
 
 // Used returns the bytes the run's files hold.
@@ -148,11 +134,13 @@ func WriteFile(dir, name string, q *Quota, write func(io.Writer) error) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	// os.CreateTemp opens with O_CREATE|O_EXCL, which follows no link.
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	// The temporary file is made with O_CREATE|O_EXCL, which follows no
+	// link.
+	f, err := atomicfile.Create(filepath.Join(dir, name), 0o644)
 	if err != nil {
 		return 0, err
 	}
+	defer f.Discard()
 	cw := &countWriter{w: f, room: q.room(path)}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	err = write(bw)
@@ -163,21 +151,14 @@ func WriteFile(dir, name string, q *Quota, write func(io.Writer) error) (int64, 
 		err = q.full(path, cw.room)
 	}
 	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
 		// The directory may have been swapped for a link while the file
 		// was written: check again right before the name appears.
 		err = realDir(dir)
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, name))
+		err = f.Commit()
 	}
 	if err != nil {
-		os.Remove(f.Name())
 		return 0, err
 	}
 	q.set(path, cw.n)

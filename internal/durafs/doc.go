@@ -17,7 +17,9 @@
 // The journal is written before the change it protects, so it survives the
 // serving process being killed at any point; it is never fsynced, since the
 // power loss it describes is simulated and the host's page cache outlives
-// the process.
+// the process. The small files it replaces whole (a directory's names, the
+// pending renames, a restore's progress) are renamed into place, so a kill
+// finds the old or the new content.
 //
 // The rules are those of a careful POSIX file system after a crash:
 //

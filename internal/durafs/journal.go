@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clstr-dev/clstr/internal/atomicfile"
 )
 
 // The journal directory holds:
@@ -399,11 +401,7 @@ func readString(b []byte) (string, []byte, bool) {
 // writeAtomic replaces the file at p with b, so a kill leaves either the
 // old or the new content.
 func writeAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := atomicfile.WriteFileUnsynced(p, b, 0o600); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
