@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/internal/confine"
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // The end-to-end tests run the clstr binary, built static as a user builds
