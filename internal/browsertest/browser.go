@@ -26,6 +26,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // ArtifactsEnv names the directory where tests keep screenshots; by
@@ -61,6 +63,7 @@ func chromium() (string, error) {
 // ends.
 func Open(t testing.TB, path string) *Page {
 	t.Helper()
+	testenv.Long(t, "it renders a page in a real browser")
 	exe, err := chromium()
 	if err != nil {
 		if os.Getenv("CI") != "" {
