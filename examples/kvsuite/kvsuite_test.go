@@ -13,6 +13,7 @@ import (
 
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/attest/engine"
 	_ "github.com/clstr-dev/clstr/challenges" // the built-in kv-store, which this package replaces
 	"github.com/clstr-dev/clstr/registry"
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 // with env, or skips the test without a daemon (fails it in CI).
 func kvRuntime(t *testing.T, env map[string]string) *docker.Runtime {
 	t.Helper()
+	testenv.Docker(t)
 	kvBinary.once.Do(func() {
 		dir, err := os.MkdirTemp("", "kvsuite-")
 		if err != nil {
@@ -55,10 +57,7 @@ func kvRuntime(t *testing.T, env map[string]string) *docker.Runtime {
 	}
 	rt, err := docker.New(context.Background(), docker.Options{Binary: kvBinary.path, Env: env})
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs a Docker daemon: %v", err)
-		}
-		t.Skipf("no Docker runtime: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Close() })
 	return rt
