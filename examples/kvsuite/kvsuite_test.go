@@ -13,9 +13,9 @@ import (
 
 	. "github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/docker"
-	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/attest/engine"
 	_ "github.com/clstr-dev/clstr/challenges" // the built-in kv-store, which this package replaces
+	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/registry"
 )
 
