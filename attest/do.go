@@ -503,7 +503,7 @@ func (d *Do) ImpairTowards(sel, towards NodeSelector, imps ...Impairment) {
 
 // Log writes a message into the run's event log, as "LOG: message".
 func (d *Do) Log(format string, args ...any) {
-	d.r.events.Add("", "LOG: %s", fmt.Sprintf(format, args...))
+	d.r.events.Add(cluster.Event{Kind: cluster.EventLogged, Detail: fmt.Sprintf(format, args...)})
 }
 
 // Fail stops the test with err as its failure.
@@ -632,7 +632,7 @@ func (o *Ops) DataSize(name string) (int64, error) {
 	if err != nil {
 		return 0, o.fail(what, r.interrupted(env(err)))
 	}
-	r.events.Add(name, "DATA_DIR: %d bytes", n)
+	r.events.Add(cluster.Event{Node: name, Kind: cluster.EventDataDir, Bytes: n})
 	return n, nil
 }
 
@@ -725,9 +725,9 @@ func (o *Ops) Restart(name string, sig ...syscall.Signal) error {
 	}
 	if kill {
 		what += " with SIGKILL"
-		o.d.r.events.Add(name, "RESTART: KILL")
+		o.d.r.events.Add(cluster.Event{Node: name, Kind: cluster.EventRestart, Signal: "KILL"})
 	} else {
-		o.d.r.events.Add(name, "RESTART: TERM")
+		o.d.r.events.Add(cluster.Event{Node: name, Kind: cluster.EventRestart, Signal: "TERM"})
 	}
 	if err := o.halt(name, kill); err != nil {
 		return o.fail(what, err)

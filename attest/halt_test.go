@@ -88,8 +88,8 @@ func TestStopClosesIdleConnectionsFirst(t *testing.T) {
 	}
 	var stops []string
 	for _, e := range events.Events() {
-		if strings.HasPrefix(e.Text, "STOP") {
-			stops = append(stops, e.Text)
+		if strings.HasPrefix(e.Text(), "STOP") {
+			stops = append(stops, e.Text())
 		}
 	}
 	if len(stops) != 1 || stops[0] != "STOP" {

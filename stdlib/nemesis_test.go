@@ -33,13 +33,13 @@ func rounds(t *testing.T, seed uint64) map[string][]string {
 	out := map[string][]string{}
 	test := ""
 	for _, e := range events.Events() {
-		if name, ok := strings.CutPrefix(e.Text, "TEST: "); ok {
+		if name, ok := strings.CutPrefix(e.Text(), "TEST: "); ok {
 			test = name
 			continue
 		}
 		for _, kind := range []string{"LOG: nemesis:", "PARTITIONED FROM", "CUT TO", "KILL", "PAUSE", "IMPAIRED"} {
-			if strings.HasPrefix(e.Text, kind) {
-				out[test] = append(out[test], e.Node+" "+e.Text)
+			if strings.HasPrefix(e.Text(), kind) {
+				out[test] = append(out[test], e.Node+" "+e.Text())
 			}
 		}
 	}

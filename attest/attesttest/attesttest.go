@@ -239,7 +239,7 @@ func (c *Cluster) serve(n *node, ln net.Listener) {
 	}()
 	n.srv, n.done, n.running = srv, done, true
 	n.starts++
-	c.events.Add(n.name, "START")
+	c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventStart})
 }
 
 // frozen makes h wait while the node is paused.
@@ -278,7 +278,7 @@ func (c *Cluster) Pause(ctx context.Context, name string) error {
 	defer n.thawMu.Unlock()
 	if n.thaw == nil {
 		n.thaw = make(chan struct{})
-		c.events.Add(n.name, "PAUSE")
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventPause})
 	}
 	return nil
 }
@@ -303,7 +303,7 @@ func (c *Cluster) resume(n *node) {
 	if n.thaw != nil {
 		close(n.thaw)
 		n.thaw = nil
-		c.events.Add(n.name, "RESUME")
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
 	}
 }
 
@@ -430,7 +430,7 @@ func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
 		return nil
 	}
 	c.resume(n)
-	event := "KILL"
+	event := cluster.EventKill
 	if kill {
 		n.srv.Close()
 	} else {
@@ -438,15 +438,15 @@ func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
 		err := n.srv.Shutdown(sctx)
 		cancel()
 		if err != nil {
-			c.events.Add(n.name, "STOP: no exit %v after SIGTERM, sending SIGKILL", c.shutdown)
+			c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventStopTimeout, Wait: c.shutdown})
 			n.srv.Close()
 		} else {
-			event = "STOP"
+			event = cluster.EventStop
 		}
 	}
 	<-n.done
 	n.running = false
-	c.events.Add(n.name, "%s", event)
+	c.events.Add(cluster.Event{Node: n.name, Kind: event})
 	return nil
 }
 
@@ -480,7 +480,7 @@ func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
 			}
 		}
 		if len(cut) > 0 {
-			c.events.Add(a.name, "PARTITIONED FROM: %s", strings.Join(cut, ", "))
+			c.events.Add(cluster.Event{Node: a.name, Kind: cluster.EventPartition, Peers: cut})
 		}
 	}
 	c.mu.Lock()
@@ -497,7 +497,7 @@ func (c *Cluster) Heal(ctx context.Context) error {
 	c.mu.Lock()
 	c.blocked, c.cuts = nil, nil
 	c.mu.Unlock()
-	c.events.Add("", "PARTITION HEALED")
+	c.events.Add(cluster.Event{Kind: cluster.EventHeal})
 	return nil
 }
 
@@ -533,7 +533,7 @@ func (c *Cluster) Cut(ctx context.Context, src, dst []string) error {
 			}
 		}
 		if len(added) > 0 {
-			c.events.Add(s, "CUT TO: %s", strings.Join(added, ", "))
+			c.events.Add(cluster.Event{Node: s, Kind: cluster.EventCut, Peers: added})
 		}
 	}
 	return nil
@@ -576,11 +576,7 @@ func (c *Cluster) ImpairTowards(ctx context.Context, names, towards []string, im
 	for _, name := range names {
 		c.impaired[name] = slices.Clone(imps)
 		c.towards[name] = slices.Clone(towards)
-		if len(towards) > 0 {
-			c.events.Add(name, "IMPAIRED TOWARDS %s: %s", strings.Join(towards, ", "), cluster.Impairments(imps))
-		} else {
-			c.events.Add(name, "IMPAIRED: %s", cluster.Impairments(imps))
-		}
+		c.events.Add(cluster.Event{Node: name, Kind: cluster.EventImpair, Peers: towards, Impairments: imps})
 	}
 	return nil
 }
@@ -610,7 +606,7 @@ func (c *Cluster) Repair(ctx context.Context, names []string) error {
 	for _, name := range names {
 		delete(c.impaired, name)
 		delete(c.towards, name)
-		c.events.Add(name, "REPAIRED")
+		c.events.Add(cluster.Event{Node: name, Kind: cluster.EventRepair})
 	}
 	return nil
 }

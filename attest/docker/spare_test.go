@@ -50,7 +50,7 @@ func TestSpareNodes(t *testing.T) {
 	}
 	var started bool
 	for _, e := range events.Events() {
-		started = started || (e.Node == "n3" && e.Text == "START")
+		started = started || (e.Node == "n3" && e.Text() == "START")
 	}
 	if !started {
 		t.Error("no START event for n3")
