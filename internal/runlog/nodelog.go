@@ -23,7 +23,7 @@ type NodeLog struct {
 
 // CreateNodeLog creates (or truncates) node's log file in dir.
 func CreateNodeLog(dir, node string, disk *artifact.Quota) (*NodeLog, error) {
-	f, err := os.Create(filepath.Join(dir, node+".log"))
+	f, err := os.Create(filepath.Join(dir, nodeFile(node)))
 	if err != nil {
 		return nil, fmt.Errorf("node log: %w", err)
 	}

@@ -17,9 +17,15 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 )
 
-// eventsFile is the event log's name in a run's folder; every other
-// "<node>.log" there is a node's output.
-const eventsFile = "events.log"
+// The names of the files of a run's folder: the event log, and every
+// other "<node>.log" a node's output.
+const (
+	eventsFile = "events.log"
+	nodeSuffix = ".log"
+)
+
+// nodeFile is the name of node's log file.
+func nodeFile(node string) string { return node + nodeSuffix }
 
 // The streams of a line: a node's output, or an event.
 const (
@@ -66,14 +72,14 @@ func fileOf(path string) (File, bool) {
 	if name == eventsFile {
 		return File{Path: path}, true
 	}
-	node, ok := strings.CutSuffix(name, ".log")
+	node, ok := strings.CutSuffix(name, nodeSuffix)
 	return File{Path: path, Node: node}, ok && node != ""
 }
 
 // Files lists the log files of dir: the event log first, then the nodes'
 // in node order (n2 before n10). A folder that does not exist has none.
 func Files(dir string) ([]File, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	paths, err := filepath.Glob(filepath.Join(dir, "*"+nodeSuffix))
 	if err != nil {
 		return nil, err
 	}
@@ -107,15 +113,15 @@ func (f File) Parse(raw string) (Line, error) {
 	}
 	ts, rest, ok := strings.Cut(raw, " ")
 	if !ok {
-		return Line{}, fmt.Errorf("%s.log: line %q has no timestamp", f.Node, raw)
+		return Line{}, fmt.Errorf("%s: line %q has no timestamp", nodeFile(f.Node), raw)
 	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
-		return Line{}, fmt.Errorf("%s.log: line %q: %w", f.Node, raw, err)
+		return Line{}, fmt.Errorf("%s: line %q: %w", nodeFile(f.Node), raw, err)
 	}
 	stream, text, _ := strings.Cut(rest, " ")
 	if stream != Stdout && stream != Stderr {
-		return Line{}, fmt.Errorf("%s.log: line %q is not \"TIME stdout|stderr LINE\"", f.Node, raw)
+		return Line{}, fmt.Errorf("%s: line %q is not \"TIME stdout|stderr LINE\"", nodeFile(f.Node), raw)
 	}
 	return Line{Time: t, Node: f.Node, Stream: stream, Text: text}, nil
 }
