@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,7 +87,7 @@ func TestStopClosesIdleConnectionsFirst(t *testing.T) {
 	}
 	var stops []string
 	for _, e := range events.Events() {
-		if strings.HasPrefix(e.Text(), "STOP") {
+		if e.Kind == cluster.EventStop || e.Kind == cluster.EventStopTimeout {
 			stops = append(stops, e.Text())
 		}
 	}

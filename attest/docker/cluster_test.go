@@ -120,7 +120,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	}
 	found := false
 	for _, e := range events.Events() {
-		found = found || strings.HasPrefix(e.Text(), "STOP: no exit")
+		found = found || e.Kind == cluster.EventStopTimeout
 	}
 	if !found {
 		t.Errorf("no escalation event in %v", events.Events())
