@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 )
@@ -269,11 +269,11 @@ func (r *run) historyEvents(keep func(history.Event) bool) []history.Event {
 	var out []history.Event
 	test := ""
 	for _, e := range r.events.Events() {
-		if name, ok := strings.CutPrefix(e.Text, "TEST: "); ok {
-			test = name
+		if e.Kind == cluster.EventTest {
+			test = e.Detail
 			continue
 		}
-		he := history.Event{Time: e.Time.Sub(start), Node: e.Node, Text: e.Text, Test: test}
+		he := history.Event{Time: e.Time.Sub(start), Node: e.Node, Kind: e.Kind, Text: e.Text(), Test: test}
 		if he.Time < 0 {
 			continue
 		}

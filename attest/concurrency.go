@@ -134,7 +134,7 @@ func (rec *recorder) log(events *cluster.EventLog, calls int) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if len(rec.byNode) == 0 {
-		events.Add("", "CONCURRENTLY: %d calls, 0 req", calls)
+		events.Add(cluster.Event{Kind: cluster.EventConcurrently, Detail: fmt.Sprintf("%d calls, 0 req", calls)})
 		return
 	}
 	var all latencies
@@ -145,9 +145,9 @@ func (rec *recorder) log(events *cluster.EventLog, calls int) {
 		all.errs += l.errs
 	}
 	slices.Sort(nodes)
-	events.Add("", "CONCURRENTLY: %s", all.summary())
+	events.Add(cluster.Event{Kind: cluster.EventConcurrently, Detail: all.summary()})
 	for _, n := range nodes {
-		events.Add(n, "CONCURRENTLY: %s", rec.byNode[n].summary())
+		events.Add(cluster.Event{Node: n, Kind: cluster.EventConcurrently, Detail: rec.byNode[n].summary()})
 	}
 }
 

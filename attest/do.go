@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
 )
 
@@ -242,7 +243,7 @@ func (d *Do) ImpairTowards(sel, towards NodeSelector, imps ...Impairment) {
 
 // Log writes a message into the run's event log, as "LOG: message".
 func (d *Do) Log(format string, args ...any) {
-	d.r.events.Add("", "LOG: %s", fmt.Sprintf(format, args...))
+	d.r.events.Add(cluster.Event{Kind: cluster.EventLogged, Detail: fmt.Sprintf(format, args...)})
 }
 
 // Fail stops the test with err as its failure.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,8 +87,8 @@ func TestStopClosesIdleConnectionsFirst(t *testing.T) {
 	}
 	var stops []string
 	for _, e := range events.Events() {
-		if strings.HasPrefix(e.Text, "STOP") {
-			stops = append(stops, e.Text)
+		if e.Kind == cluster.EventStop || e.Kind == cluster.EventStopTimeout {
+			stops = append(stops, e.Text())
 		}
 	}
 	if len(stops) != 1 || stops[0] != "STOP" {

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/attest/history"
 	"github.com/clstr-dev/clstr/internal/artifact"
@@ -50,15 +51,15 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 	summary := res.Summary()
 	switch res.Verdict {
 	case history.Linearizable:
-		r.events.Add("", "LINEARIZABLE: %s, model %s", summary, m.Name)
+		r.events.Add(cluster.Event{Kind: cluster.EventLinearizable, Detail: fmt.Sprintf("%s, model %s", summary, m.Name)})
 		return nil
 	case history.NothingChecked:
 		return o.fail(what, env(fmt.Errorf("nothing to check: %s", res.Why())))
 	case history.Undecided:
-		r.events.Add("", "LINEARIZABILITY UNDECIDED: %s, model %s", summary, m.Name)
+		r.events.Add(cluster.Event{Kind: cluster.EventUndecided, Detail: fmt.Sprintf("%s, model %s", summary, m.Name)})
 		return o.fail(what, env(fmt.Errorf("the check could not decide within %v (%s); give it more time with a longer timeout, or check a shorter history (fewer clients, a shorter duration, more keys)", timeout, summary)))
 	}
-	r.events.Add("", "NOT LINEARIZABLE: %s, model %s", summary, m.Name)
+	r.events.Add(cluster.Event{Kind: cluster.EventNotLinearizable, Detail: fmt.Sprintf("%s, model %s", summary, m.Name)})
 	msg := res.Explain(h.Events)
 	var full *artifact.Error
 	if path, err := o.visualize(res); errors.As(err, &full) {

@@ -102,7 +102,7 @@ func eventTexts(events []cluster.Event) []string {
 		if who == "" {
 			who = cluster.ClusterWide
 		}
-		out = append(out, who+" "+e.Text)
+		out = append(out, who+" "+e.Text())
 	}
 	return out
 }

@@ -108,7 +108,7 @@ func (o *Ops) DataSize(name string) (int64, error) {
 	if err != nil {
 		return 0, o.fail(what, r.interrupted(env(err)))
 	}
-	r.events.Add(name, "DATA_DIR: %d bytes", n)
+	r.events.Add(cluster.Event{Node: name, Kind: cluster.EventDataDir, Bytes: n})
 	return n, nil
 }
 
@@ -201,9 +201,9 @@ func (o *Ops) Restart(name string, sig ...syscall.Signal) error {
 	}
 	if kill {
 		what += " with SIGKILL"
-		o.d.r.events.Add(name, "RESTART: KILL")
+		o.d.r.events.Add(cluster.Event{Node: name, Kind: cluster.EventRestart, Signal: "KILL"})
 	} else {
-		o.d.r.events.Add(name, "RESTART: TERM")
+		o.d.r.events.Add(cluster.Event{Node: name, Kind: cluster.EventRestart, Signal: "TERM"})
 	}
 	if err := o.halt(name, kill); err != nil {
 		return o.fail(what, err)

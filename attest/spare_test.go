@@ -82,7 +82,7 @@ func TestDataSize(t *testing.T) {
 	if engine.Blame(res.Tests[1].Err) || !strings.Contains(res.Tests[1].Err.Error(), "no volume") {
 		t.Errorf("a runtime error measuring DATA_DIR: %v (blamed on the target: %v)", res.Tests[1].Err, engine.Blame(res.Tests[1].Err))
 	}
-	logged := slices.ContainsFunc(events, func(e cluster.Event) bool { return e.Node == "n1" && e.Text == "DATA_DIR: 4096 bytes" })
+	logged := slices.ContainsFunc(events, func(e cluster.Event) bool { return e.Node == "n1" && e.Text() == "DATA_DIR: 4096 bytes" })
 	if !logged {
 		t.Error("no DATA_DIR event for n1")
 	}

@@ -240,7 +240,7 @@ func (s *Suite) Run(ctx context.Context, opts engine.RunOptions) (res *engine.Re
 		res.Err = r.interrupted(err)
 		return res
 	}
-	r.events.Add("", "CLUSTER READY")
+	r.events.Add(cluster.Event{Kind: cluster.EventReady})
 
 	for _, fn := range s.setups {
 		r.rep.Step("setup")
@@ -258,7 +258,7 @@ func (s *Suite) Run(ctx context.Context, opts engine.RunOptions) (res *engine.Re
 			res.Err = r.interrupted(err)
 			return res
 		}
-		r.events.Add("", "TEST: %s", t.name)
+		r.events.Add(cluster.Event{Kind: cluster.EventTest, Detail: t.name})
 		r.rep.TestStarted(t.name)
 		began := time.Now()
 		err := r.runBody(t.name, t.fn)

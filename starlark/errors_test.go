@@ -259,7 +259,7 @@ func TestSleepInterrupted(t *testing.T) {
 		log := cluster.NewEventLog(nil)
 		started := make(chan struct{})
 		go func() {
-			for !slices.ContainsFunc(log.Events(), func(e cluster.Event) bool { return e.Text == "TEST: sleeps" }) {
+			for !slices.ContainsFunc(log.Events(), func(e cluster.Event) bool { return e.Kind == cluster.EventTest && e.Detail == "sleeps" }) {
 				time.Sleep(time.Millisecond)
 			}
 			time.Sleep(time.Duration(i%5) * time.Millisecond)

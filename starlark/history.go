@@ -152,7 +152,7 @@ func (h *historyValue) Iterate() starlark.Iterator {
 // historyAttrs are a history's fields and methods, as the reference
 // documents them.
 var historyAttrs = []Builtin{
-	{Name: "events", Signature: "history.events", Summary: "what happened to the cluster meanwhile (faults, restarts, nemesis steps): a list of structs with time, node, text, test"},
+	{Name: "events", Signature: "history.events", Summary: "what happened to the cluster meanwhile (faults, restarts, nemesis steps): a list of structs with time, node, kind, text, test"},
 	{Name: "count", Signature: "history.count(outcome)", Summary: "how many operations had the outcome \"ok\", \"fail\" or \"unknown\""},
 }
 
@@ -165,7 +165,7 @@ func (h *historyValue) Attr(name string) (starlark.Value, error) {
 		for i, e := range h.h.Events {
 			events[i] = starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
 				"time": starlark.Float(e.Time.Seconds()), "node": starlark.String(e.Node),
-				"text": starlark.String(e.Text), "test": starlark.String(e.Test),
+				"kind": starlark.String(e.Kind.String()), "text": starlark.String(e.Text), "test": starlark.String(e.Test),
 			})
 		}
 		l := starlark.NewList(events)

@@ -33,14 +33,15 @@ func rounds(t *testing.T, seed uint64) map[string][]string {
 	out := map[string][]string{}
 	test := ""
 	for _, e := range events.Events() {
-		if name, ok := strings.CutPrefix(e.Text, "TEST: "); ok {
-			test = name
-			continue
-		}
-		for _, kind := range []string{"LOG: nemesis:", "PARTITIONED FROM", "CUT TO", "KILL", "PAUSE", "IMPAIRED"} {
-			if strings.HasPrefix(e.Text, kind) {
-				out[test] = append(out[test], e.Node+" "+e.Text)
+		switch e.Kind {
+		case cluster.EventTest:
+			test = e.Detail
+		case cluster.EventLogged:
+			if strings.HasPrefix(e.Detail, "nemesis:") {
+				out[test] = append(out[test], e.Node+" "+e.Text())
 			}
+		case cluster.EventPartition, cluster.EventCut, cluster.EventKill, cluster.EventPause, cluster.EventImpair:
+			out[test] = append(out[test], e.Node+" "+e.Text())
 		}
 	}
 	return out

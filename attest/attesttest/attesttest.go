@@ -237,7 +237,7 @@ func (c *Cluster) serve(n *node, ln net.Listener) {
 	}()
 	n.srv, n.done, n.running = srv, done, true
 	n.starts++
-	c.events.Add(n.name, "START")
+	c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventStart})
 }
 
 // frozen makes h wait while the node is paused.
@@ -276,7 +276,7 @@ func (c *Cluster) Pause(ctx context.Context, name string) error {
 	defer n.thawMu.Unlock()
 	if c.faults.Pause(n.name) {
 		n.thaw = make(chan struct{})
-		c.events.Add(n.name, "PAUSE")
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventPause})
 	}
 	return nil
 }
@@ -301,7 +301,7 @@ func (c *Cluster) resume(n *node) {
 	if c.faults.Resume(n.name) {
 		close(n.thaw)
 		n.thaw = nil
-		c.events.Add(n.name, "RESUME")
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
 	}
 }
 
@@ -422,7 +422,7 @@ func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
 		return nil
 	}
 	c.resume(n)
-	event := "KILL"
+	event := cluster.EventKill
 	if kill {
 		n.srv.Close()
 	} else {
@@ -430,15 +430,15 @@ func (c *Cluster) halt(ctx context.Context, name string, kill bool) error {
 		err := n.srv.Shutdown(sctx)
 		cancel()
 		if err != nil {
-			c.events.Add(n.name, "STOP: no exit %v after SIGTERM, sending SIGKILL", c.shutdown)
+			c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventStopTimeout, Wait: c.shutdown})
 			n.srv.Close()
 		} else {
-			event = "STOP"
+			event = cluster.EventStop
 		}
 	}
 	<-n.done
 	n.running = false
-	c.events.Add(n.name, "%s", event)
+	c.events.Add(cluster.Event{Node: n.name, Kind: event})
 	return nil
 }
 
@@ -460,7 +460,7 @@ func (c *Cluster) Partition(ctx context.Context, groups [][]string) error {
 	c.faults.SetNetwork(next)
 	for _, a := range c.nodes {
 		if cut := next.PartitionedFrom(a.name); len(cut) > 0 {
-			c.events.Add(a.name, "PARTITIONED FROM: %s", strings.Join(cut, ", "))
+			c.events.Add(cluster.Event{Node: a.name, Kind: cluster.EventPartition, Peers: cut})
 		}
 	}
 	return nil
@@ -474,7 +474,7 @@ func (c *Cluster) Heal(ctx context.Context) error {
 	c.mu.Lock()
 	c.faults.SetNetwork(c.faults.Network().Healed())
 	c.mu.Unlock()
-	c.events.Add("", "PARTITION HEALED")
+	c.events.Add(cluster.Event{Kind: cluster.EventHeal})
 	return nil
 }
 
@@ -501,7 +501,7 @@ func (c *Cluster) Cut(ctx context.Context, src, dst []string) error {
 	c.faults.SetNetwork(next)
 	for _, s := range src {
 		if added := newly[s]; len(added) > 0 {
-			c.events.Add(s, "CUT TO: %s", strings.Join(added, ", "))
+			c.events.Add(cluster.Event{Node: s, Kind: cluster.EventCut, Peers: added})
 			delete(newly, s) // a source named twice is logged once
 		}
 	}
@@ -532,11 +532,7 @@ func (c *Cluster) ImpairTowards(ctx context.Context, names, towards []string, im
 	}
 	c.faults.Impair(names, towards, imps)
 	for _, name := range names {
-		if len(towards) > 0 {
-			c.events.Add(name, "IMPAIRED TOWARDS %s: %s", strings.Join(towards, ", "), cluster.Impairments(imps))
-		} else {
-			c.events.Add(name, "IMPAIRED: %s", cluster.Impairments(imps))
-		}
+		c.events.Add(cluster.Event{Node: name, Kind: cluster.EventImpair, Peers: towards, Impairments: imps})
 	}
 	return nil
 }
@@ -559,7 +555,7 @@ func (c *Cluster) Repair(ctx context.Context, names []string) error {
 	}
 	c.faults.Repair(names)
 	for _, name := range names {
-		c.events.Add(name, "REPAIRED")
+		c.events.Add(cluster.Event{Node: name, Kind: cluster.EventRepair})
 	}
 	return nil
 }

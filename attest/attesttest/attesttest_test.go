@@ -37,7 +37,7 @@ func texts(events []cluster.Event) []string {
 		if who == "" {
 			who = "**"
 		}
-		out = append(out, who+" "+e.Text)
+		out = append(out, who+" "+e.Text())
 	}
 	return out
 }

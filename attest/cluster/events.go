@@ -5,54 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/clstr-dev/clstr/internal/safetext"
 )
-
-// Event is one entry of the event log: something the runner did or saw.
-type Event struct {
-	Time time.Time
-	// Node is the node the event is about, or "" for the whole cluster.
-	Node string
-	// Text is the event without brackets: "START", "PARTITIONED FROM: n3, n4".
-	Text string
-}
-
-// ClusterWide is how an event that concerns no single node is labelled.
-const ClusterWide = "**"
-
-// String renders the event as one log line:
-// "2026-11-25T07:05:01.123456789Z n1 [KILL]".
-func (e Event) String() string {
-	who := e.Node
-	if who == "" {
-		who = ClusterWide
-	}
-	return fmt.Sprintf("%s %s [%s]", e.Time.UTC().Format(time.RFC3339Nano), who, e.Text)
-}
-
-// ParseEvent reads a line written by Event.String.
-func ParseEvent(line string) (Event, error) {
-	ts, rest, ok := strings.Cut(line, " ")
-	if !ok {
-		return Event{}, fmt.Errorf("event line %q has no timestamp", line)
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return Event{}, fmt.Errorf("event line %q: %w", line, err)
-	}
-	who, text, ok := strings.Cut(rest, " ")
-	if !ok || !strings.HasPrefix(text, "[") || !strings.HasSuffix(text, "]") {
-		return Event{}, fmt.Errorf("event line %q is not \"TIME NODE [TEXT]\"", line)
-	}
-	if who == ClusterWide {
-		who = ""
-	}
-	return Event{Time: t, Node: who, Text: text[1 : len(text)-1]}, nil
-}
 
 // EventLog records events in order, in memory and optionally to a writer.
 // A nil *EventLog discards everything, so callers need not check.
@@ -86,16 +44,23 @@ func OpenEventLog(path string) (*EventLog, error) {
 	return l, nil
 }
 
-// Add records an event about node ("" for the whole cluster).
-func (l *EventLog) Add(node, format string, args ...any) {
+// Add records e, at the time it is added.
+func (l *EventLog) Add(e Event) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// One event per line, whatever a script logs: a newline or a
-	// terminal control in its text is escaped.
-	e := Event{Time: l.now(), Node: node, Text: safetext.Line(fmt.Sprintf(format, args...))}
+	// One event per line, whatever a script logs or a daemon answers: a
+	// newline or a terminal control in a text is escaped.
+	e.Time = l.now()
+	e.Detail, e.Via, e.Signal = safetext.Line(e.Detail), safetext.Line(e.Via), safetext.Line(e.Signal)
+	if e.Peers != nil {
+		e.Peers = slices.Clone(e.Peers)
+		for i, p := range e.Peers {
+			e.Peers[i] = safetext.Line(p)
+		}
+	}
 	l.events = append(l.events, e)
 	if l.w != nil && l.err == nil {
 		if _, err := fmt.Fprintln(l.w, e.String()); err != nil {

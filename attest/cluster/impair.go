@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -97,4 +98,37 @@ func (is Impairments) Validate() error {
 		return fmt.Errorf("reorder needs a delay to reorder against: add Delay(…) to the same impairment")
 	}
 	return nil
+}
+
+// ParseImpairments reads what Impairments.String renders:
+// "delay 50ms ±10ms, loss 10%".
+func ParseImpairments(s string) (Impairments, error) {
+	var is Impairments
+	for _, part := range strings.Split(s, ", ") {
+		name, value, _ := strings.Cut(part, " ")
+		var i Impairment
+		var err error
+		switch name {
+		case "delay":
+			delay, jitter, hasJitter := strings.Cut(value, " ±")
+			i.Kind = KindDelay
+			if i.Delay, err = time.ParseDuration(delay); err == nil && hasJitter {
+				i.Jitter, err = time.ParseDuration(jitter)
+			}
+		case "loss", "duplicate", "reorder":
+			i.Kind = map[string]ImpairmentKind{"loss": KindLoss, "duplicate": KindDuplicate, "reorder": KindReorder}[name]
+			percent, ok := strings.CutSuffix(value, "%")
+			if !ok {
+				return nil, fmt.Errorf("impairment %q: no %% after the percentage", part)
+			}
+			i.Percent, err = strconv.ParseFloat(percent, 64)
+		default:
+			return nil, fmt.Errorf("impairment %q: not delay, loss, duplicate or reorder", part)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("impairment %q: %w", part, err)
+		}
+		is = append(is, i)
+	}
+	return is, nil
 }

@@ -140,7 +140,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		c.run, c.networkID, c.subnet = kept.run, kept.networkID, kept.subnet
 	} else {
 		if _, err := Clean(ctx, r.cli, CleanOptions{}); err != nil {
-			spec.Events.Add("", "CLEANUP OF OLD RUNS FAILED: %v", err)
+			spec.Events.Add(cluster.Event{Kind: cluster.EventCleanupFailed, Detail: err.Error()})
 		}
 		c.networkID, c.subnet, err = r.createNetwork(ctx, "clstr-"+c.run, r.labels.forRun(c.run, "network", ""))
 	}
@@ -157,7 +157,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		return nil, imageErr
 	}
 	if kept == nil && c.subnet.String() != DefaultSubnet && r.opts.Subnet == "" {
-		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
+		c.events.Add(cluster.Event{Kind: cluster.EventNetwork, Detail: fmt.Sprintf("%s taken, using %s", DefaultSubnet, c.subnet)})
 	}
 	c.netd = netdImage
 	for i, name := range c.faults.Nodes() {
@@ -452,7 +452,7 @@ func (c *dockerCluster) Start(ctx context.Context, name string) error {
 		return &cluster.TargetError{Err: fmt.Errorf("%s: start: %w", n.name, err)}
 	}
 	n.running = true
-	c.events.Add(n.name, "START")
+	c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventStart})
 	c.followers.Add(1)
 	go func() {
 		defer c.followers.Done()
@@ -498,17 +498,17 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 			return fmt.Errorf("%s: thaw to stop: %w", n.name, err)
 		}
 		c.faults.Resume(n.name)
-		c.events.Add(n.name, "RESUME")
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
 	}
 	timeout := c.shutdownTimeout
 	if signal == "SIGKILL" {
 		timeout = cleanupTimeout
 	}
-	event := "KILL"
+	event := cluster.EventKill
 	select {
 	case <-exited:
 		if signal == "SIGTERM" {
-			event = "STOP"
+			event = cluster.EventStop
 		}
 	case err := <-waitErr:
 		return fmt.Errorf("%s: wait for exit: %w", n.name, err)
@@ -516,7 +516,7 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 		if signal == "SIGKILL" {
 			return fmt.Errorf("%s: still running %v after SIGKILL", n.name, timeout)
 		}
-		c.events.Add(n.name, "STOP: no exit %v after SIGTERM, sending SIGKILL", timeout)
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventStopTimeout, Wait: timeout})
 		if err := cli.ContainerKill(ctx, n.containerID, "SIGKILL"); err != nil && !c.exited(ctx, n.containerID) {
 			return fmt.Errorf("%s: send SIGKILL: %w", n.name, err)
 		}
@@ -527,7 +527,7 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 		}
 	}
 	n.running = false
-	c.events.Add(n.name, "%s", event)
+	c.events.Add(cluster.Event{Node: n.name, Kind: event})
 	return nil
 }
 
@@ -551,7 +551,7 @@ func (c *dockerCluster) Pause(ctx context.Context, name string) error {
 		return fmt.Errorf("%s: pause: %w", n.name, err)
 	}
 	c.faults.Pause(n.name)
-	c.events.Add(n.name, "PAUSE")
+	c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventPause})
 	return nil
 }
 
@@ -570,7 +570,7 @@ func (c *dockerCluster) Resume(ctx context.Context, name string) error {
 		return fmt.Errorf("%s: resume: %w", n.name, err)
 	}
 	c.faults.Resume(n.name)
-	c.events.Add(n.name, "RESUME")
+	c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
 	return nil
 }
 
@@ -592,7 +592,7 @@ func (c *dockerCluster) Partition(ctx context.Context, groups [][]string) error 
 	}
 	for _, n := range c.nodes {
 		if b := next.PartitionedFrom(n.name); len(b) > 0 {
-			c.events.Add(n.name, "PARTITIONED FROM: %s", strings.Join(b, ", "))
+			c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventPartition, Peers: b})
 		}
 	}
 	return nil
@@ -617,7 +617,7 @@ func (c *dockerCluster) Cut(ctx context.Context, src, dst []string) error {
 	}
 	for _, s := range srcs {
 		if a := added[s.name]; len(a) > 0 {
-			c.events.Add(s.name, "CUT TO: %s", strings.Join(a, ", "))
+			c.events.Add(cluster.Event{Node: s.name, Kind: cluster.EventCut, Peers: a})
 			delete(added, s.name) // a source named twice is logged once
 		}
 	}
@@ -631,7 +631,7 @@ func (c *dockerCluster) Heal(ctx context.Context) error {
 	if err := c.applyBlocks(ctx, c.faults.Network().Healed()); err != nil {
 		return fmt.Errorf("heal: %w", err)
 	}
-	c.events.Add("", "PARTITION HEALED")
+	c.events.Add(cluster.Event{Kind: cluster.EventHeal})
 	return nil
 }
 
@@ -691,12 +691,8 @@ func (c *dockerCluster) ImpairTowards(ctx context.Context, names, towards []stri
 		return err
 	}
 	req := netd.Request{Op: "impair", Impairments: imps}
-	event := "IMPAIRED: %s (%s)"
-	if len(peers) > 0 {
-		for _, p := range peers {
-			req.Towards = append(req.Towards, p.ip.String())
-		}
-		event = "IMPAIRED TOWARDS " + strings.Join(towards, ", ") + ": %s (%s)"
+	for _, p := range peers {
+		req.Towards = append(req.Towards, p.ip.String())
 	}
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
@@ -705,7 +701,7 @@ func (c *dockerCluster) ImpairTowards(ctx context.Context, names, towards []stri
 		if err != nil {
 			return fmt.Errorf("impair: %w", err)
 		}
-		c.events.Add(n.name, event, cluster.Impairments(imps), resp.Path)
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventImpair, Peers: towards, Impairments: imps, Via: resp.Path})
 		return nil
 	}, func() { c.faults.Impair(names, towards, imps) })
 }
@@ -722,7 +718,7 @@ func (c *dockerCluster) Repair(ctx context.Context, names []string) error {
 		if _, err := c.netctl(ctx, n, netd.Request{Op: "repair"}); err != nil {
 			return fmt.Errorf("repair: %w", err)
 		}
-		c.events.Add(n.name, "REPAIRED")
+		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventRepair})
 		return nil
 	}, func() { c.faults.Repair(names) })
 }

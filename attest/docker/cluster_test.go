@@ -84,7 +84,7 @@ func TestStopKillAndRestartAreRealSignals(t *testing.T) {
 	var kinds []string
 	for _, e := range events.Events() {
 		if e.Node == "n1" { // not cluster-wide notes such as a busy subnet
-			kinds = append(kinds, e.Text)
+			kinds = append(kinds, e.Text())
 		}
 	}
 	want := []string{"START", "STOP", "START", "KILL", "START", "KILL", "START", "STOP", "START"}
@@ -120,7 +120,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	}
 	found := false
 	for _, e := range events.Events() {
-		found = found || strings.HasPrefix(e.Text, "STOP: no exit")
+		found = found || e.Kind == cluster.EventStopTimeout
 	}
 	if !found {
 		t.Errorf("no escalation event in %v", events.Events())
@@ -162,7 +162,7 @@ func TestPartitionIsBidirectionalAndHeals(t *testing.T) {
 	}
 	var texts []string
 	for _, e := range events.Events() {
-		texts = append(texts, e.Node+" "+e.Text)
+		texts = append(texts, e.Node+" "+e.Text())
 	}
 	for _, w := range []string{"n1 PARTITIONED FROM: n3, n4, n5", "n3 PARTITIONED FROM: n1, n2", " PARTITION HEALED"} {
 		if !slices.Contains(texts, w) {

@@ -16,7 +16,7 @@ import (
 func eventTexts(events *cluster.EventLog) []string {
 	var out []string
 	for _, e := range events.Events() {
-		out = append(out, e.Node+" "+e.Text)
+		out = append(out, e.Node+" "+e.Text())
 	}
 	return out
 }

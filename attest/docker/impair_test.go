@@ -254,15 +254,15 @@ func TestImpairments(t *testing.T) {
 		seen := len(events.Events())
 		must(t, c.Repair(ctx, []string{"n1", "n2"}))
 		for _, e := range events.Events()[seen:] {
-			if strings.HasPrefix(e.Text, "REPAIR: ") {
-				t.Errorf("repairing repaired or never impaired nodes wrote %s: %s", e.Node, e.Text)
+			if e.Kind == cluster.EventShaper {
+				t.Errorf("repairing repaired or never impaired nodes wrote %s: %s", e.Node, e.Text())
 			}
 		}
 	})
 
 	found := false
 	for _, e := range events.Events() {
-		found = found || e.Text == "IMPAIRED: delay 100ms (nftables+nfqueue)" || e.Text == "IMPAIRED: delay 100ms (netem)"
+		found = found || e.Kind == cluster.EventImpair && (e.Via == "nftables+nfqueue" || e.Via == "netem")
 	}
 	if !found {
 		t.Errorf("no IMPAIRED event naming the path in %v", events.Events())
@@ -279,10 +279,10 @@ func checkShaperReport(t *testing.T, events *cluster.EventLog, s udpStats, lossO
 	for _, e := range events.Events() {
 		switch {
 		case e.Node != "n1":
-		case strings.HasPrefix(e.Text, "IMPAIRED: "):
-			impaired, report = e.Text, ""
-		case strings.HasPrefix(e.Text, "REPAIR: "):
-			report = e.Text
+		case e.Kind == cluster.EventImpair:
+			impaired, report = e.Text(), ""
+		case e.Kind == cluster.EventShaper:
+			report = e.Text()
 		}
 	}
 	if !strings.HasSuffix(impaired, "(nftables+nfqueue)") {

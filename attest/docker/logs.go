@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -14,37 +12,36 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/artifact"
-	"github.com/clstr-dev/clstr/internal/bytesize"
+	"github.com/clstr-dev/clstr/internal/runlog"
 )
 
 // tailLines is how many of a node's latest output lines stay in memory for
 // failure messages.
 const tailLines = 200
 
-// nodeLog collects a node's stdout and stderr across all its runs: into a
-// file "<node>.log" ("TIME stdout|stderr LINE") when the run has a log
-// directory, and into a short in-memory tail.
+// nodeLog collects a node's stdout and stderr across all its runs: into
+// its file in the run's log folder, when there is one, and into a short
+// in-memory tail.
 type nodeLog struct {
+	file *runlog.NodeLog // nil without a log folder
+
 	mu   sync.Mutex // guards the fields below
-	file *os.File
-	w    *bufio.Writer
-	disk *artifact.Quota // what the file may hold, with the run's other files
-	full bool            // the quota stopped the file
 	tail []string
 	last time.Time // timestamp of the latest line, to resume after a restart
 }
 
 func openNodeLog(dir, name string, disk *artifact.Quota) (*nodeLog, error) {
-	l := &nodeLog{disk: disk}
+	l := &nodeLog{}
 	if dir == "" {
 		return l, nil
 	}
-	f, err := os.Create(filepath.Join(dir, name+".log"))
+	f, err := runlog.CreateNodeLog(dir, name, disk)
 	if err != nil {
-		return nil, fmt.Errorf("node log: %w", err)
+		return nil, err
 	}
-	l.file, l.w = f, bufio.NewWriter(f)
+	l.file = f
 	return l, nil
 }
 
@@ -58,17 +55,7 @@ func (l *nodeLog) add(ts time.Time, stream, line string) {
 	if len(l.tail) > tailLines {
 		l.tail = l.tail[len(l.tail)-tailLines:]
 	}
-	if l.w != nil && !l.full {
-		entry := fmt.Sprintf("%s %s %s\n", ts.UTC().Format(time.RFC3339Nano), stream, line)
-		if !l.disk.Grow(l.file.Name(), int64(len(entry))) {
-			// Said once, and not counted: the file grows by this line only.
-			l.full = true
-			entry = fmt.Sprintf("%s stderr [clstr: the run's files reached the disk limit (%s); the rest of this node's output is not kept: raise it with --max-disk]\n",
-				ts.UTC().Format(time.RFC3339Nano), bytesize.Format(l.disk.Limit))
-		}
-		l.w.WriteString(entry)
-		l.w.Flush()
-	}
+	l.file.Write(ts, stream, line)
 }
 
 func (l *nodeLog) lastTime() time.Time {
@@ -86,19 +73,7 @@ func (l *nodeLog) lastLines(n int) []string {
 	return append([]string(nil), l.tail[len(l.tail)-n:]...)
 }
 
-func (l *nodeLog) close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.file == nil {
-		return nil
-	}
-	err := l.w.Flush()
-	if cerr := l.file.Close(); err == nil {
-		err = cerr
-	}
-	l.file = nil
-	return err
-}
+func (l *nodeLog) close() error { return l.file.Close() }
 
 // follow streams the container's output into the log until the container
 // stops or ctx ends. Lines are read with Docker's timestamps, from just
@@ -114,12 +89,12 @@ func (c *dockerCluster) follow(ctx context.Context, n *node) {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			c.events.Add(n.name, "LOGS LOST: %v", err)
+			c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventLogsLost, Detail: err.Error()})
 		}
 		return
 	}
 	defer rc.Close()
-	stdout, stderr := n.log.lineWriter("stdout", cutoff), n.log.lineWriter("stderr", cutoff)
+	stdout, stderr := n.log.lineWriter(runlog.Stdout, cutoff), n.log.lineWriter(runlog.Stderr, cutoff)
 	_, _ = stdcopy.StdCopy(stdout, stderr, rc)
 	stdout.Close()
 	stderr.Close()

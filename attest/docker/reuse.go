@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/netd"
 )
 
@@ -132,7 +133,7 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 			stale[kn.imageID] = true
 		}
 	}
-	c.events.Add("", "REUSING the network and sandboxes of the previous run")
+	c.events.Add(cluster.Event{Kind: cluster.EventReuse})
 	err := c.eachNode(c.nodes, func(n *node) error {
 		kn := ahead[n]
 		if kn.containerID != "" && kn.imageID == imageID && imageID != "" {
@@ -142,7 +143,7 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 		// Made ahead of a target that has changed since, it may have
 		// failed for that alone.
 		if kn.err != nil && k.image == image {
-			c.events.Add(n.name, "COULD NOT PREPARE THE CONTAINER AHEAD: %v", kn.err)
+			c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventPrepareFailed, Detail: kn.err.Error()})
 		}
 		if err := c.removeMadeAhead(ctx, kn); err != nil {
 			return err

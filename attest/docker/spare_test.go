@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
 )
 
 // Spare nodes are made but not started; their environment and their
@@ -50,7 +52,7 @@ func TestSpareNodes(t *testing.T) {
 	}
 	var started bool
 	for _, e := range events.Events() {
-		started = started || (e.Node == "n3" && e.Text == "START")
+		started = started || (e.Node == "n3" && e.Kind == cluster.EventStart)
 	}
 	if !started {
 		t.Error("no START event for n3")

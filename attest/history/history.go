@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
 )
 
 // Outcome is what a client can tell about an operation once it completed.
@@ -80,7 +82,9 @@ type Event struct {
 	Time time.Duration `json:"time"`
 	// Node is the node it concerns, or "" for the whole cluster.
 	Node string `json:"node,omitempty"`
-	// Text reads as in the event log: "KILL", "PARTITIONED: n1 n2 | n3 n4 n5".
+	// Kind is what the event is; its other fields are in the event log.
+	Kind cluster.EventKind `json:"kind"`
+	// Text reads as in the event log: "KILL", "PARTITIONED FROM: n3, n4".
 	Text string `json:"text"`
 	// Test is the name of the test that did it.
 	Test string `json:"test"`

@@ -3,13 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clstr-dev/clstr/internal/runlog"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -174,15 +174,13 @@ func commandArgs(app *cli.App, name, dir string, args []string) []string {
 
 // loggedNodes lists the nodes with a log in logs, but those already named.
 func loggedNodes(logs string, named []string) []string {
-	entries, _ := os.ReadDir(logs)
+	all, _ := runlog.Nodes(logs)
 	var nodes []string
-	for _, e := range entries {
-		node, ok := strings.CutSuffix(e.Name(), ".log")
-		if ok && e.Name() != eventsFile && !slices.Contains(named, node) {
+	for _, node := range all {
+		if !slices.Contains(named, node) {
 			nodes = append(nodes, node)
 		}
 	}
-	slices.SortFunc(nodes, compareNodes)
 	return nodes
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/atomicfile"
+	"github.com/clstr-dev/clstr/internal/runlog"
 )
 
 // A JUnit report (--junit FILE) describes a run in the XML that CI test
@@ -339,31 +340,25 @@ const (
 	tailReadBytes  = 64 << 10 // bytes read from the end of a log
 )
 
-// logTail is the end of the event log and of each node's log in dir, for
-// a test case's <system-out>; files that are missing are left out.
+// logTail is the end of the event log and of each node's log in dir (in
+// node order, n2 before n10), for a test case's <system-out>; files that
+// are missing are left out.
 func logTail(dir string) string {
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-	// Node logs in node order (n2 before n10), after the event log.
-	slices.SortFunc(logs, func(a, b string) int {
-		if ka, kb := logOrder(a), logOrder(b); ka != kb {
-			return ka - kb
-		}
-		return strings.Compare(a, b)
-	})
+	files, _ := runlog.Files(dir)
 	var b strings.Builder
-	for _, path := range logs {
+	for _, f := range files {
 		n := tailNodeLines
-		if filepath.Base(path) == "events.log" {
+		if f.IsEvents() {
 			n = tailEventLines
 		}
-		lines, cut, err := lastLines(path, n)
+		lines, cut, err := lastLines(f.Path, n)
 		if err != nil || len(lines) == 0 {
 			continue
 		}
 		if cut {
-			fmt.Fprintf(&b, "==> %s (last %d lines) <==\n", path, len(lines))
+			fmt.Fprintf(&b, "==> %s (last %d lines) <==\n", f.Path, len(lines))
 		} else {
-			fmt.Fprintf(&b, "==> %s <==\n", path)
+			fmt.Fprintf(&b, "==> %s <==\n", f.Path)
 		}
 		for _, l := range lines {
 			if len(l) > tailLineBytes {
@@ -373,15 +368,6 @@ func logTail(dir string) string {
 		}
 	}
 	return b.String()
-}
-
-// logOrder sorts the event log first, then node logs by name length, so
-// that n2.log comes before n10.log.
-func logOrder(path string) int {
-	if filepath.Base(path) == "events.log" {
-		return 0
-	}
-	return len(filepath.Base(path))
 }
 
 // lastLines returns the last n lines of the file at path, reading at most

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/runlog"
 )
 
 // A run's logs as attest/docker and the event log write them: n1 and n2's
@@ -40,7 +42,7 @@ func writeLogs(t *testing.T, files map[string]string) string {
 }
 
 // plain renders lines without colour and in UTC, as the tests expect them.
-func plain(lines []logLine) string {
+func plain(lines []runlog.Line) string {
 	var b strings.Builder
 	f := &logFormat{loc: time.UTC}
 	for _, l := range lines {
@@ -75,15 +77,15 @@ func TestLogsMerge(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newLogReader(dir, tc.nodes)
-			lines, err := r.read()
+			r := runlog.NewReader(dir, tc.nodes)
+			lines, err := r.Read()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := plain(lines); got != tc.want {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
 			}
-			if m := r.missing(); len(m) > 0 {
+			if m := r.Missing(); len(m) > 0 {
 				t.Errorf("missing %v", m)
 			}
 		})
@@ -92,19 +94,19 @@ func TestLogsMerge(t *testing.T) {
 
 func TestLogsUnknownNode(t *testing.T) {
 	dir := writeLogs(t, map[string]string{"events.log": eventsLog, "n1.log": n1Log, "n2.log": n2Log})
-	r := newLogReader(dir, []string{"n1", "n7"})
-	lines, err := r.read()
+	r := runlog.NewReader(dir, []string{"n1", "n7"})
+	lines, err := r.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(r.missing(), ","); got != "n7" {
+	if got := strings.Join(r.Missing(), ","); got != "n7" {
 		t.Errorf("missing %q; want n7", got)
 	}
-	if got := strings.Join(r.known(), ","); got != "n1,n2" {
+	if got := strings.Join(r.Known(), ","); got != "n1,n2" {
 		t.Errorf("known %q; want n1,n2", got)
 	}
 	for _, l := range lines {
-		if l.node == "n2" {
+		if l.Node == "n2" {
 			t.Errorf("n2's line shown when n1 was asked for: %+v", l)
 		}
 	}
@@ -115,14 +117,14 @@ func TestLogsFormat(t *testing.T) {
 	const local = "07:05:00.000"
 	tests := []struct {
 		name  string
-		line  logLine
+		line  runlog.Line
 		color bool
 		want  string
 	}{
-		{"output", logLine{time: ts, node: "n3", stream: "stdout", text: "hello"}, false, local + " [n3] hello"},
-		{"cluster event", logLine{time: ts, event: true, text: "CLUSTER READY"}, false, local + " [**] [CLUSTER READY]"},
-		{"node event", logLine{time: ts, node: "n1", event: true, text: "KILL"}, false, local + " [n1] [KILL]"},
-		{"colour", logLine{time: ts, node: "n2", stream: "stderr", text: "oops"}, true,
+		{"output", runlog.Line{Time: ts, Node: "n3", Stream: runlog.Stdout, Text: "hello"}, false, local + " [n3] hello"},
+		{"cluster event", runlog.Line{Time: ts, Stream: runlog.Events, Text: "CLUSTER READY"}, false, local + " [**] [CLUSTER READY]"},
+		{"node event", runlog.Line{Time: ts, Node: "n1", Stream: runlog.Events, Text: "KILL"}, false, local + " [n1] [KILL]"},
+		{"colour", runlog.Line{Time: ts, Node: "n2", Stream: runlog.Stderr, Text: "oops"}, true,
 			"\x1b[2m" + local + "\x1b[0m \x1b[35m[n2]\x1b[0m \x1b[31moops\x1b[0m"},
 	}
 	for _, tc := range tests {
@@ -136,56 +138,12 @@ func TestLogsFormat(t *testing.T) {
 
 func TestLogsBadLinesShown(t *testing.T) {
 	dir := writeLogs(t, map[string]string{"n1.log": "2026-11-25T07:05:00Z stdout fine\nnot a log line\n"})
-	lines, err := newLogReader(dir, nil).read()
+	lines, err := runlog.NewReader(dir, nil).Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lines) != 2 || lines[1].text != "not a log line" {
+	if len(lines) != 2 || lines[1].Text != "not a log line" {
 		t.Errorf("a line not in the format must be shown as it is: %+v", lines)
-	}
-}
-
-// TestLogsReadNew checks that a reader returns only whole new lines, and
-// starts over on a file a new run wrote.
-func TestLogsReadNew(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "n1.log")
-	appendTo := func(s string) {
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.WriteString(s)
-		f.Close()
-	}
-	lf := &logFile{node: "n1"}
-	read := func() string {
-		t.Helper()
-		lines, err := lf.readNew(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(lines, "|")
-	}
-	if got := read(); got != "" {
-		t.Errorf("no file: %q", got)
-	}
-	appendTo("a\nb")
-	if got := read(); got != "a" {
-		t.Errorf("first read %q; want a (b is not ended yet)", got)
-	}
-	appendTo("c\nd\n")
-	if got := read(); got != "bc|d" {
-		t.Errorf("second read %q; want bc|d", got)
-	}
-	if got := read(); got != "" {
-		t.Errorf("nothing new: %q", got)
-	}
-	// A new run removes the directory and writes the file again.
-	os.Remove(p)
-	appendTo("new\n")
-	if got := read(); got != "new" {
-		t.Errorf("after a new run %q; want new", got)
 	}
 }
 

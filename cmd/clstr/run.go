@@ -18,6 +18,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/runlog"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
 )
@@ -136,7 +137,7 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 	if rt == nil {
 		rt, err = docker.New(ctx, opts)
 		if err != nil {
-			if err := logs.close(); err != nil {
+			if err := logs.Close(); err != nil {
 				fmt.Fprintf(stderr, "clstr: %v\n", err)
 			}
 			return couldNotRun(ctx, out.w, stderr, s, "the run did not start", err, "clstr: "+err.Error())
@@ -144,10 +145,10 @@ func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable,
 		defer rt.Close()
 	}
 
-	cfg.events = logs.events
+	cfg.events = logs.Events
 	cfg.stderr = stderr
 	status := runSuite(ctx, out, s, rt, cfg)
-	if err := logs.close(); err != nil {
+	if err := logs.Close(); err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 	}
 	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, status))
@@ -290,7 +291,7 @@ func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, 
 	verdict := res.Verdict()
 	stoppedBy := interruptedBy(ctx, res)
 	shown := cfg.logDir
-	if cfg.events != nil && !nodeStarted(cfg.events) {
+	if cfg.events != nil && !runlog.NodeStarted(cfg.events) {
 		shown = "" // the logs there are the last run's
 	}
 	out.finish(res, verdict, stoppedBy, shown)

@@ -40,7 +40,7 @@ func TestScriptTextEscaped(t *testing.T) {
 
 	var log bytes.Buffer
 	events := cluster.NewEventLog(&log)
-	events.Add("", "LOG: %s", evil)
+	events.Add(cluster.Event{Kind: cluster.EventLogged, Detail: evil})
 	events.Close()
 	if n := strings.Count(log.String(), "\n"); n != 1 || strings.Contains(log.String(), "\x1b") {
 		t.Errorf("one logged event made %d lines:\n%q", n, log.String())

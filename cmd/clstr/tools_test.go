@@ -286,11 +286,11 @@ func TestCompletion(t *testing.T) {
 func TestCompletionWords(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		progressFile:                      "challenge: kv-store\nstage: http-api\n",
-		filepath.Join(logDir, "n1.log"):   "",
-		filepath.Join(logDir, "n10.log"):  "",
-		filepath.Join(logDir, "n2.log"):   "",
-		filepath.Join(logDir, eventsFile): "",
+		progressFile:                        "challenge: kv-store\nstage: http-api\n",
+		filepath.Join(logDir, "n1.log"):     "",
+		filepath.Join(logDir, "n10.log"):    "",
+		filepath.Join(logDir, "n2.log"):     "",
+		filepath.Join(logDir, "events.log"): "",
 	})
 	app := newApp(io.Discard, io.Discard)
 	for _, tc := range []struct {

@@ -304,13 +304,13 @@ func (s *watchSession) runOnce(ctx context.Context, sc runnable) {
 	}
 	runSuite(ctx, s.out, sc, s.rt, runConfig{
 		filter:  s.filter,
-		events:  logs.events,
+		events:  logs.Events,
 		logDir:  logDir,
 		target:  describeTarget(s.opts),
 		verbose: s.verbose,
 		seed:    s.seed,
 	})
-	if err := logs.close(); err != nil {
+	if err := logs.Close(); err != nil {
 		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
 	}
 }

@@ -40,7 +40,9 @@ func TestPageInBrowser(t *testing.T) {
 		return {
 			lanes: n("g.lane"), upSpans: n("g.lane rect.state-up"), paused: n("rect.state-paused"),
 			killed: n("rect.state-killed"), stopped: n("rect.state-stopped"),
-			partitionMarks: n("rect.mark-partitioned"), impairedMarks: n("rect.mark-impaired"),
+			partitionMarks: n("rect.mark-partitioned"), impairedMarks: n("rect.mark-impaired"), cutMarks: n("rect.mark-cut"),
+			cutBands: n("g.fault-cut[data-node=n2]"), oneWayBands: [...document.querySelectorAll("g.fault-impaired[data-node=n1]")]
+				.filter(g => g.textContent.includes("towards n3: loss 20%")).length,
 			faults: n("g.fault"), testSpans: n("g.test-span"), failedSpans: n("g.test-span.test-failed"),
 			leaders: n("rect.leader"), failures: n("#failures article.failure"),
 			hints: n("#failures .hint"), logLines: n("#logs .log-line"), nodeFilters: n("#logs input[data-node]"),
@@ -48,8 +50,8 @@ func TestPageInBrowser(t *testing.T) {
 		};
 	})()`)
 	want := map[string]int{
-		"lanes": 3, "upSpans": 5, "paused": 1, "killed": 1, "stopped": 1, "partitionMarks": 3, "impairedMarks": 1,
-		"faults": 7, "testSpans": 2, "failedSpans": 1, "leaders": 2, "failures": 1, "hints": 1,
+		"lanes": 3, "upSpans": 5, "paused": 1, "killed": 1, "stopped": 1, "partitionMarks": 3, "impairedMarks": 2, "cutMarks": 1,
+		"cutBands": 1, "oneWayBands": 1, "faults": 9, "testSpans": 2, "failedSpans": 1, "leaders": 2, "failures": 1, "hints": 1,
 		"logLines": len(sampleEvents) + 5, "nodeFilters": 3,
 	}
 	for k, v := range want {

@@ -5,6 +5,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/runlog"
 )
 
 // Node is one node of the cluster and the spans of its states, which
@@ -24,8 +28,10 @@ type Span struct {
 
 // Fault is a fault in force from Start to End: a node "stopped",
 // "killed" or "paused", a node "partitioned" from others (Detail names
-// them, Side the nodes on its side), or "impaired" (Detail says how). Open
-// is set when the fault was still in force when the stage ended.
+// them, Side the nodes on its side), a node whose packets to others are
+// "cut" (Detail names them), or "impaired" (Detail says how, and towards
+// which nodes when not all). Open is set when the fault was still in force
+// when the stage ended.
 type Fault struct {
 	Kind   string `json:"kind"`
 	Node   string `json:"node"`
@@ -46,27 +52,17 @@ type Leader struct {
 	End   MS     `json:"end_ms"`
 }
 
-// The states of a node, and what moves it into them. Events are read as
-// the runtime writes them ("START", "STOP", "KILL", "PAUSED", "RESUMED",
-// "PARTITIONED FROM: n3, n4", "PARTITION HEALED", "IMPAIRED: …",
-// "REPAIRED"); "STOP: no exit …" is a step of a stop, not its end.
-func nodeState(text string) (state string, ok bool) {
-	switch {
-	case text == "START", strings.HasPrefix(text, "RESUME"), strings.HasPrefix(text, "UNPAUSE"):
-		return "up", true
-	case text == "STOP":
-		return "stopped", true
-	case text == "KILL":
-		return "killed", true
-	case strings.HasPrefix(text, "PAUSE"):
-		return "paused", true
-	}
-	return "", false
+// nodeStates are the states events move a node into. A stop that timed
+// out is a step of a stop, not its end.
+var nodeStates = map[cluster.EventKind]string{
+	cluster.EventStart: "up", cluster.EventResume: "up",
+	cluster.EventStop: "stopped", cluster.EventKill: "killed", cluster.EventPause: "paused",
 }
 
 // lanes derives the spans of each node's states and the faults in force
-// from the events of a stage that lasted until end.
-func lanes(names []string, events []Event, end MS) ([]Node, []Fault) {
+// from the events of a stage that lasted until end; at places an event's
+// time on the stage's clock.
+func lanes(names []string, events []cluster.Event, at func(time.Time) MS, end MS) ([]Node, []Fault) {
 	nodes := make([]Node, len(names))
 	index := map[string]int{}
 	for i, n := range names {
@@ -74,53 +70,64 @@ func lanes(names []string, events []Event, end MS) ([]Node, []Fault) {
 		index[n] = i
 	}
 	faults := []Fault{}
-	open := map[string]int{} // "kind node" → index in faults of the open fault
-	closeFault := func(kind, node string, t MS) {
-		if i, ok := open[kind+" "+node]; ok {
-			faults[i].End = t
-			delete(open, kind+" "+node)
+	// open holds the faults still in force, by kind, node and (for cuts,
+	// which add up) the nodes cut off.
+	open := map[[3]string]int{}
+	closeFaults := func(t MS, match func(kind, node string) bool) {
+		for key, i := range open {
+			if match(key[0], key[1]) {
+				faults[i].End = t
+				delete(open, key)
+			}
 		}
 	}
-	openFault := func(f Fault) {
-		closeFault(f.Kind, f.Node, f.Start)
-		open[f.Kind+" "+f.Node] = len(faults)
+	openFault := func(f Fault, key string) {
+		k := [3]string{f.Kind, f.Node, key}
+		if i, ok := open[k]; ok {
+			faults[i].End = f.Start
+		}
+		open[k] = len(faults)
 		faults = append(faults, f)
-	}
-	closeAll := func(kind string, t MS) {
-		for _, n := range names {
-			closeFault(kind, n, t)
-		}
 	}
 	prevPartition := false
 	for _, e := range events {
-		partition := strings.HasPrefix(e.Text, "PARTITIONED FROM: ")
+		t := at(e.Time)
+		partition := e.Kind == cluster.EventPartition
 		if partition && !prevPartition {
 			// A partition replaces the one before it; its events come
 			// one after the other, one per cut-off node.
-			closeAll("partitioned", e.Time)
+			closeFaults(t, func(kind, _ string) bool { return kind == "partitioned" })
 		}
 		prevPartition = partition
 		i, known := index[e.Node]
 		switch {
-		case e.Node == "" && e.Text == "PARTITION HEALED":
-			closeAll("partitioned", e.Time)
+		case e.Kind == cluster.EventHeal:
+			closeFaults(t, func(kind, _ string) bool { return kind == "partitioned" || kind == "cut" })
 		case !known:
 		case partition:
-			from := strings.Split(strings.TrimPrefix(e.Text, "PARTITIONED FROM: "), ", ")
 			var side []string
 			for _, n := range names {
-				if !slices.Contains(from, n) {
+				if !slices.Contains(e.Peers, n) {
 					side = append(side, n)
 				}
 			}
-			openFault(Fault{Kind: "partitioned", Node: e.Node, Detail: "from " + strings.Join(from, ", "),
-				Side: strings.Join(side, " "), Start: e.Time})
-		case strings.HasPrefix(e.Text, "IMPAIRED: "):
-			openFault(Fault{Kind: "impaired", Node: e.Node, Detail: strings.TrimPrefix(e.Text, "IMPAIRED: "), Start: e.Time})
-		case e.Text == "REPAIRED":
-			closeFault("impaired", e.Node, e.Time)
+			openFault(Fault{Kind: "partitioned", Node: e.Node, Detail: "from " + strings.Join(e.Peers, ", "),
+				Side: strings.Join(side, " "), Start: t}, "")
+		case e.Kind == cluster.EventCut:
+			openFault(Fault{Kind: "cut", Node: e.Node, Detail: "to " + strings.Join(e.Peers, ", "), Start: t}, strings.Join(e.Peers, " "))
+		case e.Kind == cluster.EventImpair:
+			detail := e.Impairments.String()
+			if e.Via != "" {
+				detail += " (" + e.Via + ")"
+			}
+			if len(e.Peers) > 0 {
+				detail = "towards " + strings.Join(e.Peers, ", ") + ": " + detail
+			}
+			openFault(Fault{Kind: "impaired", Node: e.Node, Detail: detail, Start: t}, "")
+		case e.Kind == cluster.EventRepair:
+			closeFaults(t, func(kind, node string) bool { return kind == "impaired" && node == e.Node })
 		default:
-			state, ok := nodeState(e.Text)
+			state, ok := nodeStates[e.Kind]
 			if !ok {
 				continue
 			}
@@ -129,14 +136,14 @@ func lanes(names []string, events []Event, end MS) ([]Node, []Fault) {
 				if spans[n-1].State == state {
 					continue
 				}
-				spans[n-1].End = e.Time
+				spans[n-1].End = t
 			}
-			nodes[i].Spans = append(spans, Span{State: state, Start: e.Time, End: end})
-			for _, kind := range []string{"stopped", "killed", "paused"} {
-				closeFault(kind, e.Node, e.Time)
-			}
+			nodes[i].Spans = append(spans, Span{State: state, Start: t, End: end})
+			closeFaults(t, func(kind, node string) bool {
+				return node == e.Node && (kind == "stopped" || kind == "killed" || kind == "paused")
+			})
 			if state != "up" {
-				openFault(Fault{Kind: state, Node: e.Node, Start: e.Time})
+				openFault(Fault{Kind: state, Node: e.Node, Start: t}, "")
 			}
 		}
 	}
@@ -208,31 +215,6 @@ func nodeNames(events []Event, logs []LogLine) []string {
 	for _, l := range logs {
 		add(l.Node)
 	}
-	slices.SortFunc(names, CompareNodes)
+	slices.SortFunc(names, runlog.CompareNodes)
 	return names
-}
-
-// CompareNodes orders node names by their number: n2 before n10.
-func CompareNodes(a, b string) int {
-	x, okA := nodeNumber(a)
-	y, okB := nodeNumber(b)
-	if okA && okB && x != y {
-		return x - y
-	}
-	return strings.Compare(a, b)
-}
-
-func nodeNumber(name string) (int, bool) {
-	digits, ok := strings.CutPrefix(name, "n")
-	if !ok || digits == "" {
-		return 0, false
-	}
-	n := 0
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
 }

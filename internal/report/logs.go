@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/runlog"
 	"github.com/clstr-dev/clstr/internal/safetext"
 )
 
@@ -32,26 +32,21 @@ const (
 	maxLogLineBytes = 2000
 )
 
-// eventsFile is the event log in a run's log directory; every other
-// "<node>.log" there is a node's output, lines "TIME stdout|stderr LINE".
-const eventsFile = "events.log"
-
 // readLogs reads the event log and the node logs of dir, interleaved by
-// time, as milliseconds since start. It keeps the last MaxLogLines lines of
-// each file and counts the lines it left out per node ("**" for the event
-// log).
-func readLogs(dir string, start time.Time) ([]LogLine, map[string]int, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.log"))
+// time, as milliseconds since start, and the events of the event log. It
+// keeps the last MaxLogLines lines of each file and counts the lines it
+// left out per node ("**" for the event log).
+func readLogs(dir string, start time.Time) ([]LogLine, []cluster.Event, map[string]int, error) {
+	files, err := runlog.Files(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var lines []LogLine
+	var events []cluster.Event
 	var cutCounts map[string]int
 	var errs []error
-	for _, p := range paths {
-		node := strings.TrimSuffix(filepath.Base(p), ".log")
-		events := filepath.Base(p) == eventsFile
-		got, dropped, err := readLogFile(p, node, events, start)
+	for _, f := range files {
+		got, dropped, err := readLogFile(f, start)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -59,85 +54,67 @@ func readLogs(dir string, start time.Time) ([]LogLine, map[string]int, error) {
 			if cutCounts == nil {
 				cutCounts = map[string]int{}
 			}
-			key := node
-			if events {
+			key := f.Node
+			if f.IsEvents() {
 				key = cluster.ClusterWide
 			}
 			cutCounts[key] = dropped
 		}
-		lines = append(lines, got...)
+		for _, l := range got {
+			lines = append(lines, l.LogLine)
+			if f.IsEvents() {
+				events = append(events, l.event)
+			}
+		}
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time < lines[j].Time })
-	return lines, cutCounts, errors.Join(errs...)
+	return lines, events, cutCounts, errors.Join(errs...)
+}
+
+// fileLine is a line of a log file as a report shows it, and the event of
+// an event log's line.
+type fileLine struct {
+	LogLine
+	event cluster.Event
 }
 
 // readLogFile reads one log file, keeping its last MaxLogLines lines.
-func readLogFile(path, node string, events bool, start time.Time) ([]LogLine, int, error) {
-	f, err := os.Open(path)
+func readLogFile(file runlog.File, start time.Time) ([]fileLine, int, error) {
+	f, err := os.Open(file.Path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	var ring []LogLine
+	var ring []fileLine
 	dropped := 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var last MS
+	var last time.Time
 	for sc.Scan() {
 		raw := strings.TrimRight(sc.Text(), "\r")
 		if raw == "" {
 			continue
 		}
-		l, at, ok := parseLogLine(raw, node, events)
-		if ok {
-			l.Time = ms(at.Sub(start))
-		} else {
+		l, err := file.Parse(raw)
+		if err != nil {
 			// A line out of format is kept as it is, at the time of the
 			// line before it, rather than hidden.
-			l = LogLine{Time: last, Node: node, Stream: "stdout", Text: raw}
-			if events {
-				l.Node, l.Stream = "", "event"
-			}
+			l = file.Unparsed(raw, last)
 		}
 		last = l.Time
 		// Shown as the terminal shows it: no control of a node's
 		// output reaches the page or a tool as it is.
-		l.Text = cut(safetext.Line(l.Text), maxLogLineBytes)
+		text := cut(safetext.Line(l.Text), maxLogLineBytes)
 		if len(ring) == MaxLogLines {
 			ring = ring[1:]
 			dropped++
 		}
-		ring = append(ring, l)
+		ring = append(ring, fileLine{LogLine{Time: ms(l.Time.Sub(start)), Node: l.Node, Stream: l.Stream, Text: text}, l.Event})
 	}
 	if err := sc.Err(); err != nil {
-		return ring, dropped, fmt.Errorf("read %s: %w", path, err)
+		return ring, dropped, fmt.Errorf("read %s: %w", file.Path, err)
 	}
 	return ring, dropped, nil
-}
-
-// parseLogLine reads a line of the event log or of a node's log, and its
-// time.
-func parseLogLine(raw, node string, events bool) (LogLine, time.Time, bool) {
-	if events {
-		e, err := cluster.ParseEvent(raw)
-		if err != nil {
-			return LogLine{}, time.Time{}, false
-		}
-		return LogLine{Node: e.Node, Stream: "event", Text: e.Text}, e.Time, true
-	}
-	ts, rest, ok := strings.Cut(raw, " ")
-	if !ok {
-		return LogLine{}, time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return LogLine{}, time.Time{}, false
-	}
-	stream, text, _ := strings.Cut(rest, " ")
-	if stream != "stdout" && stream != "stderr" {
-		return LogLine{}, time.Time{}, false
-	}
-	return LogLine{Node: node, Stream: stream, Text: text}, t, true
 }
 
 // LogStage builds a stage that holds only the logs of dir: for a page of
@@ -147,7 +124,7 @@ func LogStage(dir string) (Stage, error) {
 	if err != nil {
 		return Stage{}, err
 	}
-	lines, cutCounts, err := readLogs(dir, first)
+	lines, events, cutCounts, err := readLogs(dir, first)
 	st := Stage{Name: "logs of " + dir, Started: first.UTC(), Logs: lines, LogsCut: cutCounts,
 		Tests: []Test{}, Events: []Event{}, Faults: []Fault{}, Leaders: []Leader{}}
 	if st.Logs == nil {
@@ -159,26 +136,26 @@ func LogStage(dir string) (Stage, error) {
 		}
 		st.Duration = max(st.Duration, l.Time)
 	}
-	st.Nodes, st.Faults = lanes(nodeNames(st.Events, st.Logs), st.Events, st.Duration)
+	st.Nodes, st.Faults = lanes(nodeNames(st.Events, st.Logs), events, func(t time.Time) MS { return ms(t.Sub(first)) }, st.Duration)
 	return st, err
 }
 
 // firstLogTime is the time of the earliest line of the logs in dir.
 func firstLogTime(dir string) (time.Time, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	files, err := runlog.Files(dir)
 	if err != nil {
 		return time.Time{}, err
 	}
 	var first time.Time
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
+	for _, f := range files {
+		data, err := os.ReadFile(f.Path)
 		if err != nil {
 			return time.Time{}, err
 		}
 		line, _, _ := strings.Cut(string(data), "\n")
-		_, t, ok := parseLogLine(line, "", filepath.Base(p) == eventsFile)
-		if ok && (first.IsZero() || t.Before(first)) {
-			first = t
+		l, err := f.Parse(line)
+		if err == nil && (first.IsZero() || l.Time.Before(first)) {
+			first = l.Time
 		}
 	}
 	if first.IsZero() {

@@ -214,14 +214,14 @@ func NewStage(in StageRun) (Stage, error) {
 	}
 	at := func(t time.Time) MS { return ms(t.Sub(in.Start)) }
 	for _, e := range in.Events {
-		st.Events = append(st.Events, Event{Time: at(e.Time), Node: e.Node, Text: e.Text})
+		st.Events = append(st.Events, Event{Time: at(e.Time), Node: e.Node, Text: e.Text()})
 	}
 	if res.Err != nil {
 		st.Error = NewFailure(res.Err)
 	}
 	for _, t := range res.Tests {
 		rt := Test{Name: t.Name, Status: t.Status.String(), Duration: ms(t.Duration)}
-		if start, ok := testStart(st.Events, t.Name); ok && t.Status != engine.TestNotRun && t.Status != engine.TestSkipped {
+		if start, ok := testStart(in.Events, t.Name, at); ok && t.Status != engine.TestNotRun && t.Status != engine.TestSkipped {
 			rt.Start = &start
 		}
 		if t.Status == engine.TestFailed && t.Err != nil {
@@ -234,14 +234,14 @@ func NewStage(in StageRun) (Stage, error) {
 	}
 	var err error
 	if in.LogDir != "" {
-		st.Logs, st.LogsCut, err = readLogs(in.LogDir, in.Start)
+		st.Logs, _, st.LogsCut, err = readLogs(in.LogDir, in.Start)
 	}
 	names := in.Nodes
 	if names == nil {
 		names = nodeNames(st.Events, st.Logs)
 	}
 	end := st.Duration
-	st.Nodes, st.Faults = lanes(names, st.Events, end)
+	st.Nodes, st.Faults = lanes(names, in.Events, at, end)
 	st.Leaders = leaders(st.History)
 	if st.Logs == nil {
 		st.Logs = []LogLine{}
@@ -256,11 +256,11 @@ func seedText(seed uint64) string {
 	return strconv.FormatUint(seed, 10)
 }
 
-// testStart finds when a test began: its "TEST: name" event.
-func testStart(events []Event, name string) (MS, bool) {
+// testStart finds when a test began: its EventTest, on the stage's clock.
+func testStart(events []cluster.Event, name string, at func(time.Time) MS) (MS, bool) {
 	for _, e := range events {
-		if e.Node == "" && e.Text == "TEST: "+name {
-			return e.Time, true
+		if e.Kind == cluster.EventTest && e.Detail == name {
+			return at(e.Time), true
 		}
 	}
 	return 0, false

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/clstr-dev/clstr/attest/cluster"
 )
 
 func TestNewStage(t *testing.T) {
@@ -77,12 +82,35 @@ func nodeNamesOf(ns []Node) []string {
 	return out
 }
 
-func TestLanes(t *testing.T) {
-	var events []Event
-	for _, e := range sampleEvents {
-		events = append(events, Event{Time: ms(e.at), Node: e.node, Text: e.text})
+// events reads events as the event log shows them, "MS NODE [TEXT]", on
+// a clock that starts at sampleStart.
+func events(t *testing.T, lines ...string) []cluster.Event {
+	t.Helper()
+	var out []cluster.Event
+	for _, l := range lines {
+		var at int
+		var node string
+		if _, err := fmt.Sscanf(l, "%d %s", &at, &node); err != nil {
+			t.Fatalf("event %q: %v", l, err)
+		}
+		text := l[strings.Index(l, "[")+1 : len(l)-1]
+		e := cluster.ParseEventText(text)
+		if e.Kind == cluster.EventOther {
+			t.Fatalf("event %q is of no kind", l)
+		}
+		e.Time = sampleStart.Add(time.Duration(at) * time.Millisecond)
+		if node != cluster.ClusterWide {
+			e.Node = node
+		}
+		out = append(out, e)
 	}
-	nodes, faults := lanes([]string{"n1", "n2", "n3"}, events, 3000)
+	return out
+}
+
+func sampleClock(t time.Time) MS { return ms(t.Sub(sampleStart)) }
+
+func TestLanes(t *testing.T) {
+	nodes, faults := lanes([]string{"n1", "n2", "n3"}, sampleRun(t, 0).Events, sampleClock, 3000)
 	spans := map[string][]Span{}
 	for _, n := range nodes {
 		spans[n.Name] = n.Spans
@@ -99,7 +127,9 @@ func TestLanes(t *testing.T) {
 		{Kind: "partitioned", Node: "n1", Detail: "from n3", Side: "n1 n2", Start: 1300, End: 2400},
 		{Kind: "partitioned", Node: "n2", Detail: "from n3", Side: "n1 n2", Start: 1300, End: 2400},
 		{Kind: "partitioned", Node: "n3", Detail: "from n1, n2", Side: "n3", Start: 1300, End: 2400},
+		{Kind: "cut", Node: "n2", Detail: "to n1", Start: 1350, End: 2400},
 		{Kind: "impaired", Node: "n2", Detail: "delay 50ms (netem)", Start: 1500, End: 2600},
+		{Kind: "impaired", Node: "n1", Detail: "towards n3: loss 20% (nftables)", Start: 1550, End: 2650},
 		{Kind: "killed", Node: "n3", Start: 1700, End: 1900},
 		{Kind: "paused", Node: "n1", Start: 2000, End: 2200},
 		{Kind: "stopped", Node: "n3", Start: 2700, End: 3000, Open: true},
@@ -109,18 +139,65 @@ func TestLanes(t *testing.T) {
 	}
 }
 
-func TestLanesPartitionReplaced(t *testing.T) {
-	events := []Event{
-		{Time: 1, Node: "n1", Text: "START"}, {Time: 1, Node: "n2", Text: "START"}, {Time: 1, Node: "n3", Text: "START"},
-		{Time: 10, Node: "n1", Text: "PARTITIONED FROM: n2, n3"},
-		{Time: 10, Node: "n2", Text: "PARTITIONED FROM: n1"},
-		{Time: 10, Node: "n3", Text: "PARTITIONED FROM: n1"},
-		{Time: 20, Node: "", Text: "LOG: next"},
-		{Time: 30, Node: "n3", Text: "PARTITIONED FROM: n1, n2"},
-		{Time: 30, Node: "n1", Text: "PARTITIONED FROM: n3"},
-		{Time: 30, Node: "n2", Text: "PARTITIONED FROM: n3"},
+// TestLanesFaults checks the band of every fault the engine can inject,
+// from the events a runtime writes for it to the end of the fault.
+func TestLanesFaults(t *testing.T) {
+	start := []string{"0 n1 [START]", "0 n2 [START]", "0 n3 [START]"}
+	tests := []struct {
+		name   string
+		events []string
+		want   []Fault
+	}{
+		{"partition healed", []string{"10 n1 [PARTITIONED FROM: n2, n3]", "10 n2 [PARTITIONED FROM: n1]", "10 n3 [PARTITIONED FROM: n1]", "40 ** [PARTITION HEALED]"},
+			[]Fault{{Kind: "partitioned", Node: "n1", Detail: "from n2, n3", Side: "n1", Start: 10, End: 40},
+				{Kind: "partitioned", Node: "n2", Detail: "from n1", Side: "n2 n3", Start: 10, End: 40},
+				{Kind: "partitioned", Node: "n3", Detail: "from n1", Side: "n2 n3", Start: 10, End: 40}}},
+		{"cuts add up until a heal", []string{"10 n1 [CUT TO: n2]", "20 n1 [CUT TO: n3]", "30 n3 [CUT TO: n1, n2]", "40 ** [PARTITION HEALED]"},
+			[]Fault{{Kind: "cut", Node: "n1", Detail: "to n2", Start: 10, End: 40},
+				{Kind: "cut", Node: "n1", Detail: "to n3", Start: 20, End: 40},
+				{Kind: "cut", Node: "n3", Detail: "to n1, n2", Start: 30, End: 40}}},
+		{"cut left in force", []string{"10 n2 [CUT TO: n1]"},
+			[]Fault{{Kind: "cut", Node: "n2", Detail: "to n1", Start: 10, End: 100, Open: true}}},
+		{"impairment repaired", []string{"10 n2 [IMPAIRED: delay 50ms ±5ms, loss 10%]", "30 n2 [REPAIRED]"},
+			[]Fault{{Kind: "impaired", Node: "n2", Detail: "delay 50ms ±5ms, loss 10%", Start: 10, End: 30}}},
+		{"one-way impairment", []string{"10 n1 [IMPAIRED TOWARDS n2, n3: duplicate 5% (nftables+nfqueue)]", "30 n1 [REPAIRED]"},
+			[]Fault{{Kind: "impaired", Node: "n1", Detail: "towards n2, n3: duplicate 5% (nftables+nfqueue)", Start: 10, End: 30}}},
+		{"impairment replaced", []string{"10 n1 [IMPAIRED: loss 10%]", "20 n1 [IMPAIRED TOWARDS n2: loss 50%]", "30 n1 [REPAIRED]"},
+			[]Fault{{Kind: "impaired", Node: "n1", Detail: "loss 10%", Start: 10, End: 20},
+				{Kind: "impaired", Node: "n1", Detail: "towards n2: loss 50%", Start: 20, End: 30}}},
+		{"pause", []string{"10 n3 [PAUSE]", "20 n3 [RESUME]"},
+			[]Fault{{Kind: "paused", Node: "n3", Start: 10, End: 20}}},
+		{"stop, with a timeout", []string{"10 n2 [STOP: no exit 10s after SIGTERM, sending SIGKILL]", "15 n2 [STOP]", "50 n2 [START]"},
+			[]Fault{{Kind: "stopped", Node: "n2", Start: 15, End: 50}}},
+		{"kill and restart", []string{"10 n1 [RESTART: KILL]", "10 n1 [KILL]", "20 n1 [START]"},
+			[]Fault{{Kind: "killed", Node: "n1", Start: 10, End: 20}}},
+		{"kill left in force", []string{"10 n1 [KILL]"},
+			[]Fault{{Kind: "killed", Node: "n1", Start: 10, End: 100, Open: true}}},
+		{"not faults", []string{"5 ** [CLUSTER READY]", "6 ** [TEST: t]", "7 ** [LOG: hello]", "8 n1 [DATA_DIR: 10 bytes]", "9 n1 [REPAIR: shaper saw 0 packets]"},
+			[]Fault{}},
 	}
-	_, faults := lanes([]string{"n1", "n2", "n3"}, events, 50)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, got := lanes([]string{"n1", "n2", "n3"}, events(t, append(slices.Clone(start), tc.events...)...), sampleClock, 100)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("faults\n%+v\nwant\n%+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLanesPartitionReplaced(t *testing.T) {
+	evs := events(t,
+		"1 n1 [START]", "1 n2 [START]", "1 n3 [START]",
+		"10 n1 [PARTITIONED FROM: n2, n3]",
+		"10 n2 [PARTITIONED FROM: n1]",
+		"10 n3 [PARTITIONED FROM: n1]",
+		"20 ** [LOG: next]",
+		"30 n3 [PARTITIONED FROM: n1, n2]",
+		"30 n1 [PARTITIONED FROM: n3]",
+		"30 n2 [PARTITIONED FROM: n3]",
+	)
+	_, faults := lanes([]string{"n1", "n2", "n3"}, evs, sampleClock, 50)
 	var got []string
 	for _, f := range faults {
 		got = append(got, f.Node+" "+f.Side+" "+ftoa(f.Start)+"-"+ftoa(f.End))

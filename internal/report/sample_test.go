@@ -16,8 +16,9 @@ import (
 // sampleStart is when the sample run's clock starts.
 var sampleStart = time.Date(2026, 11, 25, 7, 5, 0, 0, time.UTC)
 
-// sampleEvents is the event log of the sample run: three nodes, a
-// partition, a kill, a pause, an impairment.
+// sampleEvents is the event log of the sample run, as the log shows it:
+// three nodes, a partition, a cut, a kill, a pause, an impairment of all
+// of a node's traffic and one of its traffic to one node.
 var sampleEvents = []struct {
 	at   time.Duration
 	node string
@@ -32,13 +33,16 @@ var sampleEvents = []struct {
 	{1300 * time.Millisecond, "n1", "PARTITIONED FROM: n3"},
 	{1300 * time.Millisecond, "n2", "PARTITIONED FROM: n3"},
 	{1300 * time.Millisecond, "n3", "PARTITIONED FROM: n1, n2"},
+	{1350 * time.Millisecond, "n2", "CUT TO: n1"},
 	{1500 * time.Millisecond, "n2", "IMPAIRED: delay 50ms (netem)"},
+	{1550 * time.Millisecond, "n1", "IMPAIRED TOWARDS n3: loss 20% (nftables)"},
 	{1700 * time.Millisecond, "n3", "KILL"},
 	{1900 * time.Millisecond, "n3", "START"},
-	{2000 * time.Millisecond, "n1", "PAUSED"},
-	{2200 * time.Millisecond, "n1", "RESUMED"},
+	{2000 * time.Millisecond, "n1", "PAUSE"},
+	{2200 * time.Millisecond, "n1", "RESUME"},
 	{2400 * time.Millisecond, "", "PARTITION HEALED"},
 	{2600 * time.Millisecond, "n2", "REPAIRED"},
+	{2650 * time.Millisecond, "n1", "REPAIRED"},
 	{2700 * time.Millisecond, "n3", "STOP"},
 }
 
@@ -57,7 +61,12 @@ func sampleRun(t testing.TB, ops int) StageRun {
 	t.Helper()
 	var events []cluster.Event
 	for _, e := range sampleEvents {
-		events = append(events, cluster.Event{Time: sampleStart.Add(e.at), Node: e.node, Text: e.text})
+		ev := cluster.ParseEventText(e.text)
+		if ev.Kind == cluster.EventOther {
+			t.Fatalf("sample event %q is of no kind", e.text)
+		}
+		ev.Time, ev.Node = sampleStart.Add(e.at), e.node
+		events = append(events, ev)
 	}
 	var h history.History
 	for i := 0; i < ops; i++ {

@@ -16,7 +16,7 @@
   var NODE_COLORS = ["#0e7490", "#a21caf", "#1d4ed8", "#15803d", "#b45309", "#0891b2", "#c026d3", "#4338ca"];
   var OUTCOME_COLORS = { ok: "#16a34a", fail: "#dc2626", unknown: "#9ca3af" };
   var STATE_COLORS = { up: "#bbf7d0", stopped: "#fecaca", killed: "#f87171", paused: "#fde68a" };
-  var FAULT_COLORS = { stopped: "#ef4444", killed: "#b91c1c", paused: "#d97706", partitioned: "#7c3aed", impaired: "#0284c7" };
+  var FAULT_COLORS = { stopped: "#ef4444", killed: "#b91c1c", paused: "#d97706", partitioned: "#7c3aed", cut: "#db2777", impaired: "#0284c7" };
   var SIDE_COLORS = ["#7c3aed", "#db2777", "#0d9488", "#ea580c"];
 
   // ---- small helpers
@@ -213,7 +213,7 @@
           ", max " + fmtDur(lat[lat.length - 1]) }) : null);
     var legend = el("div", { class: "legend" },
       Object.keys(STATE_COLORS).map(function (k) { return el("span", null, el("i", { style: "background:" + STATE_COLORS[k] }), k); }),
-      ["partitioned", "impaired"].map(function (k) { return el("span", null, el("i", { style: "background:" + FAULT_COLORS[k] }), k); }),
+      ["partitioned", "cut", "impaired"].map(function (k) { return el("span", null, el("i", { style: "background:" + FAULT_COLORS[k] }), k); }),
       el("span", null, el("i", { style: "background:#facc15" }), "leader"),
       Object.keys(OUTCOME_COLORS).map(function (k) { return el("span", null, el("i", { style: "background:" + OUTCOME_COLORS[k] }), "op " + k); }));
     var section = el("section", { id: "timeline" }, el("h3", { text: "Timeline" }), toolbar, legend, wrap);
@@ -283,10 +283,11 @@
             n.name + " " + s.state + " " + fmtTime(s.start_ms) + " – " + fmtTime(s.end_ms)));
         });
         st.faults.forEach(function (f) {
-          if (f.node !== n.name || (f.kind !== "partitioned" && f.kind !== "impaired")) return;
+          if (f.node !== n.name || (f.kind !== "partitioned" && f.kind !== "cut" && f.kind !== "impaired")) return;
           var x0 = X(f.start_ms), x1 = X(f.end_ms);
-          var color = f.kind === "partitioned" ? SIDE_COLORS[sides[f.side] % SIDE_COLORS.length] : FAULT_COLORS.impaired;
-          var yy = f.kind === "partitioned" ? y + 3 : y + ROW - 8;
+          var color = f.kind === "partitioned" ? SIDE_COLORS[sides[f.side] % SIDE_COLORS.length] : FAULT_COLORS[f.kind];
+          // A partition marks the top of the lane, a cut the middle and an impairment the bottom.
+          var yy = f.kind === "partitioned" ? y + 3 : f.kind === "cut" ? y + ROW / 2 - 2 : y + ROW - 8;
           append(lane, tip(svg("rect", { class: "mark mark-" + f.kind, x: x0, y: yy, width: Math.max(1, x1 - x0), height: 5, fill: color }),
             n.name + " " + f.kind + (f.detail ? " " + f.detail : "") + (f.side ? " (side " + f.side + ")" : "")));
         });
