@@ -18,7 +18,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
@@ -94,6 +97,7 @@ func readHostile(t *testing.T, path string) hostile {
 // checks that each stops within seconds with the one message it
 // expects, leaving no goroutine running and no file written.
 func TestHostileScripts(t *testing.T) {
+	testenv.Long(t, "it runs every hostile script to its limit")
 	paths, err := filepath.Glob("testdata/hostile/*.star")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no hostile scripts: %v", err)

@@ -28,6 +28,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 var (
@@ -62,15 +63,13 @@ func testnode(t testing.TB) string {
 // no container, network or volume behind.
 func runSuite(t *testing.T, s *Suite, opts docker.Options) *engine.Result {
 	t.Helper()
+	testenv.Docker(t)
 	ctx := context.Background()
 	if opts.Binary == "" {
 		opts.Binary = testnode(t)
 	}
 	rt, err := docker.New(ctx, opts)
 	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("no Docker daemon: %v", err)
-		}
 		t.Fatal(err)
 	}
 	defer rt.Close()
@@ -380,13 +379,11 @@ func TestHelperInterruptedRun(t *testing.T) {
 }
 
 func TestCtrlCLeavesNothingBehind(t *testing.T) {
+	testenv.Docker(t)
 	bin := testnode(t)
 	ctx := context.Background()
 	rt, err := docker.New(ctx, docker.Options{Binary: bin})
 	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("no Docker daemon: %v", err)
-		}
 		t.Fatal(err)
 	}
 	defer rt.Close()

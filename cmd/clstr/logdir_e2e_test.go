@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // silentDocker returns a DOCKER_HOST whose socket accepts connections and
@@ -130,6 +132,7 @@ func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 // start says that there are no logs, and exits 2, as docs/challenges.md
 // says.
 func TestLogsWithoutARun(t *testing.T) {
+	testenv.Long(t, "it waits out a Docker daemon that never answers")
 	_, testnode := binaries(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "s.star"), []byte("suite()\ntest(\"t\", lambda: None)\n"), 0o644); err != nil {

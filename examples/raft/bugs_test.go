@@ -12,13 +12,17 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // TestPlantedBugs runs, for each planted bug, a check of the contract that
 // the bug breaks: the check must pass on a correct cluster and fail with
 // RAFT_BUG set on every node, so each bug is observable from outside.
 func TestPlantedBugs(t *testing.T) {
+	testenv.Long(t, "it runs every planted bug through its cluster test")
 	tests := []struct {
 		bug   string
 		check func(c *cluster) error

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // leaderAmong waits until exactly one of the nodes says it leads and
@@ -159,6 +162,7 @@ func TestMembershipChanges(t *testing.T) {
 }
 
 func TestMembershipBugs(t *testing.T) {
+	testenv.Long(t, "it runs every membership bug through its cluster test")
 	for bug, step := range map[string]string{
 		bugCountBeforeCaughtUp: "add:",
 		bugRemovedDisrupts:     "disrupt:",

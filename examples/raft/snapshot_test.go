@@ -7,7 +7,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testenv"
 )
 
 // logFileSize is the size of node i's raft-log file.
@@ -104,6 +107,7 @@ func TestSnapshots(t *testing.T) {
 
 // Each planted bug of log compaction fails the scenario at its step.
 func TestSnapshotBugs(t *testing.T) {
+	testenv.Long(t, "it runs every snapshot bug through its cluster test")
 	for bug, step := range map[string]string{
 		bugSnapshotNoTerm:      "compact:",
 		bugLogNeverShrinks:     "disk:",
