@@ -138,24 +138,16 @@ func (o *Ops) start(name string) error {
 
 // Stop stops a node gracefully: SIGTERM, then SIGKILL after the shutdown
 // timeout.
-func (o *Ops) Stop(name string) error {
-	what := "stop " + name
-	if err := o.known(name); err != nil {
-		return o.fail(what, err)
-	}
-	if err := o.halt(name, false); err != nil {
-		return o.fail(what, err)
-	}
-	return nil
-}
+func (o *Ops) Stop(name string) error { return o.stopOrKill("stop "+name, name, false) }
 
 // Kill sends a node SIGKILL.
-func (o *Ops) Kill(name string) error {
-	what := "kill " + name
+func (o *Ops) Kill(name string) error { return o.stopOrKill("kill "+name, name, true) }
+
+func (o *Ops) stopOrKill(what, name string, kill bool) error {
 	if err := o.known(name); err != nil {
 		return o.fail(what, err)
 	}
-	if err := o.halt(name, true); err != nil {
+	if err := o.halt(name, kill); err != nil {
 		return o.fail(what, err)
 	}
 	return nil

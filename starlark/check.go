@@ -284,6 +284,19 @@ type request struct {
 	header map[string]string
 }
 
+// newRequest reads the path, body and headers of a request of fn, as
+// requestParts does, and checks them against the sandbox's limits.
+func newRequest(thread *starlark.Thread, fn, path string, body, headers starlark.Value) (request, error) {
+	if err := checkPath(fn, path); err != nil {
+		return request{}, err
+	}
+	req, err := requestParts(fn, body, headers)
+	if err != nil {
+		return request{}, err
+	}
+	return req, guardOf(thread).checkBody(len(req.body))
+}
+
 // requestParts reads a request's body and headers as scripts give them:
 // a body is a string, bytes, or a dict or list sent as JSON (with
 // Content-Type application/json unless the headers say otherwise).
@@ -327,14 +340,8 @@ func makeRequest(method string) builtinFunc {
 			"selector", &sel, "path", &path, "body?", &body, "headers?", &headers); err != nil {
 			return nil, err
 		}
-		if err := checkPath(b.Name(), path); err != nil {
-			return nil, err
-		}
-		req, err := requestParts(b.Name(), body, headers)
+		req, err := newRequest(thread, b.Name(), path, body, headers)
 		if err != nil {
-			return nil, err
-		}
-		if err := guardOf(thread).checkBody(len(req.body)); err != nil {
 			return nil, err
 		}
 		c := &check{method: method, sel: sel.sel, path: path, body: req.body, headers: req.header}

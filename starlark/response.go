@@ -321,14 +321,8 @@ func builtinFetch(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "path", &path, "method?", &method, "body?", &body, "headers?", &headers, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
-	if err := checkPath(b.Name(), path); err != nil {
-		return nil, err
-	}
-	req, err := requestParts(b.Name(), body, headers)
+	req, err := newRequest(thread, b.Name(), path, body, headers)
 	if err != nil {
-		return nil, err
-	}
-	if err := guardOf(thread).checkBody(len(req.body)); err != nil {
 		return nil, err
 	}
 	if err := guardOf(thread).chargeRequests(1); err != nil {

@@ -74,14 +74,10 @@ func (k *keptSandboxes) wait() {
 // the containers made ahead carry the initial configuration in their
 // environment.
 func (p *sandboxPool) take(ctx context.Context, cli *client.Client, n, spare int) *keptSandboxes {
-	p.mu.Lock()
-	k := p.kept
-	p.kept = nil
-	p.mu.Unlock()
+	k := p.swap(nil)
 	if k == nil {
 		return nil
 	}
-	k.wait()
 	if len(k.nodes) != n+spare || k.members != n {
 		_, _ = Clean(ctx, cli, CleanOptions{Run: k.run})
 		return nil
@@ -91,28 +87,32 @@ func (p *sandboxPool) take(ctx context.Context, cli *client.Client, n, spare int
 
 // put keeps k, removing whatever was kept before.
 func (p *sandboxPool) put(ctx context.Context, cli *client.Client, k *keptSandboxes) {
-	p.mu.Lock()
-	old := p.kept
-	p.kept = k
-	p.mu.Unlock()
-	if old != nil {
-		old.wait()
+	if old := p.swap(k); old != nil {
 		_, _ = Clean(ctx, cli, CleanOptions{Run: old.run})
 	}
 }
 
 // drain removes what is kept.
 func (p *sandboxPool) drain(ctx context.Context, cli *client.Client) error {
-	p.mu.Lock()
-	k := p.kept
-	p.kept = nil
-	p.mu.Unlock()
+	k := p.swap(nil)
 	if k == nil {
 		return nil
 	}
-	k.wait()
 	_, err := Clean(ctx, cli, CleanOptions{Run: k.run})
 	return err
+}
+
+// swap keeps k in place of what was kept, and returns that once the
+// containers made ahead for it are ready to be used or removed.
+func (p *sandboxPool) swap(k *keptSandboxes) *keptSandboxes {
+	p.mu.Lock()
+	old := p.kept
+	p.kept = k
+	p.mu.Unlock()
+	if old != nil {
+		old.wait()
+	}
+	return old
 }
 
 // adopt makes c the owner of kept sandboxes: c takes their run, network

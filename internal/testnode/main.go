@@ -392,22 +392,8 @@ func (n *node) echoUDP(pc net.PacketConn) {
 
 // probeSend sends n one-way datagrams to a peer, one every interval.
 func (n *node) probeSend(w http.ResponseWriter, r *http.Request) {
-	peer := r.URL.Query().Get("peer")
-	count, _ := strconv.Atoi(r.URL.Query().Get("n"))
-	if count <= 0 || count > 5000 {
-		count = 100
-	}
-	interval, err := time.ParseDuration(r.URL.Query().Get("interval"))
-	if err != nil || interval <= 0 {
-		interval = time.Millisecond
-	}
-	if !n.isPeer(peer) {
-		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
-		return
-	}
-	c, err := net.Dial("udp", peer)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+	c, count, interval, ok := n.dialProbe(w, r, time.Millisecond)
+	if !ok {
 		return
 	}
 	defer c.Close()
@@ -421,30 +407,40 @@ func (n *node) probeSend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]int{"sent": count, "failed": failed})
 }
 
-// probeUDP sends n numbered datagrams to a peer's UDP echo, one every
-// interval, and reports what came back: how many, how many twice, how many
-// out of order, and the round-trip times in milliseconds.
-func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
+// dialProbe reads a UDP probe's peer, n (100 by default, at most 5000)
+// and interval (def by default), and dials the peer; it answers the
+// request itself and returns ok false when it cannot.
+func (n *node) dialProbe(w http.ResponseWriter, r *http.Request, def time.Duration) (c net.Conn, count int, interval time.Duration, ok bool) {
 	peer := r.URL.Query().Get("peer")
-	count, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	count, _ = strconv.Atoi(r.URL.Query().Get("n"))
 	if count <= 0 || count > 5000 {
 		count = 100
 	}
 	interval, err := time.ParseDuration(r.URL.Query().Get("interval"))
 	if err != nil || interval <= 0 {
-		interval = 2 * time.Millisecond
+		interval = def
 	}
+	if !n.isPeer(peer) {
+		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
+		return nil, 0, 0, false
+	}
+	if c, err = net.Dial("udp", peer); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return nil, 0, 0, false
+	}
+	return c, count, interval, true
+}
+
+// probeUDP sends n numbered datagrams to a peer's UDP echo, one every
+// interval, and reports what came back: how many, how many twice, how many
+// out of order, and the round-trip times in milliseconds.
+func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 	wait, err := time.ParseDuration(r.URL.Query().Get("wait"))
 	if err != nil || wait <= 0 {
 		wait = time.Second
 	}
-	if !n.isPeer(peer) {
-		http.Error(w, "peer must be one of PEERS", http.StatusBadRequest)
-		return
-	}
-	c, err := net.Dial("udp", peer)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+	c, count, interval, ok := n.dialProbe(w, r, 2*time.Millisecond)
+	if !ok {
 		return
 	}
 	defer c.Close()
