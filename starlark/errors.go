@@ -12,6 +12,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/suggest"
 )
 
 // Error is an error of a script rather than of the program it tests: a
@@ -85,7 +86,7 @@ func compileError(err error) error {
 	case errors.As(err, &rl):
 		errs := make([]error, len(rl))
 		for i, e := range rl {
-			errs[i] = &Error{Pos: e.Pos.String(), Msg: suggest(e.Msg)}
+			errs[i] = &Error{Pos: e.Pos.String(), Msg: withSuggestion(e.Msg)}
 		}
 		return errors.Join(errs...)
 	case errors.As(err, &se):
@@ -177,16 +178,16 @@ func (e *Error) ScriptFault() string { return e.Pos }
 // sandboxed script asked for more than it may have.
 func (e *LimitError) ScriptFault() string { return "" }
 
-// suggest adds the nearest predeclared name to an "undefined: name" error
+// withSuggestion adds the nearest predeclared name to an "undefined: name" error
 // of the resolver: "undefined: gett (did you mean get?)".
-func suggest(msg string) string {
+func withSuggestion(msg string) string {
 	name, ok := strings.CutPrefix(msg, "undefined: ")
 	if !ok || strings.ContainsAny(name, " (") {
 		return msg
 	}
 	best, bestDist := "", len(name)/2+1
 	consider := func(cand string) {
-		if d := editDistance(name, cand); d < bestDist {
+		if d := suggest.Distance(name, cand); d < bestDist {
 			best, bestDist = cand, d
 		}
 	}
@@ -203,25 +204,4 @@ func suggest(msg string) string {
 		return msg
 	}
 	return msg + " (did you mean " + best + "?)"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/clstr-dev/clstr/internal/suggest"
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -75,7 +76,7 @@ func nearest(name string, names []string) string {
 	slices.Sort(names)
 	best, bestDist := "", len(name)/3+1
 	for _, n := range names {
-		if d := editDistance(name, n); d < bestDist {
+		if d := suggest.Distance(name, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}

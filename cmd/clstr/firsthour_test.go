@@ -63,16 +63,3 @@ func TestFirstMistakes(t *testing.T) {
 		})
 	}
 }
-
-func TestClosest(t *testing.T) {
-	choices := []string{"run", "clean", "doctor", "list", "init", "test", "next", "status", "logs", "check", "fmt", "completion"}
-	for word, want := range map[string]string{
-		"rnu": "run", "tset": "test", "stauts": "status", "complet": "completion", "docter": "doctor",
-		"lgos": "logs", "chek": "check", "deploy": "", "x": "", "": "",
-	} {
-		got, ok := closest(word, choices)
-		if got != want || ok != (want != "") {
-			t.Errorf("closest(%q) = %q, %v; want %q", word, got, ok, want)
-		}
-	}
-}
