@@ -68,4 +68,3 @@ func Distance(a, b string) int {
 	}
 	return d[len(x)][len(y)]
 }
-
