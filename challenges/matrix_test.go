@@ -23,7 +23,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 	"github.com/clstr-dev/clstr/registry"
 )
 

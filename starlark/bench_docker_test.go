@@ -21,7 +21,7 @@ import (
 )
 
 // containerScript is the Starlark form of containerSuite, for the test
-// node of internal/testnode.
+// node of internal/testkit/testnode.
 const containerScript = `suite(cluster = 3)
 
 def writes():
@@ -73,7 +73,7 @@ func containerSuite() *attest.Suite {
 }
 
 // BenchmarkSuiteContainers is BenchmarkSuite against real containers: a
-// 3-node cluster of the test node (internal/testnode, FROM scratch). The
+// 3-node cluster of the test node (internal/testkit/testnode, FROM scratch). The
 // time of the tests alone is compared; each run starts its own cluster.
 func BenchmarkSuiteContainers(b *testing.B) {
 	rt, _, path := containerBench(b)
@@ -89,7 +89,7 @@ func BenchmarkSuiteContainers(b *testing.B) {
 func containerBench(b *testing.B) (rt *docker.Runtime, bin, path string) {
 	ctx := context.Background()
 	bin = filepath.Join(b.TempDir(), "testnode")
-	build := exec.Command("go", "build", "-o", bin, "../internal/testnode")
+	build := exec.Command("go", "build", "-o", bin, "../internal/testkit/testnode")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build the test node: %v\n%s", err, out)

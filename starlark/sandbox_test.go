@@ -21,7 +21,7 @@ import (
 
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"

@@ -6,7 +6,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // Diagnosis is what Diagnose finds out about this host.

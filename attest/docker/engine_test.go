@@ -1,7 +1,7 @@
 package docker_test
 
 // End-to-end tests of the attest engine on real containers of the test node
-// (internal/testnode): every method, every selector's pass and fail
+// (internal/testkit/testnode): every method, every selector's pass and fail
 // semantics, timing, node management, partitions, and cleanup on every path.
 
 import (
@@ -28,7 +28,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 var (
@@ -37,7 +37,7 @@ var (
 	nodeBinErr  error
 )
 
-// testnode builds internal/testnode statically, once per test binary.
+// testnode builds internal/testkit/testnode statically, once per test binary.
 func testnode(t testing.TB) string {
 	t.Helper()
 	nodeBinOnce.Do(func() {
@@ -47,7 +47,7 @@ func testnode(t testing.TB) string {
 			return
 		}
 		nodeBin = filepath.Join(dir, "testnode")
-		cmd := exec.Command("go", "build", "-o", nodeBin, "../../internal/testnode")
+		cmd := exec.Command("go", "build", "-o", nodeBin, "../../internal/testkit/testnode")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			nodeBinErr = fmt.Errorf("build testnode: %v\n%s", err, out)

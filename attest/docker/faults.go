@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // Partition implements cluster.Cluster.

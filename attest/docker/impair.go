@@ -2,7 +2,7 @@ package docker
 
 import (
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // noteShaper writes what a node's impairments did to its traffic into

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/stattest"
+	"github.com/clstr-dev/clstr/internal/testkit/stattest"
 )
 
 // udpStats is what the test node's /probe/udp reports.

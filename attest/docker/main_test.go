@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
-// testnodeBin is the in-repo test node (internal/testnode), built static
+// testnodeBin is the in-repo test node (internal/testkit/testnode), built static
 // once for all tests.
 var testnodeBin string
 
@@ -26,7 +26,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	testnodeBin = filepath.Join(dir, "testnode")
-	cmd := exec.Command("go", "build", "-o", testnodeBin, "../../internal/testnode")
+	cmd := exec.Command("go", "build", "-o", testnodeBin, "../../internal/testkit/testnode")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build testnode: %v\n%s", err, out)

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/impair"
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // On Linux, any program that imports this package is also clstr-netd: the

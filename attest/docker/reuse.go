@@ -11,7 +11,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // With Options.ReuseSandboxes, a closed cluster hands its network and its

@@ -4,7 +4,7 @@
 //
 // Every node is two containers: a sandbox of clstr's own that owns the
 // node's network namespace, address and published port and runs clstr-netd
-// (see internal/netd), and the user's container, which joins that
+// (see attest/docker/internal/netd), and the user's container, which joins that
 // namespace. Faults are programmed by clstr-netd from outside the user's
 // container, so the user's image needs nothing for them — a FROM scratch
 // image with one static binary supports every fault — and the user's
@@ -19,11 +19,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clstr-dev/clstr/internal/artifact"
 	"io"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/artifact"
 
 	"github.com/docker/docker/client"
 

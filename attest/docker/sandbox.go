@@ -6,7 +6,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // SandboxLimits confine the containers of a sandboxed run

@@ -18,11 +18,11 @@ import (
 
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/internal/confine"
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // The end-to-end tests run the clstr binary, built static as a user builds
-// it, against internal/testnode in real containers.
+// it, against internal/testkit/testnode in real containers.
 
 var (
 	buildOnce sync.Once
@@ -41,7 +41,7 @@ func binaries(t testing.TB) (clstr, testnode string) {
 		}
 		for _, b := range []struct{ out, pkg string }{
 			{"clstr", "."},
-			{"testnode", "../../internal/testnode"},
+			{"testnode", "../../internal/testkit/testnode"},
 		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, b.out), b.pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/browsertest"
+	"github.com/clstr-dev/clstr/internal/testkit/browsertest"
 )
 
 // diskScript fails check_linearizable again and again inside eventually,

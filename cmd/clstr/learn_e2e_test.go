@@ -342,7 +342,7 @@ var goChallenge = sync.OnceValue(func() *registry.Challenge {
 })
 
 // TestLearnGoChallenge runs list, init, test and next in process on a
-// challenge registered from Go, against internal/testnode.
+// challenge registered from Go, against internal/testkit/testnode.
 func TestLearnGoChallenge(t *testing.T) {
 	dockerOrSkip(t)
 	goChallenge()

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // silentDocker returns a DOCKER_HOST whose socket accepts connections and

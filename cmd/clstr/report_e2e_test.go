@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clstr-dev/clstr/internal/browsertest"
 	"github.com/clstr-dev/clstr/internal/report"
+	"github.com/clstr-dev/clstr/internal/testkit/browsertest"
 )
 
 // readJSONReport reads the report.json in dir.

@@ -15,7 +15,7 @@ import (
 
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // TestPlantedBugs runs, for each planted bug, a check of the contract that

@@ -10,7 +10,7 @@ import (
 
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // leaderAmong waits until exactly one of the nodes says it leads and

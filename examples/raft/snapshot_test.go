@@ -10,7 +10,7 @@ import (
 
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // logFileSize is the size of node i's raft-log file.

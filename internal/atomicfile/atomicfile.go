@@ -83,7 +83,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // WriteFileUnsynced is WriteFile without the flushes: a crash of the
 // process finds the old or the new content, but a crash of the machine
 // may find neither. It is for files whose host outlives what they record,
-// as the journal of a simulated power loss does (internal/durafs), where
+// as the journal of a simulated power loss does (attest/docker/internal/durafs), where
 // a flush on every change would cost the node it serves for nothing.
 func WriteFileUnsynced(path string, data []byte, perm fs.FileMode) error {
 	f, err := Create(path, perm)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/clstr-dev/clstr/internal/browsertest"
+	"github.com/clstr-dev/clstr/internal/testkit/browsertest"
 )
 
 // writeSample writes the report of the sample run with ops operations and

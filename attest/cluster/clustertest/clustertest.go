@@ -5,7 +5,7 @@
 //
 // Run creates one cluster of three nodes and runs every case on it,
 // bringing it back to health between cases. The nodes' program must answer
-// the requests of clstr's own test node (internal/testnode):
+// the requests of clstr's own test node (internal/testkit/testnode):
 //
 //	GET /health                    200
 //	GET /probe/dial?net=tcp&addr=ADDR&timeout=D

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/history"
-	"github.com/clstr-dev/clstr/internal/browsertest"
 	"github.com/clstr-dev/clstr/internal/report/linpage"
+	"github.com/clstr-dev/clstr/internal/testkit/browsertest"
 )
 
 // listener counts the requests that reach a loopback HTTP server.

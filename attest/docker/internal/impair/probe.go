@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/clstr-dev/clstr/internal/nfqueue"
+	"github.com/clstr-dev/clstr/attest/docker/internal/nfqueue"
 )
 
 // Feature says whether one mechanism works here, and why not.

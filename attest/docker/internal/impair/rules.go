@@ -15,7 +15,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/clstr-dev/clstr/internal/nfqueue"
+	"github.com/clstr-dev/clstr/attest/docker/internal/nfqueue"
 )
 
 // TableName is the nftables table (family inet) that holds the

@@ -16,8 +16,8 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/clstr-dev/clstr/internal/impair/netnstest"
-	"github.com/clstr-dev/clstr/internal/nfqueue"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair/netnstest"
+	"github.com/clstr-dev/clstr/attest/docker/internal/nfqueue"
 )
 
 const testQueue = 4242

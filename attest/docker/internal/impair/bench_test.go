@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/impair/netnstest"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair/netnstest"
 )
 
 // Benchmarks of the NFQUEUE shaper, between two test namespaces. Compare

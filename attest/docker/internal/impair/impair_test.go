@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/impair/netnstest"
-	"github.com/clstr-dev/clstr/internal/nfqueue"
-	"github.com/clstr-dev/clstr/internal/stattest"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair/netnstest"
+	"github.com/clstr-dev/clstr/attest/docker/internal/nfqueue"
+	"github.com/clstr-dev/clstr/internal/testkit/stattest"
 )
 
 // shaperPath is the path the tests expect for delay, jitter, duplicate

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/impair"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair"
 )
 
 func main() {

@@ -27,7 +27,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // ArtifactsEnv names the directory where tests keep screenshots; by

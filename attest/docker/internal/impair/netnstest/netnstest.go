@@ -25,8 +25,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 
 	"golang.org/x/sys/unix"
 )

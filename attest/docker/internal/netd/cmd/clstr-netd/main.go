@@ -7,7 +7,7 @@ package main
 import (
 	"os"
 
-	"github.com/clstr-dev/clstr/internal/netd"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 func main() {

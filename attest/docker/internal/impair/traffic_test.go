@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
-	"github.com/clstr-dev/clstr/internal/impair/netnstest"
-	"github.com/clstr-dev/clstr/internal/stattest"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair/netnstest"
+	"github.com/clstr-dev/clstr/internal/testkit/stattest"
 )
 
 // The integration tests shape the traffic of namespace A and measure it

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clstr-dev/clstr/internal/impair/netnstest"
+	"github.com/clstr-dev/clstr/attest/docker/internal/impair/netnstest"
 )
 
 // The lockdown test plays a cluster on the test pair's addresses: A is a

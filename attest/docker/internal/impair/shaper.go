@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/clstr-dev/clstr/internal/nfqueue"
+	"github.com/clstr-dev/clstr/attest/docker/internal/nfqueue"
 )
 
 // Stats counts what the nftables path did to the traffic: the shaper and
