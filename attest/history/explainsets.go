@@ -54,7 +54,11 @@ func (r SetResult) Explain(c SetContract) string {
 	}
 	added := func(e ElementReport) string {
 		if e.Add.Outcome == OK {
-			return fmt.Sprintf("%s %d, acknowledged by %s at %s", el, e.Element, e.Add.Node, stamp(e.Add.Complete))
+			s := fmt.Sprintf("%s %d, acknowledged by %s at %s", el, e.Element, e.Add.Node, stamp(e.Add.Complete))
+			if e.Earlier {
+				s += fmt.Sprintf(" (in test %q, before this history)", e.Add.Test)
+			}
+			return s
 		}
 		return fmt.Sprintf("%s %d, whose add on %s (%s) had no answer but which a read showed", el, e.Element, e.Add.Node, stamp(e.Add.Invoke))
 	}

@@ -106,6 +106,8 @@ type ElementReport struct {
 	Element int64
 	// Add is the operation that added it; nil for an unexpected one.
 	Add *Op
+	// Earlier is true when Add is not the history's but the run's before.
+	Earlier bool
 	// Missing names the judged nodes whose last read lacks it, with that
 	// read; Showing the judged nodes whose last read shows it.
 	Missing []NodeRead
@@ -143,13 +145,22 @@ func (r SetResult) Checked() bool { return r.Acked > 0 && r.Reads > 0 }
 // setElement is what the check knows of one element.
 type setElement struct {
 	value int64
-	add   *Op  // the add of the history; nil if only earlier or none
-	known bool // an earlier add of the run made it
+	// add is the add that made it: the first acknowledged one of the
+	// history, else of the run before it, else the first of unknown
+	// outcome; nil if none did.
+	add *Op
+	// earlier is true when add is not the history's.
+	earlier bool
+}
+
+// better reports whether add b explains an element better than a.
+func better(a, b *Op) bool {
+	return a == nil || a.Outcome != OK && b.Outcome == OK
 }
 
 // CheckSet checks h as a grow-only set under contract c. earlier are
-// operations of the run before h: the elements they add may show in h's
-// reads without being unexpected, and are not judged. within, if
+// operations of the run before h: the elements they add are judged by
+// h's reads as h's own are, but without a latency. within, if
 // positive, bounds how long an acknowledged element may take to show on
 // every judged node.
 func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetResult {
@@ -171,7 +182,9 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 	}
 	for i := range earlier {
 		if v, ok := c.Add(earlier[i]); ok && earlier[i].Outcome != Fail {
-			elems[intern(v)].known = true
+			if e := &elems[intern(v)]; better(e.add, &earlier[i]) {
+				e.add, e.earlier = &earlier[i], true
+			}
 		}
 	}
 	type read struct {
@@ -184,10 +197,8 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 		if v, ok := c.Add(*op); ok {
 			res.Adds[op.Outcome]++
 			e := &elems[intern(v)]
-			// Of several adds of one element, the first acknowledged
-			// one, or else the first that may have taken effect.
-			if op.Outcome != Fail && (e.add == nil || e.add.Outcome != OK && op.Outcome == OK) {
-				e.add = op
+			if op.Outcome != Fail && (better(e.add, op) || e.earlier && op.Outcome == OK) {
+				e.add, e.earlier = op, false
 			}
 			continue
 		}
@@ -256,7 +267,7 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 			if _, dup := unstable[i]; dup {
 				continue
 			}
-			rep := ElementReport{Element: elems[i].value, Add: elems[i].add, Shown: firstOp[i]}
+			rep := ElementReport{Element: elems[i].value, Add: elems[i].add, Earlier: elems[i].earlier, Shown: firstOp[i]}
 			for _, r := range reads {
 				if r.op.Invoke > at[i] && !slices.Contains(r.elems, elems[i].value) {
 					rep.Gone = r.op
@@ -277,8 +288,6 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 	for i := range elems {
 		e := &elems[i]
 		switch {
-		case e.add == nil && e.known:
-			continue
 		case e.add == nil:
 			res.Unexpected = append(res.Unexpected, unexpected(e.value, h.Ops, c, res.Nodes, seen, first, i))
 			continue
@@ -303,7 +312,7 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 			continue
 		}
 		// The nodes read after the element was acknowledged judge it.
-		rep := ElementReport{Element: e.value, Add: e.add}
+		rep := ElementReport{Element: e.value, Add: e.add, Earlier: e.earlier}
 		visible := time.Duration(0)
 		for ni, n := range res.Nodes {
 			last := lastRead(n)
@@ -324,6 +333,8 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 			res.Lost = append(res.Lost, rep)
 		case len(rep.Missing) > 0:
 			res.Stale = append(res.Stale, rep)
+		case acked && e.earlier:
+			res.Stable++
 		case acked:
 			res.Stable++
 			lat := max(0, visible-e.add.Complete)

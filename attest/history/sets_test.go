@@ -75,6 +75,11 @@ func TestCheckSet(t *testing.T) {
 			bcast("n1", 1, 200, 2, 3),
 			readSet("n1", 10, 11, 1, 7),
 		}},
+		{name: "an earlier message must still show", earlier: []Op{{Test: "first", Node: "n1", Method: "POST", Path: "/broadcast", Body: `{"message": 7}`, Status: 200, Complete: ms10(1), Outcome: OK}}, ops: []Op{
+			bcast("n1", 1, 200, 2, 3),
+			readSet("n1", 10, 11, 1, 7), readSet("n2", 10, 11, 1),
+		}, count: func(r SetResult) int { return len(r.Stale) },
+			explain: []string{`message 7, acknowledged by n1 at 0.010s (in test "first", before this history): shown by n1, missing from the last read of n2`}},
 		{name: "a broadcast without an answer may or may not land", valid: true, ops: []Op{
 			bcast("n1", 1, 200, 0, 1), bcast("n1", 2, 0, 0, 50), bcast("n1", 3, 503, 0, 1),
 			readSet("n1", 10, 11, 1, 3), readSet("n2", 10, 11, 1, 3),
