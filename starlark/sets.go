@@ -47,24 +47,31 @@ func builtinCheckCounter(thread *starlark.Thread, b *starlark.Builtin, args star
 	return starlark.None, nil
 }
 
-// histories is the history of v, or of every history in the list v in
-// one, sorted: the clients' work and the final reads made after it.
+// histories is the history of v, or of every history in the list v (and
+// in the lists in it) in one, sorted: the clients' work and the final
+// reads made after it.
 func histories(fn string, v starlark.Value) (history.History, error) {
-	if hv, ok := v.(*historyValue); ok {
-		return hv.h, nil
-	}
-	seq, ok := v.(starlark.Indexable)
-	if !ok {
+	var items []starlark.Value
+	switch v := v.(type) {
+	case *historyValue:
+		return v.h, nil
+	case *starlark.List:
+		for i := range v.Len() {
+			items = append(items, v.Index(i))
+		}
+	case starlark.Tuple:
+		items = v
+	default:
 		return history.History{}, fmt.Errorf("%s: h is a %s: want a history, or a list of histories (such as [work, final_reads])", fn, v.Type())
 	}
 	var h history.History
-	for i := range seq.Len() {
-		hv, ok := seq.Index(i).(*historyValue)
-		if !ok {
-			return history.History{}, fmt.Errorf("%s: h[%d] is a %s: want a history, as clients() returns", fn, i, seq.Index(i).Type())
+	for _, item := range items {
+		part, err := histories(fn, item)
+		if err != nil {
+			return history.History{}, err
 		}
-		h.Ops = append(h.Ops, hv.h.Ops...)
-		h.Events = append(h.Events, hv.h.Events...)
+		h.Ops = append(h.Ops, part.Ops...)
+		h.Events = append(h.Events, part.Events...)
 	}
 	h.Sort()
 	return h, nil
