@@ -62,6 +62,8 @@ type CounterResult struct {
 	Sum, Low, High int64
 	// Unknown are the adds of unknown outcome.
 	Unknown []*Op
+	// Decrements counts the adds with a negative delta.
+	Decrements int
 	// Final is the last read of each node invoked after every add had
 	// completed: the reads that must agree on a value in [Low, High].
 	Final []CounterRead
@@ -128,6 +130,9 @@ func CheckCounter(earlier []Op, h History, c CounterContract) CounterResult {
 			}
 			op := &ops[i]
 			res.Adds[op.Outcome]++
+			if d < 0 {
+				res.Decrements++
+			}
 			switch op.Outcome {
 			case OK:
 				res.Sum += d

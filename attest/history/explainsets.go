@@ -146,16 +146,29 @@ func (r CounterResult) Explain() string {
 			break
 		}
 		fmt.Fprintf(&b, "\n  %s reads %d at %s, after every add completed; want %s", w.Op.Node, w.Value, stamp(w.Op.Complete), want)
-		if w.Value > r.High {
+		switch {
+		case w.Value > r.High && r.Decrements == 0:
 			b.WriteString(": more than every add together, as if some were counted twice")
-		} else if r.Sum > 0 && w.Value < r.Low {
+		case w.Value < r.Low && r.Decrements == 0:
 			b.WriteString(": some acknowledged adds are missing from it")
+		case w.Value > r.High:
+			b.WriteString(": too high, as if some decrements were missing or some increments counted twice")
+		case w.Value < r.Low:
+			b.WriteString(": too low, as if some increments were missing or some decrements counted twice")
 		}
 	}
 	if len(r.Wrong) == 0 && r.Disagree {
 		fmt.Fprintf(&b, "\n  the nodes disagree after every add completed: %s; each must read the same total", finalValues(r.Final))
 	}
+	wrong := map[*Op]bool{}
+	for _, w := range r.Wrong {
+		wrong[w.Op] = true
+	}
 	for i, ir := range r.Impossible {
+		if wrong[ir.Op] {
+			// The line above says it already.
+			continue
+		}
 		if i == shown {
 			fmt.Fprintf(&b, "\n  … and %d more impossible reads", len(r.Impossible)-shown)
 			break
