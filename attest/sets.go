@@ -15,8 +15,8 @@ import (
 // was acknowledged, and once a read of a node showed it, in every later
 // read of that node; no read may show an element that no add made. within,
 // if positive, bounds how long an acknowledged element may take to show
-// on every node. The elements that the run added before h may show in its
-// reads. A failure names each element that went wrong, when it was
+// on every node. The elements that the run added before h are judged by
+// h's reads too, without a latency. A failure names each element that went wrong, when it was
 // acknowledged and which node does not show it; a history without an
 // acknowledged add or a readable read stops the test as the suite's
 // error. hint, if given, is the failure's.
