@@ -83,7 +83,16 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 // were invoked before h's last one completed, for a model that starts a
 // history from the run's past; nil for one that does not.
 func (r *run) outside(h history.History, m history.Model) []history.Op {
-	if m.Past == nil || len(h.Ops) == 0 {
+	if m.Past == nil {
+		return nil
+	}
+	return r.before(h)
+}
+
+// before returns the operations the run recorded that are not h's and
+// were invoked before h's last one completed.
+func (r *run) before(h history.History) []history.Op {
+	if len(h.Ops) == 0 {
 		return nil
 	}
 	// h's operations are values the recorder holds too; a count of each

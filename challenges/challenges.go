@@ -25,6 +25,7 @@
 package challenges
 
 import (
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/clstr-dev/clstr/attest"
@@ -59,14 +61,25 @@ func init() {
 	}
 }
 
+// journey is the order in which clstr lists its challenges, easiest
+// first: a newcomer starts with the first. Others follow by directory.
+var journey = []string{"kv-store", "raft", "gossip"}
+
 // Builtin reads the built-in challenges from FS, one for each directory
-// with a challenge.json, ordered by directory. Their stages load their
+// with a challenge.json, in the journey's order. Their stages load their
 // scripts from FS when they run.
 func Builtin() ([]*registry.Challenge, error) {
 	manifests, err := fs.Glob(FS, "*/"+ManifestName)
 	if err != nil {
 		return nil, err
 	}
+	rank := func(m string) int {
+		if i := slices.Index(journey, path.Dir(m)); i >= 0 {
+			return i
+		}
+		return len(journey)
+	}
+	slices.SortStableFunc(manifests, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
 	var out []*registry.Challenge
 	for _, m := range manifests {
 		c, err := Load(FS, path.Dir(m))

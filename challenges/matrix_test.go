@@ -40,24 +40,29 @@ import (
 //
 //	CLSTR_FULL_MATRIX=1 go test ./challenges/ -run 'Matrix/leader-election/' -v
 //	go test ./challenges/ -run 'Matrix/crash-recovery/lost-on-sigkill' -v
+//
+// The gossip challenge's cases are named gossip/<stage>/<bug>:
+//
+//	CLSTR_FULL_MATRIX=1 go test ./challenges/ -run 'Matrix/gossip/' -timeout 20m -v
 
 // fullMatrixEnv, when set to anything, runs the whole matrix.
 const fullMatrixEnv = "CLSTR_FULL_MATRIX"
 
 // Example targets, and the variable that plants their bugs.
 const (
-	kv   = "kv"
-	raft = "raft"
+	kv     = "kv"
+	raft   = "raft"
+	gossip = "gossip"
 )
 
-var bugEnv = map[string]string{kv: "KV_BUG", raft: "RAFT_BUG"}
+var bugEnv = map[string]string{kv: "KV_BUG", raft: "RAFT_BUG", gossip: "GOSSIP_BUG"}
 
 // Expected outcomes: pass, or the name of the test that fails.
 const pass = ""
 
 type matrixCase struct {
-	stage  string // stage key in kv-store
-	target string // kv or raft, from examples/
+	stage  string // stage key in kv-store (in gossip for gossipMatrix)
+	target string // kv, raft or gossip, from examples/
 	bug    string // planted bug; "" for the correct program
 	fails  string // the test that must fail, or tests joined by " | " of which one must; pass for none
 	ci     bool   // run on every `go test`, not only in the full matrix
@@ -139,18 +144,56 @@ var matrix = []matrixCase{
 	{"joint-consensus", raft, "new-majority-only", "A Change Needs a Majority of the Old Configuration Too", false},
 }
 
+// gossipMatrix is the matrix of the gossip challenge, whose cases are
+// named gossip/<stage>/<bug>. Its clusters take a minute or more a stage,
+// so one case runs in CI.
+var gossipMatrix = []matrixCase{
+	{"single-node-broadcast", gossip, "", pass, false},
+	{"single-node-broadcast", gossip, "no-retry", pass, false},
+	{"single-node-broadcast", gossip, "flood", pass, false},
+
+	{"multi-node-broadcast", gossip, "", pass, true},
+	{"multi-node-broadcast", gossip, "flood", pass, false},
+
+	{"fault-tolerant-broadcast", gossip, "", pass, false},
+	{"fault-tolerant-broadcast", gossip, "no-retry", "Messages Sent During a Partition Reach Every Node After It Heals", false},
+	{"fault-tolerant-broadcast", gossip, "flood", pass, false},
+
+	{"grow-only-counter", gossip, "", pass, false},
+	{"grow-only-counter", gossip, "double-count", "Acknowledged Adds Survive a Crash", false},
+	{"grow-only-counter", gossip, "forget-decrements", pass, false},
+	// no-retry is not in the counter stages: a state sent on a connection
+	// that a partition cut is delivered by TCP's own retransmission once
+	// it heals, and one state that arrives carries every earlier one.
+
+	{"pn-counter", gossip, "", pass, false},
+	{"pn-counter", gossip, "forget-decrements", "Every Node Reads the Sum of Increments and Decrements", false},
+}
+
 // TestMatrixNames checks, without Docker, that the matrix names real
 // stages and tests, so that renaming a test cannot make a case vacuous.
 func TestMatrixNames(t *testing.T) {
-	c, _ := registry.Lookup("kv-store")
+	checkMatrixNames(t, "kv-store", matrix, true)
+	checkMatrixNames(t, "gossip", gossipMatrix, false)
+}
+
+// checkMatrixNames checks that the cases of a challenge's matrix name its
+// stages and tests, and that every stage has a case of its correct
+// example (in CI too, if inCI).
+func checkMatrixNames(t *testing.T, key string, cases []matrixCase, inCI bool) {
+	t.Helper()
+	c, ok := registry.Lookup(key)
+	if !ok {
+		t.Fatalf("no challenge %s", key)
+	}
 	covered := map[string]bool{}
-	for _, mc := range matrix {
+	for _, mc := range cases {
 		stage, ok := c.Stage(mc.stage)
 		if !ok {
-			t.Errorf("%s: no stage %q", mc.name(), mc.stage)
+			t.Errorf("%s: %s has no stage %q", mc.name(), key, mc.stage)
 			continue
 		}
-		if mc.bug == "" && mc.ci {
+		if mc.bug == "" && (mc.ci || !inCI) {
 			covered[mc.stage] = true
 		}
 		if mc.fails == pass {
@@ -168,7 +211,7 @@ func TestMatrixNames(t *testing.T) {
 	}
 	for _, s := range c.Stages {
 		if !covered[s.Key] {
-			t.Errorf("stage %s: its correct example does not run in CI", s.Key)
+			t.Errorf("%s stage %s: the matrix does not run its correct example", key, s.Key)
 		}
 	}
 }
@@ -179,6 +222,16 @@ func TestMatrix(t *testing.T) {
 	}
 	dockerOrSkip(t)
 	full := os.Getenv(fullMatrixEnv) != ""
+	g, _ := registry.Lookup("gossip")
+	for _, mc := range gossipMatrix {
+		t.Run("gossip/"+mc.name(), func(t *testing.T) {
+			if !mc.ci && !full {
+				t.Skipf("in the full matrix only: set %s=1", fullMatrixEnv)
+			}
+			stage, _ := g.Stage(mc.stage)
+			runCase(t, stage, mc)
+		})
+	}
 	c, _ := registry.Lookup("kv-store")
 	for _, mc := range matrix {
 		t.Run(mc.name(), func(t *testing.T) {
@@ -332,7 +385,7 @@ func exampleBinary(t *testing.T, name string) string {
 		if examples.err != nil {
 			return
 		}
-		for _, ex := range []string{kv, raft} {
+		for _, ex := range []string{kv, raft, gossip} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(examples.dir, ex), "github.com/clstr-dev/clstr/examples/"+ex)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {

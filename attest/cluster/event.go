@@ -63,6 +63,10 @@ const (
 	EventLinearizable
 	EventUndecided
 	EventNotLinearizable
+	// EventSetOK and EventCounterOK: a set or a counter check passed
+	// (Detail summarises what it saw).
+	EventSetOK
+	EventCounterOK
 	// EventNetwork: the run's network had to differ from the default
 	// (Detail says how).
 	EventNetwork
@@ -105,6 +109,8 @@ var kindInfo = [eventKinds]struct{ name, label string }{
 	EventConcurrently:    {"concurrently", "CONCURRENTLY"},
 	EventLinearizable:    {"linearizable", "LINEARIZABLE"},
 	EventUndecided:       {"undecided", "LINEARIZABILITY UNDECIDED"},
+	EventSetOK:           {"set_ok", "SET OK"},
+	EventCounterOK:       {"counter_ok", "COUNTER OK"},
 	EventNotLinearizable: {"not_linearizable", "NOT LINEARIZABLE"},
 	EventNetwork:         {"network", "NETWORK"},
 	EventReuse:           {"reuse", "REUSING the network and sandboxes of the previous run"},

@@ -163,6 +163,9 @@ func scaffold(c *registry.Challenge, lang, source string) ([]file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates for %s: %w", lang, err)
 	}
+	if source == "" {
+		return withStarters(files, c.Key, lang)
+	}
 	return files, nil
 }
 

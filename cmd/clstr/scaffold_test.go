@@ -175,3 +175,33 @@ func TestWriteNewIntoAFile(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestGossipStarters checks that the gossip challenge's starters stub its
+// routes and read PEERS, in every language, and that kv-store keeps the
+// generic ones.
+func TestGossipStarters(t *testing.T) {
+	main := map[string]string{"go": "main.go", "rust": "src/main.rs", "python": "main.py", "java": "Main.java", "node": "index.js"}
+	for _, key := range []string{"gossip", "kv-store"} {
+		c, _ := registry.Default.Lookup(key)
+		for _, lang := range languages {
+			files, err := scaffold(c, lang, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, f := range files {
+				if f.name != main[lang] {
+					continue
+				}
+				n++
+				gossip := strings.Contains(string(f.data), "PEERS") && strings.Contains(string(f.data), "/broadcast")
+				if gossip != (key == "gossip") {
+					t.Errorf("%s/%s: %s stubs the gossip routes: %v", key, lang, f.name, gossip)
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s/%s: %d files named %s", key, lang, n, main[lang])
+			}
+		}
+	}
+}

@@ -58,6 +58,8 @@ type Target struct {
 	// termAsString makes /cluster/info send the term as a string; see
 	// SetTermAsString.
 	termAsString bool
+	// gossip holds each node's messages and counter (gossip.go).
+	gossip gossipState
 }
 
 // New returns a fresh target with empty stores.
@@ -108,6 +110,7 @@ func (t *Target) handler(n *attesttest.Node) http.Handler {
 		t.mu.Unlock()
 	})
 	mux.HandleFunc("GET /cluster/info", func(w http.ResponseWriter, r *http.Request) { t.serveInfo(n, w) })
+	t.routeGossip(mux, n)
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		headers := map[string]string{}
