@@ -31,6 +31,7 @@ var sandboxAudit = map[string]string{
 	// time; a check computes on the history, bounded by its timeout and,
 	// for a model written in Starlark, by the step limit.
 	"clients": "bounded by the concurrency limits and the test time", "check_linearizable": "computes, bounded by its timeout and the steps",
+	"check_set": "computes in time linear in the history, which the request limits bound", "check_counter": "computes in time linear in the history, which the request limits bound",
 	"model": "a value", "rand": "draws from the run's seed",
 	// Faults on the script's own nodes only.
 	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes", "data_size": "own nodes",
