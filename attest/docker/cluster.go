@@ -48,6 +48,7 @@ type dockerCluster struct {
 	firstNodeStart  atomic.Int64 // …and of the first start of a node's own container
 	image           string       // the target image the nodes run
 	netd            string       // the sandbox image, which also measures DATA_DIR
+	durableRun      bool         // nodes serve DATA_DIR through the supervisor (durable.go)
 
 	// followers owns the log-following goroutines; logCtx stops them.
 	followers sync.WaitGroup
@@ -119,6 +120,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		byName:          map[string]*node{},
 		members:         spec.Nodes,
 		faults:          cluster.NewFaultState(cluster.NodeNames(spec.Nodes + spec.Spare)),
+		durableRun:      spec.Durable,
 	}
 	if c.shutdownTimeout <= 0 {
 		c.shutdownTimeout = 5 * time.Second
@@ -133,7 +135,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	}()
 
 	var kept *keptSandboxes
-	if r.opts.ReuseSandboxes {
+	if r.opts.ReuseSandboxes && !spec.Durable {
 		kept = r.pool.take(ctx, r.cli, spec.Nodes, spec.Spare)
 	}
 	if kept != nil {
@@ -340,20 +342,27 @@ func (c *dockerCluster) createContainer(ctx context.Context, n *node, image, nam
 	}
 	slices.Sort(env[fixed:])
 	init := true
-	ct, err := c.rt.cli.ContainerCreate(ctx,
-		&container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)},
-		c.rt.confine(roleNode, &container.HostConfig{
-			NetworkMode: container.NetworkMode("container:" + n.sandboxID),
-			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: dataDir}},
-			// An init process forwards SIGTERM to the program and reaps
-			// zombies, so a node stops as it would on a host.
-			Init: &init,
-		}),
-		nil, nil, name)
+	cfg := &container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)}
+	hc := c.rt.confine(roleNode, &container.HostConfig{
+		NetworkMode: container.NetworkMode("container:" + n.sandboxID),
+		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: dataDir}},
+		// An init process forwards SIGTERM to the program and reaps
+		// zombies, so a node stops as it would on a host.
+		Init: &init,
+	})
+	if c.durableRun {
+		if err := c.makeDurable(ctx, image, cfg, hc); err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+	}
+	ct, err := c.rt.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
 	if err != nil {
 		return fmt.Errorf("%s: create container from %s: %w", n.name, image, err)
 	}
 	n.containerID = ct.ID
+	if c.durableRun {
+		return c.installSupervisor(ctx, ct.ID)
+	}
 	return nil
 }
 

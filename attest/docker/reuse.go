@@ -229,7 +229,7 @@ func (c *dockerCluster) makeAhead(ctx context.Context, kn *keptNode) error {
 // keepIfReused keeps c's sandboxes when the runtime reuses them, and
 // starts making the next run's containers.
 func (c *dockerCluster) keepIfReused(ctx context.Context) *keptSandboxes {
-	if !c.rt.opts.ReuseSandboxes {
+	if !c.rt.opts.ReuseSandboxes || c.durableRun {
 		return nil
 	}
 	k := c.keep(ctx)
