@@ -1,6 +1,8 @@
 package attest
 
 import (
+	"fmt"
+
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
 )
@@ -26,9 +28,12 @@ func (o *Ops) PowerLoss(name string) error {
 		return o.fail(what, err)
 	}
 	r := o.d.r
-	pl, ok := r.cl.(cluster.PowerLosser)
-	if !ok || !r.cfg.Durable {
+	if !r.cfg.Durable {
 		return o.fail(what, env(cluster.ErrNotDurable))
+	}
+	pl, ok := r.cl.(cluster.PowerLosser)
+	if !ok {
+		return o.fail(what, env(fmt.Errorf("this runtime (%T) cannot make a node lose power: run the suite on Docker", r.cl)))
 	}
 	r.transport.CloseIdleConnections()
 	err := pl.PowerLoss(r.ctx, name)

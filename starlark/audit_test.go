@@ -33,7 +33,7 @@ var sandboxAudit = map[string]string{
 	"clients": "bounded by the concurrency limits and the test time", "check_linearizable": "computes, bounded by its timeout and the steps",
 	"model": "a value", "rand": "draws from the run's seed",
 	// Faults on the script's own nodes only.
-	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes", "data_size": "own nodes",
+	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes", "data_size": "own nodes", "power_loss": "own nodes",
 	"partition": "own nodes", "heal": "own nodes", "impair": "own nodes", "repair": "own nodes",
 	"pause": "own nodes", "resume": "own nodes", "cut": "own nodes",
 	"delay": "a value", "loss": "a value", "duplicate": "a value", "reorder": "a value",
