@@ -162,6 +162,9 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		c.events.Add("", "NETWORK: %s taken, using %s", DefaultSubnet, c.subnet)
 	}
 	c.netd = netdImage
+	if err := c.checkDurableRun(ctx); err != nil {
+		return nil, err
+	}
 	for i, name := range c.faults.Nodes() {
 		l, err := openNodeLog(r.opts.LogDir, name, r.opts.Disk)
 		if err != nil {

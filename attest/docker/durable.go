@@ -34,8 +34,10 @@ import (
 // durableHost remembers whether the Docker host can serve a durable
 // DATA_DIR, once asked.
 type durableHost struct {
-	mu      sync.Mutex // guards checked and apparmor
+	mu      sync.Mutex // guards checked, err and apparmor
 	checked bool
+	// err is why it cannot, once checked.
+	err error
 	// apparmor is set when the daemon confines containers with AppArmor,
 	// whose default profile refuses every mount.
 	apparmor bool
@@ -87,8 +89,26 @@ func (c *dockerCluster) checkDurable(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.checked {
+		return h.err
+	}
+	h.err = c.probeDurable(ctx)
+	h.checked = ctx.Err() == nil
+	return h.err
+}
+
+// checkDurableRun checks the host before the nodes of a durable run are
+// made, so that a host that cannot serve them gets one message, not one
+// per node.
+func (c *dockerCluster) checkDurableRun(ctx context.Context) error {
+	if !c.durableRun {
 		return nil
 	}
+	return c.checkDurable(ctx)
+}
+
+// probeDurable runs the check; c.rt.durable.mu is held.
+func (c *dockerCluster) probeDurable(ctx context.Context) error {
+	h := &c.rt.durable
 	info, err := c.rt.cli.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("docker info: %w", err)
@@ -97,13 +117,15 @@ func (c *dockerCluster) checkDurable(ctx context.Context) error {
 	hc := &container.HostConfig{NetworkMode: "none", CapDrop: []string{"ALL"}}
 	h.grant(hc)
 	status, out, err := c.runSupervisor(ctx, "durafs-check", "", []string{"check"}, hc)
-	if err != nil {
+	if err != nil && strings.Contains(err.Error(), "/dev/fuse") {
 		return &cluster.ErrNoDurability{Reason: noFuseHint(err).Error()}
+	}
+	if err != nil {
+		return fmt.Errorf("check that this host can serve a durable DATA_DIR: %w", err)
 	}
 	if status != 0 {
 		return &cluster.ErrNoDurability{Reason: out}
 	}
-	h.checked = true
 	return nil
 }
 
@@ -124,10 +146,7 @@ func (h *durableHost) grant(hc *container.HostConfig) {
 
 // noFuseHint explains a container that could not be given /dev/fuse.
 func noFuseHint(err error) error {
-	if strings.Contains(err.Error(), "/dev/fuse") {
-		return fmt.Errorf("the Docker host has no /dev/fuse (load the fuse module: `sudo modprobe fuse`): %w", err)
-	}
-	return err
+	return fmt.Errorf("the Docker host has no /dev/fuse (load the fuse module: `sudo modprobe fuse`): %w", err)
 }
 
 // makeDurable turns the configuration of n's container into a durable
@@ -313,4 +332,17 @@ func (c *dockerCluster) replay(ctx context.Context, n *node) error {
 		return fmt.Errorf("%s: lose power: %s", n.name, out)
 	}
 	return nil
+}
+
+// durabilitySupport says, for clstr doctor, whether the Docker host can
+// serve a durable DATA_DIR.
+func durabilitySupport(ctx context.Context, c *dockerCluster) string {
+	if err := c.checkDurable(ctx); err != nil {
+		var nd *cluster.ErrNoDurability
+		if errors.As(err, &nd) {
+			return "unavailable (" + nd.Reason + "): suites with durability = True cannot run here"
+		}
+		return "unavailable (" + err.Error() + ")"
+	}
+	return "available (FUSE in the node's container)"
 }

@@ -10,10 +10,14 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/durafs/supervisor"
 )
 
 // testDurableCluster starts a one-node cluster of the test node whose
@@ -202,4 +206,40 @@ func TestDurabilityNotAsked(t *testing.T) {
 
 func hasSysAdmin(caps []string) bool {
 	return slices.Contains(caps, "SYS_ADMIN") || slices.Contains(caps, "CAP_SYS_ADMIN")
+}
+
+// TestDurabilityRefused checks what the supervisor says in a container
+// that may not mount FUSE: the message a host without FUSE gets.
+func TestDurabilityRefused(t *testing.T) {
+	dockerOrSkip(t)
+	ctx := context.Background()
+	rt, err := New(ctx, Options{Binary: testnodeBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	img, err := rt.netdImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &dockerCluster{rt: rt, netd: img, run: "durafs-" + newRunID()}
+	t.Cleanup(func() { assertNothingLeft(t, rt, c.run) })
+	for _, tc := range []struct {
+		name string
+		hc   container.HostConfig
+		want string
+	}{
+		{"no device", container.HostConfig{NetworkMode: "none", CapAdd: []string{"SYS_ADMIN"}}, "no /dev/fuse"},
+		{"no capability", container.HostConfig{NetworkMode: "none", Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"}}}}, "CAP_SYS_ADMIN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out, err := c.runSupervisor(ctx, "durafs-check", "", []string{"check"}, &tc.hc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status != supervisor.ExitCannotServe || !strings.Contains(out, tc.want) {
+				t.Errorf("check exited %d saying %q; want %d and a message naming %s", status, out, supervisor.ExitCannotServe, tc.want)
+			}
+		})
+	}
 }
