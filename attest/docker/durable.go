@@ -346,3 +346,13 @@ func durabilitySupport(ctx context.Context, c *dockerCluster) string {
 	}
 	return "available (FUSE in the node's container)"
 }
+
+// dataSubdir is where DATA_DIR's files are in the node's volume: the
+// volume itself, or, in a durable run, the backing directory beside the
+// journal.
+func (c *dockerCluster) dataSubdir() string {
+	if c.durableRun {
+		return "/" + supervisor.BackingDir
+	}
+	return ""
+}
