@@ -176,6 +176,9 @@ func TestDurableNodeHoldsNoPrivilege(t *testing.T) {
 	if p["mount_error"] == "" {
 		t.Error("the node's program mounted a tmpfs")
 	}
+	if p["fuse_fds"] != "" {
+		t.Errorf("the node's program holds the FUSE device as descriptors %s", p["fuse_fds"])
+	}
 	info, err := c.rt.cli.ContainerInspect(context.Background(), c.nodes[0].containerID)
 	if err != nil {
 		t.Fatal(err)

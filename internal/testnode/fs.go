@@ -134,8 +134,9 @@ func (n *node) listFS(w http.ResponseWriter, r *http.Request) {
 }
 
 // privileges answers GET /privileges: the capability sets and
-// no_new_privs of this process as /proc/self/status shows them, and why a
-// mount of a tmpfs failed ("" if it succeeded).
+// no_new_privs of this process as /proc/self/status shows them, why a
+// mount of a tmpfs failed ("" if it succeeded), and its descriptors of
+// /dev/fuse ("fuse_fds", absent if none).
 func privileges(w http.ResponseWriter, r *http.Request) {
 	out := map[string]string{}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
@@ -147,5 +148,13 @@ func privileges(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out["mount_error"] = tryMount()
+	// A descriptor of /dev/fuse would let the program answer its own
+	// file system's requests.
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		if target, _ := os.Readlink("/proc/self/fd/" + fd.Name()); target == "/dev/fuse" {
+			out["fuse_fds"] += fd.Name() + " "
+		}
+	}
 	writeJSON(w, out)
 }

@@ -41,8 +41,9 @@
 //	GET  /fs?dir=D             {"<path>": content} of the files under
 //	                           DATA_DIR/D; directories end in "/"
 //	GET  /privileges           {"CapEff", "CapPrm", "CapBnd", …,
-//	                           "NoNewPrivs", "mount_error"}: capability sets
-//	                           and why mounting a tmpfs failed
+//	                           "NoNewPrivs", "mount_error", "fuse_fds"}:
+//	                           capability sets, why mounting a tmpfs
+//	                           failed, descriptors of /dev/fuse
 //	POST /exit                 exits with status 3
 //
 // Environment switches for tests: TESTNODE_IGNORE_SIGTERM=1 ignores
