@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // fsOp is one step of POST /fs, on paths relative to DATA_DIR.
@@ -157,4 +159,36 @@ func privileges(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, out)
+}
+
+// fsyncBench answers GET /fs/bench?n=N: it appends N blocks of 4 KiB to a
+// new file in DATA_DIR, each followed by fsync, as a write-ahead log
+// does, and reports {"ns_per_op"}: the mean time of one write and its
+// fsync.
+func (n *node) fsyncBench(w http.ResponseWriter, r *http.Request) {
+	count, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || count < 1 || count > 100000 {
+		http.Error(w, "n: give a count from 1 to 100000", http.StatusBadRequest)
+		return
+	}
+	p := filepath.Join(n.dataDir, "fsync-bench")
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer os.Remove(p)
+	defer f.Close()
+	block := make([]byte, 4096)
+	start := time.Now()
+	for range count {
+		if _, err := f.Write(block); err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	writeJSON(w, map[string]int64{"ns_per_op": time.Since(start).Nanoseconds() / int64(count)})
 }

@@ -40,6 +40,8 @@
 //	                           DATA_DIR, in order
 //	GET  /fs?dir=D             {"<path>": content} of the files under
 //	                           DATA_DIR/D; directories end in "/"
+//	GET  /fs/bench?n=N         appends N blocks of 4 KiB to a file in
+//	                           DATA_DIR, each fsynced; {"ns_per_op"}
 //	GET  /privileges           {"CapEff", "CapPrm", "CapBnd", …,
 //	                           "NoNewPrivs", "mount_error", "fuse_fds"}:
 //	                           capability sets, why mounting a tmpfs
@@ -264,6 +266,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("/kv/{key}", n.handleKV)
 	mux.HandleFunc("POST /fs", n.runFS)
 	mux.HandleFunc("GET /fs", n.listFS)
+	mux.HandleFunc("GET /fs/bench", n.fsyncBench)
 	mux.HandleFunc("GET /privileges", privileges)
 	mux.HandleFunc("POST /exit", func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("exiting on request")
