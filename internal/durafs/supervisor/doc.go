@@ -17,9 +17,8 @@
 // SIGUSR1 and SIGUSR2 to it. When the program exits, the file system is
 // unmounted and the journal kept: a stop or a kill loses nothing, and what
 // was not durable before stays not durable. SIGPWR is the power loss: the
-// supervisor kills every process of the container but the init process
-// and itself, brings the backing directory to its durable state, and exits
-// with ExitPowerLost. If it is killed on the way, the next supervise
+// supervisor kills the program's process group, brings the backing
+// directory to its durable state, and exits with ExitPowerLost. If it is killed on the way, the next supervise
 // finishes the power loss before mounting, and so does replay;
 // replay -force loses power on the store of a node that is down.
 //

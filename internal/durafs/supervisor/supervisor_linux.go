@@ -122,6 +122,8 @@ func supervise(args []string) int {
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
+		// A process group of its own, which the power loss kills whole.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if err := cmd.Start(); err != nil {
 		return fail(ExitCannotServe, errors.Join(err, s.Unmount()))
@@ -132,7 +134,7 @@ func supervise(args []string) int {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGPWR {
-				return powerLoss(s, *store, exited)
+				return powerLoss(s, *store, cmd.Process.Pid, exited)
 			}
 			_ = cmd.Process.Signal(sig)
 		case err := <-exited:
@@ -146,14 +148,16 @@ func supervise(args []string) int {
 	}
 }
 
-// powerLoss kills every process of the container but init and this one,
-// then loses what was not durable.
-func powerLoss(s *durafs.Server, store string, exited <-chan error) int {
+// powerLoss kills the program's process group, then loses what was not
+// durable. A process that left the group is not waited for: from now on
+// the file system fails its every operation, and the runner's kill of the
+// container ends it.
+func powerLoss(s *durafs.Server, store string, pgid int, exited <-chan error) int {
 	marker := filepath.Join(store, powerLossMarker)
 	if err := os.WriteFile(marker, nil, 0o600); err != nil {
 		return fail(ExitCannotServe, fmt.Errorf("power loss: %w", err))
 	}
-	if err := syscall.Kill(-1, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
 		return fail(ExitCannotServe, fmt.Errorf("power loss: kill the program: %w", err))
 	}
 	<-exited
