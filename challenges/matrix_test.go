@@ -19,11 +19,11 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 
-	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/testenv"
 	"github.com/clstr-dev/clstr/registry"
 )
 
