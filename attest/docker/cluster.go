@@ -135,7 +135,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 	}()
 
 	var kept *keptSandboxes
-	if r.opts.ReuseSandboxes && !spec.Durable {
+	if r.opts.ReuseSandboxes {
 		kept = r.pool.take(ctx, r.cli, spec.Nodes, spec.Spare)
 	}
 	if kept != nil {

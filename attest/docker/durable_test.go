@@ -268,3 +268,40 @@ func TestDurabilityRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestDurableReuse checks that a runtime reusing sandboxes gives each
+// cluster the node containers its suite asks for: durable after plain,
+// plain after durable.
+func TestDurableReuse(t *testing.T) {
+	dockerOrSkip(t)
+	ctx := context.Background()
+	rt, err := New(ctx, Options{Binary: testnodeBin, ReuseSandboxes: true})
+	must(t, err)
+	t.Cleanup(func() { rt.Close() })
+	var runs []string
+	t.Cleanup(func() {
+		for _, run := range runs {
+			assertNothingLeft(t, rt, run)
+		}
+	})
+	for i, durable := range []bool{false, true, false} {
+		c, err := rt.Create(ctx, cluster.Spec{Nodes: 1, ShutdownTimeout: 2 * time.Second, Events: cluster.NewEventLog(nil), Durable: durable})
+		must(t, err)
+		dc := c.(*dockerCluster)
+		runs = append(runs, dc.run)
+		waitHealthy(t, c, "n1")
+		info, err := rt.cli.ContainerInspect(ctx, dc.nodes[0].containerID)
+		must(t, err)
+		if hasSysAdmin(info.HostConfig.CapAdd) != durable {
+			t.Errorf("cluster %d (durable: %v): the node's container has capabilities %v", i+1, durable, info.HostConfig.CapAdd)
+		}
+		err = dc.PowerLoss(ctx, "n1")
+		if durable && err != nil || !durable && !errors.Is(err, cluster.ErrNotDurable) {
+			t.Errorf("cluster %d (durable: %v): power loss: %v", i+1, durable, err)
+		}
+		must(t, c.Close(ctx))
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
