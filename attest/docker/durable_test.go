@@ -24,9 +24,14 @@ import (
 // suite asks for durability, and removes it at the end of the test.
 func testDurableCluster(t *testing.T) *dockerCluster {
 	t.Helper()
+	return testDurableClusterOpts(t, Options{Binary: testnodeBin})
+}
+
+func testDurableClusterOpts(t *testing.T, opts Options) *dockerCluster {
+	t.Helper()
 	dockerOrSkip(t)
 	ctx := context.Background()
-	rt, err := New(ctx, Options{Binary: testnodeBin})
+	rt, err := New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,5 +308,26 @@ func TestDurableReuse(t *testing.T) {
 	}
 	if err := rt.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDurableSandboxed checks that a sandboxed run, whose node containers
+// drop every capability, still serves a durable DATA_DIR, and that its
+// program holds nothing.
+func TestDurableSandboxed(t *testing.T) {
+	limits := DefaultSandboxLimits()
+	c := testDurableClusterOpts(t, Options{Binary: testnodeBin, Sandbox: &limits})
+	doFS(t, c, op{Op: "write", Path: "a", Data: "synced"}, op{Op: "fsync", Path: "a"}, op{Op: "fsyncdir", Path: "."},
+		op{Op: "write", Path: "a", Data: "unsynced"})
+	restart(t, c, c.PowerLoss)
+	var got map[string]string
+	getJSON(t, c, "n1", "/fs", &got)
+	if got["a"] != "synced" {
+		t.Errorf("after the power loss a holds %q, want synced", got["a"])
+	}
+	var p map[string]string
+	getJSON(t, c, "n1", "/privileges", &p)
+	if p["CapEff"] != "0000000000000000" || p["CapPrm"] != "0000000000000000" || p["mount_error"] == "" {
+		t.Errorf("the sandboxed node's program holds %v", p)
 	}
 }
