@@ -8,6 +8,8 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -329,5 +331,33 @@ func TestDurableSandboxed(t *testing.T) {
 	getJSON(t, c, "n1", "/privileges", &p)
 	if p["CapEff"] != "0000000000000000" || p["CapPrm"] != "0000000000000000" || p["mount_error"] == "" {
 		t.Errorf("the sandboxed node's program holds %v", p)
+	}
+}
+
+// TestDurableImageUser checks that the program runs as the user the image
+// names, and can write to a DATA_DIR that the image gives that user.
+func TestDurableImageUser(t *testing.T) {
+	dir := t.TempDir()
+	bin, err := os.ReadFile(testnodeBin)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "testnode"), bin, 0o755))
+	must(t, os.Mkdir(filepath.Join(dir, "data"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "data", ".keep"), nil, 0o644))
+	dockerfile := "FROM scratch\nCOPY testnode /app/testnode\nCOPY --chown=1000:1000 data/ /app/data/\nUSER 1000:1000\nENTRYPOINT [\"/app/testnode\"]\n"
+	must(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644))
+	c := testDurableClusterOpts(t, Options{Dir: dir})
+	doFS(t, c, op{Op: "write", Path: "mine", Data: "x"}, op{Op: "fsync", Path: "mine"})
+	var p map[string]string
+	getJSON(t, c, "n1", "/privileges", &p)
+	if p["CapEff"] != "0000000000000000" {
+		t.Errorf("the program holds capabilities %s", p["CapEff"])
+	}
+	if uid := strings.Fields(p["Uid"]); len(uid) == 0 || uid[0] != "1000" {
+		t.Errorf("the program runs as user %q, want the image's 1000", p["Uid"])
+	}
+	var status map[string]string
+	getJSON(t, c, "n1", "/fs", &status)
+	if status["mine"] != "x" {
+		t.Errorf("DATA_DIR holds %v", status)
 	}
 }

@@ -144,7 +144,7 @@ func privileges(w http.ResponseWriter, r *http.Request) {
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, ok := strings.Cut(line, ":")
-			if ok && (strings.HasPrefix(k, "Cap") || k == "NoNewPrivs") {
+			if ok && (strings.HasPrefix(k, "Cap") || k == "NoNewPrivs" || k == "Uid") {
 				out[k] = strings.TrimSpace(v)
 			}
 		}

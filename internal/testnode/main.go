@@ -42,7 +42,7 @@
 //	                           DATA_DIR/D; directories end in "/"
 //	GET  /fs/bench?n=N         appends N blocks of 4 KiB to a file in
 //	                           DATA_DIR, each fsynced; {"ns_per_op"}
-//	GET  /privileges           {"CapEff", "CapPrm", "CapBnd", …,
+//	GET  /privileges           {"CapEff", "CapPrm", "CapBnd", …, "Uid",
 //	                           "NoNewPrivs", "mount_error", "fuse_fds"}:
 //	                           capability sets, why mounting a tmpfs
 //	                           failed, descriptors of /dev/fuse

@@ -94,10 +94,8 @@ func supervise(args []string) int {
 	}
 	argv := fl.Args()
 	backing := filepath.Join(*store, BackingDir)
-	for _, d := range []string{backing, *data} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fail(ExitCannotServe, err)
-		}
+	if err := makeBacking(backing, *data); err != nil {
+		return fail(ExitCannotServe, err)
 	}
 	if err := replay(*store); err != nil {
 		return fail(ExitCannotServe, err)
@@ -146,6 +144,30 @@ func supervise(args []string) int {
 			return exitStatus(err)
 		}
 	}
+}
+
+// makeBacking creates the backing directory and the mount point. A new
+// backing directory takes the owner and mode of the image's own data
+// directory, as Docker gives a fresh volume those of the directory it is
+// mounted on, so that an image whose user owns it can still write there.
+func makeBacking(backing, data string) error {
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Stat(backing); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(backing, 0o755); err != nil {
+		return err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(data, &st); err != nil {
+		return err
+	}
+	if err := os.Chown(backing, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	return syscall.Chmod(backing, st.Mode&0o7777)
 }
 
 // powerLoss kills the program's process group, then loses what was not
