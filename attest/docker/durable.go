@@ -316,6 +316,8 @@ func (c *dockerCluster) PowerLoss(ctx context.Context, name string) error {
 			return fmt.Errorf("%s: the power loss did not finish (exit status %d; last log lines: %s), and restoring it failed: %w",
 				n.name, status, strings.Join(n.log.lastLines(5), " | "), err)
 		}
+		c.events.Add(n.name, "POWER LOSS: restored from the journal, the supervisor exited with status %d", status)
+		return nil
 	}
 	c.events.Add(n.name, "POWER LOSS")
 	return nil

@@ -164,6 +164,17 @@ func TestDurablePowerLoss(t *testing.T) {
 	}
 	restart(t, c, c.PowerLoss)
 	checkFS(t, c, "u", map[string]string{"r": "r2"})
+	// The running node's supervisor lost the power itself; the node that
+	// was down had its volume restored by a throwaway one.
+	var losses []string
+	for _, e := range c.events.Events() {
+		if strings.HasPrefix(e.Text, "POWER LOSS") {
+			losses = append(losses, e.Text)
+		}
+	}
+	if !slices.Equal(losses, []string{"POWER LOSS", "POWER LOSS"}) {
+		t.Errorf("power loss events %q, want two plain ones", losses)
+	}
 }
 
 // TestDurableNodeHoldsNoPrivilege checks that the program of a durable
