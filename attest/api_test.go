@@ -57,6 +57,7 @@ var exported = []string{
 	"MatchFunc",     // a matcher from a function
 	"Ops",           // Do.Ops, the error-returning operations
 	"WithConcurrencyLimit",
+	"WithDurability", // a suite whose nodes can lose power
 	"WithMaxBody",
 	"WithPollInterval",
 	"WithSettle",

@@ -226,6 +226,7 @@ func (s *Suite) Run(ctx context.Context, opts engine.RunOptions) (res *engine.Re
 		Spare:           s.cfg.Spare,
 		ShutdownTimeout: s.cfg.NodeShutdownTimeout,
 		Events:          r.events,
+		Durable:         s.cfg.Durable,
 	})
 	if err != nil {
 		res.Err = env(fmt.Errorf("create cluster: %w", err))

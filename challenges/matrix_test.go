@@ -93,6 +93,7 @@ var matrix = []matrixCase{
 	{"http-api", kv, "sigterm-only", pass, false},
 	{"http-api", kv, "lost-on-sigkill", pass, false},
 	{"http-api", kv, "clear-not-durable", pass, false},
+	{"http-api", kv, "no-fsync", pass, false},
 
 	{"persistence", kv, "", pass, true},
 	{"persistence", kv, "memory-only", "Data Survives a Graceful Restart", true},
@@ -100,12 +101,16 @@ var matrix = []matrixCase{
 	{"persistence", kv, "sigterm-only", pass, false},
 	{"persistence", kv, "lost-on-sigkill", pass, false},
 	{"persistence", kv, "octet-stream", pass, false},
+	{"persistence", kv, "no-fsync", "Data Survives a Stop and a Power Loss", true},
+	{"persistence", kv, "no-dir-fsync", "Data Survives a Stop and a Power Loss", false},
 
 	{"crash-recovery", kv, "", pass, true},
 	{"crash-recovery", kv, "lost-on-sigkill", "Acknowledged Writes Survive SIGKILL", true},
 	{"crash-recovery", kv, "sigterm-only", "Acknowledged Writes Survive SIGKILL", false},
 	{"crash-recovery", kv, "memory-only", "Acknowledged Writes Survive SIGKILL", false},
 	{"crash-recovery", kv, "clear-not-durable", "CLEAR Survives SIGKILL", false},
+	{"crash-recovery", kv, "no-fsync", "Acknowledged Writes Survive a Power Loss", false},
+	{"crash-recovery", kv, "no-dir-fsync", "Acknowledged Writes Survive a Power Loss", true},
 
 	{"leader-election", raft, "", pass, true},
 	{"leader-election", raft, "two-leaders", "Exactly One Leader, Followed by Every Node", true},

@@ -34,7 +34,7 @@ var sandboxAudit = map[string]string{
 	"check_set": "computes in time linear in the history, which the request limits bound", "check_counter": "computes in time linear in the history, which the request limits bound",
 	"model": "a value", "rand": "draws from the run's seed",
 	// Faults on the script's own nodes only.
-	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes", "data_size": "own nodes",
+	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes", "data_size": "own nodes", "power_loss": "own nodes",
 	"partition": "own nodes", "heal": "own nodes", "impair": "own nodes", "repair": "own nodes",
 	"pause": "own nodes", "resume": "own nodes", "cut": "own nodes",
 	"delay": "a value", "loss": "a value", "duplicate": "a value", "reorder": "a value",

@@ -46,7 +46,7 @@ type Builtin struct {
 // it, so the two cannot drift apart.
 var builtins = []Builtin{
 	// Registration.
-	{Name: "suite", Signature: `suite(cluster=1, spare=0, node_start_timeout="10s", node_shutdown_timeout="5s", retry_timeout="5s", request_timeout="5s", settle="0s", poll_interval="100ms", concurrency_limit=64)`,
+	{Name: "suite", Signature: `suite(cluster=1, spare=0, node_start_timeout="10s", node_shutdown_timeout="5s", retry_timeout="5s", request_timeout="5s", settle="0s", poll_interval="100ms", concurrency_limit=64, durability=False)`,
 		Summary: "declares the cluster and the suite's timeouts; at most once, before the first test", scope: topLevel, fn: builtinSuite},
 	{Name: "setup", Signature: "setup(fn)", Summary: "adds fn to the steps run once the cluster is ready, before the first test", scope: topLevel, fn: builtinSetup},
 	{Name: "test", Signature: "test(name, fn)", Summary: "registers a test; tests run in registration order", scope: topLevel, fn: builtinTest},
@@ -101,6 +101,7 @@ var builtins = []Builtin{
 	{Name: "start", Signature: "start(name)", Summary: "starts a stopped or killed node and waits for GET /health", scope: inTest, fn: makeNodeOp("start")},
 	{Name: "stop", Signature: "stop(name)", Summary: "stops a node with SIGTERM, then SIGKILL after the shutdown timeout", scope: inTest, fn: makeNodeOp("stop")},
 	{Name: "kill", Signature: "kill(name)", Summary: "kills a node with SIGKILL", scope: inTest, fn: makeNodeOp("kill")},
+	{Name: "power_loss", Signature: "power_loss(name)", Summary: "cuts a node's power: it stops at once, and its DATA_DIR keeps only what was fsynced; needs suite(durability = True)", scope: inTest, fn: builtinPowerLoss},
 	{Name: "data_size", Signature: "data_size(name)", Summary: "the bytes of the files in a node's DATA_DIR, running or not, measured from outside the node", scope: inTest, fn: builtinDataSize},
 	{Name: "restart", Signature: `restart(name, signal="SIGTERM")`, Summary: "stops a node (SIGTERM, or SIGKILL) and starts it again", scope: inTest, fn: builtinRestart},
 	{Name: "pause", Signature: "pause(selector)", Summary: "freezes the processes of the selected nodes; their sockets stay open", scope: inTest, fn: builtinPause},

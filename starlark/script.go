@@ -170,6 +170,7 @@ func (s *Script) Suite() *attest.Suite {
 		attest.WithPollInterval(c.PollInterval),
 		attest.WithConcurrencyLimit(c.ConcurrencyLimit),
 		attest.WithMaxBody(c.MaxBody),
+		durability(c.Durable),
 	)
 	for _, st := range s.setups {
 		suite.Setup(rs.body(st))
@@ -354,6 +355,7 @@ func builtinSuite(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		"settle?", &settle,
 		"poll_interval?", &poll,
 		"concurrency_limit?", &cfg.ConcurrencyLimit,
+		"durability?", &cfg.Durable,
 	); err != nil {
 		return nil, err
 	}

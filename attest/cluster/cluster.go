@@ -38,6 +38,9 @@ type Spec struct {
 	ShutdownTimeout time.Duration
 	// Events receives lifecycle and fault events. It may be nil.
 	Events *EventLog
+	// Durable serves every node's DATA_DIR so that a power loss can
+	// happen (see PowerLosser).
+	Durable bool
 }
 
 // NodeNames returns the names of the first count nodes of a cluster:

@@ -27,6 +27,9 @@ const (
 	// EventRestart: Node is restarted after a stop by Signal, "KILL" or
 	// "TERM".
 	EventRestart
+	// EventPowerLoss: Node lost power: its process ended and its data
+	// directory lost what was not durable (Detail says how, if anything).
+	EventPowerLoss
 	// EventPause: Node's processes are frozen.
 	EventPause
 	// EventResume: Node's processes run again.
@@ -94,6 +97,7 @@ var kindInfo = [eventKinds]struct{ name, label string }{
 	EventStopTimeout:     {"stop_timeout", "STOP"},
 	EventKill:            {"kill", "KILL"},
 	EventRestart:         {"restart", "RESTART"},
+	EventPowerLoss:       {"power_loss", "POWER LOSS"},
 	EventPause:           {"pause", "PAUSE"},
 	EventResume:          {"resume", "RESUME"},
 	EventPartition:       {"partition", "PARTITIONED FROM"},
@@ -206,6 +210,10 @@ func (e Event) Text() string {
 		return label + ": " + e.Signal
 	case EventDataDir:
 		return fmt.Sprintf("%s: %d bytes", label, e.Bytes)
+	case EventPowerLoss:
+		if e.Detail == "" {
+			return label
+		}
 	}
 	return label + ": " + e.Detail
 }

@@ -40,6 +40,8 @@ var eventLines = []struct {
 	{Event{Kind: EventConcurrently, Detail: "10 calls, 0 req"}, "n1 [CONCURRENTLY: 10 calls, 0 req]"},
 	{Event{Kind: EventLinearizable, Detail: "12 ops, model register"}, "n1 [LINEARIZABLE: 12 ops, model register]"},
 	{Event{Kind: EventUndecided, Detail: "12 ops, model register"}, "n1 [LINEARIZABILITY UNDECIDED: 12 ops, model register]"},
+	{Event{Kind: EventPowerLoss}, "n1 [POWER LOSS]"},
+	{Event{Kind: EventPowerLoss, Detail: "restored from the journal"}, "n1 [POWER LOSS: restored from the journal]"},
 	{Event{Kind: EventSetOK, Detail: "5 nodes saw 40 of 40 messages"}, "n1 [SET OK: 5 nodes saw 40 of 40 messages]"},
 	{Event{Kind: EventCounterOK, Detail: "3 nodes read 17"}, "n1 [COUNTER OK: 3 nodes read 17]"},
 	{Event{Kind: EventNotLinearizable, Detail: "12 ops, model register"}, "n1 [NOT LINEARIZABLE: 12 ops, model register]"},

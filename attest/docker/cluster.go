@@ -39,6 +39,7 @@ type dockerCluster struct {
 	firstNodeStart  atomic.Int64 // …and of the first start of a node's own container
 	image           string       // the target image the nodes run
 	netd            string       // the sandbox image, which also measures DATA_DIR
+	durableRun      bool         // nodes serve DATA_DIR through the supervisor (durable.go)
 
 	// followers owns the log-following goroutines; logCtx stops them.
 	followers sync.WaitGroup
@@ -110,6 +111,7 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		byName:          map[string]*node{},
 		members:         spec.Nodes,
 		faults:          cluster.NewFaultState(cluster.NodeNames(spec.Nodes + spec.Spare)),
+		durableRun:      spec.Durable,
 	}
 	if c.shutdownTimeout <= 0 {
 		c.shutdownTimeout = 5 * time.Second
@@ -151,6 +153,9 @@ func (r *Runtime) Create(ctx context.Context, spec cluster.Spec) (_ cluster.Clus
 		c.events.Add(cluster.Event{Kind: cluster.EventNetwork, Detail: fmt.Sprintf("%s taken, using %s", DefaultSubnet, c.subnet)})
 	}
 	c.netd = netdImage
+	if err := c.checkDurableRun(ctx); err != nil {
+		return nil, err
+	}
 	for i, name := range c.faults.Nodes() {
 		l, err := openNodeLog(r.opts.LogDir, name, r.opts.Disk)
 		if err != nil {

@@ -32,7 +32,7 @@ func (c *dockerCluster) DataSize(ctx context.Context, name string) (int64, error
 	ct, err := cli.ContainerCreate(ctx,
 		&container.Config{
 			Image:      c.netd,
-			Entrypoint: []string{"/app/" + netdName, "du", mnt},
+			Entrypoint: []string{"/app/" + netdName, "du", mnt + c.dataSubdir()},
 			Labels:     c.rt.labels.forRun(c.run, "datasize", n.name),
 		},
 		&container.HostConfig{

@@ -18,6 +18,9 @@ type Diagnosis struct {
 	// Impairments says which ways of impairing traffic the kernel offers
 	// inside a node's network namespace, and why not where it does not.
 	Impairments string
+	// Durability says whether a node can serve a durable DATA_DIR for
+	// suites that lose power, and why not where it cannot.
+	Durability string
 }
 
 // Diagnose checks the Docker daemon and asks a throwaway clstr-netd sandbox
@@ -63,5 +66,6 @@ func Diagnose(ctx context.Context) (Diagnosis, error) {
 		return d, err
 	}
 	d.Impairments = resp.Support
+	d.Durability = durabilitySupport(ctx, &dockerCluster{rt: r, netd: img})
 	return d, nil
 }

@@ -12,7 +12,10 @@ func TestDiagnose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s\n%s", d.Daemon, d.Impairments)
+	t.Logf("%s\n%s\n%s", d.Daemon, d.Impairments, d.Durability)
+	if !strings.HasPrefix(d.Durability, "available") && !strings.HasPrefix(d.Durability, "unavailable") {
+		t.Errorf("durability %q, want \"available …\" or \"unavailable (…)\"", d.Durability)
+	}
 	if d.Daemon == "" || d.Impairments == "" {
 		t.Fatalf("empty diagnosis %+v", d)
 	}

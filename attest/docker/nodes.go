@@ -142,20 +142,27 @@ func (c *dockerCluster) createContainer(ctx context.Context, n *node, image, nam
 	}
 	slices.Sort(env[fixed:])
 	init := true
-	ct, err := c.rt.cli.ContainerCreate(ctx,
-		&container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)},
-		c.rt.confine(roleNode, &container.HostConfig{
-			NetworkMode: container.NetworkMode("container:" + n.sandboxID),
-			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: dataDir}},
-			// An init process forwards SIGTERM to the program and reaps
-			// zombies, so a node stops as it would on a host.
-			Init: &init,
-		}),
-		nil, nil, name)
+	cfg := &container.Config{Image: image, Env: env, Labels: c.rt.labels.forRun(c.run, "node", n.name)}
+	hc := c.rt.confine(roleNode, &container.HostConfig{
+		NetworkMode: container.NetworkMode("container:" + n.sandboxID),
+		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: n.volume, Target: dataDir}},
+		// An init process forwards SIGTERM to the program and reaps
+		// zombies, so a node stops as it would on a host.
+		Init: &init,
+	})
+	if c.durableRun {
+		if err := c.makeDurable(ctx, image, cfg, hc); err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+	}
+	ct, err := c.rt.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
 	if err != nil {
 		return fmt.Errorf("%s: create container from %s: %w", n.name, image, err)
 	}
 	n.containerID = ct.ID
+	if c.durableRun {
+		return c.installSupervisor(ctx, ct.ID)
+	}
 	return nil
 }
 

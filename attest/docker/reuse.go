@@ -50,6 +50,9 @@ type keptSandboxes struct {
 	// cleans the run, before that.
 	image    string
 	prepared chan struct{}
+	// durable says whether the containers made ahead serve DATA_DIR
+	// durably (durable.go); a run that asks otherwise makes its own.
+	durable bool
 }
 
 type keptNode struct {
@@ -136,7 +139,7 @@ func (c *dockerCluster) adopt(ctx context.Context, k *keptSandboxes, image strin
 	c.events.Add(cluster.Event{Kind: cluster.EventReuse})
 	err := c.eachNode(c.nodes, func(n *node) error {
 		kn := ahead[n]
-		if kn.containerID != "" && kn.imageID == imageID && imageID != "" {
+		if kn.containerID != "" && kn.imageID == imageID && imageID != "" && k.durable == c.durableRun {
 			n.containerID, n.volume = kn.containerID, kn.volume
 			return c.startUnlessSpare(ctx, n)
 		}
@@ -193,7 +196,7 @@ func (c *dockerCluster) removeMadeAhead(ctx context.Context, kn keptNode) error 
 // container for the next run from c's image, and closes k.prepared. A
 // node whose making fails is made by the next run, which says why.
 func (c *dockerCluster) prepare(k *keptSandboxes) {
-	k.image, k.prepared = c.image, make(chan struct{})
+	k.image, k.prepared, k.durable = c.image, make(chan struct{}), c.durableRun
 	go func() {
 		defer close(k.prepared)
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)

@@ -73,6 +73,7 @@ type Runtime struct {
 	// pruneOnce removes stale sandbox images at the first cluster only.
 	pruneOnce sync.Once
 	pool      sandboxPool
+	durable   durableHost
 	// superseded removes images that newer builds of the same target
 	// replaced; Close waits for it.
 	superseded sync.WaitGroup

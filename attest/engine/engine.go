@@ -50,6 +50,9 @@ type Config struct {
 	// until a test starts them (attest.Do.Start), and their environment tells
 	// them they are not members (CLUSTER, see CONTRACT.md).
 	Spare int
+	// Durable serves every node's DATA_DIR so that tests can make a node
+	// lose power (attest.Do.PowerLoss).
+	Durable bool
 	// NodeStartTimeout is how long a node has to answer GET /health with
 	// 200 after it starts.
 	NodeStartTimeout time.Duration

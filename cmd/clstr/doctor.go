@@ -16,7 +16,9 @@ func doctorCommand() *cli.Command {
 			"the docker config's current context, or the default socket), connects to the\n" +
 			"daemon, starts a throwaway clstr-netd sandbox and asks it what the kernel\n" +
 			"offers for impairments: netem, or nftables loss and the NFQUEUE shaper.\n" +
-			"Partitions need only nftables, which every supported kernel has.",
+			"Partitions need only nftables, which every supported kernel has. Then it mounts\n" +
+			"a FUSE file system in a throwaway container, as a suite with durability does\n" +
+			"in every node for power losses.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError{"doctor: takes no arguments"}
@@ -35,6 +37,8 @@ func doctorCommand() *cli.Command {
 			}
 			// "impairments: via nftables+nfqueue (netem: no: …; …)"
 			fmt.Fprintf(c.App.Writer, "impairments: %s\n", d.Impairments)
+			// "durability:  available (FUSE in the node's container)"
+			fmt.Fprintf(c.App.Writer, "durability:  %s\n", d.Durability)
 			return nil
 		},
 	}

@@ -41,11 +41,14 @@ const (
 	bugLostOnSIGKILL    = "lost-on-sigkill"
 	bugClearNotDurable  = "clear-not-durable"
 	bugOctetStream      = "octet-stream"
+	bugNoFsync          = "no-fsync"
+	bugNoDirFsync       = "no-dir-fsync"
 )
 
 var knownBugs = []string{
 	bugEmptyValue, bugDeleteMissing404, bugNo405, bugCaseFold, bugRacy,
 	bugMemoryOnly, bugSIGTERMOnly, bugLostOnSIGKILL, bugClearNotDurable, bugOctetStream,
+	bugNoFsync, bugNoDirFsync,
 }
 
 // parseBug checks a KV_BUG value: empty for a correct server, or one of

@@ -75,7 +75,7 @@ func Open(dir, bug string) (*Store, error) {
 	}
 	// Compacting on every start keeps the log as small as the data and
 	// drops any torn tail, so appends never follow garbage.
-	if err := writeSnapshot(s.path, s.data); err != nil {
+	if err := writeSnapshot(s.path, s.data, s.bug); err != nil {
 		return nil, err
 	}
 	log.Printf("replayed %d records into %d keys", records, len(s.data))
@@ -105,7 +105,7 @@ func (s *Store) Close() error {
 		// shutdown path, and nowhere else.
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		return writeSnapshot(s.path, s.data)
+		return writeSnapshot(s.path, s.data, s.bug)
 	case s.file == nil:
 		return nil
 	}
@@ -305,7 +305,9 @@ func (s *Store) writeSync(b []byte) error {
 		return nil
 	}
 	_, err := s.file.Write(b)
-	if err == nil {
+	if err == nil && s.bug != bugNoFsync {
+		// The no-fsync bug leaves the record in the page cache, which a
+		// SIGKILL keeps and a power loss does not.
 		err = s.file.Sync()
 	}
 	if err == nil {

@@ -137,8 +137,9 @@ func applyOp(data map[string]string, o op) {
 // writeSnapshot replaces the log at path with one PUT record per key of
 // data, atomically: it writes a temporary file, fsyncs it, renames it over
 // the log and fsyncs the directory, so a crash leaves either the old log or
-// the new one.
-func writeSnapshot(path string, data map[string]string) error {
+// the new one. A planted bug may skip the file's fsync (no-fsync) or the
+// directory's (no-dir-fsync).
+func writeSnapshot(path string, data map[string]string, bug string) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -157,15 +158,22 @@ func writeSnapshot(path string, data map[string]string) error {
 		f.Close()
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("snapshot: %w", err)
+	if bug != bugNoFsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("snapshot: %w", err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
+	}
+	if bug == bugNoFsync || bug == bugNoDirFsync {
+		// Without it the rename, and the log's very name, are lost
+		// with the power.
+		return nil
 	}
 	return syncDir(filepath.Dir(path))
 }

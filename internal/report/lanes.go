@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -18,8 +19,8 @@ type Node struct {
 	Spans []Span `json:"spans"`
 }
 
-// Span is a state of a node from Start to End: "up", "stopped", "killed"
-// or "paused".
+// Span is a state of a node from Start to End: "up", "stopped", "killed",
+// "unpowered" (after a power loss) or "paused".
 type Span struct {
 	State string `json:"state"`
 	Start MS     `json:"start_ms"`
@@ -57,7 +58,11 @@ type Leader struct {
 var nodeStates = map[cluster.EventKind]string{
 	cluster.EventStart: "up", cluster.EventResume: "up",
 	cluster.EventStop: "stopped", cluster.EventKill: "killed", cluster.EventPause: "paused",
+	cluster.EventPowerLoss: "unpowered",
 }
+
+// nodeStateNames are the values of nodeStates.
+var nodeStateNames = slices.Collect(maps.Values(nodeStates))
 
 // lanes derives the spans of each node's states and the faults in force
 // from the events of a stage that lasted until end; at places an event's
@@ -140,7 +145,7 @@ func lanes(names []string, events []cluster.Event, at func(time.Time) MS, end MS
 			}
 			nodes[i].Spans = append(spans, Span{State: state, Start: t, End: end})
 			closeFaults(t, func(kind, node string) bool {
-				return node == e.Node && (kind == "stopped" || kind == "killed" || kind == "paused")
+				return node == e.Node && kind != "up" && slices.Contains(nodeStateNames, kind)
 			})
 			if state != "up" {
 				openFault(Fault{Kind: state, Node: e.Node, Start: t}, "")

@@ -171,6 +171,8 @@ func TestLanesFaults(t *testing.T) {
 			[]Fault{{Kind: "stopped", Node: "n2", Start: 15, End: 50}}},
 		{"kill and restart", []string{"10 n1 [RESTART: KILL]", "10 n1 [KILL]", "20 n1 [START]"},
 			[]Fault{{Kind: "killed", Node: "n1", Start: 10, End: 20}}},
+		{"power loss and start", []string{"10 n2 [POWER LOSS]", "30 n2 [START]"},
+			[]Fault{{Kind: "unpowered", Node: "n2", Start: 10, End: 30}}},
 		{"kill left in force", []string{"10 n1 [KILL]"},
 			[]Fault{{Kind: "killed", Node: "n1", Start: 10, End: 100, Open: true}}},
 		{"not faults", []string{"5 ** [CLUSTER READY]", "6 ** [TEST: t]", "7 ** [LOG: hello]", "8 n1 [DATA_DIR: 10 bytes]", "9 n1 [REPAIR: shaper saw 0 packets]"},

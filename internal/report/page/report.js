@@ -15,8 +15,8 @@
   var SVGNS = "http://www.w3.org/2000/svg";
   var NODE_COLORS = ["#0e7490", "#a21caf", "#1d4ed8", "#15803d", "#b45309", "#0891b2", "#c026d3", "#4338ca"];
   var OUTCOME_COLORS = { ok: "#16a34a", fail: "#dc2626", unknown: "#9ca3af" };
-  var STATE_COLORS = { up: "#bbf7d0", stopped: "#fecaca", killed: "#f87171", paused: "#fde68a" };
-  var FAULT_COLORS = { stopped: "#ef4444", killed: "#b91c1c", paused: "#d97706", partitioned: "#7c3aed", cut: "#db2777", impaired: "#0284c7" };
+  var STATE_COLORS = { up: "#bbf7d0", stopped: "#fecaca", killed: "#f87171", unpowered: "#7f1d1d", paused: "#fde68a" };
+  var FAULT_COLORS = { stopped: "#ef4444", killed: "#b91c1c", unpowered: "#450a0a", paused: "#d97706", partitioned: "#7c3aed", cut: "#db2777", impaired: "#0284c7" };
   var SIDE_COLORS = ["#7c3aed", "#db2777", "#0d9488", "#ea580c"];
 
   // ---- small helpers

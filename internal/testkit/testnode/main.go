@@ -35,6 +35,17 @@
 //	                           {"error": why it failed, or ""}; tests aim it
 //	                           only at their own nodes and this machine
 //	ANY  /kv/{key}             PUT stores, GET reads (in memory)
+//	POST /fs                   applies a JSON list of file operations
+//	                           ({"op", "path", "to", "data"}, see fsOp) in
+//	                           DATA_DIR, in order
+//	GET  /fs?dir=D             {"<path>": content} of the files under
+//	                           DATA_DIR/D; directories end in "/"
+//	GET  /fs/bench?n=N         appends N blocks of 4 KiB to a file in
+//	                           DATA_DIR, each fsynced; {"ns_per_op"}
+//	GET  /privileges           {"CapEff", "CapPrm", "CapBnd", …, "Uid",
+//	                           "NoNewPrivs", "mount_error", "fuse_fds"}:
+//	                           capability sets, why mounting a tmpfs
+//	                           failed, descriptors of /dev/fuse
 //	POST /exit                 exits with status 3
 //
 // Environment switches for tests: TESTNODE_IGNORE_SIGTERM=1 ignores
@@ -253,6 +264,10 @@ func (n *node) routes() http.Handler {
 		writeJSON(w, n.received)
 	})
 	mux.HandleFunc("/kv/{key}", n.handleKV)
+	mux.HandleFunc("POST /fs", n.runFS)
+	mux.HandleFunc("GET /fs", n.listFS)
+	mux.HandleFunc("GET /fs/bench", n.fsyncBench)
+	mux.HandleFunc("GET /privileges", privileges)
 	mux.HandleFunc("POST /exit", func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("exiting on request")
 		w.WriteHeader(http.StatusOK)

@@ -5,8 +5,10 @@ package durafs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -25,11 +27,20 @@ import (
 // the bounding set and locks the secure bits that give root capabilities
 // on exec. It fails, without executing, if a capability is left in the
 // effective or permitted set.
+//
+// Every descriptor but stdin, stdout and stderr is closed on exec: a
+// supervisor's FUSE device in the program's hands would let it answer
+// the file system's requests, and would keep the file system alive after
+// the supervisor dies, so that a dying program that flushes a file on it
+// waits for ever.
 func ExecUnprivileged(path string, argv, env []string) error {
 	// Credentials belong to a thread, and exec keeps the calling thread's:
 	// drop them and exec on one thread, which is never given back.
 	runtime.LockOSThread()
 	if err := dropPrivileges(); err != nil {
+		return err
+	}
+	if err := closeOnExec(); err != nil {
 		return err
 	}
 	err := syscall.Exec(path, argv, env)
@@ -92,4 +103,27 @@ func capSet(name string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/thread-self/status", name)
+}
+
+// closeOnExec marks every descriptor above stderr close-on-exec.
+func closeOnExec() error {
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	// Kernels before 5.11 have no close_range.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		// The descriptor of the listing itself is gone by now: EBADF.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && err != unix.EBADF {
+			return fmt.Errorf("close descriptor %d on exec: %w", fd, err)
+		}
+	}
+	return nil
 }

@@ -4,9 +4,11 @@ package durafs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +29,13 @@ func TestUnprivilegedChild(t *testing.T) {
 				env = append(env, kv)
 			}
 		}
-		env = append(env, privEnv+"=node")
+		// A descriptor opened without O_CLOEXEC, as go-fuse opens
+		// /dev/fuse, must not reach the node.
+		fd, err := syscall.Open(os.Args[0], syscall.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, privEnv+"=node", fmt.Sprintf("%s_FD=%d", privEnv, fd))
 		argv := []string{os.Args[0], "-test.run=^TestUnprivilegedChild$", "-test.count=1", "-test.v"}
 		t.Fatal(ExecUnprivileged(os.Args[0], argv, env))
 	case "node":
@@ -35,6 +43,11 @@ func TestUnprivilegedChild(t *testing.T) {
 			if v, err := capSet(set); err != nil || v != 0 {
 				t.Errorf("the node holds %s %x (%v), want none", set, v, err)
 			}
+		}
+		if fd, err := strconv.Atoi(os.Getenv(privEnv + "_FD")); err != nil {
+			t.Errorf("no descriptor to look for: %v", err)
+		} else if err := syscall.Fstat(fd, &syscall.Stat_t{}); err != syscall.EBADF {
+			t.Errorf("the node inherited descriptor %d (fstat: %v)", fd, err)
 		}
 		b, _ := os.ReadFile("/proc/self/status")
 		if !strings.Contains(string(b), "NoNewPrivs:\t1") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // Options tune a mount.
@@ -163,6 +164,11 @@ func (s *Server) backingPath(n *fs.Inode) string {
 func mountError(mountpoint string, err error) error {
 	if _, serr := os.Stat("/dev/fuse"); serr != nil {
 		return fmt.Errorf("mount %s: this system has no /dev/fuse (give the container the device /dev/fuse): %w", mountpoint, err)
+	}
+	if !hasCap(unix.CAP_SYS_ADMIN) {
+		// go-fuse falls back to fusermount, whose absence would be the
+		// error shown.
+		return fmt.Errorf("mount %s: mounting FUSE needs CAP_SYS_ADMIN, which this process lacks: %w", mountpoint, err)
 	}
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
 		return fmt.Errorf("mount %s: mounting FUSE needs CAP_SYS_ADMIN and access to /dev/fuse: %w", mountpoint, err)
