@@ -111,7 +111,7 @@ func TestCIWriter(t *testing.T) {
 func TestNotRunNamesEscaped(t *testing.T) {
 	var b bytes.Buffer
 	o := newOutput(&b)
-	o.start(stub{name: "stage\u202e\x1b[2J", tests: []string{"later"}}, "binary ./kv\x9b", 1)
+	o.Started(stub{name: "stage\u202e\x1b[2J", tests: []string{"later"}}, "binary ./kv\x9b", 1)
 	o.Step("waiting for \x1b]52;c;aGk=\x07")
 	o.finish(&engine.Result{Tests: []engine.TestResult{{Name: "later\u202egnp.exe\u0085\x1b[2J", Status: engine.TestNotRun}}}, engine.VerdictFail, nil, "")
 	if strings.ContainsAny(b.String(), "\u202e\u0085\x1b\x07\u009b") || !strings.Contains(b.String(), `later\u202egnp.exe\x85\x1b[2J (not run)`) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -18,10 +17,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"github.com/clstr-dev/clstr/internal/runlog"
+	"github.com/clstr-dev/clstr/internal/session"
 )
 
 // A JUnit report (--junit FILE) describes a run in the XML that CI test
@@ -29,12 +28,12 @@ import (
 // <testsuites> holding one <testsuite> per stage that ran, and in it one
 // <testcase> per test, with a <failure> when the target failed it, an
 // <error> when clstr could not judge it, and <skipped/> when it did not
-// run. Every stage that runOnDocker runs is added to the report, and the
-// file is rewritten whole after each one, so that it holds every stage
+// run. It is a session.Reporter: every stage of the command's session is
+// added to the report, and the file is rewritten whole after each one, so that it holds every stage
 // that finished: all of them, with clstr test --so-far.
 
-// junitFlag is --junit, shared by run, test and next. Its action puts an
-// empty report into the command's context, where runOnDocker finds it.
+// junitFlag is --junit, shared by run, test and next; junitReporters
+// reads it.
 func junitFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:  "junit",
@@ -46,71 +45,46 @@ func junitFlag() cli.Flag {
 			if c.Bool("watch") {
 				return usageError{c.Command.Name + ": --junit reports a single run; leave out --watch"}
 			}
-			c.Context = context.WithValue(c.Context, junitKey{}, &junitReport{path: path})
 			return nil
 		},
 	}
 }
 
-type junitKey struct{}
-
-// junitFrom returns the report that --junit asked for, or nil.
-func junitFrom(ctx context.Context) *junitReport {
-	r, _ := ctx.Value(junitKey{}).(*junitReport)
-	return r
+// junitReporters returns the JUnit report that --junit asks for, if any.
+func junitReporters(c *cli.Context) []session.Reporter {
+	if path := c.String("junit"); path != "" {
+		return []session.Reporter{&junitReport{path: path, stderr: c.App.ErrWriter}}
+	}
+	return nil
 }
 
 // junitReport is the JUnit report of a command, written to path. Stages
-// run one after the other, so it needs no lock. Its methods do nothing on
-// a nil report, which stands for no --junit.
+// run one after the other, so it needs no lock.
 type junitReport struct {
 	path   string
+	stderr io.Writer // where an error writing it goes
 	suites []junitSuite
 }
 
-// add records the result of running s. A test that failed or could not be
-// judged gets the tails of the logs in logDir ("" for none).
-func (r *junitReport) add(s runnable, res *engine.Result, logDir string) {
-	if r == nil {
-		return
+var _ session.Reporter = (*junitReport)(nil)
+
+// Stage implements session.Reporter. A test that failed or could not be
+// judged gets the tails of the stage's logs; a stage that could not run
+// at all is a test case, named by what stopped it, before its tests.
+func (r *junitReport) Stage(o *session.Outcome) {
+	stopped := ""
+	if o.NotRun {
+		stopped = o.Stopped
 	}
-	r.suites = append(r.suites, newJUnitSuite(s, res, logDir, time.Now(), ""))
+	r.suites = append(r.suites, newJUnitSuite(o.Stage, o.Result, o.LogDir, o.Ended, stopped))
 }
 
-// addError records that s could not run at all because of err, as a test
-// case named what that comes before its tests.
-func (r *junitReport) addError(s runnable, what string, err error) {
-	if r == nil {
-		return
-	}
-	res := &engine.Result{Err: err, Tests: make([]engine.TestResult, len(s.TestNames()))}
-	for i, name := range s.TestNames() {
-		res.Tests[i].Name = name
-	}
-	r.suites = append(r.suites, newJUnitSuite(s, res, "", time.Now(), what))
-}
-
-// unloaded is a script or a stage ("challenge/stage") that did not load,
-// for addError: it has no tests.
-type unloaded struct {
-	name  string
-	stage bool
-}
-
-func (u unloaded) Name() string          { return u.name }
-func (u unloaded) TestNames() []string   { return nil }
-func (u unloaded) Config() engine.Config { return engine.Config{} }
-func (u unloaded) Suite() *attest.Suite  { return nil }
-
-// write writes the report and returns the exit status of the command: a
-// report that cannot be written is said on stderr, and turns a pass into
-// exitError, but never hides a failure.
-func (r *junitReport) write(stderr io.Writer, status int) int {
-	if r == nil {
-		return status
-	}
+// Flush implements session.Reporter: it writes the report, and says on
+// stderr when it cannot, which turns a pass into exitError but never
+// hides a failure.
+func (r *junitReport) Flush(status int) int {
 	if err := r.save(); err != nil {
-		fmt.Fprintf(stderr, "clstr: write the JUnit report %s: %v\n", r.path, err)
+		fmt.Fprintf(r.stderr, "clstr: write the JUnit report %s: %v\n", r.path, err)
 		if status == exitPass {
 			return exitError
 		}
@@ -209,9 +183,9 @@ type (
 // <error>. What stopped the run outside any test, such as a cluster that
 // did not start, is a test case of its own, named as the terminal names it
 // unless stopped names it.
-func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time, stopped string) junitSuite {
+func newJUnitSuite(s session.Stage, res *engine.Result, logDir string, end time.Time, stopped string) junitSuite {
 	name := s.Name()
-	if isStage(s) {
+	if session.IsChallenge(s) {
 		_, name, _ = strings.Cut(name, "/") // challenge/stage: the stage's key
 	}
 	class := xmlText(s.Name())
@@ -221,7 +195,7 @@ func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time,
 		Timestamp:   end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
 	}
 	if res.Err != nil && stopped == "" {
-		stopped = stopReason(res.Err)
+		stopped = session.StopReason(res.Err)
 	}
 	failed := slices.ContainsFunc(res.Tests, func(t engine.TestResult) bool { return t.Status == engine.TestFailed })
 	if res.Err != nil && !failed {
@@ -263,18 +237,6 @@ func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time,
 		}
 	}
 	return js
-}
-
-// isStage reports whether s is a stage of a challenge, named
-// "challenge/stage", rather than a script.
-func isStage(s runnable) bool {
-	switch s := s.(type) {
-	case stageRun:
-		return true
-	case unloaded:
-		return s.stage
-	}
-	return false
 }
 
 // setProblem makes the case a <failure> or an <error> as judge says of

@@ -17,6 +17,8 @@ import (
 	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/runlog"
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -171,14 +173,7 @@ func checkCounts(t *testing.T, what string, got [4]int, tests, failures, errors,
 // does, into one report, and reads the report back field by field.
 func TestJUnitScripts(t *testing.T) {
 	dir := t.TempDir()
-	logs := filepath.Join(dir, "logs")
-	if err := os.Mkdir(logs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The fake target writes no node log; a node's log may hold colours.
-	if err := os.WriteFile(filepath.Join(logs, "n1.log"), []byte("2026-01-01T00:00:00Z stdout \x1b[32mlistening\x1b[0m on :8080\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	logs := filepath.Join(dir, runlog.Dir)
 	scripts := []struct{ name, src string }{
 		{"pass.star", `suite(cluster = 2)
 test("writes", lambda: put("n1", "/kv/a", "1").status(200).run())
@@ -210,8 +205,18 @@ setup(lambda: put("n1", "/kv/x", "").status(200).run())
 test("never runs", lambda: None)
 `},
 	}
-	report := &junitReport{path: filepath.Join(dir, "out", "junit.xml")}
-	ctx := context.WithValue(context.Background(), junitKey{}, report)
+	var stderr bytes.Buffer
+	report := &junitReport{path: filepath.Join(dir, "out", "junit.xml"), stderr: &stderr}
+	// The fake target writes no node log; one is put where the run's
+	// logs go as each cluster is created.
+	rt := nodeLogWriter{starlarktest.New().Runtime, logs}
+	sess := session.Open(session.Options{
+		Runtime:   func(context.Context) (cluster.Runtime, func() error, error) { return rt, nil, nil },
+		Root:      dir,
+		Live:      &output{w: io.Discard},
+		Reporters: []session.Reporter{report},
+	})
+	defer sess.Close()
 	wantStatus := []int{exitPass, exitFail, exitError, exitFail}
 	for i, sc := range scripts {
 		path := filepath.Join(dir, sc.name)
@@ -222,14 +227,7 @@ test("never runs", lambda: None)
 		if err != nil {
 			t.Fatal(err)
 		}
-		events, err := cluster.OpenEventLog(filepath.Join(logs, "events.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		status := runSuite(ctx, &output{w: io.Discard}, s, starlarktest.New().Runtime, runConfig{events: events, logDir: logs})
-		events.Close()
-		var stderr bytes.Buffer
-		if got := report.write(&stderr, status); got != wantStatus[i] || stderr.Len() > 0 {
+		if got := sess.Run(context.Background(), s).Status; got != wantStatus[i] || stderr.Len() > 0 {
 			t.Errorf("%s: status %d, stderr %q; want %d and nothing", sc.name, got, stderr.String(), wantStatus[i])
 		}
 	}
@@ -303,24 +301,36 @@ test("never runs", lambda: None)
 	}
 }
 
+// nodeLogWriter is a runtime that writes, as it creates a cluster, the
+// log of n1 into dir, with colours, as a node's log may hold.
+type nodeLogWriter struct {
+	cluster.Runtime
+	dir string
+}
+
+func (r nodeLogWriter) Create(ctx context.Context, spec cluster.Spec) (cluster.Cluster, error) {
+	if err := os.WriteFile(filepath.Join(r.dir, "n1.log"), []byte("2026-01-01T00:00:00Z stdout \x1b[32mlistening\x1b[0m on :8080\n"), 0o644); err != nil {
+		return nil, err
+	}
+	return r.Runtime.Create(ctx, spec)
+}
+
 // TestJUnitStages checks that the stages of a challenge are suites named
 // by their keys, with the challenge/stage as class, in the order they ran.
 func TestJUnitStages(t *testing.T) {
-	report := &junitReport{path: filepath.Join(t.TempDir(), "junit.xml")}
-	ctx := context.WithValue(context.Background(), junitKey{}, report)
-	stages := []stageRun{
-		{"kv-store/http-api", attest.New().Test("PUT Stores Values", func(do *attest.Do) {
+	report := &junitReport{path: filepath.Join(t.TempDir(), "junit.xml"), stderr: io.Discard}
+	stages := []session.Challenge{
+		{Key: "kv-store/http-api", Tests: attest.New().Test("PUT Stores Values", func(do *attest.Do) {
 			do.PUT(attest.Node("n1"), "/kv/a", "1").Status(attest.Is(200)).Run()
 		})},
-		{"kv-store/persistence", attest.New().
+		{Key: "kv-store/persistence", Tests: attest.New().
 			Test("Data Survives SIGTERM", func(do *attest.Do) {
 				do.GET(attest.Node("n1"), "/kv/a").Status(attest.Is(200)).Hint("Write every value to DATA_DIR.").Run()
 			}).
 			Test("Repeated Restarts", func(do *attest.Do) {})},
 	}
 	for _, st := range stages {
-		status := runSuite(ctx, &output{w: io.Discard}, st, starlarktest.New().Runtime, runConfig{})
-		report.write(io.Discard, status)
+		runOnFake(&output{w: io.Discard}, st, session.Options{Reporters: []session.Reporter{report}})
 	}
 	doc := readReport(t, report.path)
 	if len(doc.Suites) != 2 {
@@ -339,7 +349,17 @@ func TestJUnitStages(t *testing.T) {
 	})
 }
 
-// stub is a runnable of given tests, for results built by hand.
+// ran is the outcome of a stage s that ran as res, with its logs in
+// logDir, for results built by hand.
+func ran(s session.Stage, res *engine.Result, logDir string) *session.Outcome {
+	o := &session.Outcome{Stage: s, Result: res, LogDir: logDir, Ended: time.Now(), Verdict: res.Verdict()}
+	if res.Err != nil {
+		o.Stopped = session.StopReason(res.Err)
+	}
+	return o
+}
+
+// stub is a session.Stage of given tests, for results built by hand.
 type stub struct {
 	name  string
 	tests []string
@@ -408,7 +428,7 @@ func TestJUnitStopped(t *testing.T) {
 				names = append(names, tr.Name)
 			}
 			tc.res.Duration = 3 * time.Second
-			r.add(stub{"s.star", names}, tc.res, "")
+			r.Stage(ran(stub{"s.star", names}, tc.res, ""))
 			if err := r.save(); err != nil {
 				t.Fatal(err)
 			}
@@ -425,8 +445,8 @@ func TestJUnitStopped(t *testing.T) {
 
 	t.Run("no run", func(t *testing.T) {
 		r := &junitReport{path: filepath.Join(t.TempDir(), "junit.xml")}
-		r.addError(stub{"s.star", []string{"a"}}, "the run did not start", errors.New("cannot reach the Docker daemon at unix:///x.sock"))
-		if got := r.write(io.Discard, exitError); got != exitError {
+		sess := session.Open(session.Options{Reporters: []session.Reporter{r}})
+		if got := sess.NotRun(stub{"s.star", []string{"a"}}, "the run did not start", errors.New("cannot reach the Docker daemon at unix:///x.sock")).Status; got != exitError {
 			t.Errorf("status %d; want %d", got, exitError)
 		}
 		doc := readReport(t, r.path)
@@ -465,7 +485,7 @@ func TestJUnitControlCharacters(t *testing.T) {
 	}
 	res := &engine.Result{Tests: []engine.TestResult{{Name: "na\x00me\x1b[2m \xff", Status: engine.TestFailed, Err: f}}}
 	r := &junitReport{path: filepath.Join(t.TempDir(), "junit.xml")}
-	r.add(stub{"s\x01.star", nil}, res, dir)
+	r.Stage(ran(stub{"s\x01.star", nil}, res, dir))
 	if err := r.save(); err != nil {
 		t.Fatal(err)
 	}
@@ -552,10 +572,11 @@ func TestJUnitWrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "reports", "junit.xml")
 	r := &junitReport{path: path}
-	r.add(stub{"s.star", []string{"a"}}, &engine.Result{Tests: []engine.TestResult{{Name: "a", Status: engine.TestPassed}}}, "")
+	r.Stage(ran(stub{"s.star", []string{"a"}}, &engine.Result{Tests: []engine.TestResult{{Name: "a", Status: engine.TestPassed}}}, ""))
 	for range 2 {
 		var stderr bytes.Buffer
-		if got := r.write(&stderr, exitPass); got != exitPass || stderr.Len() > 0 {
+		r.stderr = &stderr
+		if got := r.Flush(exitPass); got != exitPass || stderr.Len() > 0 {
 			t.Fatalf("status %d, stderr %q; want 0 and nothing", got, stderr.String())
 		}
 	}
@@ -585,7 +606,8 @@ func TestJUnitWrite(t *testing.T) {
 		for _, tc := range []struct{ status, want int }{{exitPass, exitError}, {exitFail, exitFail}, {exitError, exitError}} {
 			r.path = bad.path
 			var stderr bytes.Buffer
-			if got := r.write(&stderr, tc.status); got != tc.want {
+			r.stderr = &stderr
+			if got := r.Flush(tc.status); got != tc.want {
 				t.Errorf("%s: status %d becomes %d; want %d", bad.path, tc.status, got, tc.want)
 			}
 			assertContains(t, "stderr", stderr.String(), "clstr: write the JUnit report "+bad.path+": ", bad.why)
@@ -593,10 +615,6 @@ func TestJUnitWrite(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "reports")); len(entries) != 1 {
 		t.Errorf("a failed write left %d files in the directory; want 1", len(entries))
-	}
-	var nilReport *junitReport
-	if got := nilReport.write(io.Discard, exitFail); got != exitFail {
-		t.Errorf("no report: status %d; want %d", got, exitFail)
 	}
 }
 
