@@ -223,7 +223,7 @@ func (o *output) Flush(status int) int { return status }
 func (o *output) finish(res *engine.Result, verdict engine.Verdict, stoppedBy os.Signal, logDir string) {
 	if res.Err != nil {
 		o.line("%s %s", o.red("✗"), o.bold(session.StopReason(res.Err)))
-		o.failure(unwrapSetup(res.Err))
+		o.failure(session.Cause(res.Err))
 	}
 	var passed, failed, stopped, notRun, skipped int
 	for _, t := range res.Tests {
@@ -278,15 +278,6 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, stoppedBy os
 	if verdict != engine.VerdictPass {
 		o.line("%s", o.dim(fmt.Sprintf("rerun with --seed %d to draw the same random choices", res.Seed)))
 	}
-}
-
-// unwrapSetup drops the "setup: " the engine puts before a setup step's
-// failure, which the heading already says.
-func unwrapSetup(err error) error {
-	if u := errors.Unwrap(err); u != nil && strings.HasPrefix(err.Error(), "setup: ") {
-		return u
-	}
-	return err
 }
 
 // duration renders a test's duration: "85ms", "1.2s".

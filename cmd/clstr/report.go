@@ -16,6 +16,7 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/internal/artifact"
+	"github.com/clstr-dev/clstr/internal/junit"
 	"github.com/clstr-dev/clstr/internal/report"
 	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/starlark"
@@ -25,6 +26,32 @@ import (
 // command into DIR: report.json and index.html (internal/report, described
 // in docs/report.md). Like the JUnit report, it is rewritten after every
 // stage of the command's session.
+
+// junitFlag is --junit, shared by run, test and next; junitReporters
+// reads it.
+func junitFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:  "junit",
+		Usage: "write a JUnit XML report of the run to `FILE`, for CI",
+		Action: func(c *cli.Context, path string) error {
+			if path == "" {
+				return usageError{c.Command.Name + ": --junit needs the name of the file to write"}
+			}
+			if c.Bool("watch") {
+				return usageError{c.Command.Name + ": --junit reports a single run; leave out --watch"}
+			}
+			return nil
+		},
+	}
+}
+
+// junitReporters returns the JUnit report that --junit asks for, if any.
+func junitReporters(c *cli.Context) []session.Reporter {
+	if path := c.String("junit"); path != "" {
+		return []session.Reporter{junit.New(path, c.App.ErrWriter)}
+	}
+	return nil
+}
 
 // reportFlag is --report, shared by run, test and next.
 func reportFlag() cli.Flag {

@@ -389,3 +389,13 @@ func StopReason(err error) string {
 	}
 	return "the run stopped"
 }
+
+// Cause is the error of a run outside any test as it is shown under its
+// StopReason: without the "setup: " the engine puts before a setup step's
+// failure, which the reason already says.
+func Cause(err error) error {
+	if u := errors.Unwrap(err); u != nil && strings.HasPrefix(err.Error(), "setup: ") {
+		return u
+	}
+	return err
+}

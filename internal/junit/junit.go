@@ -1,4 +1,7 @@
-package main
+// Package junit writes the JUnit report of a clstr command (--junit
+// FILE): the XML that CI test reporters read (GitHub Actions reporters,
+// GitLab, Jenkins).
+package junit
 
 import (
 	"bytes"
@@ -15,78 +18,55 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"github.com/clstr-dev/clstr/internal/runlog"
 	"github.com/clstr-dev/clstr/internal/session"
 )
 
-// A JUnit report (--junit FILE) describes a run in the XML that CI test
-// reporters read (GitHub Actions reporters, GitLab, Jenkins): a
-// <testsuites> holding one <testsuite> per stage that ran, and in it one
+// A report describes a command's run as a <testsuites> holding one <testsuite> per stage that ran, and in it one
 // <testcase> per test, with a <failure> when the target failed it, an
 // <error> when clstr could not judge it, and <skipped/> when it did not
 // run. It is a session.Reporter: every stage of the command's session is
-// added to the report, and the file is rewritten whole after each one, so that it holds every stage
-// that finished: all of them, with clstr test --so-far.
+// added to the report, and the file is rewritten whole after each one,
+// so that it holds every stage that finished: all of them, with clstr
+// test --so-far.
 
-// junitFlag is --junit, shared by run, test and next; junitReporters
-// reads it.
-func junitFlag() cli.Flag {
-	return &cli.StringFlag{
-		Name:  "junit",
-		Usage: "write a JUnit XML report of the run to `FILE`, for CI",
-		Action: func(c *cli.Context, path string) error {
-			if path == "" {
-				return usageError{c.Command.Name + ": --junit needs the name of the file to write"}
-			}
-			if c.Bool("watch") {
-				return usageError{c.Command.Name + ": --junit reports a single run; leave out --watch"}
-			}
-			return nil
-		},
-	}
-}
-
-// junitReporters returns the JUnit report that --junit asks for, if any.
-func junitReporters(c *cli.Context) []session.Reporter {
-	if path := c.String("junit"); path != "" {
-		return []session.Reporter{&junitReport{path: path, stderr: c.App.ErrWriter}}
-	}
-	return nil
-}
-
-// junitReport is the JUnit report of a command, written to path. Stages
-// run one after the other, so it needs no lock.
-type junitReport struct {
+// Report is the JUnit report of a command, written to path. Stages run
+// one after the other, so it needs no lock.
+type Report struct {
 	path   string
 	stderr io.Writer // where an error writing it goes
-	suites []junitSuite
+	suites []xmlSuite
 }
 
-var _ session.Reporter = (*junitReport)(nil)
+var _ session.Reporter = (*Report)(nil)
+
+// New returns an empty report to be written to path; stderr is where
+// an error writing it goes.
+func New(path string, stderr io.Writer) *Report {
+	return &Report{path: path, stderr: stderr}
+}
 
 // Stage implements session.Reporter. A test that failed or could not be
 // judged gets the tails of the stage's logs; a stage that could not run
 // at all is a test case, named by what stopped it, before its tests.
-func (r *junitReport) Stage(o *session.Outcome) {
+func (r *Report) Stage(o *session.Outcome) {
 	stopped := ""
 	if o.NotRun {
 		stopped = o.Stopped
 	}
-	r.suites = append(r.suites, newJUnitSuite(o.Stage, o.Result, o.LogDir, o.Ended, stopped))
+	r.suites = append(r.suites, newSuite(o.Stage, o.Result, o.LogDir, o.Ended, stopped))
 }
 
 // Flush implements session.Reporter: it writes the report, and says on
-// stderr when it cannot, which turns a pass into exitError but never
+// stderr when it cannot, which turns a pass into session.Error but never
 // hides a failure.
-func (r *junitReport) Flush(status int) int {
+func (r *Report) Flush(status int) int {
 	if err := r.save(); err != nil {
 		fmt.Fprintf(r.stderr, "clstr: write the JUnit report %s: %v\n", r.path, err)
-		if status == exitPass {
-			return exitError
+		if status == session.Pass {
+			return session.Error
 		}
 	}
 	return status
@@ -94,7 +74,7 @@ func (r *junitReport) Flush(status int) int {
 
 // save replaces the file with the report at once, through a temporary file
 // beside it, so that a reader never sees half a report.
-func (r *junitReport) save() error {
+func (r *Report) save() error {
 	data, err := r.marshal()
 	if err != nil {
 		return err
@@ -110,8 +90,8 @@ func (r *junitReport) save() error {
 }
 
 // marshal renders the report as an XML document.
-func (r *junitReport) marshal() ([]byte, error) {
-	doc := junitSuites{Name: "clstr", Suites: r.suites}
+func (r *Report) marshal() ([]byte, error) {
+	doc := xmlDocument{Name: "clstr", Suites: r.suites}
 	for _, s := range r.suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
@@ -133,20 +113,20 @@ func (r *junitReport) marshal() ([]byte, error) {
 
 // The elements of the report. Every text in them has been through xmlText.
 type (
-	junitSuites struct {
+	xmlDocument struct {
 		XMLName xml.Name `xml:"testsuites"`
 		Name    string   `xml:"name,attr"`
-		junitCounts
-		Suites []junitSuite `xml:"testsuite"`
+		xmlCounts
+		Suites []xmlSuite `xml:"testsuite"`
 	}
-	junitSuite struct {
+	xmlSuite struct {
 		Name string `xml:"name,attr"`
-		junitCounts
-		Timestamp string      `xml:"timestamp,attr"`
-		Cases     []junitCase `xml:"testcase"`
+		xmlCounts
+		Timestamp string    `xml:"timestamp,attr"`
+		Cases     []xmlCase `xml:"testcase"`
 	}
-	// junitCounts are the attributes of <testsuites> and <testsuite>.
-	junitCounts struct {
+	// xmlCounts are the attributes of <testsuites> and <testsuite>.
+	xmlCounts struct {
 		Tests    int    `xml:"tests,attr"`
 		Failures int    `xml:"failures,attr"`
 		Errors   int    `xml:"errors,attr"`
@@ -154,53 +134,53 @@ type (
 		Time     string `xml:"time,attr"`
 		seconds  float64
 	}
-	junitCase struct {
-		Name      string        `xml:"name,attr"`
-		Classname string        `xml:"classname,attr"`
-		Time      string        `xml:"time,attr"`
-		Failure   *junitProblem `xml:"failure,omitempty"`
-		Error     *junitProblem `xml:"error,omitempty"`
-		Skipped   *junitSkipped `xml:"skipped,omitempty"`
-		SystemOut *junitText    `xml:"system-out"`
+	xmlCase struct {
+		Name      string      `xml:"name,attr"`
+		Classname string      `xml:"classname,attr"`
+		Time      string      `xml:"time,attr"`
+		Failure   *xmlProblem `xml:"failure,omitempty"`
+		Error     *xmlProblem `xml:"error,omitempty"`
+		Skipped   *xmlSkipped `xml:"skipped,omitempty"`
+		SystemOut *xmlCDATA   `xml:"system-out"`
 	}
-	// junitText is text kept as it is, newlines included, in CDATA
+	// xmlCDATA is text kept as it is, newlines included, in CDATA
 	// sections.
-	junitText struct {
+	xmlCDATA struct {
 		Text string `xml:",cdata"`
 	}
-	junitProblem struct {
+	xmlProblem struct {
 		Message string `xml:"message,attr"`
 		Text    string `xml:",cdata"`
 	}
-	junitSkipped struct {
+	xmlSkipped struct {
 		Message string `xml:"message,attr"`
 	}
 )
 
-// newJUnitSuite describes the result of running s, which ended at end. It
+// newSuite describes the result of running s, which ended at end. It
 // judges as the terminal output does (engine.Blame): the target's
 // fault is a <failure>, anything else that stopped a test or the run an
 // <error>. What stopped the run outside any test, such as a cluster that
 // did not start, is a test case of its own, named as the terminal names it
 // unless stopped names it.
-func newJUnitSuite(s session.Stage, res *engine.Result, logDir string, end time.Time, stopped string) junitSuite {
+func newSuite(s session.Stage, res *engine.Result, logDir string, end time.Time, stopped string) xmlSuite {
 	name := s.Name()
 	if session.IsChallenge(s) {
 		_, name, _ = strings.Cut(name, "/") // challenge/stage: the stage's key
 	}
 	class := xmlText(s.Name())
-	js := junitSuite{
-		Name:        xmlText(name),
-		junitCounts: junitCounts{Time: seconds(res.Duration), seconds: res.Duration.Seconds()},
-		Timestamp:   end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
+	js := xmlSuite{
+		Name:      xmlText(name),
+		xmlCounts: xmlCounts{Time: seconds(res.Duration), seconds: res.Duration.Seconds()},
+		Timestamp: end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
 	}
 	if res.Err != nil && stopped == "" {
 		stopped = session.StopReason(res.Err)
 	}
 	failed := slices.ContainsFunc(res.Tests, func(t engine.TestResult) bool { return t.Status == engine.TestFailed })
 	if res.Err != nil && !failed {
-		c := junitCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
-		c.setProblem(res.Err, failureText(unwrapSetup(res.Err)), logDir)
+		c := xmlCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
+		c.setProblem(res.Err, failureText(session.Cause(res.Err)), logDir)
 		js.Cases = append(js.Cases, c)
 	}
 	notRun := "an earlier test failed"
@@ -208,7 +188,7 @@ func newJUnitSuite(s session.Stage, res *engine.Result, logDir string, end time.
 		notRun = stopped
 	}
 	for _, t := range res.Tests {
-		c := junitCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
+		c := xmlCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
 		switch t.Status {
 		case engine.TestFailed:
 			if res.Err != nil {
@@ -219,9 +199,9 @@ func newJUnitSuite(s session.Stage, res *engine.Result, logDir string, end time.
 				c.setProblem(t.Err, failureText(t.Err), logDir)
 			}
 		case engine.TestNotRun:
-			c.Skipped = &junitSkipped{Message: xmlText("not run: " + notRun)}
+			c.Skipped = &xmlSkipped{Message: xmlText("not run: " + notRun)}
 		case engine.TestSkipped:
-			c.Skipped = &junitSkipped{Message: "skipped: --run does not select it"}
+			c.Skipped = &xmlSkipped{Message: "skipped: --run does not select it"}
 		}
 		js.Cases = append(js.Cases, c)
 	}
@@ -241,8 +221,8 @@ func newJUnitSuite(s session.Stage, res *engine.Result, logDir string, end time.
 
 // setProblem makes the case a <failure> or an <error> as judge says of
 // err, with text in full and the tails of the logs in logDir.
-func (c *junitCase) setProblem(err error, text, logDir string) {
-	p := &junitProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
+func (c *xmlCase) setProblem(err error, text, logDir string) {
+	p := &xmlProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
 	if judge(err) == engine.VerdictFail {
 		c.Failure = p
 	} else {
@@ -250,7 +230,7 @@ func (c *junitCase) setProblem(err error, text, logDir string) {
 	}
 	if logDir != "" {
 		if tail := logTail(logDir); tail != "" {
-			c.SystemOut = &junitText{xmlText(tail)}
+			c.SystemOut = &xmlCDATA{xmlText(tail)}
 		}
 	}
 }
