@@ -37,6 +37,7 @@ func runOnFake(out *output, s session.Stage, opts session.Options) int {
 	rt := starlarktest.New().Runtime
 	opts.Runtime = func(context.Context) (cluster.Runtime, func() error, error) { return rt, nil, nil }
 	opts.Live = out
+	opts.Reporters = append([]session.Reporter{out}, opts.Reporters...)
 	sess := session.Open(opts)
 	sess.Run(context.Background(), s)
 	return sess.Close()

@@ -194,7 +194,7 @@ func openSession(c *cli.Context, out *output, opts docker.Options, reps []sessio
 		Seed:      c.Uint64("seed"),
 		Disk:      quotaFrom(c.Context),
 		Live:      out,
-		Reporters: reps,
+		Reporters: append([]session.Reporter{out}, reps...),
 		Stderr:    stderr,
 		Signals:   func(cancel context.CancelCauseFunc) func() { return cancelOnSignal(cancel, out, stderr) },
 	})

@@ -46,7 +46,7 @@ func watchAction(c *cli.Context, out *output, script string, stage session.Stage
 	s.session = session.Open(session.Options{
 		Runtime: func(context.Context) (cluster.Runtime, func() error, error) { return s.rt, nil, nil },
 		Root:    ".", Target: describeTarget(opts), Filter: filter, Seed: c.Uint64("seed"), Disk: quotaFrom(c.Context),
-		Live: out, Reporters: reps, Stderr: stderr,
+		Live: out, Reporters: append([]session.Reporter{out}, reps...), Stderr: stderr,
 	})
 	defer s.session.Close()
 	err = s.loop(ctx)

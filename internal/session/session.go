@@ -148,7 +148,8 @@ type Options struct {
 	Disk *artifact.Quota
 	// Live shows the stages as they run; nil for nothing.
 	Live Live
-	// Reporters are told of every stage.
+	// Reporters are told of every stage, in order: the terminal's
+	// summary first, where it is one.
 	Reporters []Reporter
 	// Stderr is where clstr's own errors go: a runtime that did not start,
 	// a log folder or a report that could not be written.
@@ -322,11 +323,6 @@ func (s *Session) NotRun(st Stage, what string, err error) *Outcome {
 // record tells every reporter of o and has each write its report.
 func (s *Session) record(o *Outcome) *Outcome {
 	reporters := s.opts.Reporters
-	if s.opts.Live != nil {
-		if r, ok := s.opts.Live.(Reporter); ok {
-			reporters = append([]Reporter{r}, reporters...)
-		}
-	}
 	for _, r := range reporters {
 		r.Stage(o)
 	}
