@@ -43,11 +43,10 @@ type Stage interface {
 	Suite() *attest.Suite
 }
 
-// Challenge is a stage of a challenge, loaded; its name is
-// "challenge/stage".
+// Challenge is a stage of a challenge, loaded.
 type Challenge struct {
-	Key   string
-	Tests *attest.Suite
+	Key   string        // "challenge/stage"
+	Tests *attest.Suite // the stage's suite
 }
 
 func (c Challenge) Name() string          { return c.Key }
@@ -133,7 +132,8 @@ type Runtime func(ctx context.Context) (rt cluster.Runtime, close func() error, 
 // Options say how a session runs its stages.
 type Options struct {
 	// Runtime opens the runtime the stages run on, once, at the first
-	// stage (or at Start).
+	// stage (or at Start). A session without one only records stages
+	// that did not run.
 	Runtime Runtime
 	// Root is the directory whose runlog.Dir each stage writes its logs
 	// into; "" for no log folder.
@@ -219,6 +219,9 @@ func (s *Session) listen(ctx context.Context) (context.Context, func()) {
 func (s *Session) Start(ctx context.Context) error {
 	if s.rt != nil {
 		return nil
+	}
+	if s.opts.Runtime == nil {
+		return errors.New("the session has no runtime to run stages on")
 	}
 	ctx, done := s.listen(ctx)
 	defer done()
