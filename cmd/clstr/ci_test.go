@@ -6,7 +6,9 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/session"
 )
 
 // workflowCommands returns the lines of out that the GitHub Actions
@@ -111,7 +113,7 @@ func TestCIWriter(t *testing.T) {
 func TestNotRunNamesEscaped(t *testing.T) {
 	var b bytes.Buffer
 	o := newOutput(&b)
-	o.start(stub{name: "stage\u202e\x1b[2J", tests: []string{"later"}}, "binary ./kv\x9b", 1)
+	o.Started(session.Challenge{Key: "stage\u202e\x1b[2J", Tests: attest.New().Test("later", func(*attest.Do) {})}, "binary ./kv\x9b", 1)
 	o.Step("waiting for \x1b]52;c;aGk=\x07")
 	o.finish(&engine.Result{Tests: []engine.TestResult{{Name: "later\u202egnp.exe\u0085\x1b[2J", Status: engine.TestNotRun}}}, engine.VerdictFail, nil, "")
 	if strings.ContainsAny(b.String(), "\u202e\u0085\x1b\x07\u009b") || !strings.Contains(b.String(), `later\u202egnp.exe\x85\x1b[2J (not run)`) {

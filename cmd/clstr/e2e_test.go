@@ -18,6 +18,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/internal/confine"
+	"github.com/clstr-dev/clstr/internal/junit/junittest"
 	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
@@ -164,11 +165,7 @@ func assertNothingLeft(t testing.TB, pid int) {
 
 func assertContains(t *testing.T, what, text string, wants ...string) {
 	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(text, w) {
-			t.Errorf("%s does not contain %q:\n%s", what, w, text)
-		}
-	}
+	junittest.Contains(t, what, text, wants...)
 }
 
 const passScript = `load("@stdlib//kv.star", "kv_put", "kv_expect")

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
@@ -27,6 +29,18 @@ var (
 func normalize(s string) string {
 	s = portPattern.ReplaceAllString(s, "127.0.0.1:PORT")
 	return durationPattern.ReplaceAllString(s, "${1}DUR")
+}
+
+// runOnFake runs s on a fresh fake target in a session as clstr run
+// does, shown on out, and returns the exit status.
+func runOnFake(out *output, s session.Stage, opts session.Options) int {
+	rt := starlarktest.New().Runtime
+	opts.Runtime = func(context.Context) (cluster.Runtime, func() error, error) { return rt, nil, nil }
+	opts.Live = out
+	opts.Reporters = append([]session.Reporter{out}, opts.Reporters...)
+	sess := session.Open(opts)
+	sess.Run(context.Background(), s)
+	return sess.Close()
 }
 
 // TestGolden runs the scripts of testdata/golden against the fake target
@@ -56,10 +70,9 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				status := runSuite(context.Background(), out, s, starlarktest.New().Runtime, runConfig{
-					logDir: ".clstr/logs", target: "fake target", seed: 42,
-				})
-				got := normalize(buf.String()) + "exit status " + string(rune('0'+status)) + "\n"
+				root := t.TempDir()
+				status := runOnFake(out, s, session.Options{Root: root, Target: "fake target", Seed: 42})
+				got := normalize(strings.ReplaceAll(buf.String(), root+string(filepath.Separator), "")) + "exit status " + string(rune('0'+status)) + "\n"
 				if *update {
 					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 						t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clstr-dev/clstr/internal/junit/junittest"
 )
 
 // TestJUnitNothingRan checks that every way a command can end before a
@@ -54,18 +56,18 @@ func TestJUnitNothingRan(t *testing.T) {
 			report := filepath.Join(t.TempDir(), "junit.xml")
 			res := clstrInEnv(t, ws, tc.env, append(tc.args, "--junit", report)...)
 			wantStatus(t, res, 2)
-			doc := readReport(t, report)
+			doc := junittest.Read(t, report)
 			n := len(tc.notRun)
-			checkCounts(t, "testsuites", [4]int{doc.Tests, doc.Failures, doc.Errors, doc.Skipped}, 1+n, 0, 1, n)
+			junittest.CheckCounts(t, "testsuites", [4]int{doc.Tests, doc.Failures, doc.Errors, doc.Skipped}, 1+n, 0, 1, n)
 			if len(doc.Suites) != 1 || doc.Suites[0].Name != tc.suite {
 				t.Fatalf("suites %+v; want one named %q", doc.Suites, tc.suite)
 			}
 			s := doc.Suites[0]
-			want := []wantCase{{name: tc.what, kind: "error", text: []string{tc.text}}}
+			want := []junittest.Want{{Name: tc.what, Kind: "error", Text: []string{tc.text}}}
 			for _, name := range tc.notRun {
-				want = append(want, wantCase{name: name, kind: "skipped", message: "not run: the run did not start"})
+				want = append(want, junittest.Want{Name: name, Kind: "skipped", Message: "not run: the run did not start"})
 			}
-			checkCases(t, s, tc.class, want)
+			junittest.CheckCases(t, s, tc.class, want)
 			if !strings.Contains(res.stderr, tc.text) {
 				t.Errorf("stderr does not say %q:\n%s", tc.text, res.stderr)
 			}

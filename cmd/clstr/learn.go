@@ -1,20 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/docker"
-	"github.com/clstr-dev/clstr/attest/engine"
 	_ "github.com/clstr-dev/clstr/challenges" // the built-in challenges
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/registry"
 )
 
@@ -46,7 +43,7 @@ func workspaceError(c *cli.Context, err error) error {
 	if err == nil || errors.As(err, &st) || errors.As(err, &ue) {
 		return err
 	}
-	return exitStatus(couldNotRun(c.Context, c.App.Writer, c.App.ErrWriter, unloaded{name: progressFile}, "the workspace did not open", err, "clstr: "+err.Error()))
+	return exitStatus(couldNotRun(reportsOnly(c), c.App.ErrWriter, session.Unloaded{Key: progressFile}, "the workspace did not open", err, "clstr: "+err.Error()))
 }
 
 // learnerName names what the learner's commands run in the reports when
@@ -160,7 +157,8 @@ func testCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := setUpReport(c, describeTarget(opts)); err != nil {
+			reps, err := reporters(c, describeTarget(opts))
+			if err != nil {
 				return err
 			}
 			first := last
@@ -179,9 +177,9 @@ func testCommand() *cli.Command {
 					return exitStatus(exitError)
 				}
 				out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", last+1, len(w.challenge.Stages), stageHeading(st))))
-				return watchAction(c, out, "", stageRun{name: w.challenge.Key + "/" + st.Key, suite: suite}, opts, filter)
+				return watchAction(c, out, "", session.Challenge{Key: w.challenge.Key + "/" + st.Key, Tests: suite}, opts, filter, reps)
 			}
-			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, first, last, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed"), filter: filter})
+			status := runStages(c, out, w.challenge, first, last, opts, reps, filter)
 			if status == exitFail {
 				out.line("%s", failedAdvice(w.challenge))
 			}
@@ -237,11 +235,12 @@ func nextCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := setUpReport(c, describeTarget(opts)); err != nil {
+			reps, err := reporters(c, describeTarget(opts))
+			if err != nil {
 				return err
 			}
 			out := newOutput(c.App.Writer)
-			status := runStages(c.Context, out, c.App.ErrWriter, w.challenge, w.index, w.index, opts, runConfig{verbose: c.Bool("verbose"), seed: c.Uint64("seed")})
+			status := runStages(c, out, w.challenge, w.index, w.index, opts, reps, nil)
 			if status != exitPass {
 				if status == exitFail {
 					out.line("%s", failedAdvice(w.challenge))
@@ -346,63 +345,47 @@ func writeStatus(wr io.Writer, o *output, w *workspace) {
 	fmt.Fprintln(wr, "'clstr test' tests it; 'clstr next' moves on once it passes.")
 }
 
-// stageRun is a stage of a challenge, loaded, for runSuite.
-type stageRun struct {
-	name  string
-	suite *attest.Suite
-}
-
-func (s stageRun) Name() string          { return s.name }
-func (s stageRun) TestNames() []string   { return s.suite.TestNames() }
-func (s stageRun) Config() engine.Config { return s.suite.Config() }
-func (s stageRun) Suite() *attest.Suite  { return s.suite }
-
-// runStages runs stages first … last of c, each as base says, and stops
-// at the first that does not pass; it returns the exit status of the last
-// stage run.
-func runStages(ctx context.Context, out *output, stderr io.Writer, c *registry.Challenge, first, last int, opts docker.Options, base runConfig) int {
+// runStages runs stages first … last of ch in one session, on one
+// runtime, and stops at the first that does not pass; it returns the
+// command's exit status.
+func runStages(c *cli.Context, out *output, ch *registry.Challenge, first, last int, opts docker.Options, reps []session.Reporter, filter *regexp.Regexp) int {
+	stderr := c.App.ErrWriter
 	if last > first {
 		// The stages follow one another on one runtime: a stage's
 		// cluster takes over the network and sandboxes the one before
 		// kept, when it has as many nodes, and creates only the nodes'
 		// own containers. Closing the runtime removes what is kept.
 		opts.ReuseSandboxes = true
-		opts.LogDir, _ = filepath.Abs(logDir)
-		opts.Disk = quotaFrom(ctx)
-		if base.verbose {
-			opts.BuildOutput = out.w
+	}
+	sess := openSession(c, out, opts, reps, filter)
+	defer sess.Close()
+	if last > first {
+		if err := sess.Start(c.Context); err != nil {
+			sess.NotRun(session.Unloaded{Key: ch.Key + "/" + ch.Stages[first].Key, Stage: true}, "the run did not start", err)
+			return sess.Close()
 		}
-		rt, err := docker.New(ctx, opts)
-		if err != nil {
-			st := c.Stages[first]
-			return couldNotRun(ctx, out.w, stderr, unloaded{c.Key + "/" + st.Key, true}, "the run did not start", err, "clstr: "+err.Error())
-		}
-		defer rt.Close()
-		base.runtime = rt
 	}
 	for i := first; i <= last; i++ {
-		st := c.Stages[i]
+		st := ch.Stages[i]
 		if i > first {
 			out.line("")
 		}
-		out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", i+1, len(c.Stages), stageHeading(st))))
+		out.line("%s", out.bold(fmt.Sprintf("Stage %d of %d: %s", i+1, len(ch.Stages), stageHeading(st))))
+		key := ch.Key + "/" + st.Key
 		suite, err := st.Suite()
 		if err != nil {
-			return couldNotRun(ctx, out.w, stderr, unloaded{c.Key + "/" + st.Key, true}, "the stage did not load", err,
-				fmt.Sprintf("clstr: load stage %s of %s: %v", st.Key, c.Key, err))
+			return couldNotRun(sess, stderr, session.Unloaded{Key: key, Stage: true}, "the stage did not load", err,
+				fmt.Sprintf("clstr: load stage %s of %s: %v", st.Key, ch.Key, err))
 		}
-		cfg := base
-		cfg.logDir, cfg.target = logDir, describeTarget(opts)
-		status := runOnDocker(ctx, out, stderr, stageRun{name: c.Key + "/" + st.Key, suite: suite}, opts, cfg)
-		if status != exitPass {
-			return status
+		if o := sess.Run(c.Context, session.Challenge{Key: key, Tests: suite}); o.Status != exitPass {
+			return sess.Close()
 		}
-		if ctx.Err() != nil {
+		if sess.Interrupted() || c.Context.Err() != nil {
 			return exitError
 		}
 	}
 	if last > first {
-		out.line("\n%s", out.green(fmt.Sprintf("All %d stages up to %s passed.", last-first+1, c.Stages[last].Key)))
+		out.line("\n%s", out.green(fmt.Sprintf("All %d stages up to %s passed.", last-first+1, ch.Stages[last].Key)))
 	}
-	return exitPass
+	return sess.Close()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/safetext"
+	"github.com/clstr-dev/clstr/internal/session"
 )
 
 // output reports a run for a person: a line per test with its duration,
@@ -101,8 +102,13 @@ func (o *output) setLive(s string) {
 	o.shown = utf8.RuneCountInString(s)
 }
 
-// start says what runs.
-func (o *output) start(s runnable, target string, seed uint64) {
+var (
+	_ session.Live     = (*output)(nil)
+	_ session.Reporter = (*output)(nil)
+)
+
+// Started implements session.Live: it says what runs.
+func (o *output) Started(s session.Stage, target string, seed uint64) {
 	n := len(s.TestNames())
 	tests := "tests"
 	if n == 1 {
@@ -199,13 +205,25 @@ func (o *output) failure(err error) {
 	fmt.Fprintln(o.w)
 }
 
+// Stage implements session.Reporter: it ends a stage that ran with its
+// summary (finish). Why a stage could not run is said by whoever found
+// out, on standard error.
+func (o *output) Stage(oc *session.Outcome) {
+	if !oc.NotRun {
+		o.finish(oc.Result, oc.Verdict, oc.Interrupted, oc.Logs)
+	}
+}
+
+// Flush implements session.Reporter: the terminal has nothing to write.
+func (o *output) Flush(status int) int { return status }
+
 // finish reports what stopped the run, the tests that did not run, and
 // the summary. A run that the signal stoppedBy (nil for none) cut short
 // has no verdict: the test it stopped counts as stopped, not failed.
 func (o *output) finish(res *engine.Result, verdict engine.Verdict, stoppedBy os.Signal, logDir string) {
 	if res.Err != nil {
-		o.line("%s %s", o.red("✗"), o.bold(stopReason(res.Err)))
-		o.failure(unwrapSetup(res.Err))
+		o.line("%s %s", o.red("✗"), o.bold(session.StopReason(res.Err)))
+		o.failure(session.Cause(res.Err))
 	}
 	var passed, failed, stopped, notRun, skipped int
 	for _, t := range res.Tests {
@@ -260,31 +278,6 @@ func (o *output) finish(res *engine.Result, verdict engine.Verdict, stoppedBy os
 	if verdict != engine.VerdictPass {
 		o.line("%s", o.dim(fmt.Sprintf("rerun with --seed %d to draw the same random choices", res.Seed)))
 	}
-}
-
-// stopReason says in a few words what a run's error outside any test
-// (engine.Result.Err) stopped: "the cluster did not start".
-func stopReason(err error) string {
-	switch msg := err.Error(); {
-	case strings.HasPrefix(msg, "setup: "):
-		return "setup failed"
-	case strings.HasPrefix(msg, "create cluster: "):
-		return "the cluster did not start"
-	case strings.Contains(msg, "did not answer GET /health"):
-		return "the cluster did not become healthy"
-	case strings.HasPrefix(msg, "run interrupted"):
-		return "interrupted"
-	}
-	return "the run stopped"
-}
-
-// unwrapSetup drops the "setup: " the engine puts before a setup step's
-// failure, which the heading already says.
-func unwrapSetup(err error) error {
-	if u := errors.Unwrap(err); u != nil && strings.HasPrefix(err.Error(), "setup: ") {
-		return u
-	}
-	return err
 }
 
 // duration renders a test's duration: "85ms", "1.2s".

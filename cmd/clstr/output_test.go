@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"regexp"
@@ -11,8 +10,8 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/starlark"
-	"github.com/clstr-dev/clstr/starlark/starlarktest"
 	"github.com/clstr-dev/clstr/stdlib"
 )
 
@@ -99,7 +98,7 @@ func TestRunFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status := runSuite(context.Background(), out, s, starlarktest.New().Runtime, runConfig{filter: regexp.MustCompile("^has a")})
+	status := runOnFake(out, s, session.Options{Filter: regexp.MustCompile("^has a")})
 	if status != exitPass {
 		t.Fatalf("exit status %d:\n%s", status, b.String())
 	}

@@ -7,21 +7,51 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clstr-dev/clstr/attest/engine"
+	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/docker"
 	"github.com/clstr-dev/clstr/internal/artifact"
+	"github.com/clstr-dev/clstr/internal/junit"
 	"github.com/clstr-dev/clstr/internal/report"
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/starlark"
 )
 
 // --report DIR (or "report: DIR" in clstr.yaml) writes the report of a
 // command into DIR: report.json and index.html (internal/report, described
 // in docs/report.md). Like the JUnit report, it is rewritten after every
-// stage that runOnDocker runs.
+// stage of the command's session.
+
+// junitFlag is --junit, shared by run, test and next; junitReporters
+// reads it.
+func junitFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:  "junit",
+		Usage: "write a JUnit XML report of the run to `FILE`, for CI",
+		Action: func(c *cli.Context, path string) error {
+			if path == "" {
+				return usageError{c.Command.Name + ": --junit needs the name of the file to write"}
+			}
+			if c.Bool("watch") {
+				return usageError{c.Command.Name + ": --junit reports a single run; leave out --watch"}
+			}
+			return nil
+		},
+	}
+}
+
+// junitReporters returns the JUnit report that --junit asks for, if any.
+func junitReporters(c *cli.Context) []session.Reporter {
+	if path := c.String("junit"); path != "" {
+		return []session.Reporter{junit.New(path, c.App.ErrWriter)}
+	}
+	return nil
+}
 
 // reportFlag is --report, shared by run, test and next.
 func reportFlag() cli.Flag {
@@ -31,47 +61,41 @@ func reportFlag() cli.Flag {
 	}
 }
 
-type reportKey struct{}
-
-// reportFrom returns the report that --report asked for, or nil.
-func reportFrom(ctx context.Context) *report.Writer {
-	w, _ := ctx.Value(reportKey{}).(*report.Writer)
-	return w
-}
-
-// setUpReport puts into c.Context the report that --report, or else the
-// report key of clstr.yaml in the current directory, asks for; target says
-// what runs.
-func setUpReport(c *cli.Context, target string) error {
+// reporters returns the reports that the flags of the command ask for,
+// in the order they are written: --junit, --report (or else the report
+// key of clstr.yaml in the current directory), and on GitHub Actions the
+// failures as annotations on standard output. target says what runs. It
+// also keeps the run's disk quota in c.Context.
+func reporters(c *cli.Context, target string) ([]session.Reporter, error) {
 	quota := diskQuota(c)
 	c.Context = context.WithValue(c.Context, quotaKey{}, quota)
+	reps := junitReporters(c)
 	dir := c.String("report")
 	if c.IsSet("report") && dir == "" {
-		return usageError{c.Command.Name + ": --report needs the directory to write the report into"}
+		return nil, usageError{c.Command.Name + ": --report needs the directory to write the report into"}
 	}
 	if c.IsSet("report") && c.Bool("watch") {
-		return usageError{c.Command.Name + ": --report reports a single run; leave out --watch"}
+		return nil, usageError{c.Command.Name + ": --report reports a single run; leave out --watch"}
 	}
-	if !c.IsSet("report") {
-		if c.Bool("watch") {
-			return nil // clstr.yaml's report is for single runs
-		}
+	if !c.IsSet("report") && !c.Bool("watch") { // clstr.yaml's report is for single runs
 		var err error
 		if dir, err = configuredReport("."); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if dir == "" {
-		return nil
+	if dir != "" {
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			return nil, usageError{fmt.Sprintf("%s: --report %s is a file; give a directory", c.Command.Name, dir)}
+		}
+		command := "clstr " + strings.Join(os.Args[1:], " ")
+		rw := report.NewWriter(dir, command, target)
+		rw.Quota, rw.Stderr = quota, c.App.ErrWriter
+		reps = append(reps, rw)
 	}
-	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
-		return usageError{fmt.Sprintf("%s: --report %s is a file; give a directory", c.Command.Name, dir)}
+	if onGitHubActions() {
+		reps = append(reps, annotations{w: c.App.Writer, stderr: c.App.ErrWriter})
 	}
-	command := "clstr " + strings.Join(os.Args[1:], " ")
-	rw := report.NewWriter(dir, command, target)
-	rw.Quota = quota
-	c.Context = context.WithValue(c.Context, reportKey{}, rw)
-	return nil
+	return reps, nil
 }
 
 type quotaKey struct{}
@@ -114,117 +138,107 @@ func configuredReport(dir string) (string, error) {
 	return "", nil
 }
 
-// addReport adds the stage s ran as res to the report, if there is one,
-// and, on GitHub Actions, writes its failures as annotations to w.
-func addReport(ctx context.Context, w io.Writer, stderr io.Writer, s runnable, res *engine.Result, cfg runConfig, began time.Time) {
-	if reportFrom(ctx) == nil && !onGitHubActions() {
-		return
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	in := report.StageRun{Name: s.Name(), Start: began, Result: res, Events: cfg.events.Events(), LogDir: cfg.logDir}
-	if res.Err != nil {
-		in.Stopped = stopReason(res.Err)
-	}
-	if rw := reportFrom(ctx); rw != nil {
-		if err := rw.Add(in); err != nil {
-			fmt.Fprintf(stderr, "clstr: report: %v\n", err)
-		}
-	}
-	if onGitHubActions() {
-		in.LogDir = ""
-		st, _ := report.NewStage(in)
-		annotate(w, stderr, st)
-	}
-}
-
-// addReportError adds to the report a stage that could not run because of
-// err; what says what stopped it.
-func addReportError(ctx context.Context, w, stderr io.Writer, s runnable, what string, err error) {
-	st := report.ErrorStage(s.Name(), s.TestNames(), what, err)
-	if rw := reportFrom(ctx); rw != nil {
-		rw.AddStage(st)
-	}
-	if onGitHubActions() {
-		annotate(w, stderr, st)
-	}
-}
-
 // onGitHubActions reports whether clstr runs in a GitHub Actions job,
 // where failures are also written as annotations.
 func onGitHubActions() bool { return os.Getenv("GITHUB_ACTIONS") == "true" }
 
-// annotate writes the failures of st as annotations to w: through
-// ciWriter.command when w is one, as the only workflow commands of the
-// run.
-func annotate(w, stderr io.Writer, st report.Stage) {
+// annotations writes the failures of every stage as GitHub Actions
+// annotations to w: through ciWriter.command when w is one, as the only
+// workflow commands of the run.
+type annotations struct{ w, stderr io.Writer }
+
+func (a annotations) Stage(o *session.Outcome) {
+	st, _ := report.Of(o, false)
 	wd, _ := os.Getwd()
 	var b strings.Builder
 	err := report.Annotations(&b, st, wd)
-	if cw, ok := w.(*ciWriter); ok {
+	if cw, ok := a.w.(*ciWriter); ok {
 		for _, line := range strings.SplitAfter(b.String(), "\n") {
 			if line != "" && err == nil {
 				err = cw.command(line)
 			}
 		}
 	} else if err == nil {
-		_, err = io.WriteString(w, b.String())
+		_, err = io.WriteString(a.w, b.String())
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "clstr: write GitHub annotations: %v\n", err)
+		fmt.Fprintf(a.stderr, "clstr: write GitHub annotations: %v\n", err)
 	}
 }
 
-// couldNotRun reports that s did not run because of err, the same way on
-// every path that ends before a verdict: msg on stderr, an entry in the
-// JUnit and the HTML reports (and a GitHub annotation), then both reports
-// written. It returns the exit status, exitError unless writing fails.
-func couldNotRun(ctx context.Context, stdout, stderr io.Writer, s runnable, what string, err error, msg string) int {
+func (a annotations) Flush(status int) int { return status }
+
+type sessionKey struct{}
+
+// openSession opens the session of a command that runs stages on Docker
+// containers made from opts, shown on out and reported to reps, and keeps
+// it in c.Context for reportingErrors.
+func openSession(c *cli.Context, out *output, opts docker.Options, reps []session.Reporter, filter *regexp.Regexp) *session.Session {
+	stderr := c.App.ErrWriter
+	opts.LogDir, _ = filepath.Abs(logDir)
+	opts.Disk = quotaFrom(c.Context)
+	if c.Bool("verbose") {
+		opts.BuildOutput = out.w
+	}
+	s := session.Open(session.Options{
+		Runtime: func(ctx context.Context) (cluster.Runtime, func() error, error) {
+			rt, err := docker.New(ctx, opts)
+			if err != nil {
+				return nil, nil, err
+			}
+			return rt, rt.Close, nil
+		},
+		Root:      ".",
+		Target:    describeTarget(opts),
+		Filter:    filter,
+		Seed:      c.Uint64("seed"),
+		Disk:      quotaFrom(c.Context),
+		Live:      out,
+		Reporters: append([]session.Reporter{out}, reps...),
+		Stderr:    stderr,
+		Signals:   func(cancel context.CancelCauseFunc) func() { return cancelOnSignal(cancel, out, stderr) },
+	})
+	c.Context = context.WithValue(c.Context, sessionKey{}, s)
+	return s
+}
+
+// reportsOnly opens a session that only reports, for what ends a command
+// before its reports are all set up: to the JUnit report alone, whose
+// flag cannot be what went wrong.
+func reportsOnly(c *cli.Context) *session.Session {
+	return session.Open(session.Options{Reporters: junitReporters(c), Stderr: c.App.ErrWriter})
+}
+
+// couldNotRun says msg on stderr and records that st did not run because
+// of err; what says what stopped it. It returns the command's exit status.
+func couldNotRun(s *session.Session, stderr io.Writer, st session.Stage, what string, err error, msg string) int {
 	fmt.Fprintln(stderr, msg)
-	junitFrom(ctx).addError(s, what, err)
-	addReportError(ctx, stdout, stderr, s, what, err)
-	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, exitError))
+	s.NotRun(st, what, err)
+	return s.Close()
 }
 
 // reportingErrors runs action, and when it returns an error before any
-// run was reported (a usage error, a target that cannot run, a workspace
-// that does not open), puts that error into the reports that --junit asks
-// for, as couldNotRun does, so that a CI job reads why there is nothing
-// else. what names the reports' entry by what did not run: the script
-// argument, or clstr.yaml for the learner's commands.
+// stage was reported (a usage error, a target that cannot run, a
+// workspace that does not open), puts that error into the reports, so
+// that a CI job reads why there is nothing else: the reports of the
+// command's session, or, when none was opened, the JUnit report that
+// --junit asks for. what names the reports' entry by what did not run:
+// the script argument, or clstr.yaml for the learner's commands.
 func reportingErrors(what func(c *cli.Context) string, action cli.ActionFunc) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		err := action(c)
 		var st exitStatus
-		r := junitFrom(c.Context)
-		if err == nil || errors.As(err, &st) || r == nil || len(r.suites) > 0 {
+		if err == nil || errors.As(err, &st) {
 			return err
 		}
-		r.addError(unloaded{name: what(c)}, "the run did not start", err)
-		r.write(c.App.ErrWriter, exitError)
+		s, _ := c.Context.Value(sessionKey{}).(*session.Session)
+		if s == nil {
+			s = reportsOnly(c)
+		}
+		if s.Stages() == 0 {
+			s.NotRun(session.Unloaded{Key: what(c)}, "the run did not start", err)
+		}
+		s.Close()
 		return err
 	}
-}
-
-// writeReport writes the report, if there is one, and returns the exit
-// status of the command: as junitReport.write does, a report that cannot
-// be written turns a pass into exitError but never hides a failure.
-func writeReport(ctx context.Context, stderr io.Writer, status int) int {
-	rw := reportFrom(ctx)
-	if rw == nil {
-		return status
-	}
-	verdict := map[int]string{exitPass: "pass", exitFail: "fail"}[status]
-	if verdict == "" {
-		verdict = "error"
-	}
-	if err := rw.Save(verdict, status); err != nil {
-		fmt.Fprintf(stderr, "clstr: write the report into %s: %v\n", rw.Dir, err)
-		var full *artifact.Error
-		if status == exitPass || errors.As(err, &full) {
-			return exitError
-		}
-	}
-	return status
 }

@@ -1,24 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/clstr-dev/clstr/attest"
-	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
-	"github.com/clstr-dev/clstr/attest/engine"
-	"github.com/clstr-dev/clstr/internal/runlog"
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/stdlib"
 )
@@ -78,19 +71,21 @@ func runAction(c *cli.Context) error {
 		}
 	}
 	out := newOutput(stdout)
-	verbose := c.Bool("verbose")
-	if err := setUpReport(c, describeTarget(opts)); err != nil {
+	reps, err := reporters(c, describeTarget(opts))
+	if err != nil {
 		return err
 	}
 	if c.Bool("watch") {
-		return watchAction(c, out, script, nil, opts, filter)
+		return watchAction(c, out, script, nil, opts, filter, reps)
 	}
+	sess := openSession(c, out, opts, reps, filter)
+	defer sess.Close()
 
 	// The script is checked before anything else happens: a typo costs
 	// milliseconds, not a cluster start.
 	s, err := starlark.Load(script, loadOptions(c, out))
 	if err != nil {
-		return exitStatus(couldNotRun(c.Context, stdout, stderr, unloaded{name: c.Args().First()}, "the script did not load", err, err.Error()))
+		return exitStatus(couldNotRun(sess, stderr, session.Unloaded{Key: c.Args().First()}, "the script did not load", err, err.Error()))
 	}
 	if filter != nil && !matchesAny(filter, s.TestNames()) {
 		fmt.Fprintf(stderr, "clstr: --run %q matches none of the tests: %s\n", filter, strings.Join(s.TestNames(), ", "))
@@ -99,59 +94,8 @@ func runAction(c *cli.Context) error {
 	if err := checkTarget(c, opts); err != nil {
 		return err
 	}
-
-	return exitStatus(runOnDocker(c.Context, out, stderr, s, opts, runConfig{
-		filter:  filter,
-		logDir:  logDir,
-		target:  describeTarget(opts),
-		verbose: verbose,
-		seed:    c.Uint64("seed"),
-	}))
-}
-
-// runOnDocker runs s on a cluster of Docker containers made from opts and
-// returns the exit status: it writes the event log and the node logs into
-// a fresh logDir (see freshLogDir), and tears the cluster down before it
-// returns, also when Ctrl-C cancels the run. `clstr run` and the learner's
-// commands (`clstr test`, `clstr next`) all run stages through it. With
-// --junit, it adds the stage to the JUnit report and rewrites the report's
-// file.
-func runOnDocker(ctx context.Context, out *output, stderr io.Writer, s runnable, opts docker.Options, cfg runConfig) int {
-	// Ctrl-C cancels the run; the engine then tears the cluster down, and
-	// only then does clstr exit.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stopSignals := cancelOnSignal(cancel, out, stderr)
-	defer stopSignals()
-
-	logs, err := freshLogDir()
-	if err != nil {
-		return couldNotRun(ctx, out.w, stderr, s, "the run did not start", err, "clstr: "+err.Error())
-	}
-	opts.LogDir, _ = filepath.Abs(logDir)
-	opts.Disk = quotaFrom(ctx)
-	if cfg.verbose {
-		opts.BuildOutput = out.w
-	}
-	rt := cfg.runtime
-	if rt == nil {
-		rt, err = docker.New(ctx, opts)
-		if err != nil {
-			if err := logs.Close(); err != nil {
-				fmt.Fprintf(stderr, "clstr: %v\n", err)
-			}
-			return couldNotRun(ctx, out.w, stderr, s, "the run did not start", err, "clstr: "+err.Error())
-		}
-		defer rt.Close()
-	}
-
-	cfg.events = logs.Events
-	cfg.stderr = stderr
-	status := runSuite(ctx, out, s, rt, cfg)
-	if err := logs.Close(); err != nil {
-		fmt.Fprintf(stderr, "clstr: %v\n", err)
-	}
-	return writeReport(ctx, stderr, junitFrom(ctx).write(stderr, status))
+	sess.Run(c.Context, s)
+	return exitStatus(sess.Close())
 }
 
 // loadOptions are the options every script of a run is loaded with.
@@ -238,72 +182,7 @@ func matchesAny(re *regexp.Regexp, names []string) bool {
 	return false
 }
 
-// runConfig says how runSuite runs and reports a script.
-type runConfig struct {
-	filter  *regexp.Regexp
-	events  *cluster.EventLog
-	logDir  string // mentioned on failure; "" for none
-	target  string // what runs, for the first line
-	verbose bool
-	seed    uint64    // 0: a new one for each run
-	stderr  io.Writer // for errors writing the report; nil for none
-	// runtime, when set, is a runtime shared by runs that follow one
-	// another (clstr test --so-far); runOnDocker makes its own otherwise.
-	runtime *docker.Runtime
-}
-
 // seedFlag is --seed, which replays a run's random choices.
 func seedFlag() cli.Flag {
 	return &cli.Uint64Flag{Name: "seed", Usage: "draw the script's random choices (rand, nemeses) from seed `N`, as a run that printed it did", DefaultText: "a new one, printed"}
-}
-
-// runnable is what runSuite runs: a loaded script, or a stage of a
-// challenge (see stageRun).
-type runnable interface {
-	// Name is how the first line of the output names it.
-	Name() string
-	TestNames() []string
-	Config() engine.Config
-	Suite() *attest.Suite
-}
-
-// runSuite runs the suite of s on rt, reports it on out and returns the
-// exit status.
-func runSuite(ctx context.Context, out *output, s runnable, rt cluster.Runtime, cfg runConfig) int {
-	seed := cfg.seed
-	if seed == 0 {
-		seed = engine.NewSeed()
-	}
-	out.start(s, cfg.target, seed)
-	ro := engine.RunOptions{
-		Runtime:  rt,
-		Events:   cfg.events,
-		Reporter: out,
-		Filter:   cfg.filter,
-		Seed:     seed,
-	}
-	if cfg.logDir != "" {
-		ro.ArtifactDir = cfg.logDir
-	}
-	ro.Disk = quotaFrom(ctx)
-	began := time.Now()
-	res := s.Suite().Run(ctx, ro)
-	verdict := res.Verdict()
-	stoppedBy := interruptedBy(ctx, res)
-	shown := cfg.logDir
-	if cfg.events != nil && !runlog.NodeStarted(cfg.events) {
-		shown = "" // the logs there are the last run's
-	}
-	out.finish(res, verdict, stoppedBy, shown)
-	junitFrom(ctx).add(s, res, cfg.logDir)
-	addReport(ctx, out.w, cfg.stderr, s, res, cfg, began)
-	switch {
-	case stoppedBy != nil:
-		return exitError
-	case verdict == engine.VerdictPass:
-		return exitPass
-	case verdict == engine.VerdictFail:
-		return exitFail
-	}
-	return exitError
 }

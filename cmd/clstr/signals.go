@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/clstr-dev/clstr/attest/engine"
 )
 
 // oneAct is how long after a first SIGINT or SIGTERM further ones count as
@@ -24,6 +21,9 @@ const oneAct = time.Second
 type interruption struct{ sig os.Signal }
 
 func (i *interruption) Error() string { return signalName(i.sig) }
+
+// Signal implements session.Interruption.
+func (i *interruption) Signal() os.Signal { return i.sig }
 
 // signalName names a signal as a shell's kill does: "SIGINT", not
 // "interrupt".
@@ -77,18 +77,4 @@ func cancelOnSignal(cancel context.CancelCauseFunc, out *output, stderr io.Write
 		close(done)
 		<-exited
 	}
-}
-
-// interruptedBy returns the signal that stopped the run of res, or nil
-// when none did: a run that a signal reached only as it tore the cluster
-// down, after its verdict, keeps that verdict.
-func interruptedBy(ctx context.Context, res *engine.Result) os.Signal {
-	var in *interruption
-	if !errors.As(context.Cause(ctx), &in) || res.Err == nil {
-		return nil
-	}
-	if errors.As(res.Err, new(*interruption)) || errors.Is(res.Err, context.Canceled) {
-		return in.sig
-	}
-	return nil
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/attest/docker"
+	"github.com/clstr-dev/clstr/internal/session"
 	"github.com/clstr-dev/clstr/internal/watch"
 	"github.com/clstr-dev/clstr/starlark"
 )
@@ -25,7 +27,8 @@ import (
 // first. Only a changed target is built again. It ends with exit status 2,
 // as an interrupted run does. With a stage (clstr test --watch) instead of
 // a script, only the target is watched.
-func watchAction(c *cli.Context, out *output, script string, stage runnable, opts docker.Options, filter *regexp.Regexp) error {
+// Every run is a stage of one session, reported to reps.
+func watchAction(c *cli.Context, out *output, script string, stage session.Stage, opts docker.Options, filter *regexp.Regexp, reps []session.Reporter) error {
 	stderr := c.App.ErrWriter
 	ctx, cancel := context.WithCancelCause(c.Context)
 	defer cancel(nil)
@@ -33,14 +36,19 @@ func watchAction(c *cli.Context, out *output, script string, stage runnable, opt
 	defer stopSignals()
 
 	s, err := newWatchSession(ctx, c, out, script, opts, filter)
-	if err == nil {
-		s.stage = stage
-	}
 	if err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
 		return exitStatus(exitError)
 	}
 	defer s.close()
+	s.stage = stage
+	// The runs share the runtimes the watch owns.
+	s.session = session.Open(session.Options{
+		Runtime: func(context.Context) (cluster.Runtime, func() error, error) { return s.rt, nil, nil },
+		Root:    ".", Target: describeTarget(opts), Filter: filter, Seed: c.Uint64("seed"), Disk: quotaFrom(c.Context),
+		Live: out, Reporters: append([]session.Reporter{out}, reps...), Stderr: stderr,
+	})
+	defer s.session.Close()
 	err = s.loop(ctx)
 	if ctx.Err() == nil && err != nil {
 		fmt.Fprintf(stderr, "clstr: %v\n", err)
@@ -53,13 +61,13 @@ type watchSession struct {
 	out      *output
 	stderr   io.Writer
 	tty      bool
-	script   string   // as given on the command line
-	stage    runnable // run instead of the script: a challenge's stage
+	script   string        // as given on the command line
+	stage    session.Stage // run instead of the script: a challenge's stage
 	opts     docker.Options
 	filter   *regexp.Regexp
 	verbose  bool
-	seed     uint64
 	loadOpts starlark.Options
+	session  *session.Session
 
 	watcher *watch.Watcher
 	target  watch.Set // what of the target is watched: a tree, a binary or nothing
@@ -84,7 +92,6 @@ func newWatchSession(ctx context.Context, c *cli.Context, out *output, script st
 		opts:     opts,
 		filter:   filter,
 		verbose:  c.Bool("verbose"),
-		seed:     c.Uint64("seed"),
 		loadOpts: loadOptions(c, out),
 	}
 	s.opts.LogDir, _ = filepath.Abs(logDir)
@@ -296,24 +303,7 @@ func (s *watchSession) build(ctx context.Context) error {
 
 // runOnce runs the script (or stage) once, with fresh logs, as clstr run
 // does.
-func (s *watchSession) runOnce(ctx context.Context, sc runnable) {
-	logs, err := freshLogDir()
-	if err != nil {
-		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
-		return
-	}
-	runSuite(ctx, s.out, sc, s.rt, runConfig{
-		filter:  s.filter,
-		events:  logs.Events,
-		logDir:  logDir,
-		target:  describeTarget(s.opts),
-		verbose: s.verbose,
-		seed:    s.seed,
-	})
-	if err := logs.Close(); err != nil {
-		fmt.Fprintf(s.stderr, "clstr: %v\n", err)
-	}
-}
+func (s *watchSession) runOnce(ctx context.Context, sc session.Stage) { s.session.Run(ctx, sc) }
 
 // targetChanged reports whether a change concerns the target rather than
 // the script: a script inside the target's directory is the script's.

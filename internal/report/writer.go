@@ -31,6 +31,9 @@ type Writer struct {
 	// Quota, if not nil, bounds the bytes of the report's files, with
 	// whatever else of the run it counts.
 	Quota *artifact.Quota
+	// Stderr is where a Writer used as a session.Reporter says what it
+	// could not write; nil for nowhere.
+	Stderr io.Writer
 	// full is the quota's error if copying a file reached it.
 	full error
 }

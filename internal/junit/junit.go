@@ -1,8 +1,10 @@
-package main
+// Package junit writes the JUnit report of a clstr command (--junit
+// FILE): the XML that CI test reporters read (GitHub Actions reporters,
+// GitLab, Jenkins).
+package junit
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -16,103 +18,55 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/urfave/cli/v2"
-
-	"github.com/clstr-dev/clstr/attest"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/internal/atomicfile"
 	"github.com/clstr-dev/clstr/internal/runlog"
+	"github.com/clstr-dev/clstr/internal/session"
 )
 
-// A JUnit report (--junit FILE) describes a run in the XML that CI test
-// reporters read (GitHub Actions reporters, GitLab, Jenkins): a
-// <testsuites> holding one <testsuite> per stage that ran, and in it one
+// A report describes a command's run as a <testsuites> holding one <testsuite> per stage that ran, and in it one
 // <testcase> per test, with a <failure> when the target failed it, an
 // <error> when clstr could not judge it, and <skipped/> when it did not
-// run. Every stage that runOnDocker runs is added to the report, and the
-// file is rewritten whole after each one, so that it holds every stage
-// that finished: all of them, with clstr test --so-far.
+// run. It is a session.Reporter: every stage of the command's session is
+// added to the report, and the file is rewritten whole after each one,
+// so that it holds every stage that finished: all of them, with clstr
+// test --so-far.
 
-// junitFlag is --junit, shared by run, test and next. Its action puts an
-// empty report into the command's context, where runOnDocker finds it.
-func junitFlag() cli.Flag {
-	return &cli.StringFlag{
-		Name:  "junit",
-		Usage: "write a JUnit XML report of the run to `FILE`, for CI",
-		Action: func(c *cli.Context, path string) error {
-			if path == "" {
-				return usageError{c.Command.Name + ": --junit needs the name of the file to write"}
-			}
-			if c.Bool("watch") {
-				return usageError{c.Command.Name + ": --junit reports a single run; leave out --watch"}
-			}
-			c.Context = context.WithValue(c.Context, junitKey{}, &junitReport{path: path})
-			return nil
-		},
-	}
-}
-
-type junitKey struct{}
-
-// junitFrom returns the report that --junit asked for, or nil.
-func junitFrom(ctx context.Context) *junitReport {
-	r, _ := ctx.Value(junitKey{}).(*junitReport)
-	return r
-}
-
-// junitReport is the JUnit report of a command, written to path. Stages
-// run one after the other, so it needs no lock. Its methods do nothing on
-// a nil report, which stands for no --junit.
-type junitReport struct {
+// Report is the JUnit report of a command, written to path. Stages run
+// one after the other, so it needs no lock.
+type Report struct {
 	path   string
-	suites []junitSuite
+	stderr io.Writer // where an error writing it goes
+	suites []xmlSuite
 }
 
-// add records the result of running s. A test that failed or could not be
-// judged gets the tails of the logs in logDir ("" for none).
-func (r *junitReport) add(s runnable, res *engine.Result, logDir string) {
-	if r == nil {
-		return
-	}
-	r.suites = append(r.suites, newJUnitSuite(s, res, logDir, time.Now(), ""))
+var _ session.Reporter = (*Report)(nil)
+
+// New returns an empty report to be written to path; stderr is where
+// an error writing it goes.
+func New(path string, stderr io.Writer) *Report {
+	return &Report{path: path, stderr: stderr}
 }
 
-// addError records that s could not run at all because of err, as a test
-// case named what that comes before its tests.
-func (r *junitReport) addError(s runnable, what string, err error) {
-	if r == nil {
-		return
+// Stage implements session.Reporter. A test that failed or could not be
+// judged gets the tails of the stage's logs; a stage that could not run
+// at all is a test case, named by what stopped it, before its tests.
+func (r *Report) Stage(o *session.Outcome) {
+	stopped := ""
+	if o.NotRun {
+		stopped = o.Stopped
 	}
-	res := &engine.Result{Err: err, Tests: make([]engine.TestResult, len(s.TestNames()))}
-	for i, name := range s.TestNames() {
-		res.Tests[i].Name = name
-	}
-	r.suites = append(r.suites, newJUnitSuite(s, res, "", time.Now(), what))
+	r.suites = append(r.suites, newSuite(o.Stage, o.Result, o.LogDir, o.Ended, stopped))
 }
 
-// unloaded is a script or a stage ("challenge/stage") that did not load,
-// for addError: it has no tests.
-type unloaded struct {
-	name  string
-	stage bool
-}
-
-func (u unloaded) Name() string          { return u.name }
-func (u unloaded) TestNames() []string   { return nil }
-func (u unloaded) Config() engine.Config { return engine.Config{} }
-func (u unloaded) Suite() *attest.Suite  { return nil }
-
-// write writes the report and returns the exit status of the command: a
-// report that cannot be written is said on stderr, and turns a pass into
-// exitError, but never hides a failure.
-func (r *junitReport) write(stderr io.Writer, status int) int {
-	if r == nil {
-		return status
-	}
+// Flush implements session.Reporter: it writes the report, and says on
+// stderr when it cannot, which turns a pass into session.Error but never
+// hides a failure.
+func (r *Report) Flush(status int) int {
 	if err := r.save(); err != nil {
-		fmt.Fprintf(stderr, "clstr: write the JUnit report %s: %v\n", r.path, err)
-		if status == exitPass {
-			return exitError
+		fmt.Fprintf(r.stderr, "clstr: write the JUnit report %s: %v\n", r.path, err)
+		if status == session.Pass {
+			return session.Error
 		}
 	}
 	return status
@@ -120,7 +74,7 @@ func (r *junitReport) write(stderr io.Writer, status int) int {
 
 // save replaces the file with the report at once, through a temporary file
 // beside it, so that a reader never sees half a report.
-func (r *junitReport) save() error {
+func (r *Report) save() error {
 	data, err := r.marshal()
 	if err != nil {
 		return err
@@ -136,8 +90,8 @@ func (r *junitReport) save() error {
 }
 
 // marshal renders the report as an XML document.
-func (r *junitReport) marshal() ([]byte, error) {
-	doc := junitSuites{Name: "clstr", Suites: r.suites}
+func (r *Report) marshal() ([]byte, error) {
+	doc := xmlDocument{Name: "clstr", Suites: r.suites}
 	for _, s := range r.suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
@@ -159,20 +113,20 @@ func (r *junitReport) marshal() ([]byte, error) {
 
 // The elements of the report. Every text in them has been through xmlText.
 type (
-	junitSuites struct {
+	xmlDocument struct {
 		XMLName xml.Name `xml:"testsuites"`
 		Name    string   `xml:"name,attr"`
-		junitCounts
-		Suites []junitSuite `xml:"testsuite"`
+		xmlCounts
+		Suites []xmlSuite `xml:"testsuite"`
 	}
-	junitSuite struct {
+	xmlSuite struct {
 		Name string `xml:"name,attr"`
-		junitCounts
-		Timestamp string      `xml:"timestamp,attr"`
-		Cases     []junitCase `xml:"testcase"`
+		xmlCounts
+		Timestamp string    `xml:"timestamp,attr"`
+		Cases     []xmlCase `xml:"testcase"`
 	}
-	// junitCounts are the attributes of <testsuites> and <testsuite>.
-	junitCounts struct {
+	// xmlCounts are the attributes of <testsuites> and <testsuite>.
+	xmlCounts struct {
 		Tests    int    `xml:"tests,attr"`
 		Failures int    `xml:"failures,attr"`
 		Errors   int    `xml:"errors,attr"`
@@ -180,53 +134,53 @@ type (
 		Time     string `xml:"time,attr"`
 		seconds  float64
 	}
-	junitCase struct {
-		Name      string        `xml:"name,attr"`
-		Classname string        `xml:"classname,attr"`
-		Time      string        `xml:"time,attr"`
-		Failure   *junitProblem `xml:"failure,omitempty"`
-		Error     *junitProblem `xml:"error,omitempty"`
-		Skipped   *junitSkipped `xml:"skipped,omitempty"`
-		SystemOut *junitText    `xml:"system-out"`
+	xmlCase struct {
+		Name      string      `xml:"name,attr"`
+		Classname string      `xml:"classname,attr"`
+		Time      string      `xml:"time,attr"`
+		Failure   *xmlProblem `xml:"failure,omitempty"`
+		Error     *xmlProblem `xml:"error,omitempty"`
+		Skipped   *xmlSkipped `xml:"skipped,omitempty"`
+		SystemOut *xmlCDATA   `xml:"system-out"`
 	}
-	// junitText is text kept as it is, newlines included, in CDATA
+	// xmlCDATA is text kept as it is, newlines included, in CDATA
 	// sections.
-	junitText struct {
+	xmlCDATA struct {
 		Text string `xml:",cdata"`
 	}
-	junitProblem struct {
+	xmlProblem struct {
 		Message string `xml:"message,attr"`
 		Text    string `xml:",cdata"`
 	}
-	junitSkipped struct {
+	xmlSkipped struct {
 		Message string `xml:"message,attr"`
 	}
 )
 
-// newJUnitSuite describes the result of running s, which ended at end. It
+// newSuite describes the result of running s, which ended at end. It
 // judges as the terminal output does (engine.Blame): the target's
 // fault is a <failure>, anything else that stopped a test or the run an
 // <error>. What stopped the run outside any test, such as a cluster that
 // did not start, is a test case of its own, named as the terminal names it
 // unless stopped names it.
-func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time, stopped string) junitSuite {
+func newSuite(s session.Stage, res *engine.Result, logDir string, end time.Time, stopped string) xmlSuite {
 	name := s.Name()
-	if isStage(s) {
+	if session.IsChallenge(s) {
 		_, name, _ = strings.Cut(name, "/") // challenge/stage: the stage's key
 	}
 	class := xmlText(s.Name())
-	js := junitSuite{
-		Name:        xmlText(name),
-		junitCounts: junitCounts{Time: seconds(res.Duration), seconds: res.Duration.Seconds()},
-		Timestamp:   end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
+	js := xmlSuite{
+		Name:      xmlText(name),
+		xmlCounts: xmlCounts{Time: seconds(res.Duration), seconds: res.Duration.Seconds()},
+		Timestamp: end.Add(-res.Duration).UTC().Format("2006-01-02T15:04:05"),
 	}
 	if res.Err != nil && stopped == "" {
-		stopped = stopReason(res.Err)
+		stopped = session.StopReason(res.Err)
 	}
 	failed := slices.ContainsFunc(res.Tests, func(t engine.TestResult) bool { return t.Status == engine.TestFailed })
 	if res.Err != nil && !failed {
-		c := junitCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
-		c.setProblem(res.Err, failureText(unwrapSetup(res.Err)), logDir)
+		c := xmlCase{Name: xmlText(stopped), Classname: class, Time: seconds(0)}
+		c.setProblem(res.Err, failureText(session.Cause(res.Err)), logDir)
 		js.Cases = append(js.Cases, c)
 	}
 	notRun := "an earlier test failed"
@@ -234,7 +188,7 @@ func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time,
 		notRun = stopped
 	}
 	for _, t := range res.Tests {
-		c := junitCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
+		c := xmlCase{Name: xmlText(t.Name), Classname: class, Time: seconds(t.Duration)}
 		switch t.Status {
 		case engine.TestFailed:
 			if res.Err != nil {
@@ -245,9 +199,9 @@ func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time,
 				c.setProblem(t.Err, failureText(t.Err), logDir)
 			}
 		case engine.TestNotRun:
-			c.Skipped = &junitSkipped{Message: xmlText("not run: " + notRun)}
+			c.Skipped = &xmlSkipped{Message: xmlText("not run: " + notRun)}
 		case engine.TestSkipped:
-			c.Skipped = &junitSkipped{Message: "skipped: --run does not select it"}
+			c.Skipped = &xmlSkipped{Message: "skipped: --run does not select it"}
 		}
 		js.Cases = append(js.Cases, c)
 	}
@@ -265,22 +219,10 @@ func newJUnitSuite(s runnable, res *engine.Result, logDir string, end time.Time,
 	return js
 }
 
-// isStage reports whether s is a stage of a challenge, named
-// "challenge/stage", rather than a script.
-func isStage(s runnable) bool {
-	switch s := s.(type) {
-	case stageRun:
-		return true
-	case unloaded:
-		return s.stage
-	}
-	return false
-}
-
 // setProblem makes the case a <failure> or an <error> as judge says of
 // err, with text in full and the tails of the logs in logDir.
-func (c *junitCase) setProblem(err error, text, logDir string) {
-	p := &junitProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
+func (c *xmlCase) setProblem(err error, text, logDir string) {
+	p := &xmlProblem{Message: xmlText(summary(err)), Text: xmlText(bound(text, maxProblemText))}
 	if judge(err) == engine.VerdictFail {
 		c.Failure = p
 	} else {
@@ -288,7 +230,7 @@ func (c *junitCase) setProblem(err error, text, logDir string) {
 	}
 	if logDir != "" {
 		if tail := logTail(logDir); tail != "" {
-			c.SystemOut = &junitText{xmlText(tail)}
+			c.SystemOut = &xmlCDATA{xmlText(tail)}
 		}
 	}
 }
