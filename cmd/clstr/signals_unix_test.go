@@ -120,7 +120,7 @@ func TestRunTerminated(t *testing.T) {
 }
 
 // TestSignalsOfOneAct sends this process SIGINT and SIGTERM at once: one
-// cancellation, whose cause names the first, and no exit.
+// cancellation, whose cause names one of them, and no exit.
 func TestSignalsOfOneAct(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -139,9 +139,12 @@ func TestSignalsOfOneAct(t *testing.T) {
 	}
 	// Had a second signal counted, this process would have ended.
 	time.Sleep(200 * time.Millisecond)
+	// The kernel may hand signals sent a moment apart to different threads
+	// of this process, so which one Go sees first is not fixed: the cause
+	// names one of them, and only one counts.
 	var in *interruption
-	if !errors.As(context.Cause(ctx), &in) || signalName(in.sig) != "SIGINT" {
-		t.Errorf("cause %v; want the SIGINT", context.Cause(ctx))
+	if !errors.As(context.Cause(ctx), &in) || (signalName(in.sig) != "SIGINT" && signalName(in.sig) != "SIGTERM") {
+		t.Errorf("cause %v; want the SIGINT or the SIGTERM", context.Cause(ctx))
 	}
 	if n := strings.Count(out.String(), "interrupted ("); n != 1 {
 		t.Errorf("said %d times that the run is interrupted; want once:\n%s", n, out.String())
