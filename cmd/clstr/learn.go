@@ -50,6 +50,17 @@ func workspaceError(c *cli.Context, err error) error {
 // nothing ran: the workspace's clstr.yaml.
 func learnerName(*cli.Context) string { return progressFile }
 
+// learnerRun reads the target flags of test and next and sets up the
+// reports they ask for.
+func learnerRun(c *cli.Context) (docker.Options, []session.Reporter, error) {
+	opts, err := learnerTarget(c)
+	if err != nil {
+		return opts, nil, err
+	}
+	reps, err := reporters(c, describeTarget(opts))
+	return opts, reps, err
+}
+
 // learnerTarget reads the target flags of test and next.
 func learnerTarget(c *cli.Context) (docker.Options, error) {
 	if c.IsSet("binary") && c.IsSet("image") {
@@ -153,11 +164,7 @@ func testCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts, err := learnerTarget(c)
-			if err != nil {
-				return err
-			}
-			reps, err := reporters(c, describeTarget(opts))
+			opts, reps, err := learnerRun(c)
 			if err != nil {
 				return err
 			}
@@ -231,11 +238,7 @@ func nextCommand() *cli.Command {
 				out.line("  %s", doneAdvice)
 				return nil
 			}
-			opts, err := learnerTarget(c)
-			if err != nil {
-				return err
-			}
-			reps, err := reporters(c, describeTarget(opts))
+			opts, reps, err := learnerRun(c)
 			if err != nil {
 				return err
 			}
