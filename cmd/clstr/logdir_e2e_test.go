@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/clstr-dev/clstr/internal/testkit/testenv"
 )
 
 // silentDocker returns a DOCKER_HOST whose socket accepts connections and
@@ -130,15 +128,16 @@ func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 
 // TestLogsWithoutARun checks that clstr logs after a run that could not
 // start says that there are no logs, and exits 2, as docs/challenges.md
-// says.
+// says. The daemon it names refuses the connection at once; one that
+// never answers is TestRunWithoutDockerKeepsTheLastLogs's.
 func TestLogsWithoutARun(t *testing.T) {
-	testenv.Long(t, "it waits out a Docker daemon that never answers")
 	_, testnode := binaries(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "s.star"), []byte("suite()\ntest(\"t\", lambda: None)\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := clstrInEnv(t, dir, []string{"DOCKER_HOST=" + silentDocker(t)}, "run", "--binary", testnode, "s.star")
+	refused := "unix://" + filepath.Join(dir, "no-daemon.sock")
+	res := clstrInEnv(t, dir, []string{"DOCKER_HOST=" + refused}, "run", "--binary", testnode, "s.star")
 	wantStatus(t, res, 2)
 	res = clstrIn(t, dir, "logs")
 	wantStatus(t, res, 2)
