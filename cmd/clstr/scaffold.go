@@ -144,24 +144,15 @@ func scaffold(c *registry.Challenge, lang, source string) ([]file, error) {
 		{"README.md", readme},
 		{progressFile, yaml},
 	}
-	root := path.Join("templates", lang)
-	err = fs.WalkDir(templates, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := templates.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
-		if name == "gitignore" || name == "dockerignore" {
-			name = "." + name
-		}
-		files = append(files, file{name, data})
-		return nil
-	})
+	generic, err := templateFiles(path.Join("templates", lang))
 	if err != nil {
 		return nil, fmt.Errorf("templates for %s: %w", lang, err)
+	}
+	for _, f := range generic {
+		if f.name == "gitignore" || f.name == "dockerignore" {
+			f.name = "." + f.name
+		}
+		files = append(files, f)
 	}
 	if source == "" {
 		return withStarters(files, c.Key, lang)

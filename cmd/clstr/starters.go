@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -12,7 +13,27 @@ import (
 // holds, for a challenge that has them, files named as the generic
 // templates are (main.go.tmpl, src/main.rs.tmpl), which stub its routes.
 func withStarters(files []file, key, lang string) ([]file, error) {
-	root := path.Join("templates", "challenges", key, lang)
+	starters, err := templateFiles(path.Join("templates", "challenges", key, lang))
+	if errors.Is(err, fs.ErrNotExist) {
+		return files, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range starters {
+		if i := slices.IndexFunc(files, func(f file) bool { return f.name == st.name }); i >= 0 {
+			files[i].data = st.data
+		} else {
+			files = append(files, st)
+		}
+	}
+	return files, nil
+}
+
+// templateFiles reads the templates under root, named by their paths
+// below it without ".tmpl".
+func templateFiles(root string) ([]file, error) {
+	var files []file
 	err := fs.WalkDir(templates, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -21,18 +42,8 @@ func withStarters(files []file, key, lang string) ([]file, error) {
 		if err != nil {
 			return err
 		}
-		name := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
-		for i := range files {
-			if files[i].name == name {
-				files[i].data = data
-				return nil
-			}
-		}
-		files = append(files, file{name, data})
+		files = append(files, file{strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl"), data})
 		return nil
 	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return files, nil
-	}
 	return files, err
 }
