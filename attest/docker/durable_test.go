@@ -31,33 +31,8 @@ func testDurableCluster(t *testing.T) *dockerCluster {
 
 func testDurableClusterOpts(t *testing.T, opts Options) *dockerCluster {
 	t.Helper()
-	dockerOrSkip(t)
-	ctx := context.Background()
-	rt, err := New(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	events := cluster.NewEventLog(nil)
-	c, err := rt.Create(ctx, cluster.Spec{Nodes: 1, ShutdownTimeout: 2 * time.Second, Events: events, Durable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := c.(*dockerCluster)
-	t.Cleanup(func() {
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		assertNothingLeft(t, rt, dc.run)
-		if t.Failed() {
-			for _, e := range events.Events() {
-				t.Log(e)
-			}
-			t.Log(c.LogTail("n1", 20))
-		}
-	})
-	waitHealthy(t, c, "n1")
-	return dc
+	c, _ := testClusterSpec(t, cluster.Spec{Nodes: 1, Durable: true}, opts)
+	return c
 }
 
 // op is one file operation of the test node's POST /fs.

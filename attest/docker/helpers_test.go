@@ -28,6 +28,14 @@ func testCluster(t *testing.T, n int, opts Options) (*dockerCluster, *cluster.Ev
 // stopped.
 func testClusterSpare(t *testing.T, n, spare int, opts Options) (*dockerCluster, *cluster.EventLog) {
 	t.Helper()
+	return testClusterSpec(t, cluster.Spec{Nodes: n, Spare: spare}, opts)
+}
+
+// testClusterSpec creates the cluster spec asks for (its events and
+// shutdown timeout set here), waits until its initial nodes answer, and
+// removes it at the end of the test, checking that nothing is left.
+func testClusterSpec(t *testing.T, spec cluster.Spec, opts Options) (*dockerCluster, *cluster.EventLog) {
+	t.Helper()
 	dockerOrSkip(t)
 	if opts.Binary == "" && opts.Dir == "" && opts.Image == "" {
 		opts.Binary = testnodeBin
@@ -39,7 +47,8 @@ func testClusterSpare(t *testing.T, n, spare int, opts Options) (*dockerCluster,
 	}
 	t.Cleanup(func() { rt.Close() })
 	events := cluster.NewEventLog(nil)
-	c, err := rt.Create(ctx, cluster.Spec{Nodes: n, Spare: spare, ShutdownTimeout: 2 * time.Second, Events: events})
+	spec.ShutdownTimeout, spec.Events = 2*time.Second, events
+	c, err := rt.Create(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +62,10 @@ func testClusterSpare(t *testing.T, n, spare int, opts Options) (*dockerCluster,
 			for _, e := range events.Events() {
 				t.Log(e)
 			}
+			t.Log(c.LogTail("n1", 20))
 		}
 	})
-	for _, name := range c.Nodes()[:n] {
+	for _, name := range c.Nodes()[:spec.Nodes] {
 		waitHealthy(t, c, name)
 	}
 	return dc, events
