@@ -51,15 +51,6 @@ func (s *Server) wrap(fh fs.FileHandle, flags uint32) (*file, syscall.Errno) {
 // journal.
 func (f *file) PassthroughFd() (int, bool) { return 0, false }
 
-func (f *file) begin() syscall.Errno {
-	f.s.mu.Lock()
-	if f.s.lost.Load() {
-		f.s.mu.Unlock()
-		return syscall.EIO
-	}
-	return 0
-}
-
 func (f *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if f.s.lost.Load() {
 		return nil, syscall.EIO
@@ -72,10 +63,10 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 }
 
 func (f *file) Writev(ctx context.Context, data [][]byte, off int64) (uint32, syscall.Errno) {
-	if errno := f.begin(); errno != 0 {
+	if errno := f.s.begin(); errno != 0 {
 		return 0, errno
 	}
-	defer f.s.mu.Unlock()
+	defer f.s.end()
 	var n int64
 	for _, b := range data {
 		n += int64(len(b))
@@ -110,10 +101,10 @@ func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if errno := f.LoopbackFile.Fsync(ctx, flags); errno != 0 {
 		return errno
 	}
-	if errno := f.begin(); errno != 0 {
+	if errno := f.s.begin(); errno != 0 {
 		return errno
 	}
-	defer f.s.mu.Unlock()
+	defer f.s.end()
 	if err := f.s.j.synced(f.ino); err != nil {
 		return syscall.EIO
 	}
@@ -121,10 +112,10 @@ func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (f *file) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
-	if errno := f.begin(); errno != 0 {
+	if errno := f.s.begin(); errno != 0 {
 		return errno
 	}
-	defer f.s.mu.Unlock()
+	defer f.s.end()
 	if mode&^unix.FALLOC_FL_KEEP_SIZE != 0 {
 		// Punching, zeroing, collapsing or inserting changes content
 		// from off on.

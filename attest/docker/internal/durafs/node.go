@@ -40,19 +40,6 @@ var (
 
 func (n *node) path() string { return n.s.backingPath(n.EmbeddedInode()) }
 
-// begin takes the server's lock for a change; it fails once the power is
-// lost.
-func (n *node) begin() syscall.Errno {
-	n.s.mu.Lock()
-	if n.s.lost.Load() {
-		n.s.mu.Unlock()
-		return syscall.EIO
-	}
-	return 0
-}
-
-func (n *node) end() { n.s.mu.Unlock() }
-
 // changing records this directory's names before a change to them.
 func (n *node) changing() (uint64, syscall.Errno) {
 	p := n.path()
@@ -66,6 +53,19 @@ func (n *node) changing() (uint64, syscall.Errno) {
 	return st.Ino, 0
 }
 
+// beginChange begins a change to this directory's names (Server.begin)
+// and records them first.
+func (n *node) beginChange() syscall.Errno {
+	if errno := n.s.begin(); errno != 0 {
+		return errno
+	}
+	if _, errno := n.changing(); errno != 0 {
+		n.s.end()
+		return errno
+	}
+	return 0
+}
+
 func lstatIno(p string) (syscall.Stat_t, syscall.Errno) {
 	var st syscall.Stat_t
 	err := syscall.Lstat(p, &st)
@@ -73,13 +73,10 @@ func lstatIno(p string) (syscall.Stat_t, syscall.Errno) {
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return nil, nil, 0, errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
-		return nil, nil, 0, errno
-	}
+	defer n.s.end()
 	ch, fh, fflags, errno := n.LoopbackNode.Create(ctx, name, flags|syscall.O_EXCL, mode, out)
 	fresh := errno == 0
 	if errno == syscall.EEXIST && flags&syscall.O_EXCL == 0 {
@@ -108,13 +105,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return nil, errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
-		return nil, errno
-	}
+	defer n.s.end()
 	ch, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
 	if errno != 0 {
 		return nil, errno
@@ -130,84 +124,78 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return nil, errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
-		return nil, errno
-	}
+	defer n.s.end()
 	return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return nil, errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
-		return nil, errno
-	}
+	defer n.s.end()
 	return n.LoopbackNode.Symlink(ctx, target, name, out)
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return nil, errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
-		return nil, errno
-	}
+	defer n.s.end()
 	return n.LoopbackNode.Link(ctx, target, name, out)
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
+	defer n.s.end()
+	if _, errno := n.retireEntry(filepath.Join(n.path(), name), false); errno != 0 {
 		return errno
-	}
-	p := filepath.Join(n.path(), name)
-	st, errno := lstatIno(p)
-	if errno != 0 {
-		return errno
-	}
-	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-		return syscall.EISDIR
-	}
-	if st.Nlink == 1 {
-		if _, err := n.s.j.retire(st.Ino, p, false); err != nil {
-			return syscall.EIO
-		}
 	}
 	return n.LoopbackNode.Unlink(ctx, name)
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.beginChange(); errno != 0 {
 		return errno
 	}
-	defer n.end()
-	if _, errno := n.changing(); errno != 0 {
+	defer n.s.end()
+	moved, errno := n.retireEntry(filepath.Join(n.path(), name), true)
+	if errno != 0 || moved {
 		return errno
-	}
-	p := filepath.Join(n.path(), name)
-	st, errno := removableDir(p)
-	if errno != 0 {
-		return errno
-	}
-	moved, err := n.s.j.retire(st.Ino, p, true)
-	if err != nil {
-		return syscall.EIO
-	}
-	if moved {
-		return 0
 	}
 	return n.LoopbackNode.Rmdir(ctx, name)
 }
+
+// retireEntry checks that the entry at p can go, as rmdir (dir) or unlink
+// would, and records what undoes its removal: an empty directory, or the
+// last name of a file. moved reports that the journal has moved the
+// directory aside, so that it is gone already.
+func (n *node) retireEntry(p string, dir bool) (moved bool, errno syscall.Errno) {
+	var st syscall.Stat_t
+	if dir {
+		st, errno = removableDir(p)
+	} else if st, errno = lstatIno(p); errno == 0 && isDir(st) {
+		errno = syscall.EISDIR
+	}
+	if errno != 0 {
+		return false, errno
+	}
+	if !dir && st.Nlink != 1 {
+		// Another name keeps the content.
+		return false, 0
+	}
+	moved, err := n.s.j.retire(st.Ino, p, dir)
+	if err != nil {
+		return false, syscall.EIO
+	}
+	return moved, 0
+}
+
+func isDir(st syscall.Stat_t) bool { return st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 
 // removableDir checks that p is an empty directory, as rmdir would.
 func removableDir(p string) (syscall.Stat_t, syscall.Errno) {
@@ -215,7 +203,7 @@ func removableDir(p string) (syscall.Stat_t, syscall.Errno) {
 	if errno != 0 {
 		return st, errno
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+	if !isDir(st) {
 		return st, syscall.ENOTDIR
 	}
 	f, err := os.Open(p)
@@ -237,10 +225,10 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
-	if errno := n.begin(); errno != 0 {
+	if errno := n.s.begin(); errno != 0 {
 		return errno
 	}
-	defer n.end()
+	defer n.s.end()
 	srcIno, errno := n.changing()
 	if errno != 0 {
 		return errno
@@ -258,26 +246,14 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		if flags&unix.RENAME_NOREPLACE != 0 {
 			return syscall.EEXIST
 		}
-		srcDir := src.Mode&syscall.S_IFMT == syscall.S_IFDIR
-		if dst.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-			if !srcDir {
-				return syscall.EISDIR
-			}
-			if _, errno := removableDir(to); errno != 0 {
-				return errno
-			}
-			if _, err := n.s.j.retire(dst.Ino, to, true); err != nil {
-				return syscall.EIO
-			}
-		} else {
-			if srcDir {
-				return syscall.ENOTDIR
-			}
-			if dst.Nlink == 1 {
-				if _, err := n.s.j.retire(dst.Ino, to, false); err != nil {
-					return syscall.EIO
-				}
-			}
+		switch srcDir, dstDir := isDir(src), isDir(dst); {
+		case dstDir && !srcDir:
+			return syscall.EISDIR
+		case srcDir && !dstDir:
+			return syscall.ENOTDIR
+		}
+		if _, errno := n.retireEntry(to, isDir(dst)); errno != 0 {
+			return errno
 		}
 	}
 	if errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno != 0 {
@@ -293,10 +269,10 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.s.begin(); errno != 0 {
 		return nil, 0, errno
 	}
-	defer n.end()
+	defer n.s.end()
 	fh, fflags, errno := n.LoopbackNode.Open(ctx, flags&^syscall.O_TRUNC)
 	if errno != 0 {
 		return nil, 0, errno
@@ -315,10 +291,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if errno := n.begin(); errno != 0 {
+	if errno := n.s.begin(); errno != 0 {
 		return errno
 	}
-	defer n.end()
+	defer n.s.end()
 	var inner fs.FileHandle
 	if f, ok := fh.(*file); ok {
 		inner = f.LoopbackFile
@@ -378,10 +354,10 @@ func (n *node) syncDir() syscall.Errno {
 	if err := d.Sync(); err != nil {
 		return fs.ToErrno(err)
 	}
-	if errno := n.begin(); errno != 0 {
+	if errno := n.s.begin(); errno != 0 {
 		return errno
 	}
-	defer n.end()
+	defer n.s.end()
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(d.Fd()), &st); err != nil {
 		return fs.ToErrno(err)

@@ -155,6 +155,20 @@ func (s *Server) unmount() error {
 	return nil
 }
 
+// begin takes the lock for a change to the backing directory or the
+// journal; it fails once the power is lost.
+func (s *Server) begin() syscall.Errno {
+	s.mu.Lock()
+	if s.lost.Load() {
+		s.mu.Unlock()
+		return syscall.EIO
+	}
+	return 0
+}
+
+// end lets go of the lock begin took.
+func (s *Server) end() { s.mu.Unlock() }
+
 // backingPath is the path in the backing directory of a node.
 func (s *Server) backingPath(n *fs.Inode) string {
 	return filepath.Join(s.backing, n.Path(s.root.RootNode.EmbeddedInode()))
