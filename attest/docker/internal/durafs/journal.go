@@ -106,15 +106,11 @@ func (j *journal) clear() error {
 }
 
 func (j *journal) load() error {
-	ents, err := os.ReadDir(filepath.Join(j.dir, dataDir))
+	inos, err := j.inodes(dataDir)
 	if err != nil {
 		return err
 	}
-	for _, e := range ents {
-		ino, err := strconv.ParseUint(e.Name(), 10, 64)
-		if err != nil {
-			continue
-		}
+	for _, ino := range inos {
 		fu, err := loadUndo(j.path(dataDir, ino))
 		if err != nil {
 			return err
@@ -123,15 +119,10 @@ func (j *journal) load() error {
 			j.files[ino] = fu
 		}
 	}
-	ents, err = os.ReadDir(filepath.Join(j.dir, dirsDir))
-	if err != nil {
+	if inos, err = j.inodes(dirsDir); err != nil {
 		return err
 	}
-	for _, e := range ents {
-		ino, err := strconv.ParseUint(e.Name(), 10, 64)
-		if err != nil {
-			continue
-		}
+	for _, ino := range inos {
 		b, err := os.ReadFile(j.path(dirsDir, ino))
 		if err != nil {
 			return err
@@ -142,14 +133,11 @@ func (j *journal) load() error {
 		}
 		j.dirs[ino] = names
 	}
-	ents, err = os.ReadDir(filepath.Join(j.dir, keepDir))
-	if err != nil {
+	if inos, err = j.inodes(keepDir); err != nil {
 		return err
 	}
-	for _, e := range ents {
-		if ino, err := strconv.ParseUint(e.Name(), 10, 64); err == nil {
-			j.kept[ino] = true
-		}
+	for _, ino := range inos {
+		j.kept[ino] = true
 	}
 	b, err := os.ReadFile(filepath.Join(j.dir, renamesFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -157,6 +145,22 @@ func (j *journal) load() error {
 	}
 	j.renames, err = decodeRenames(b)
 	return err
+}
+
+// inodes lists the inode numbers that name the files of the journal's
+// folder sub; other names are passed over.
+func (j *journal) inodes(sub string) ([]uint64, error) {
+	ents, err := os.ReadDir(filepath.Join(j.dir, sub))
+	if err != nil {
+		return nil, err
+	}
+	var inos []uint64
+	for _, e := range ents {
+		if ino, err := strconv.ParseUint(e.Name(), 10, 64); err == nil {
+			inos = append(inos, ino)
+		}
+	}
+	return inos, nil
 }
 
 // dirChanging records the names of directory ino (at path) before its
