@@ -162,12 +162,8 @@ func CheckCounter(earlier []Op, h History, c CounterContract) CounterResult {
 	var reads []CounterRead
 	for i := range h.Ops {
 		op := &h.Ops[i]
-		isRead, v, err := c.Read(*op)
-		if !isRead || op.Outcome != OK {
-			continue
-		}
-		if err != nil {
-			res.Malformed = append(res.Malformed, Malformed{op, err})
+		v, ok := contractRead(op, c.Read, &res.Malformed)
+		if !ok {
 			continue
 		}
 		res.Reads++

@@ -158,6 +158,22 @@ func better(a, b *Op) bool {
 	return a == nil || a.Outcome != OK && b.Outcome == OK
 }
 
+// contractRead returns what op read, if it is a read that completed with a 2xx
+// answer, as read parses it; an answer that read cannot parse is added to
+// malformed and, as any other operation, gives false.
+func contractRead[V any](op *Op, read func(Op) (bool, V, error), malformed *[]Malformed) (V, bool) {
+	var none V
+	isRead, v, err := read(*op)
+	if !isRead || op.Outcome != OK {
+		return none, false
+	}
+	if err != nil {
+		*malformed = append(*malformed, Malformed{op, err})
+		return none, false
+	}
+	return v, true
+}
+
 // CheckSet checks h as a grow-only set under contract c. earlier are
 // operations of the run before h: the elements they add are judged by
 // h's reads as h's own are, but without a latency. within, if
@@ -202,12 +218,8 @@ func CheckSet(earlier []Op, h History, c SetContract, within time.Duration) SetR
 			}
 			continue
 		}
-		isRead, vs, err := c.Read(*op)
-		if !isRead || op.Outcome != OK {
-			continue
-		}
-		if err != nil {
-			res.Malformed = append(res.Malformed, Malformed{op, err})
+		vs, ok := contractRead(op, c.Read, &res.Malformed)
+		if !ok {
 			continue
 		}
 		res.Reads++
