@@ -71,12 +71,7 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 	} else {
 		msg += "\nvisualization: " + path
 	}
-	f := o.fail(what, nil)
-	f.Problem = msg
-	if len(hint) > 0 {
-		f.Hint = strings.Join(hint, " ")
-	}
-	return f
+	return o.judged(what, msg, hint)
 }
 
 // outside returns the operations the run recorded that are not h's and
