@@ -246,16 +246,26 @@ func (o *Ops) Heal() error {
 	return o.settleCluster("heal")
 }
 
+// someLive resolves sel among the live nodes for the operation what,
+// which needs at least one of them.
+func (o *Ops) someLive(what string, sel NodeSelector) ([]string, error) {
+	names, err := o.d.r.resolve(sel)
+	if err != nil {
+		return nil, o.fail(what, err)
+	}
+	if len(names) == 0 {
+		return nil, o.fail(what, errors.New("no running node selected"))
+	}
+	return names, nil
+}
+
 // Pause freezes the selected nodes; see Do.Pause.
 func (o *Ops) Pause(sel NodeSelector) error {
 	what := "pause " + sel.short()
 	r := o.d.r
-	names, err := r.resolve(sel)
+	names, err := o.someLive(what, sel)
 	if err != nil {
-		return o.fail(what, err)
-	}
-	if len(names) == 0 {
-		return o.fail(what, errors.New("no running node selected"))
+		return err
 	}
 	err = r.eachName(names, func(name string) error { return r.cl.Pause(r.ctx, name) })
 	if err != nil {
@@ -360,12 +370,9 @@ func (o *Ops) impair(what string, sel NodeSelector, towards *NodeSelector, imps 
 		return o.fail(what, env(err))
 	}
 	r := o.d.r
-	names, err := r.resolve(sel)
+	names, err := o.someLive(what, sel)
 	if err != nil {
-		return o.fail(what, err)
-	}
-	if len(names) == 0 {
-		return o.fail(what, errors.New("no running node selected"))
+		return err
 	}
 	var to []string
 	if towards != nil {
