@@ -271,11 +271,10 @@ func (c *dockerCluster) Addr(name string) (string, error) {
 
 // Running implements cluster.Cluster.
 func (c *dockerCluster) Running(name string) bool {
-	n, err := c.node(name)
+	n, err := c.lock(name)
 	if err != nil {
 		return false
 	}
-	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.running
 }

@@ -269,11 +269,10 @@ func (c *dockerCluster) PowerLoss(ctx context.Context, name string) error {
 	if !c.durableRun {
 		return cluster.ErrNotDurable
 	}
-	n, err := c.node(name)
+	n, err := c.lock(name)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.running {
 		if err := c.replay(ctx, n); err != nil {
@@ -286,12 +285,8 @@ func (c *dockerCluster) PowerLoss(ctx context.Context, name string) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	exited, waitErr := cli.ContainerWait(wctx, n.containerID, container.WaitConditionNotRunning)
-	if c.faults.Paused(n.name) {
-		if err := cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
-			return fmt.Errorf("%s: thaw to lose power: %w", n.name, err)
-		}
-		c.faults.Resume(n.name)
-		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
+	if err := c.thaw(ctx, n, "thaw to lose power"); err != nil {
+		return err
 	}
 	if err := cli.ContainerKill(ctx, n.containerID, "SIGPWR"); err != nil {
 		return fmt.Errorf("%s: tell the supervisor to lose power: %w", n.name, err)

@@ -10,13 +10,23 @@ import (
 	"github.com/clstr-dev/clstr/attest/cluster"
 )
 
+// lock finds the named node and takes its lock, which serialises its
+// lifecycle operations; the caller unlocks n.mu.
+func (c *dockerCluster) lock(name string) (*node, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	return n, nil
+}
+
 // Start implements cluster.Cluster.
 func (c *dockerCluster) Start(ctx context.Context, name string) error {
-	n, err := c.node(name)
+	n, err := c.lock(name)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.running {
 		return nil
@@ -48,11 +58,10 @@ func (c *dockerCluster) Kill(ctx context.Context, name string) error {
 }
 
 func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
-	n, err := c.node(name)
+	n, err := c.lock(name)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.running {
 		return nil
@@ -65,14 +74,10 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 	if err := cli.ContainerKill(ctx, n.containerID, signal); err != nil && !c.exited(ctx, n.containerID) {
 		return fmt.Errorf("%s: send %s: %w", n.name, signal, err)
 	}
-	if c.faults.Paused(n.name) {
-		// The signal waits for the thaw; a SIGKILL has already done its
-		// work by then. Docker may have thawed the container itself.
-		if err := cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
-			return fmt.Errorf("%s: thaw to stop: %w", n.name, err)
-		}
-		c.faults.Resume(n.name)
-		c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
+	// The signal waits for the thaw; a SIGKILL has already done its work
+	// by then.
+	if err := c.thaw(ctx, n, "thaw to stop"); err != nil {
+		return err
 	}
 	timeout := c.shutdownTimeout
 	if signal == "SIGKILL" {
@@ -109,11 +114,10 @@ func (c *dockerCluster) halt(ctx context.Context, name, signal string) error {
 // node container's cgroup: the process keeps its sockets, which live in
 // the sandbox's namespace, and gets no CPU until Resume.
 func (c *dockerCluster) Pause(ctx context.Context, name string) error {
-	n, err := c.node(name)
+	n, err := c.lock(name)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := cluster.ValidatePause(n.name, n.running); err != nil {
 		return err
@@ -131,17 +135,23 @@ func (c *dockerCluster) Pause(ctx context.Context, name string) error {
 
 // Resume implements cluster.Cluster.
 func (c *dockerCluster) Resume(ctx context.Context, name string) error {
-	n, err := c.node(name)
+	n, err := c.lock(name)
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
 	defer n.mu.Unlock()
+	return c.thaw(ctx, n, "resume")
+}
+
+// thaw ends the node's pause, if it has one: Docker may have thawed the
+// container itself, which is no error. why names the operation in an
+// error. The caller holds n.mu.
+func (c *dockerCluster) thaw(ctx context.Context, n *node, why string) error {
 	if !c.faults.Paused(n.name) {
 		return nil
 	}
 	if err := c.rt.cli.ContainerUnpause(ctx, n.containerID); err != nil && !c.thawed(ctx, n.containerID) {
-		return fmt.Errorf("%s: resume: %w", n.name, err)
+		return fmt.Errorf("%s: %s: %w", n.name, why, err)
 	}
 	c.faults.Resume(n.name)
 	c.events.Add(cluster.Event{Node: n.name, Kind: cluster.EventResume})
