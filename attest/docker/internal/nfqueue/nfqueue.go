@@ -206,16 +206,7 @@ func (c *Conn) Receive() ([]Packet, error) {
 		if err == nil && (rerr == unix.EAGAIN || rerr == unix.EINTR) {
 			continue
 		}
-		if err == nil {
-			err = rerr
-		}
-		if err != nil {
-			if c.closed.Load() {
-				return nil, ErrClosed
-			}
-			return nil, fmt.Errorf("nfqueue: receive: %w", err)
-		}
-		return c.parse(c.buf[:n])
+		return c.received(n, err, rerr)
 	}
 }
 
@@ -239,6 +230,13 @@ func (c *Conn) TryReceive() ([]Packet, error) {
 	if err == nil && rerr == unix.EAGAIN {
 		return nil, nil
 	}
+	return c.received(n, err, rerr)
+}
+
+// received ends a receive: the packets of the n bytes that recvmsg read
+// into the buffer, or the error of reaching the socket (err) or else of
+// recvmsg (rerr), which is ErrClosed once the Conn is closed.
+func (c *Conn) received(n int, err, rerr error) ([]Packet, error) {
 	if err == nil {
 		err = rerr
 	}
