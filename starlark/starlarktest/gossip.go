@@ -2,6 +2,7 @@ package starlarktest
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -21,23 +22,24 @@ type gossipState struct {
 // {"message": n}, GET /read → {"messages": […]}, POST /add {"delta": n},
 // GET /counter → {"value": n}.
 func (t *Target) routeGossip(mux *http.ServeMux, n *attesttest.Node) {
-	field := func(r *http.Request, name string) (int64, bool) {
-		var m map[string]int64
-		body, _ := io.ReadAll(r.Body)
-		if json.Unmarshal(body, &m) != nil {
-			return 0, false
-		}
-		v, ok := m[name]
-		return v, ok
+	// post routes a POST to path whose body is {"<name>": n} to apply,
+	// which is called with n under t.mu.
+	post := func(path, name string, apply func(v int64)) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			var m map[string]int64
+			body, _ := io.ReadAll(r.Body)
+			err := json.Unmarshal(body, &m)
+			v, ok := m[name]
+			if err != nil || !ok {
+				http.Error(w, fmt.Sprintf(`want {%q: n}`, name), http.StatusBadRequest)
+				return
+			}
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			apply(v)
+		})
 	}
-	mux.HandleFunc("POST /broadcast", func(w http.ResponseWriter, r *http.Request) {
-		v, ok := field(r, "message")
-		if !ok {
-			http.Error(w, `want {"message": n}`, http.StatusBadRequest)
-			return
-		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
+	post("/broadcast", "message", func(v int64) {
 		if t.gossip.messages == nil {
 			t.gossip.messages = map[string][]int64{}
 		}
@@ -51,14 +53,7 @@ func (t *Target) routeGossip(mux *http.ServeMux, n *attesttest.Node) {
 		t.mu.Unlock()
 		writeJSON(w, map[string][]int64{"messages": out})
 	})
-	mux.HandleFunc("POST /add", func(w http.ResponseWriter, r *http.Request) {
-		v, ok := field(r, "delta")
-		if !ok {
-			http.Error(w, `want {"delta": n}`, http.StatusBadRequest)
-			return
-		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
+	post("/add", "delta", func(v int64) {
 		if t.gossip.counter == nil {
 			t.gossip.counter = map[string]int64{}
 		}
