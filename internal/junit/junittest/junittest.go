@@ -17,25 +17,25 @@ import (
 type (
 	// Suites is <testsuites>.
 	Suites struct {
-		XMLName  xml.Name `xml:"testsuites"`
-		Name     string   `xml:"name,attr"`
-		Tests    int      `xml:"tests,attr"`
-		Failures int      `xml:"failures,attr"`
-		Errors   int      `xml:"errors,attr"`
-		Skipped  int      `xml:"skipped,attr"`
-		Time     float64  `xml:"time,attr"`
-		Suites   []Suite  `xml:"testsuite"`
+		XMLName xml.Name `xml:"testsuites"`
+		Name    string   `xml:"name,attr"`
+		Counts
+		Suites []Suite `xml:"testsuite"`
 	}
 	// Suite is <testsuite>.
 	Suite struct {
-		Name      string  `xml:"name,attr"`
-		Tests     int     `xml:"tests,attr"`
-		Failures  int     `xml:"failures,attr"`
-		Errors    int     `xml:"errors,attr"`
-		Skipped   int     `xml:"skipped,attr"`
-		Time      float64 `xml:"time,attr"`
-		Timestamp string  `xml:"timestamp,attr"`
-		Cases     []Case  `xml:"testcase"`
+		Name string `xml:"name,attr"`
+		Counts
+		Timestamp string `xml:"timestamp,attr"`
+		Cases     []Case `xml:"testcase"`
+	}
+	// Counts are the attributes of <testsuites> and <testsuite>.
+	Counts struct {
+		Tests    int     `xml:"tests,attr"`
+		Failures int     `xml:"failures,attr"`
+		Errors   int     `xml:"errors,attr"`
+		Skipped  int     `xml:"skipped,attr"`
+		Time     float64 `xml:"time,attr"`
 	}
 	// Case is <testcase>.
 	Case struct {
@@ -155,11 +155,12 @@ func CheckCases(t *testing.T, s Suite, class string, want []Want) {
 	}
 }
 
-// CheckCounts checks the counts of what, got as tests, failures, errors,
+// CheckCounts checks the counts of what: tests, failures, errors and
 // skipped.
-func CheckCounts(t *testing.T, what string, got [4]int, tests, failures, errors, skipped int) {
+func CheckCounts(t *testing.T, what string, c Counts, tests, failures, errors, skipped int) {
 	t.Helper()
-	if want := [4]int{tests, failures, errors, skipped}; got != want {
+	got, want := [4]int{c.Tests, c.Failures, c.Errors, c.Skipped}, [4]int{tests, failures, errors, skipped}
+	if got != want {
 		t.Errorf("%s: tests, failures, errors, skipped = %v; want %v", what, got, want)
 	}
 }
