@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/clstr-dev/clstr/attest/attesttest"
+	"github.com/clstr-dev/clstr/internal/testkit/nodehttp"
 )
 
 // gossipState is what the gossip challenge's routes keep, node by node:
@@ -51,7 +52,7 @@ func (t *Target) routeGossip(mux *http.ServeMux, n *attesttest.Node) {
 		t.mu.Lock()
 		out := append([]int64{}, t.gossip.messages[n.Name]...)
 		t.mu.Unlock()
-		writeJSON(w, map[string][]int64{"messages": out})
+		nodehttp.WriteJSON(w, map[string][]int64{"messages": out})
 	})
 	post("/add", "delta", func(v int64) {
 		if t.gossip.counter == nil {
@@ -63,6 +64,6 @@ func (t *Target) routeGossip(mux *http.ServeMux, n *attesttest.Node) {
 		t.mu.Lock()
 		v := t.gossip.counter[n.Name]
 		t.mu.Unlock()
-		writeJSON(w, map[string]int64{"value": v})
+		nodehttp.WriteJSON(w, map[string]int64{"value": v})
 	})
 }

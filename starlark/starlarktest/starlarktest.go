@@ -11,12 +11,12 @@
 //	DELETE /kv/{key}           200 whether or not the key existed
 //	DELETE /clear              200, the node's store emptied
 //	GET    /cluster/info       {"id", "role", "term", "leader", "peers"} as CONTRACT.md says
-//	ANY    /echo               {"method", "body", "headers", "node"}
-//	GET    /status/{code}      answers with that status and "status <code>"
+//	ANY    /echo               {"method", "body", "headers", "node"} (nodehttp)
+//	GET    /status/{code}      answers with that status and "status <code>" (nodehttp)
 //	GET    /count              how many times this node was asked, from 1
 //	GET    /json               a fixed JSON document of every JSON type
 //	GET    /headers            200 with X-One: 1 and two X-Many values
-//	GET    /redirect           307 to /echo
+//	GET    /redirect           307 to /echo (nodehttp)
 //	GET    /sleep/{duration}   answers "slept" after the duration
 //	GET    /start              the number of times this node has started
 //
@@ -29,7 +29,6 @@
 package starlarktest
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,6 +38,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/attesttest"
+	"github.com/clstr-dev/clstr/internal/testkit/nodehttp"
 )
 
 // Target is a fake cluster program. Make one per run with New: its stores
@@ -111,23 +111,7 @@ func (t *Target) handler(n *attesttest.Node) http.Handler {
 	})
 	mux.HandleFunc("GET /cluster/info", func(w http.ResponseWriter, r *http.Request) { t.serveInfo(n, w) })
 	t.routeGossip(mux, n)
-	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		headers := map[string]string{}
-		for k := range r.Header {
-			headers[k] = r.Header.Get(k)
-		}
-		writeJSON(w, map[string]any{"method": r.Method, "body": string(body), "headers": headers, "node": n.Name})
-	})
-	mux.HandleFunc("GET /status/{code}", func(w http.ResponseWriter, r *http.Request) {
-		code, err := strconv.Atoi(r.PathValue("code"))
-		if err != nil || code < 100 || code > 999 {
-			http.Error(w, "bad status code", http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(code)
-		fmt.Fprintf(w, "status %d", code)
-	})
+	nodehttp.Route(mux, n.Name)
 	mux.HandleFunc("GET /count", func(w http.ResponseWriter, r *http.Request) {
 		t.mu.Lock()
 		t.counts[n.Name]++
@@ -145,9 +129,6 @@ func (t *Target) handler(n *attesttest.Node) http.Handler {
 		w.Header().Add("X-Many", "a")
 		w.Header().Add("X-Many", "b")
 		io.WriteString(w, "headers")
-	})
-	mux.HandleFunc("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/echo", http.StatusTemporaryRedirect)
 	})
 	mux.HandleFunc("GET /sleep/{d}", func(w http.ResponseWriter, r *http.Request) {
 		d, err := time.ParseDuration(r.PathValue("d"))
@@ -249,10 +230,5 @@ func (t *Target) serveInfo(n *attesttest.Node, w http.ResponseWriter) {
 	}
 	peers := append([]string(nil), n.Peers...)
 	sort.Strings(peers)
-	writeJSON(w, map[string]any{"id": n.Addr, "role": role, "term": term, "leader": leaderAddr, "peers": peers})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	nodehttp.WriteJSON(w, map[string]any{"id": n.Addr, "role": role, "term": term, "leader": leaderAddr, "peers": peers})
 }

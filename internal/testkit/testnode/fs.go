@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testkit/nodehttp"
 )
 
 // fsOp is one step of POST /fs, on paths relative to DATA_DIR.
@@ -132,7 +134,7 @@ func (n *node) listFS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, tree)
+	nodehttp.WriteJSON(w, tree)
 }
 
 // privileges answers GET /privileges: the capability sets and
@@ -158,7 +160,7 @@ func privileges(w http.ResponseWriter, r *http.Request) {
 			out["fuse_fds"] += fd.Name() + " "
 		}
 	}
-	writeJSON(w, out)
+	nodehttp.WriteJSON(w, out)
 }
 
 // fsyncBench answers GET /fs/bench?n=N: it appends N blocks of 4 KiB to a
@@ -190,5 +192,5 @@ func (n *node) fsyncBench(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, map[string]int64{"ns_per_op": time.Since(start).Nanoseconds() / int64(count)})
+	nodehttp.WriteJSON(w, map[string]int64{"ns_per_op": time.Since(start).Nanoseconds() / int64(count)})
 }

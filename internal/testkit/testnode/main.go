@@ -9,10 +9,10 @@
 //	                           file named unhealthy (PUT /data/unhealthy)
 //	GET  /info                 {"addr", "peers", "cluster", "data_dir", "previous", "starts", "pid"}
 //	PUT  /data/{name}          writes the body to DATA_DIR/name, fsynced
-//	ANY  /echo                 {"method", "body", "headers"}
+//	ANY  /echo                 {"method", "body", "headers", "node"} (nodehttp)
 //	GET  /sleep?d=D            answers after D (at most 1m)
-//	GET  /status/{code}        answers with that status
-//	GET  /redirect             307 to /echo
+//	GET  /status/{code}        answers with that status and "status <code>" (nodehttp)
+//	GET  /redirect             307 to /echo (nodehttp)
 //	GET  /probe                {"<peer>": {"tcp": bool, "udp": bool}} for every peer
 //	GET  /probe/udp?peer=ADDR&n=N&interval=D&wait=D
 //	                           sends N numbered UDP datagrams to peer's echo,
@@ -61,7 +61,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +76,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/clstr-dev/clstr/internal/testkit/nodehttp"
 )
 
 func main() {
@@ -198,7 +199,7 @@ func (n *node) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{
+		nodehttp.WriteJSON(w, map[string]any{
 			"addr": n.addr, "peers": n.peers, "cluster": n.members, "data_dir": n.dataDir,
 			"previous": n.previous, "starts": n.starts, "pid": os.Getpid(),
 		})
@@ -219,14 +220,7 @@ func (n *node) routes() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		headers := map[string]string{}
-		for k := range r.Header {
-			headers[k] = r.Header.Get(k)
-		}
-		writeJSON(w, map[string]any{"method": r.Method, "body": string(body), "headers": headers, "node": n.addr})
-	})
+	nodehttp.Route(mux, n.addr)
 	mux.HandleFunc("POST /log", func(w http.ResponseWriter, r *http.Request) {
 		// The body, as the node's own output: a node that logs what it
 		// is sent.
@@ -241,18 +235,6 @@ func (n *node) routes() http.Handler {
 		}
 		time.Sleep(d)
 	})
-	mux.HandleFunc("GET /status/{code}", func(w http.ResponseWriter, r *http.Request) {
-		code, err := strconv.Atoi(r.PathValue("code"))
-		if err != nil || code < 100 || code > 999 {
-			http.Error(w, "bad status code", http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(code)
-		fmt.Fprintf(w, "status %d\n", code)
-	})
-	mux.HandleFunc("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/echo", http.StatusTemporaryRedirect)
-	})
 	mux.HandleFunc("GET /probe", n.probe)
 	mux.HandleFunc("GET /probe/udp", n.probeUDP)
 	mux.HandleFunc("GET /probe/tcp", n.probeTCP)
@@ -261,7 +243,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("GET /received", func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		writeJSON(w, n.received)
+		nodehttp.WriteJSON(w, n.received)
 	})
 	mux.HandleFunc("/kv/{key}", n.handleKV)
 	mux.HandleFunc("POST /fs", n.runFS)
@@ -319,7 +301,7 @@ func (n *node) probe(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	wg.Wait()
-	writeJSON(w, out)
+	nodehttp.WriteJSON(w, out)
 }
 
 const probeTimeout = 500 * time.Millisecond
@@ -349,7 +331,7 @@ func probeDial(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		msg = err.Error()
 	}
-	writeJSON(w, map[string]string{"error": msg})
+	nodehttp.WriteJSON(w, map[string]string{"error": msg})
 }
 
 func dialTCP(addr string) bool {
@@ -419,7 +401,7 @@ func (n *node) probeSend(w http.ResponseWriter, r *http.Request) {
 		}
 		time.Sleep(interval)
 	}
-	writeJSON(w, map[string]int{"sent": count, "failed": failed})
+	nodehttp.WriteJSON(w, map[string]int{"sent": count, "failed": failed})
 }
 
 // dialProbe reads a UDP probe's peer, n (100 by default, at most 5000)
@@ -507,7 +489,7 @@ func (n *node) probeUDP(w http.ResponseWriter, r *http.Request) {
 	}
 	<-done
 	sort.Float64s(rtts)
-	writeJSON(w, map[string]any{"sent": count, "received": len(rtts), "duplicates": dups, "reordered": reordered, "rtt_ms": rtts})
+	nodehttp.WriteJSON(w, map[string]any{"sent": count, "received": len(rtts), "duplicates": dups, "reordered": reordered, "rtt_ms": rtts})
 }
 
 func (n *node) isPeer(addr string) bool {
@@ -550,10 +532,5 @@ func (n *node) probeTCP(w http.ResponseWriter, r *http.Request) {
 		rtts = append(rtts, float64(time.Since(start).Microseconds())/1000)
 	}
 	sort.Float64s(rtts)
-	writeJSON(w, map[string]any{"sent": count, "failed": failed, "rtt_ms": rtts})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	nodehttp.WriteJSON(w, map[string]any{"sent": count, "failed": failed, "rtt_ms": rtts})
 }
