@@ -74,13 +74,7 @@ var responseAttrs = []Builtin{
 	{Name: "json", Signature: `response.json(path="", type=None)`, Summary: "the JSON field at a gjson path (the whole body for \"\") as a Starlark value; None if absent; with type, a field of another type fails the target"},
 }
 
-func (r *response) AttrNames() []string {
-	names := make([]string, len(responseAttrs))
-	for i, a := range responseAttrs {
-		names[i] = a.Name
-	}
-	return names
-}
+func (r *response) AttrNames() []string { return attrNames(responseAttrs) }
 
 func (r *response) Attr(name string) (starlark.Value, error) {
 	switch name {
