@@ -318,14 +318,9 @@ func (c *Cluster) node(name string) (*node, error) {
 	return n, nil
 }
 
-// Nodes implements cluster.Cluster.
-func (c *Cluster) Nodes() []string {
-	names := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		names[i] = n.name
-	}
-	return names
-}
+// Nodes implements cluster.Cluster: the fault state holds every node, in
+// order.
+func (c *Cluster) Nodes() []string { return c.faults.Nodes() }
 
 // URL implements cluster.Cluster.
 func (c *Cluster) URL(name string) (string, error) {

@@ -242,14 +242,9 @@ func (c *dockerCluster) node(name string) (*node, error) {
 	return n, nil
 }
 
-// Nodes implements cluster.Cluster.
-func (c *dockerCluster) Nodes() []string {
-	out := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n.name
-	}
-	return out
-}
+// Nodes implements cluster.Cluster: the fault state holds every node, in
+// order.
+func (c *dockerCluster) Nodes() []string { return c.faults.Nodes() }
 
 // URL implements cluster.Cluster.
 func (c *dockerCluster) URL(name string) (string, error) {
