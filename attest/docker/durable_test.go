@@ -43,7 +43,7 @@ type op struct {
 	Data string `json:"data,omitempty"`
 }
 
-func doFS(t *testing.T, c cluster.Cluster, ops ...op) {
+func doFS(t testing.TB, c cluster.Cluster, ops ...op) {
 	t.Helper()
 	u, _ := c.URL("n1")
 	b, _ := json.Marshal(ops)
