@@ -158,7 +158,10 @@ func (l *netdLocator) build(ctx context.Context, arch string) (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", tmp.Name(), "./cmd/clstr")
+	// -trimpath, as release archives are built: the binary a node's sandbox
+	// runs carries no paths of this machine, and shares the build cache
+	// with a release build.
+	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-o", tmp.Name(), "./cmd/clstr")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer
