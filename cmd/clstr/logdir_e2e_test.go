@@ -70,10 +70,10 @@ func clstrFiles(t *testing.T, dir string) map[string]string {
 	return files
 }
 
-// TestRunWithoutDockerKeepsTheLastLogs runs a stage, then runs it, and a
-// learner's stage, where Docker does not answer, and against an image that
-// does not build: the logs of the first run stay as they were, and clstr
-// logs still shows them.
+// TestRunWithoutDockerKeepsTheLastLogs runs a stage, then runs it where
+// Docker does not answer, a learner's stage where Docker refuses, and the
+// stage against an image that does not build: the logs of the first run
+// stay as they were, and clstr logs still shows them.
 func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 	dockerOrSkip(t)
 	_, testnode := binaries(t)
@@ -97,7 +97,10 @@ func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "bad", "Dockerfile"), []byte("FROM scratch\nCOPY missing /missing\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A daemon that never answers is waited out once; one that refuses
+	// at once serves the learner's command, which keeps logs the same way.
 	silent := []string{"DOCKER_HOST=" + silentDocker(t)}
+	refused := []string{"DOCKER_HOST=unix://" + filepath.Join(dir, "no-daemon.sock")}
 	for _, tc := range []struct {
 		env    []string
 		args   []string
@@ -105,7 +108,7 @@ func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 		says   string
 	}{
 		{silent, []string{"run", "--binary", testnode, "s.star"}, 2, "cannot reach the Docker daemon"},
-		{silent, []string{"test", "--binary", testnode}, 2, "cannot reach the Docker daemon"},
+		{refused, []string{"test", "--binary", testnode}, 2, "cannot reach the Docker daemon"},
 		{nil, []string{"run", "--target", "bad", "s.star"}, 1, "missing"},
 	} {
 		res := clstrInEnv(t, ws, tc.env, tc.args...)

@@ -142,6 +142,7 @@ func TestRunRunaway(t *testing.T) {
     partition(["n1"], ["n2"])`, []string{"--max-test-time", "5s"}, `limit: test time (5s) exceeded in test "bomb"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each its own clstr and cluster
 			top := tc.top
 			if !strings.HasPrefix(top, "suite(") {
 				top = "suite(cluster = 2)\n" + top
@@ -199,6 +200,7 @@ func TestRunLimitWhileWaiting(t *testing.T) {
     get("n1", "/sleep?d=1m").status(200).run()`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each its own clstr and cluster, mostly waiting
 			script := "suite(cluster = 2, " + timeouts + ")\n\ndef waits():\n    " + tc.body + "\n\ntest(\"waits\", waits)\n"
 			res := clstrRun(t, map[string]string{"waits.star": script}, nil,
 				"run", "--binary", testnode, "--max-test-time", limit.String(), "waits.star")
