@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clstr-dev/clstr/attest/docker/internal/nfqueue"
+	"github.com/clstr-dev/clstr/attest/docker/internal/nft"
 )
 
 // TableName is the nftables table (family inet) that holds the
@@ -55,18 +56,6 @@ func (r rules) lossQueue() uint16 { return r.Queue + 1 }
 // first), so that packets headed nowhere are not delayed or queued.
 var chainPriority = nftables.ChainPriorityRef(*nftables.ChainPriorityFilter + 10)
 
-func nftConn(netns int) (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
-	if netns != 0 {
-		opts = append(opts, nftables.WithNetNSFd(netns))
-	}
-	c, err := nftables.New(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("open nftables: %w", err)
-	}
-	return c, nil
-}
-
 // install makes the table apply r, atomically: there is no moment with
 // neither the old nor the new rules.
 //
@@ -74,7 +63,7 @@ func nftConn(netns int) (*nftables.Conn, error) {
 // goes, the kernel drops every packet that any queue of the namespace
 // holds, and the shaper's delayed packets with them.
 func (r rules) install(netns int) error {
-	c, err := nftConn(netns)
+	c, err := nft.Conn(netns)
 	if err != nil {
 		return err
 	}
@@ -178,7 +167,7 @@ type counts struct {
 // readCounts reads the counters of the table's rules; zero if there is no
 // table.
 func readCounts(netns int) (counts, error) {
-	c, err := nftConn(netns)
+	c, err := nft.Conn(netns)
 	if err != nil {
 		return counts{}, err
 	}
@@ -216,18 +205,7 @@ func lossThreshold(pct float64) uint32 {
 // removeRules deletes the table if it exists. If the shaper holds
 // packets, first install rules that queue nothing and stop the shaper.
 func removeRules(netns int) error {
-	c, err := nftConn(netns)
-	if err != nil {
-		return err
-	}
-	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	// Adding then deleting is nftables' "delete if it exists".
-	c.AddTable(table)
-	c.DelTable(table)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("remove nftables table inet %s: %w", TableName, err)
-	}
-	return nil
+	return nft.RemoveTable(netns, &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
 }
 
 // probeRules checks, without leaving anything behind, that the kernel
@@ -236,13 +214,12 @@ func removeRules(netns int) error {
 // no packet ever sees them. The chain is not hooked, for removing a
 // hooked chain would drop the packets a running shaper holds.
 func probeRules(netns int, r rules) error {
-	c, err := nftConn(netns)
+	c, err := nft.Conn(netns)
 	if err != nil {
 		return err
 	}
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName + "_probe"}
-	c.AddTable(table)
-	c.DelTable(table)
+	nft.DropTable(c, table)
 	c.AddTable(table)
 	chain := c.AddChain(&nftables.Chain{Name: "probe", Table: table})
 	r.add(c, table, chain)
@@ -252,7 +229,7 @@ func probeRules(netns int, r rules) error {
 
 // hasTable reports whether the table exists.
 func hasTable(netns int) (bool, error) {
-	c, err := nftConn(netns)
+	c, err := nft.Conn(netns)
 	if err != nil {
 		return false, err
 	}

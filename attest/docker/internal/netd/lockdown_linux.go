@@ -8,6 +8,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/clstr-dev/clstr/attest/docker/internal/nft"
 )
 
 // lockdownTable is the nftables table that keeps a sandboxed node's
@@ -38,13 +40,9 @@ func setLockdown(netns int, l Lockdown) error {
 	if !l.Subnet.Addr().Is4() || !l.Gateway.Is4() || !l.Subnet.Contains(l.Gateway) {
 		return fmt.Errorf("lockdown: want an IPv4 subnet and a gateway inside it, got %v and %v", l.Subnet, l.Gateway)
 	}
-	var opts []nftables.ConnOption
-	if netns != 0 {
-		opts = append(opts, nftables.WithNetNSFd(netns))
-	}
-	c, err := nftables.New(opts...)
+	c, err := nft.Conn(netns)
 	if err != nil {
-		return fmt.Errorf("open nftables: %w", err)
+		return err
 	}
 	table := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: lockdownTable})
 	policy := nftables.ChainPolicyDrop
