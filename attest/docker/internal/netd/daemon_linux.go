@@ -159,8 +159,31 @@ func (d *daemon) do(ctx context.Context, req Request) Response {
 		return Response{Shaper: d.shaperStats()}
 	case "stats":
 		return Response{Shaper: d.shaperStats()}
+	case "count":
+		peers, err := parseAddrs("count", req.Peers)
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return errorResponse(setCounting(0, peers))
+	case "traffic":
+		sent, err := readCounting(0)
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{Sent: sent}
+	case "uncount":
+		return errorResponse(stopCounting(0))
 	}
 	return Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+// errorResponse is the answer of an op that returns nothing but its
+// error.
+func errorResponse(err error) Response {
+	if err != nil {
+		return Response{Error: err.Error()}
+	}
+	return Response{}
 }
 
 // parseAddrs reads the IP addresses of a request.

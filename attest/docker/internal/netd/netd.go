@@ -4,7 +4,8 @@
 // sandbox container of clstr's own; the user's container joins it. The
 // sandbox's process is this daemon: it holds CAP_NET_ADMIN (the user's
 // process never does), keeps the namespace alive across kills and restarts
-// of the node, and programs partitions and impairments on request. The
+// of the node, programs partitions and impairments on request, and counts
+// what the node sends each other node. The
 // runner talks to it by executing "clstr-netd ctl REQUEST" inside the
 // sandbox, which forwards the request over a Unix socket that only the
 // sandbox's file system can see.
@@ -30,8 +31,8 @@ const SocketPath = "/run/clstr-netd.sock"
 
 // Request is one command to the daemon.
 type Request struct {
-	// Op is "ping", "partition", "impair", "repair", "stats", "probe"
-	// or "lockdown".
+	// Op is "ping", "partition", "impair", "repair", "stats", "probe",
+	// "lockdown", "count", "traffic" or "uncount".
 	Op string `json:"op"`
 	// Block lists the IPv4 addresses a "partition" cuts off; empty heals.
 	Block []string `json:"block,omitempty"`
@@ -42,6 +43,10 @@ type Request struct {
 	Towards []string `json:"towards,omitempty"`
 	// Lockdown is what "lockdown" lets a sandboxed node reach.
 	Lockdown *Lockdown `json:"lockdown,omitempty"`
+	// Peers are the IPv4 addresses of the other nodes: "count" counts,
+	// from zero, what the namespace sends to each, until "uncount";
+	// "traffic" reads the counts.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // Response is the daemon's answer.
@@ -57,6 +62,17 @@ type Response struct {
 	// nftables rules; netem keeps its own counts): for "repair", what
 	// the impairments just removed did.
 	Shaper *ShaperStats `json:"shaper,omitempty"`
+	// Sent is, for "traffic", what the namespace has sent each peer
+	// since "count".
+	Sent []PeerCount `json:"sent,omitempty"`
+}
+
+// PeerCount is what a namespace has sent one peer: IPv4 packets, and
+// their bytes from the IP header on.
+type PeerCount struct {
+	Peer    string `json:"peer"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
 }
 
 // ShaperStats counts what impairments did to a namespace's outgoing
