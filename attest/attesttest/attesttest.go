@@ -13,7 +13,8 @@
 // Cluster.Towards, but do not touch traffic: handlers that want to act
 // partitioned ask Node.Blocked. A paused node's handler waits until the
 // node is resumed, so requests to it time out as they would on a frozen
-// process.
+// process. Nor does the runtime see what nodes send each other: it counts
+// no traffic (see Runtime.Traffic).
 package attesttest
 
 import (
@@ -46,6 +47,11 @@ type Runtime struct {
 	// DATA_DIR of their own, so a test that measures one says what it is.
 	// Without it, DataSize returns an error.
 	DataSize func(node string) (int64, error)
+	// Traffic, if set, answers Cluster.Traffic: in-process nodes talk to
+	// each other as they please, and the runtime sees none of it, so a
+	// test that counts their traffic says what it is. Without it,
+	// Traffic returns cluster.ErrNoTraffic.
+	Traffic func() (cluster.Traffic, error)
 
 	mu       sync.Mutex // guards clusters
 	clusters []*Cluster
@@ -446,6 +452,14 @@ func (c *Cluster) DataSize(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("attesttest: %s has no DATA_DIR to measure; set Runtime.DataSize", name)
 	}
 	return c.rt.DataSize(name)
+}
+
+// Traffic implements cluster.TrafficCounter with Runtime.Traffic.
+func (c *Cluster) Traffic(ctx context.Context) (cluster.Traffic, error) {
+	if c.rt.Traffic == nil {
+		return nil, cluster.ErrNoTraffic
+	}
+	return c.rt.Traffic()
 }
 
 // LogTail implements cluster.Cluster.

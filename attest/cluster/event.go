@@ -84,6 +84,9 @@ const (
 	EventPrepareFailed
 	// EventLogsLost: Node's output can no longer be read (Detail says why).
 	EventLogsLost
+	// EventTraffic: the nodes sent each other Traffic over Wait, as a
+	// script measured it.
+	EventTraffic
 
 	eventKinds // how many kinds there are
 )
@@ -121,6 +124,7 @@ var kindInfo = [eventKinds]struct{ name, label string }{
 	EventCleanupFailed:   {"cleanup_failed", "CLEANUP OF OLD RUNS FAILED"},
 	EventPrepareFailed:   {"prepare_failed", "COULD NOT PREPARE THE CONTAINER AHEAD"},
 	EventLogsLost:        {"logs_lost", "LOGS LOST"},
+	EventTraffic:         {"traffic", "TRAFFIC"},
 }
 
 // String returns the kind's name: "partition", "stop_timeout".
@@ -167,12 +171,15 @@ type Event struct {
 	// Impairments and Via describe an EventImpair.
 	Impairments Impairments
 	Via         string
-	// Wait is how long an EventStopTimeout waited.
+	// Wait is how long an EventStopTimeout waited, and the span of an
+	// EventTraffic.
 	Wait time.Duration
 	// Signal is how an EventRestart stopped the node: "KILL" or "TERM".
 	Signal string
 	// Bytes is the size of an EventDataDir.
 	Bytes int64
+	// Traffic is what nodes sent each other, for an EventTraffic.
+	Traffic Count
 	// Detail is the free text of the kinds that carry one, and the whole
 	// text of an EventOther.
 	Detail string
@@ -210,6 +217,8 @@ func (e Event) Text() string {
 		return label + ": " + e.Signal
 	case EventDataDir:
 		return fmt.Sprintf("%s: %d bytes", label, e.Bytes)
+	case EventTraffic:
+		return fmt.Sprintf("%s: %v in %v", label, e.Traffic, e.Wait)
 	case EventPowerLoss:
 		if e.Detail == "" {
 			return label
@@ -305,6 +314,11 @@ func parseKnown(text string) Event {
 		e.Signal = body
 	case EventDataDir:
 		e.Bytes, err = strconv.ParseInt(strings.TrimSuffix(body, " bytes"), 10, 64)
+	case EventTraffic:
+		count, span, _ := strings.Cut(body, " in ")
+		if _, err = fmt.Sscanf(count, "%d packets, %d bytes", &e.Traffic.Packets, &e.Traffic.Bytes); err == nil {
+			e.Wait, err = time.ParseDuration(span)
+		}
 	default:
 		if k.bare() {
 			return Event{}

@@ -50,6 +50,7 @@ var eventLines = []struct {
 	{Event{Kind: EventCleanupFailed, Detail: "daemon said no"}, "n1 [CLEANUP OF OLD RUNS FAILED: daemon said no]"},
 	{Event{Kind: EventPrepareFailed, Detail: "daemon said no"}, "n1 [COULD NOT PREPARE THE CONTAINER AHEAD: daemon said no]"},
 	{Event{Kind: EventLogsLost, Detail: "EOF"}, "n1 [LOGS LOST: EOF]"},
+	{Event{Kind: EventTraffic, Traffic: Count{Packets: 120, Bytes: 14000}, Wait: 2500 * time.Millisecond}, "n1 [TRAFFIC: 120 packets, 14000 bytes in 2.5s]"},
 }
 
 func TestEventRoundTrip(t *testing.T) {
@@ -96,6 +97,7 @@ func TestParseEventTolerant(t *testing.T) {
 	for _, text := range []string{
 		"PAUSED", "START: again", "IMPAIRED: delay soon", "IMPAIRED: loss 10.0%",
 		"DATA_DIR: many bytes", "STOP: no exit ever", "PARTITIONED: n1 n2 | n3", "", "IMPAIRED TOWARDS n2",
+		"TRAFFIC: lots", "TRAFFIC: 1 packets, 2 bytes", "TRAFFIC: 1 packets, 2 bytes in a while", "TRAFFIC: +1 packets, 2 bytes in 1s",
 	} {
 		e := ParseEventText(text)
 		if e.Kind != EventOther || e.Detail != text || e.Text() != text {

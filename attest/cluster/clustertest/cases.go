@@ -6,16 +6,21 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
 )
 
 // cases are the conformance cases, in the order they run. Each starts on
-// a healthy cluster of n1, n2, n3 with no fault in force.
+// a healthy cluster of n1, n2, n3 with no fault in force. Counting
+// traffic comes first, while the nodes have sent each other nothing: the
+// cases that cut connections halfway leave TCP retransmitting for a
+// minute after them.
 var cases = []struct {
 	name string
 	run  func(t *testing.T, s *suite)
 }{
+	{"traffic counted or refused", countTraffic},
 	{"nodes, URL and Addr", nodesURLAndAddr},
 	{"stop then start", func(t *testing.T, s *suite) { haltThenStart(t, s, "STOP") }},
 	{"kill then start", func(t *testing.T, s *suite) { haltThenStart(t, s, "KILL") }},
@@ -355,4 +360,51 @@ func invalidArguments(t *testing.T, s *suite) {
 func unknown(err error) bool {
 	var u *cluster.ErrUnknownNode
 	return errors.As(err, &u)
+}
+
+// countTraffic checks that a runtime that counts traffic counts what
+// nodes send each other, exactly, and none of the runner's requests; a
+// runtime that cannot count says so with cluster.ErrNoTraffic, and never
+// gives a number.
+func countTraffic(t *testing.T, s *suite) {
+	tc, ok := s.c.(cluster.TrafficCounter)
+	if !ok {
+		t.Skipf("%T counts no traffic", s.c)
+	}
+	ctx := t.Context()
+	start, err := tc.Traffic(ctx)
+	if errors.Is(err, cluster.ErrNoTraffic) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	at := s.received(t, "n2")
+	s.send(t, "n1", "n2", n)
+	deadline := time.Now().Add(timeout)
+	for s.received(t, "n2")-at < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	now, err := tc.Traffic(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := now.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) != 6 {
+		t.Errorf("%d pairs counted, want the 6 ordered pairs of 3 nodes: %v", len(d), d)
+	}
+	for p, c := range d {
+		want := uint64(0)
+		if p == (cluster.Pair{From: "n1", To: "n2"}) {
+			want = n
+		}
+		if c.Packets != want || (want > 0) != (c.Bytes > 0) {
+			t.Errorf("%s sent %s %v, want %d packets", p.From, p.To, c, want)
+		}
+	}
+	s.wantEvents(t)
 }

@@ -18,7 +18,9 @@
 //
 // A runtime that does not touch traffic (the in-process one) passes by
 // giving its nodes a program that answers these from the fault state the
-// runtime records.
+// runtime records. A runtime that counts traffic (cluster.TrafficCounter)
+// must count the one-way datagrams exactly; one that cannot must refuse
+// with cluster.ErrNoTraffic.
 package clustertest
 
 import (
