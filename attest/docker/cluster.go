@@ -52,6 +52,11 @@ type dockerCluster struct {
 	faults  *cluster.FaultState
 	faultMu sync.Mutex
 
+	// trafficMu serialises installing and reading the traffic counters
+	// (traffic.go) and guards counting, set once every node counts.
+	trafficMu sync.Mutex
+	counting  bool
+
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -165,11 +165,22 @@ func TestPauseThenHaltOverAndOver(t *testing.T) {
 // sendOneWay has node from send n one-way datagrams to to.
 func sendOneWay(t *testing.T, c *dockerCluster, from, to string, n int) {
 	t.Helper()
+	sendDatagrams(t, c, from, to, n, 0)
+}
+
+// sendDatagrams has node from send n one-way datagrams of size bytes (of
+// the test node's choice for 0) to to.
+func sendDatagrams(t *testing.T, c *dockerCluster, from, to string, n, size int) {
+	t.Helper()
 	addr, _ := c.Addr(to)
 	var s struct {
 		Failed int `json:"failed"`
 	}
-	getJSON(t, c, from, fmt.Sprintf("/probe/send?peer=%s&n=%d&interval=1ms", addr, n), &s)
+	path := fmt.Sprintf("/probe/send?peer=%s&n=%d&interval=1ms", addr, n)
+	if size > 0 {
+		path += fmt.Sprintf("&size=%d", size)
+	}
+	getJSON(t, c, from, path, &s)
 	if s.Failed > 0 {
 		t.Errorf("%s: %d sends to %s failed; a dropped packet must vanish silently", from, s.Failed, to)
 	}

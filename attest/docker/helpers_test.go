@@ -19,14 +19,14 @@ import (
 
 // testCluster starts an n-node cluster of the test node and removes it at
 // the end of the test, checking that nothing of the run is left behind.
-func testCluster(t *testing.T, n int, opts Options) (*dockerCluster, *cluster.EventLog) {
+func testCluster(t testing.TB, n int, opts Options) (*dockerCluster, *cluster.EventLog) {
 	t.Helper()
 	return testClusterSpare(t, n, 0, opts)
 }
 
 // testClusterSpare is testCluster with spare nodes, which it leaves
 // stopped.
-func testClusterSpare(t *testing.T, n, spare int, opts Options) (*dockerCluster, *cluster.EventLog) {
+func testClusterSpare(t testing.TB, n, spare int, opts Options) (*dockerCluster, *cluster.EventLog) {
 	t.Helper()
 	return testClusterSpec(t, cluster.Spec{Nodes: n, Spare: spare}, opts)
 }
@@ -34,7 +34,7 @@ func testClusterSpare(t *testing.T, n, spare int, opts Options) (*dockerCluster,
 // testClusterSpec creates the cluster spec asks for (its events and
 // shutdown timeout set here), waits until its initial nodes answer, and
 // removes it at the end of the test, checking that nothing is left.
-func testClusterSpec(t *testing.T, spec cluster.Spec, opts Options) (*dockerCluster, *cluster.EventLog) {
+func testClusterSpec(t testing.TB, spec cluster.Spec, opts Options) (*dockerCluster, *cluster.EventLog) {
 	t.Helper()
 	dockerOrSkip(t)
 	if opts.Binary == "" && opts.Dir == "" && opts.Image == "" {
@@ -96,7 +96,7 @@ func assertNothingLeft(t testing.TB, rt *Runtime, run string) {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-func waitHealthy(t *testing.T, c cluster.Cluster, name string) {
+func waitHealthy(t testing.TB, c cluster.Cluster, name string) {
 	t.Helper()
 	u, err := c.URL(name)
 	if err != nil {
@@ -119,7 +119,7 @@ func waitHealthy(t *testing.T, c cluster.Cluster, name string) {
 }
 
 // getJSON fetches path from a node and decodes its JSON answer into v.
-func getJSON(t *testing.T, c cluster.Cluster, name, path string, v any) {
+func getJSON(t testing.TB, c cluster.Cluster, name, path string, v any) {
 	t.Helper()
 	u, err := c.URL(name)
 	if err != nil {

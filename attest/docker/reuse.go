@@ -244,8 +244,9 @@ func (c *dockerCluster) keepIfReused(ctx context.Context) *keptSandboxes {
 }
 
 // keep readies c's sandboxes for the next cluster: it removes the nodes'
-// containers and volumes, heals partitions and repairs impairments. It
-// returns nil, having removed nothing, if the sandboxes cannot be kept.
+// containers and volumes, heals partitions, repairs impairments and
+// removes the traffic counters. It returns nil, having removed nothing,
+// if the sandboxes cannot be kept.
 func (c *dockerCluster) keep(ctx context.Context) *keptSandboxes {
 	for _, n := range c.nodes {
 		if n.sandboxID == "" || n.containerID == "" || n.volume == "" {
@@ -272,7 +273,7 @@ func (c *dockerCluster) keep(ctx context.Context) *keptSandboxes {
 	if err != nil {
 		return nil
 	}
-	if c.resetFaults(ctx) != nil {
+	if c.resetFaults(ctx) != nil || c.stopCounting(ctx) != nil {
 		return nil
 	}
 	k := &keptSandboxes{run: c.run, networkID: c.networkID, subnet: c.subnet, members: c.members}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
+	"github.com/clstr-dev/clstr/attest/docker/internal/netd"
 )
 
 // TestReuseSandboxes checks that a runtime reusing sandboxes hands a
 // closed cluster's sandboxes to the next cluster of its size with nothing
-// of the old run left in them — fresh data, no partition, no impairment —
+// of the old run left in them — fresh data, no partition, no impairment,
+// no traffic counters —
 // and removes them when the size changes and when the runtime closes.
 func TestReuseSandboxes(t *testing.T) {
 	dockerOrSkip(t)
@@ -64,6 +67,8 @@ func TestReuseSandboxes(t *testing.T) {
 	}
 	must(t, first.Partition(ctx, [][]string{{"n1"}, {"n2", "n3"}}))
 	must(t, first.Impair(ctx, []string{"n2"}, []cluster.Impairment{{Kind: cluster.KindDelay, Delay: 300 * time.Millisecond}}))
+	_, err = first.Traffic(ctx)
+	must(t, err)
 	must(t, first.Close(ctx))
 	if got := count(first.run, "node"); got != 0 {
 		t.Errorf("after close: %d node containers running; want 0", got)
@@ -93,6 +98,10 @@ func TestReuseSandboxes(t *testing.T) {
 		if at, err := time.Parse(time.RFC3339Nano, info.Created); err != nil || !at.Before(created) {
 			t.Errorf("%s's container was created at %s, after the cluster was asked for at %s; want it made ahead", n.name, info.Created, created.Format(time.RFC3339Nano))
 		}
+	}
+	// The old run's traffic counters are gone with it.
+	if _, err := second.netctl(ctx, second.nodes[0], netd.Request{Op: "traffic"}); err == nil || !strings.Contains(err.Error(), "not being counted") {
+		t.Errorf("a kept sandbox's counters: %v; want none", err)
 	}
 	if got, want := fmtReach(reachability(t, second)), fmtReach(map[string][]string{"n1": {"n2", "n3"}, "n2": {"n1", "n3"}, "n3": {"n1", "n2"}}); got != want {
 		t.Errorf("second cluster reaches %s; want %s (the old partition healed)", got, want)

@@ -23,9 +23,10 @@
 //	                           peer over one kept-alive connection, each
 //	                           within timeout (default 5s); reports the rtts
 //	                           (ms) and how many failed
-//	GET  /probe/send?peer=ADDR&n=N&interval=D
+//	GET  /probe/send?peer=ADDR&n=N&interval=D&size=S
 //	                           sends N one-way UDP datagrams to peer, which
-//	                           counts them and answers nothing
+//	                           counts them and answers nothing; each of S
+//	                           bytes (16 to 1472) when S is given
 //	GET  /received             {"<sender ip>": count} of the one-way
 //	                           datagrams received since the node started
 //	GET  /probe/dial?net=tcp|udp&addr=IP:PORT&timeout=D
@@ -394,9 +395,21 @@ func (n *node) probeSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.Close()
+	size := 0
+	if s := r.URL.Query().Get("size"); s != "" {
+		// 1472 bytes fill a 1500-byte MTU: one packet each.
+		if size, _ = strconv.Atoi(s); size < 16 || size > 1472 {
+			http.Error(w, "size must be from 16 to 1472", http.StatusBadRequest)
+			return
+		}
+	}
 	failed := 0
 	for i := 0; i < count; i++ {
-		if _, err := c.Write([]byte(oneWay + strconv.Itoa(i))); err != nil {
+		msg := []byte(oneWay + strconv.Itoa(i))
+		for len(msg) < size {
+			msg = append(msg, '.')
+		}
+		if _, err := c.Write(msg); err != nil {
 			failed++
 		}
 		time.Sleep(interval)
