@@ -56,6 +56,7 @@ var exported = []string{
 	"ClientOptions", // Do.Clients
 	"MatchFunc",     // a matcher from a function
 	"Ops",           // Do.Ops, the error-returning operations
+	"Traffic",       // Do.Traffic, what nodes sent each other
 	"WithConcurrencyLimit",
 	"WithDurability", // a suite whose nodes can lose power
 	"WithMaxBody",

@@ -51,6 +51,11 @@ type run struct {
 	visualMu sync.Mutex
 	// unrecorded switches recording off, for a benchmark of its cost.
 	unrecorded atomic.Bool
+
+	// trafficStart is when the run began counting traffic (Do.Traffic);
+	// zero before.
+	trafficMu    sync.Mutex // guards trafficStart
+	trafficStart time.Time
 }
 
 func newRun(ctx context.Context, cfg engine.Config, opts engine.RunOptions) *run {
