@@ -36,7 +36,7 @@ var sandboxAudit = map[string]string{
 	// Faults on the script's own nodes only.
 	"start": "own nodes", "stop": "own nodes", "kill": "own nodes", "restart": "own nodes", "data_size": "own nodes", "power_loss": "own nodes",
 	"partition": "own nodes", "heal": "own nodes", "impair": "own nodes", "repair": "own nodes",
-	"pause": "own nodes", "resume": "own nodes", "cut": "own nodes",
+	"pause": "own nodes", "resume": "own nodes", "cut": "own nodes", "traffic": "reads the own nodes' counters",
 	"delay": "a value", "loss": "a value", "duplicate": "a value", "reorder": "a value",
 	// go.starlark.net's json module: pure functions of their arguments,
 	// refusing values and texts nested deeper than the runner's stack

@@ -103,6 +103,7 @@ var builtins = []Builtin{
 	{Name: "kill", Signature: "kill(name)", Summary: "kills a node with SIGKILL", scope: inTest, fn: makeNodeOp("kill")},
 	{Name: "power_loss", Signature: "power_loss(name)", Summary: "cuts a node's power: it stops at once, and its DATA_DIR keeps only what was fsynced; needs suite(durability = True)", scope: inTest, fn: builtinPowerLoss},
 	{Name: "data_size", Signature: "data_size(name)", Summary: "the bytes of the files in a node's DATA_DIR, running or not, measured from outside the node", scope: inTest, fn: builtinDataSize},
+	{Name: "traffic", Signature: "traffic(since=None)", Summary: "what the nodes sent each other, counted from outside them: since counting began, or since an earlier reading", scope: inTest, fn: builtinTraffic},
 	{Name: "restart", Signature: `restart(name, signal="SIGTERM")`, Summary: "stops a node (SIGTERM, or SIGKILL) and starts it again", scope: inTest, fn: builtinRestart},
 	{Name: "pause", Signature: "pause(selector)", Summary: "freezes the processes of the selected nodes; their sockets stay open", scope: inTest, fn: builtinPause},
 	{Name: "resume", Signature: "resume(selector=None)", Summary: "thaws the selected paused nodes, or every paused node", scope: inTest, fn: builtinResume},

@@ -36,7 +36,7 @@ func TestReference(t *testing.T) {
 	for _, m := range checkMethods {
 		want = append(want, m.Signature)
 	}
-	for _, table := range [][]Builtin{responseAttrs, historyAttrs, opAttrs} {
+	for _, table := range [][]Builtin{responseAttrs, historyAttrs, opAttrs, trafficAttrs} {
 		for _, a := range table {
 			want = append(want, a.Signature)
 		}
@@ -101,7 +101,7 @@ func TestTables(t *testing.T) {
 		name  string
 		value starlark.HasAttrs
 		attrs []Builtin
-	}{{"history", h, historyAttrs}, {"operation", h.ops[0].(starlark.HasAttrs), opAttrs}} {
+	}{{"history", h, historyAttrs}, {"operation", h.ops[0].(starlark.HasAttrs), opAttrs}, {"traffic", &trafficValue{}, trafficAttrs}} {
 		for _, a := range table.attrs {
 			if v, err := table.value.Attr(a.Name); v == nil || err != nil {
 				t.Errorf("%s has no attribute %s", table.name, a.Name)

@@ -9,19 +9,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clstr-dev/clstr/attest/attesttest"
 	"github.com/clstr-dev/clstr/attest/engine"
 	"github.com/clstr-dev/clstr/starlark"
 	"github.com/clstr-dev/clstr/starlark/starlarktest"
 )
 
 // runCheck runs one check, given as the modifiers that follow
-// get("n1", path), in a one-test script against the fake target, and
-// returns the verdict and the failure as Format writes it.
+// get("n1", path), in a one-test script against the fake target.
 func runCheck(t *testing.T, path, modifiers string) (engine.Verdict, string) {
+	t.Helper()
+	return runTest(t, "get(\"n1\", \""+path+"\")"+modifiers+".run()", starlarktest.New().Runtime)
+}
+
+// runTest runs expr as the one test of a script, check.star, against rt,
+// and returns the verdict and the failure as Format writes it.
+func runTest(t *testing.T, expr string, rt *attesttest.Runtime) (engine.Verdict, string) {
 	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "check.star")
-	src := "suite(poll_interval = \"5ms\")\n\ntest(\"t\", lambda: get(\"n1\", \"" + path + "\")" + modifiers + ".run())\n"
+	src := "suite(poll_interval = \"5ms\")\n\ntest(\"t\", lambda: " + expr + ")\n"
 	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +36,7 @@ func runCheck(t *testing.T, path, modifiers string) (engine.Verdict, string) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	res := s.Suite().Run(context.Background(), engine.RunOptions{Runtime: starlarktest.New().Runtime})
+	res := s.Suite().Run(context.Background(), engine.RunOptions{Runtime: rt})
 	var out bytes.Buffer
 	var f *engine.Failure
 	if errors.As(res.FirstError(), &f) {

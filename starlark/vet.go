@@ -88,12 +88,12 @@ func nearest(name string, names []string) string {
 
 // knownAttrs are the names of every attribute a value of a script can
 // have: those of clstr's values (checks, responses, histories, their
-// operations and events, the members of modules such as rand and json)
-// and of Starlark's own (strings, bytes, lists, dicts, sets).
+// operations and events, traffic, the members of modules such as rand and
+// json) and of Starlark's own (strings, bytes, lists, dicts, sets).
 var knownAttrs = sync.OnceValue(func() map[string]bool {
 	known := map[string]bool{}
 	for _, v := range []starlark.HasAttrs{
-		&check{}, &response{}, &historyValue{}, &opValue{},
+		&check{}, &response{}, &historyValue{}, &opValue{}, &trafficValue{},
 		starlark.String(""), starlark.Bytes(""), starlark.NewList(nil), starlark.NewDict(0), starlark.NewSet(0),
 	} {
 		for _, n := range v.AttrNames() {

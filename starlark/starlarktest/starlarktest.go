@@ -19,13 +19,15 @@
 //	GET    /redirect           307 to /echo (nodehttp)
 //	GET    /sleep/{duration}   answers "slept" after the duration
 //	GET    /start              the number of times this node has started
+//	POST   /send/{peer}        counts as a message to peer (see traffic.go)
 //
 // The leader of /cluster/info is the first running node, in node order,
 // that reaches a majority of the cluster through the current partition;
 // nodes cut off from it say "candidate" and know no leader. The term grows
 // each time the leader changes. Knobs on Target change the behaviour for
 // planted bugs. A node's DATA_DIR size (data_size) is the bytes of the
-// keys and values in its store.
+// keys and values in its store; the nodes' traffic (traffic()) is what
+// POST /send/{peer} sent.
 package starlarktest
 
 import (
@@ -38,6 +40,7 @@ import (
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/attesttest"
+	"github.com/clstr-dev/clstr/attest/cluster"
 	"github.com/clstr-dev/clstr/internal/testkit/nodehttp"
 )
 
@@ -60,6 +63,8 @@ type Target struct {
 	termAsString bool
 	// gossip holds each node's messages and counter (gossip.go).
 	gossip gossipState
+	// sent is what POST /send/{peer} sent (traffic.go).
+	sent cluster.Traffic
 }
 
 // New returns a fresh target with empty stores.
@@ -67,6 +72,7 @@ func New() *Target {
 	t := &Target{kv: map[string]map[string]string{}, counts: map[string]int{}}
 	t.Runtime = attesttest.New(t.handler)
 	t.Runtime.DataSize = t.dataSize
+	t.Runtime.Traffic = t.traffic
 	return t
 }
 
@@ -111,6 +117,7 @@ func (t *Target) handler(n *attesttest.Node) http.Handler {
 	})
 	mux.HandleFunc("GET /cluster/info", func(w http.ResponseWriter, r *http.Request) { t.serveInfo(n, w) })
 	t.routeGossip(mux, n)
+	t.routeTraffic(mux, n)
 	nodehttp.Route(mux, n.Name)
 	mux.HandleFunc("GET /count", func(w http.ResponseWriter, r *http.Request) {
 		t.mu.Lock()
