@@ -42,8 +42,11 @@ type Node struct {
 	// the version it last acknowledged.
 	version int64
 	sent    map[string]int64
+	// gen counts the changes of what is saved.
+	gen int64
 
-	saveMu sync.Mutex // serialises saves
+	saveMu sync.Mutex // serialises saves, and guards saved
+	saved  int64      // the gen that the file on disk holds
 }
 
 // Config is what a node is made of.
@@ -130,6 +133,7 @@ func (n *Node) learn(m int64, from string) bool {
 	}
 	n.seen[m] = true
 	n.messages = append(n.messages, m)
+	n.gen++
 	for _, p := range n.peers {
 		if p != from {
 			n.pending[p][m] = true
@@ -161,6 +165,7 @@ func (n *Node) add(w http.ResponseWriter, r *http.Request) {
 		n.dec[n.self] -= d
 	}
 	n.version++
+	n.gen++
 	n.mu.Unlock()
 	n.acknowledge(w)
 }
@@ -207,23 +212,21 @@ func (n *Node) gossip(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.mu.Lock()
-	changed := false
 	for _, m := range g.Messages {
-		changed = n.learn(m, g.From) || changed
+		n.learn(m, g.From)
 	}
 	changedInc := merge(n.inc, g.Inc)
 	if changedDec := merge(n.dec, g.Dec); changedInc || changedDec {
 		n.version++
-		changed = true
+		n.gen++
 	}
 	n.mu.Unlock()
 	// What the node acknowledges to a peer, the peer never sends again:
-	// it must survive a crash as a client's broadcast does.
-	if changed {
-		if err := n.save(); err != nil {
-			http.Error(w, "cannot save: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
+	// it must survive a crash as a client's broadcast does, even if the
+	// node learnt it from another request whose save is not done yet.
+	if err := n.save(); err != nil {
+		http.Error(w, "cannot save: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }

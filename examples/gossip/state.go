@@ -23,16 +23,33 @@ type state struct {
 
 // save writes the state to DATA_DIR, durably: a new file, fsynced, then
 // renamed over the old one, and the directory fsynced. A save that
-// returns covers every change made before it was called.
+// returns covers every change made before it was called; it writes
+// nothing if a save since then did.
 func (n *Node) save() error {
 	if n.dir == "" {
 		return nil
 	}
+	n.mu.Lock()
+	want := n.gen
+	n.mu.Unlock()
 	n.saveMu.Lock()
 	defer n.saveMu.Unlock()
+	if n.saved >= want {
+		return nil
+	}
 	n.mu.Lock()
+	gen := n.gen
 	st := state{Messages: slices.Clone(n.messages), Inc: maps.Clone(n.inc), Dec: maps.Clone(n.dec)}
 	n.mu.Unlock()
+	if err := n.write(st); err != nil {
+		return err
+	}
+	n.saved = gen
+	return nil
+}
+
+// write puts st in DATA_DIR.
+func (n *Node) write(st state) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -93,5 +110,6 @@ func (n *Node) load() error {
 		n.dec[n.self] *= 2
 	}
 	n.version++
+	n.gen++
 	return nil
 }
