@@ -4,10 +4,12 @@
 // Every node answers POST /broadcast {"message": n}, GET /read →
 // {"messages": [...]}, POST /add {"delta": n} and GET /counter →
 // {"value": n}, and keeps what it acknowledged in DATA_DIR before it
-// answers. In the background it sends each peer, every tick, the messages
-// the peer has not acknowledged yet and its counter sums if they changed
-// (POST /gossip); what a partition or a crash stopped is sent again on a
-// later tick.
+// answers. A broadcast message goes to one hub node, which passes what it
+// gathered during a tick on to every node in one request each; the node
+// that took the message sends it to the peers itself if the hub does not
+// confirm in time. Counter sums go to every peer, every tick, when they
+// changed. What a partition or a crash stopped is sent again on a later
+// tick.
 //
 // Environment:
 //
@@ -52,9 +54,6 @@ func parseBug(s string) (string, error) {
 	return "", fmt.Errorf("unknown GOSSIP_BUG %q; known values: %s (unset for no bug)", s, strings.Join(knownBugs, ", "))
 }
 
-// tick is how often a node sends its peers what they lack.
-const tick = 50 * time.Millisecond
-
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("gossip: ")
@@ -84,7 +83,7 @@ func run() error {
 			peers = append(peers, p)
 		}
 	}
-	n, err := NewNode(Config{Self: self, Peers: peers, Dir: os.Getenv("DATA_DIR"), Bug: bug, Tick: tick})
+	n, err := NewNode(Config{Self: self, Peers: peers, Dir: os.Getenv("DATA_DIR"), Bug: bug})
 	if err != nil {
 		return fmt.Errorf("load the state: %w", err)
 	}
@@ -93,7 +92,7 @@ func run() error {
 	defer stop()
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ListenAndServe() }()
-	log.Printf("listening on %s as %s with %d peers%s", listen, self, len(peers), bugNote(bug))
+	log.Printf("listening on %s as %s with %d peers, hub %s, tick %v%s", listen, self, len(peers), n.hub, n.tick, bugNote(bug))
 	select {
 	case err := <-errs:
 		n.Close()
