@@ -13,10 +13,11 @@
 //
 // Environment:
 //
-//	ADDR        the node's ip:port and identity; it listens on its port (default :8080)
-//	PEERS       the other nodes' ip:port, comma-separated
-//	DATA_DIR    where the state lives (default: nowhere, memory only)
-//	GOSSIP_BUG  plants one of the bugs listed in README.md; unset for none
+//	ADDR         the node's ip:port and identity; it listens on its port (default :8080)
+//	PEERS        the other nodes' ip:port, comma-separated
+//	DATA_DIR     where the state lives (default: nowhere, memory only)
+//	GOSSIP_TICK  how often a node sends its peers what they lack: the hub's batching window (default 200ms)
+//	GOSSIP_BUG   plants one of the bugs listed in README.md; unset for none
 package main
 
 import (
@@ -77,13 +78,19 @@ func run() error {
 		}
 		listen = ":" + port
 	}
+	tick := defaultTick
+	if s := os.Getenv("GOSSIP_TICK"); s != "" {
+		if tick, err = time.ParseDuration(s); err != nil || tick <= 0 {
+			return fmt.Errorf("GOSSIP_TICK %q is not a positive duration such as 200ms", s)
+		}
+	}
 	var peers []string
 	for _, p := range strings.Split(os.Getenv("PEERS"), ",") {
 		if p = strings.TrimSpace(p); p != "" && p != self {
 			peers = append(peers, p)
 		}
 	}
-	n, err := NewNode(Config{Self: self, Peers: peers, Dir: os.Getenv("DATA_DIR"), Bug: bug})
+	n, err := NewNode(Config{Self: self, Peers: peers, Dir: os.Getenv("DATA_DIR"), Bug: bug, Tick: tick})
 	if err != nil {
 		return fmt.Errorf("load the state: %w", err)
 	}

@@ -96,7 +96,7 @@ type Config struct {
 	Client *http.Client
 }
 
-// defaultTick is the tick of a node whose Config sets none.
+// defaultTick is the tick of a node whose Config or GOSSIP_TICK sets none.
 const defaultTick = 200 * time.Millisecond
 
 // defaultFallback leaves the hub, with the ticks of its batches, the
