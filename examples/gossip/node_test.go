@@ -66,7 +66,7 @@ func (t linkTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // testCluster is nodes served on loopback.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nw    *network
 	addrs []string
 	dirs  []string
@@ -89,7 +89,7 @@ func newCluster(t *testing.T, size int, bug string) *testCluster {
 	return newClusterWith(t, size, clusterOptions{bug: bug, tick: 10 * time.Millisecond, fallback: 50 * time.Millisecond})
 }
 
-func newClusterWith(t *testing.T, size int, o clusterOptions) *testCluster {
+func newClusterWith(t testing.TB, size int, o clusterOptions) *testCluster {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 8
 	t.Cleanup(base.CloseIdleConnections)
