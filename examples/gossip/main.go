@@ -4,17 +4,20 @@
 // Every node answers POST /broadcast {"message": n}, GET /read →
 // {"messages": [...]}, POST /add {"delta": n} and GET /counter →
 // {"value": n}, and keeps what it acknowledged in DATA_DIR before it
-// answers. In the background it sends each peer, every tick, the messages
-// the peer has not acknowledged yet and its counter sums if they changed
-// (POST /gossip); what a partition or a crash stopped is sent again on a
-// later tick.
+// answers. A broadcast message goes to one hub node, which passes what it
+// gathered during a tick on to every node in one request each; the node
+// that took the message sends it to the peers itself if the hub does not
+// confirm in time. Counter sums go to every peer, every tick, when they
+// changed. What a partition or a crash stopped is sent again on a later
+// tick.
 //
 // Environment:
 //
-//	ADDR        the node's ip:port and identity; it listens on its port (default :8080)
-//	PEERS       the other nodes' ip:port, comma-separated
-//	DATA_DIR    where the state lives (default: nowhere, memory only)
-//	GOSSIP_BUG  plants one of the bugs listed in README.md; unset for none
+//	ADDR         the node's ip:port and identity; it listens on its port (default :8080)
+//	PEERS        the other nodes' ip:port, comma-separated
+//	DATA_DIR     where the state lives (default: nowhere, memory only)
+//	GOSSIP_TICK  how often a node sends its peers what they lack: the hub's batching window (default 200ms)
+//	GOSSIP_BUG   plants one of the bugs listed in README.md; unset for none
 package main
 
 import (
@@ -52,9 +55,6 @@ func parseBug(s string) (string, error) {
 	return "", fmt.Errorf("unknown GOSSIP_BUG %q; known values: %s (unset for no bug)", s, strings.Join(knownBugs, ", "))
 }
 
-// tick is how often a node sends its peers what they lack.
-const tick = 50 * time.Millisecond
-
 func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("gossip: ")
@@ -78,6 +78,12 @@ func run() error {
 		}
 		listen = ":" + port
 	}
+	tick := defaultTick
+	if s := os.Getenv("GOSSIP_TICK"); s != "" {
+		if tick, err = time.ParseDuration(s); err != nil || tick <= 0 {
+			return fmt.Errorf("GOSSIP_TICK %q is not a positive duration such as 200ms", s)
+		}
+	}
 	var peers []string
 	for _, p := range strings.Split(os.Getenv("PEERS"), ",") {
 		if p = strings.TrimSpace(p); p != "" && p != self {
@@ -93,7 +99,7 @@ func run() error {
 	defer stop()
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ListenAndServe() }()
-	log.Printf("listening on %s as %s with %d peers%s", listen, self, len(peers), bugNote(bug))
+	log.Printf("listening on %s as %s with %d peers, hub %s, tick %v%s", listen, self, len(peers), n.hub, n.tick, bugNote(bug))
 	select {
 	case err := <-errs:
 		n.Close()

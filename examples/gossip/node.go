@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log"
-	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -18,32 +15,65 @@ import (
 // Node is one node of the gossip cluster: a grow-only set of messages and
 // a counter (a PN-counter: per node, the sum of its increments and of its
 // decrements), both spread to the peers in the background.
+//
+// A message goes from the node a client gave it to (its origin) to the hub,
+// the first of all the nodes' addresses in sorted order, and from the hub
+// to every other node: the hub gathers what every origin sent it during a
+// tick into one request per node. The origin stays answerable for its
+// message until the hub tells it that every node has it; a peer still
+// without that word after the fallback time gets the message from the
+// origin itself, so a hub that is down or cut off delays messages but
+// loses none. deliver.go holds the sending side.
 type Node struct {
-	self  string
-	peers []string
-	dir   string // DATA_DIR, or "" to keep nothing on disk
-	bug   string
-	tick  time.Duration
+	self, hub string
+	peers     []string
+	dir       string // DATA_DIR, or "" to keep nothing on disk
+	bug       string
+	tick      time.Duration
+	fallback  time.Duration
 
 	client *http.Client
 	ctx    context.Context
 	stop   context.CancelFunc
-	wg     sync.WaitGroup // the senders, one per peer
+	wg     sync.WaitGroup           // the senders and their requests
+	wake   map[string]chan struct{} // per peer: sends to it at once
 
 	mu       sync.Mutex // guards the fields below
 	seen     map[int64]bool
 	messages []int64
-	// pending holds, per peer, the messages it has not acknowledged yet.
-	pending map[string]map[int64]bool
+	// mine holds the messages this node took from clients: it answers for
+	// them until every node has them, across restarts.
+	mine []int64
+	// pending holds, per peer, the messages this node must get to it;
+	// notices, per peer, its messages this node relayed to every node.
+	pending, notices map[string]map[int64]item
+	// relaying holds the messages this node passes on to every node, each
+	// with the origins to tell once every node has it; relayed those every
+	// node has.
+	relaying map[int64][]string
+	relayed  map[int64]bool
+	// inflight counts, per peer, the requests not yet answered.
+	inflight map[string]int
 	// inc and dec hold, per node, the sum of its increments and of its
 	// decrements: merged by max, so a state sent twice counts once.
 	inc, dec map[string]int64
 	// version counts the changes of the counter; sent holds, per peer,
-	// the version it last acknowledged.
-	version int64
-	sent    map[string]int64
+	// the version it last acknowledged, and counterOut whether a request
+	// to it carries the counter now.
+	version    int64
+	sent       map[string]int64
+	counterOut map[string]bool
+	// gen counts the changes of what is saved.
+	gen int64
 
-	saveMu sync.Mutex // serialises saves
+	saveMu sync.Mutex // serialises saves, and guards saved
+	saved  int64      // the gen that the file on disk holds
+}
+
+// item is a message, or a notice, that a peer is to get.
+type item struct {
+	due     time.Time // not sent before
+	sending bool      // in a request not yet answered
 }
 
 // Config is what a node is made of.
@@ -55,28 +85,53 @@ type Config struct {
 	Dir string
 	// Bug is a planted bug, or "".
 	Bug string
-	// Tick is how often the node sends each peer what it lacks.
+	// Tick is how often the node sends each peer what it lacks: the hub's
+	// batching window. Zero for defaultTick.
 	Tick time.Duration
-	// Client sends to the peers; nil for one with a 500ms timeout.
+	// Fallback is how long an origin waits for the hub's word that every
+	// node has a message before it sends the message to the peers itself.
+	// Zero for defaultFallback(Tick).
+	Fallback time.Duration
+	// Client sends to the peers; nil for one with a one-second timeout.
 	Client *http.Client
+}
+
+// defaultTick is the tick of a node whose Config or GOSSIP_TICK sets none.
+const defaultTick = 200 * time.Millisecond
+
+// defaultFallback leaves the hub, with the ticks of its batches, the
+// delays of a slow network and the notice's own wait, time to spare.
+func defaultFallback(tick time.Duration) time.Duration {
+	return max(2*time.Second, 10*tick)
 }
 
 // NewNode loads the node's state from its directory and starts its
 // senders.
 func NewNode(c Config) (*Node, error) {
 	ctx, stop := context.WithCancel(context.Background())
+	if c.Tick <= 0 {
+		c.Tick = defaultTick
+	}
+	if c.Fallback <= 0 {
+		c.Fallback = defaultFallback(c.Tick)
+	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: 500 * time.Millisecond}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxInFlight
+		c.Client = &http.Client{Timeout: time.Second, Transport: t}
 	}
 	peers := c.Peers
 	n := &Node{
-		self: c.Self, peers: peers, dir: c.Dir, bug: c.Bug, tick: c.Tick,
-		client: c.Client, ctx: ctx, stop: stop,
-		seen: map[int64]bool{}, pending: map[string]map[int64]bool{},
-		inc: map[string]int64{}, dec: map[string]int64{}, sent: map[string]int64{},
+		self: c.Self, hub: slices.Min(append(slices.Clone(peers), c.Self)), peers: peers,
+		dir: c.Dir, bug: c.Bug, tick: c.Tick, fallback: c.Fallback,
+		client: c.Client, ctx: ctx, stop: stop, wake: map[string]chan struct{}{},
+		seen: map[int64]bool{}, pending: map[string]map[int64]item{}, notices: map[string]map[int64]item{},
+		relaying: map[int64][]string{}, relayed: map[int64]bool{}, inflight: map[string]int{},
+		inc: map[string]int64{}, dec: map[string]int64{}, sent: map[string]int64{}, counterOut: map[string]bool{},
 	}
 	for _, p := range peers {
-		n.pending[p] = map[int64]bool{}
+		n.pending[p], n.notices[p] = map[int64]item{}, map[int64]item{}
+		n.wake[p] = make(chan struct{}, 1)
 	}
 	if err := n.load(); err != nil {
 		stop()
@@ -109,32 +164,34 @@ func (n *Node) Handler() http.Handler {
 }
 
 // broadcast is POST /broadcast {"message": n}: 200 once the message is
-// on disk and queued for every peer.
+// on disk. A message new to the node is the node's to deliver.
 func (n *Node) broadcast(w http.ResponseWriter, r *http.Request) {
 	var body struct{ Message *int64 }
 	if err := decode(r, &body); err != nil || body.Message == nil {
 		http.Error(w, `want {"message": <integer>}`, http.StatusBadRequest)
 		return
 	}
+	m := *body.Message
 	n.mu.Lock()
-	n.learn(*body.Message, "")
+	if n.learn(m) {
+		n.mine = append(n.mine, m)
+		n.originate(m, time.Now())
+	}
 	n.mu.Unlock()
-	n.acknowledge(w)
+	if n.acknowledge(w) && n.self != n.hub {
+		n.nudge(n.hub)
+	}
 }
 
-// learn adds m to the set and queues it for every peer but from; it
-// reports whether m was new. n.mu must be held.
-func (n *Node) learn(m int64, from string) bool {
+// learn adds m to the set; it reports whether m was new. n.mu must be
+// held.
+func (n *Node) learn(m int64) bool {
 	if n.seen[m] {
 		return false
 	}
 	n.seen[m] = true
 	n.messages = append(n.messages, m)
-	for _, p := range n.peers {
-		if p != from {
-			n.pending[p][m] = true
-		}
-	}
+	n.gen++
 	return true
 }
 
@@ -161,18 +218,21 @@ func (n *Node) add(w http.ResponseWriter, r *http.Request) {
 		n.dec[n.self] -= d
 	}
 	n.version++
+	n.gen++
 	n.mu.Unlock()
 	n.acknowledge(w)
 }
 
-// acknowledge answers 200 once the state is saved, 500 if it cannot be.
-func (n *Node) acknowledge(w http.ResponseWriter) {
+// acknowledge answers 200 once the state is saved, 500 if it cannot be;
+// it reports whether it answered 200.
+func (n *Node) acknowledge(w http.ResponseWriter) bool {
 	if err := n.save(); err != nil {
 		log.Printf("save: %v", err)
 		http.Error(w, "cannot save: "+err.Error(), http.StatusInternalServerError)
-		return
+		return false
 	}
 	writeJSON(w, map[string]string{})
+	return true
 }
 
 // counter is GET /counter: {"value": the sum of every node's increments
@@ -192,38 +252,55 @@ func (n *Node) counter(w http.ResponseWriter, r *http.Request) {
 
 // gossipBody is what nodes send each other on POST /gossip.
 type gossipBody struct {
-	From     string           `json:"from"`
-	Messages []int64          `json:"messages"`
-	Inc      map[string]int64 `json:"inc,omitempty"`
-	Dec      map[string]int64 `json:"dec,omitempty"`
+	From     string  `json:"from"`
+	Messages []int64 `json:"messages"`
+	// Relay asks the receiver to pass Messages on to every node and to
+	// tell the sender, in a later Done, once every node has them.
+	Relay bool `json:"relay,omitempty"`
+	// Done lists messages of the receiver's that every node has.
+	Done []int64          `json:"done,omitempty"`
+	Inc  map[string]int64 `json:"inc,omitempty"`
+	Dec  map[string]int64 `json:"dec,omitempty"`
 }
 
-// gossip is POST /gossip from a peer: new messages are queued for the
-// other peers, counters are merged by max.
+// gossip is POST /gossip from a peer: the messages join the set (and, for
+// a relay, go on to every node), the counters are merged by max, and the
+// answer is 200 once what the node acknowledges is on disk.
 func (n *Node) gossip(w http.ResponseWriter, r *http.Request) {
 	var g gossipBody
 	if err := decode(r, &g); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	now := time.Now()
 	n.mu.Lock()
-	changed := false
 	for _, m := range g.Messages {
-		changed = n.learn(m, g.From) || changed
+		n.learn(m)
+		// The peer has m: nobody need send it there again.
+		delete(n.pending[g.From], m)
+		if g.Relay {
+			n.relay(m, g.From, now)
+		} else {
+			n.settle(m, now)
+		}
+	}
+	for _, m := range g.Done {
+		for _, p := range n.pending {
+			delete(p, m)
+		}
 	}
 	changedInc := merge(n.inc, g.Inc)
 	if changedDec := merge(n.dec, g.Dec); changedInc || changedDec {
 		n.version++
-		changed = true
+		n.gen++
 	}
 	n.mu.Unlock()
 	// What the node acknowledges to a peer, the peer never sends again:
-	// it must survive a crash as a client's broadcast does.
-	if changed {
-		if err := n.save(); err != nil {
-			http.Error(w, "cannot save: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
+	// it must survive a crash as a client's broadcast does, even if the
+	// node learnt it from another request whose save is not done yet.
+	if err := n.save(); err != nil {
+		http.Error(w, "cannot save: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -238,89 +315,6 @@ func merge(dst, src map[string]int64) bool {
 		}
 	}
 	return changed
-}
-
-// sender sends peer, every tick, what it lacks: the messages it has not
-// acknowledged and the counter if it changed since the peer last
-// acknowledged it. What a peer does not acknowledge (a partition, a
-// crash) is sent again on the next tick.
-func (n *Node) sender(peer string) {
-	defer n.wg.Done()
-	t := time.NewTicker(n.tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
-		g, version := n.outbox(peer)
-		if g == nil {
-			continue
-		}
-		ok := n.send(peer, g) == nil
-		n.mu.Lock()
-		if ok || n.bug == bugNoRetry {
-			for _, m := range g.Messages {
-				delete(n.pending[peer], m)
-			}
-			n.sent[peer] = max(n.sent[peer], version)
-		}
-		n.mu.Unlock()
-	}
-}
-
-// maxBatch bounds the messages of one gossip request.
-const maxBatch = 2000
-
-// outbox is what peer lacks, or nil if nothing, with the counter's version.
-func (n *Node) outbox(peer string) (*gossipBody, int64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	g := &gossipBody{From: n.self}
-	if n.bug == bugFlood {
-		g.Messages = slices.Clone(n.messages)
-	} else {
-		for m := range n.pending[peer] {
-			if len(g.Messages) == maxBatch {
-				break
-			}
-			g.Messages = append(g.Messages, m)
-		}
-	}
-	if n.sent[peer] < n.version || n.bug == bugFlood {
-		g.Inc = maps.Clone(n.inc)
-		if n.bug != bugForgetDecrements {
-			g.Dec = maps.Clone(n.dec)
-		}
-	}
-	if len(g.Messages) == 0 && g.Inc == nil {
-		return nil, 0
-	}
-	return g, n.version
-}
-
-// send posts g to peer; an error for no answer or an answer but 200.
-func (n *Node) send(peer string, g *gossipBody) error {
-	data, err := json.Marshal(g)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(n.ctx, http.MethodPost, "http://"+peer+"/gossip", bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s", peer, resp.Status)
-	}
-	return nil
 }
 
 // decode reads a JSON request body into v.

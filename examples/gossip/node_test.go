@@ -10,13 +10,20 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // network lets a test cut the links between in-process nodes: a request
-// from a node to a cut peer fails as a dropped packet would.
+// from a node to a cut peer fails as a dropped packet would. It also delays
+// every request between nodes, and its answer, by delay, and counts the
+// requests the nodes send each other.
 type network struct {
+	delay    time.Duration   // set before the nodes start
+	base     *http.Transport // what carries the requests that get through
+	requests atomic.Int64    // requests between nodes, cut or not
+
 	mu  sync.Mutex // guards cut
 	cut map[[2]string]bool
 }
@@ -45,25 +52,48 @@ type linkTransport struct {
 }
 
 func (t linkTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.nw.requests.Add(1)
 	if t.nw.isCut(t.from, r.URL.Host) {
 		return nil, errors.New("dropped by the test's partition")
 	}
-	return http.DefaultTransport.RoundTrip(r)
+	time.Sleep(t.nw.delay)
+	resp, err := t.nw.base.RoundTrip(r)
+	if err == nil {
+		time.Sleep(t.nw.delay)
+	}
+	return resp, err
 }
 
 // testCluster is nodes served on loopback.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nw    *network
 	addrs []string
 	dirs  []string
-	bug   string
+	opts  clusterOptions
 	nodes []*Node
 	srvs  []*http.Server
 }
 
+// clusterOptions is how a test cluster's nodes run.
+type clusterOptions struct {
+	bug      string
+	tick     time.Duration // zero for the node's default
+	fallback time.Duration // zero for the node's default
+	delay    time.Duration // added to each request between nodes and to its answer
+}
+
+// newCluster starts nodes that tick fast and fall back to sending
+// directly soon, on links without delay.
 func newCluster(t *testing.T, size int, bug string) *testCluster {
-	c := &testCluster{t: t, nw: &network{}, bug: bug, nodes: make([]*Node, size), srvs: make([]*http.Server, size)}
+	return newClusterWith(t, size, clusterOptions{bug: bug, tick: 10 * time.Millisecond, fallback: 50 * time.Millisecond})
+}
+
+func newClusterWith(t testing.TB, size int, o clusterOptions) *testCluster {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 8
+	t.Cleanup(base.CloseIdleConnections)
+	c := &testCluster{t: t, nw: &network{delay: o.delay, base: base}, opts: o, nodes: make([]*Node, size), srvs: make([]*http.Server, size)}
 	var lns []net.Listener
 	for range size {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,7 +123,7 @@ func (c *testCluster) start(i int, ln net.Listener) {
 		}
 	}
 	peers := slices.DeleteFunc(slices.Clone(c.addrs), func(a string) bool { return a == c.addrs[i] })
-	n, err := NewNode(Config{Self: c.addrs[i], Peers: peers, Dir: c.dirs[i], Bug: c.bug, Tick: 10 * time.Millisecond,
+	n, err := NewNode(Config{Self: c.addrs[i], Peers: peers, Dir: c.dirs[i], Bug: c.opts.bug, Tick: c.opts.tick, Fallback: c.opts.fallback,
 		Client: &http.Client{Timeout: time.Second, Transport: linkTransport{c.nw, c.addrs[i]}}})
 	if err != nil {
 		c.t.Fatal(err)
@@ -159,13 +189,14 @@ func (c *testCluster) counter(i int) int {
 	return r.Value
 }
 
-// converges reports whether, within a second, every node reads want.
+// converges reports whether, within a second, every running node reads
+// want.
 func converges[T any](c *testCluster, read func(int) T, want T) bool {
 	deadline := time.Now().Add(time.Second)
 	for {
 		ok := true
 		for i := range c.addrs {
-			if fmt.Sprint(read(i)) != fmt.Sprint(want) {
+			if c.srvs[i] != nil && fmt.Sprint(read(i)) != fmt.Sprint(want) {
 				ok = false
 			}
 		}
@@ -209,6 +240,79 @@ func TestBroadcastAfterAPartition(t *testing.T) {
 				t.Fatalf("converged %v, want %v: %v %v %v", got, tc.converge, c.read(0), c.read(1), c.read(2))
 			}
 		})
+	}
+}
+
+// hub is the index of the cluster's hub, and the others'.
+func (c *testCluster) hub() (int, []int) {
+	h := slices.Index(c.addrs, slices.Min(c.addrs))
+	var others []int
+	for i := range c.addrs {
+		if i != h {
+			others = append(others, i)
+		}
+	}
+	return h, others
+}
+
+func TestBroadcastWithoutTheHub(t *testing.T) {
+	t.Run("cut off", func(t *testing.T) {
+		c := newCluster(t, 5, "")
+		h, others := c.hub()
+		c.nw.partition(c.addrs[h:h+1], slices.DeleteFunc(slices.Clone(c.addrs), func(a string) bool { return a == c.addrs[h] }))
+		var want []int
+		for _, i := range others {
+			c.broadcast(i, i)
+			want = append(want, i)
+		}
+		c.broadcast(h, 10)
+		deadline := time.Now().Add(time.Second)
+		for _, i := range others {
+			for !slices.Equal(c.read(i), want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("node %d reads %v with the hub cut off, want %v from the other nodes", i, c.read(i), want)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		c.nw.partition(nil, nil)
+		if !converges(c, c.read, append(want, 10)) {
+			t.Fatalf("after the heal the hub reads %v, node %d %v", c.read(h), others[0], c.read(others[0]))
+		}
+	})
+	t.Run("down", func(t *testing.T) {
+		c := newCluster(t, 5, "")
+		h, others := c.hub()
+		c.stop(h)
+		var want []int
+		for _, i := range others {
+			c.broadcast(i, i)
+			want = append(want, i)
+		}
+		if !converges(c, c.read, want) {
+			t.Fatalf("with the hub down node %d reads %v, want %v", others[0], c.read(others[0]), want)
+		}
+		c.start(h, nil)
+		if !converges(c, c.read, want) {
+			t.Fatalf("the hub reads %v once back, want %v", c.read(h), want)
+		}
+	})
+}
+
+// TestBroadcastSurvivesItsOriginsRestart: a node that took a message and
+// went down before any peer got it sends it once it is back.
+func TestBroadcastSurvivesItsOriginsRestart(t *testing.T) {
+	c := newCluster(t, 3, "")
+	h, others := c.hub()
+	for _, i := range []int{h, others[0]} {
+		c.nw.partition(c.addrs[i:i+1], slices.DeleteFunc(slices.Clone(c.addrs), func(a string) bool { return a == c.addrs[i] }))
+		c.broadcast(i, i)
+		c.stop(i)
+		c.nw.partition(nil, nil)
+		c.start(i, nil)
+		if !converges(c, func(j int) bool { return slices.Contains(c.read(j), i) }, true) {
+			t.Fatalf("message %d, broadcast to node %d before its restart: reads %v %v %v", i, i, c.read(0), c.read(1), c.read(2))
+		}
 	}
 }
 

@@ -8,31 +8,50 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // stateFile is the node's state in DATA_DIR.
 const stateFile = "gossip.json"
 
-// state is what the node keeps on disk: every message it knows and every
-// node's sums, as far as it knows them.
+// state is what the node keeps on disk: every message it knows, those it
+// took from clients, and every node's sums, as far as it knows them.
 type state struct {
 	Messages []int64          `json:"messages"`
+	Mine     []int64          `json:"mine"`
 	Inc      map[string]int64 `json:"inc"`
 	Dec      map[string]int64 `json:"dec"`
 }
 
 // save writes the state to DATA_DIR, durably: a new file, fsynced, then
 // renamed over the old one, and the directory fsynced. A save that
-// returns covers every change made before it was called.
+// returns covers every change made before it was called; it writes
+// nothing if a save since then did.
 func (n *Node) save() error {
 	if n.dir == "" {
 		return nil
 	}
+	n.mu.Lock()
+	want := n.gen
+	n.mu.Unlock()
 	n.saveMu.Lock()
 	defer n.saveMu.Unlock()
+	if n.saved >= want {
+		return nil
+	}
 	n.mu.Lock()
-	st := state{Messages: slices.Clone(n.messages), Inc: maps.Clone(n.inc), Dec: maps.Clone(n.dec)}
+	gen := n.gen
+	st := state{Messages: slices.Clone(n.messages), Mine: slices.Clone(n.mine), Inc: maps.Clone(n.inc), Dec: maps.Clone(n.dec)}
 	n.mu.Unlock()
+	if err := n.write(st); err != nil {
+		return err
+	}
+	n.saved = gen
+	return nil
+}
+
+// write puts st in DATA_DIR.
+func (n *Node) write(st state) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -63,9 +82,9 @@ func (n *Node) save() error {
 	return d.Sync()
 }
 
-// load reads the state a previous run saved, if any. Every message it
-// holds is queued for every peer again: a peer that missed one before the
-// restart gets it now, and the others ignore it.
+// load reads the state a previous run saved, if any. The messages the node
+// took from clients are its to deliver again: a peer that missed one
+// before the restart gets it now, and the hub's word spares the others.
 func (n *Node) load() error {
 	if n.dir == "" {
 		return nil
@@ -82,7 +101,12 @@ func (n *Node) load() error {
 		return err
 	}
 	for _, m := range st.Messages {
-		n.learn(m, "")
+		n.learn(m)
+	}
+	n.mine = st.Mine
+	now := time.Now()
+	for _, m := range n.mine {
+		n.originate(m, now)
 	}
 	merge(n.inc, st.Inc)
 	merge(n.dec, st.Dec)
@@ -93,5 +117,6 @@ func (n *Node) load() error {
 		n.dec[n.self] *= 2
 	}
 	n.version++
+	n.gen++
 	return nil
 }
