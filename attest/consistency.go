@@ -85,24 +85,28 @@ func (o *Ops) CheckLinearizable(h history.History, m history.Model, timeout time
 // h's reads too, without a latency. A failure names each element that went wrong, when it was
 // acknowledged and which node does not show it; a history without an
 // acknowledged add or a readable read stops the test as the suite's
-// error. hint, if given, is the failure's.
-func (d *Do) CheckSet(h history.History, c history.SetContract, within time.Duration, hint ...string) {
-	d.must(d.Ops(callerPos(1)).CheckSet(h, c, within, hint...))
+// error. hint, if given, is the failure's. A set that passed returns what
+// the check found, for bounds of a test's own (such as on the median
+// latency).
+func (d *Do) CheckSet(h history.History, c history.SetContract, within time.Duration, hint ...string) history.SetResult {
+	res, err := d.Ops(callerPos(1)).CheckSet(h, c, within, hint...)
+	d.must(err)
+	return res
 }
 
 // CheckSet is Do.CheckSet returning the failure.
-func (o *Ops) CheckSet(h history.History, c history.SetContract, within time.Duration, hint ...string) error {
+func (o *Ops) CheckSet(h history.History, c history.SetContract, within time.Duration, hint ...string) (history.SetResult, error) {
 	r := o.d.r
 	what := fmt.Sprintf("check set (%s)", c.Name)
 	res := history.CheckSet(r.before(h), h, c, within)
 	switch {
 	case !res.Checked():
-		return o.fail(what, env(fmt.Errorf("nothing to check: %s", res.Why(c))))
+		return res, o.fail(what, env(fmt.Errorf("nothing to check: %s", res.Why(c))))
 	case res.Valid():
 		r.events.Add(cluster.Event{Kind: cluster.EventSetOK, Detail: res.Summary()})
-		return nil
+		return res, nil
 	}
-	return o.judged(what, res.Explain(c), hint)
+	return res, o.judged(what, res.Explain(c), hint)
 }
 
 // CheckCounter checks h as a counter under contract c (history.Counter

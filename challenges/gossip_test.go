@@ -13,7 +13,7 @@ func TestGossipStagesLoad(t *testing.T) {
 	if !ok {
 		t.Fatal("gossip is not in registry.Default")
 	}
-	want := map[string]int{"single-node-broadcast": 1, "multi-node-broadcast": 5, "fault-tolerant-broadcast": 5, "grow-only-counter": 5, "pn-counter": 5}
+	want := map[string]int{"single-node-broadcast": 1, "multi-node-broadcast": 5, "fault-tolerant-broadcast": 5, "fast-broadcast": 25, "frugal-broadcast": 25, "grow-only-counter": 5, "pn-counter": 5}
 	if len(c.Stages) != len(want) {
 		t.Fatalf("%d stages, want %d", len(c.Stages), len(want))
 	}

@@ -89,7 +89,7 @@ var builtins = []Builtin{
 	// Histories.
 	{Name: "clients", Signature: "clients(n, fn, duration=None, ops=None, nemesis=None)", Summary: "n clients call fn(i) again and again, while nemesis() runs beside them; returns the history of their requests", scope: inTest, fn: builtinClients},
 	{Name: "check_linearizable", Signature: `check_linearizable(h, model="kv", timeout="30s", hint=None)`, Summary: "fails the test unless the history's operations can be ordered so that the model explains what each saw", scope: inTest, fn: builtinCheckLinearizable},
-	{Name: "check_set", Signature: "check_set(h, within=None, hint=None)", Summary: "fails the test unless every acknowledged broadcast shows, and keeps showing, on every node read after it (set-full)", scope: inTest, fn: builtinCheckSet},
+	{Name: "check_set", Signature: "check_set(h, within=None, hint=None)", Summary: "fails the test unless every acknowledged broadcast shows, and keeps showing, on every node read after it (set-full); returns the counts and latencies", scope: inTest, fn: builtinCheckSet},
 	{Name: "check_counter", Signature: "check_counter(h, hint=None)", Summary: "fails the test unless every node's last read of the counter is the sum of the acknowledged adds", scope: inTest, fn: builtinCheckCounter},
 	{Name: "model", Signature: `model(init, step, key=None, describe=None, name="custom")`, Summary: "a model for check_linearizable written in Starlark: step(state, op) returns (ok, next_state)", scope: anywhere, fn: builtinModel},
 	{Name: "rand.int", Signature: "rand.int(n)", Summary: "a random integer from 0 to n-1, drawn from the run's seed", scope: inTest, fn: randInt},

@@ -108,7 +108,7 @@ var limits = []limit{
 	{FlagSteps, "execution steps", count, "10000000", "Starlark execution steps of one test", func(l *Limits) any { return &l.Steps }},
 	{FlagTestTime, "test time", duration, "2m", "wall time of one test", func(l *Limits) any { return &l.TestTime }},
 	{FlagStageTime, "stage time", duration, "20m", "wall time of the stage's tests together", func(l *Limits) any { return &l.StageTime }},
-	{FlagNodes, "cluster size", count, "16", "nodes the script may ask for", func(l *Limits) any { return &l.Nodes }},
+	{FlagNodes, "cluster size", count, "32", "nodes the script may ask for", func(l *Limits) any { return &l.Nodes }},
 	{FlagConcurrently, "concurrently calls", count, "10000", "calls of one concurrently()", func(l *Limits) any { return &l.Concurrently }},
 	{FlagConcurrencyLimit, "concurrency limit", count, "128", "suite's concurrency_limit", func(l *Limits) any { return &l.ConcurrencyLimit }},
 	{FlagRequestBody, "request body size", size, "1MiB", "bytes of one request body", func(l *Limits) any { return &l.RequestBody }},

@@ -85,7 +85,7 @@ func TestLimitsTable(t *testing.T) {
 		Steps:            10_000_000,
 		TestTime:         2 * time.Minute,
 		StageTime:        20 * time.Minute,
-		Nodes:            16,
+		Nodes:            32,
 		Concurrently:     10_000,
 		ConcurrencyLimit: 128,
 		RequestBody:      1 << 20,

@@ -2,8 +2,10 @@ package starlark
 
 import (
 	"fmt"
+	"time"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 
 	"github.com/clstr-dev/clstr/attest/history"
 )
@@ -22,10 +24,31 @@ func builtinCheckSet(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	if err != nil {
 		return nil, err
 	}
-	if err := testOf(thread).ops(thread).CheckSet(h, history.Broadcast, within.d, hints(hint)...); err != nil {
+	res, err := testOf(thread).ops(thread).CheckSet(h, history.Broadcast, within.d, hints(hint)...)
+	if err != nil {
 		return nil, err
 	}
-	return starlark.None, nil
+	return setResultStruct(res), nil
+}
+
+// setResultStruct is what check_set returns for a set that passed:
+// struct(acked, recovered, stable, reads, latency), latency being
+// struct(n, median, p95, max) in seconds.
+func setResultStruct(r history.SetResult) *starlarkstruct.Struct {
+	seconds := func(d time.Duration) starlark.Value { return starlark.Float(d.Seconds()) }
+	l := r.Latency
+	return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
+		"acked":     starlark.MakeInt(r.Acked),
+		"recovered": starlark.MakeInt(r.Recovered),
+		"stable":    starlark.MakeInt(r.Stable),
+		"reads":     starlark.MakeInt(r.Reads),
+		"latency": starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
+			"n":      starlark.MakeInt(l.N),
+			"median": seconds(l.Median),
+			"p95":    seconds(l.P95),
+			"max":    seconds(l.Max),
+		}),
+	})
 }
 
 // builtinCheckCounter is check_counter(h, hint=None).

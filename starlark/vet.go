@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/clstr-dev/clstr/attest/history"
 	"github.com/clstr-dev/clstr/internal/suggest"
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
@@ -88,12 +89,15 @@ func nearest(name string, names []string) string {
 
 // knownAttrs are the names of every attribute a value of a script can
 // have: those of clstr's values (checks, responses, histories, their
-// operations and events, traffic, the members of modules such as rand and
-// json) and of Starlark's own (strings, bytes, lists, dicts, sets).
+// operations and events, traffic, what check_set returns, the members of
+// modules such as rand and json) and of Starlark's own (strings, bytes,
+// lists, dicts, sets).
 var knownAttrs = sync.OnceValue(func() map[string]bool {
 	known := map[string]bool{}
+	set := setResultStruct(history.SetResult{})
+	latency, _ := set.Attr("latency")
 	for _, v := range []starlark.HasAttrs{
-		&check{}, &response{}, &historyValue{}, &opValue{}, &trafficValue{},
+		&check{}, &response{}, &historyValue{}, &opValue{}, &trafficValue{}, set, latency.(starlark.HasAttrs),
 		starlark.String(""), starlark.Bytes(""), starlark.NewList(nil), starlark.NewDict(0), starlark.NewSet(0),
 	} {
 		for _, n := range v.AttrNames() {
