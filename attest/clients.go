@@ -240,8 +240,8 @@ func (s *opSink) take() []history.Op {
 func (d *Do) record(resp *engine.Response, path string, body []byte, invoke, complete time.Duration, resent bool) {
 	op := history.Op{
 		Client: d.client, Test: d.test, Node: resp.Node,
-		Method: resp.Method, Path: path, Body: history.Clip(string(body)),
-		Status: resp.Status, Response: history.Clip(resp.Body),
+		Method: resp.Method, Path: path, Body: d.r.hist.Keep(string(body)),
+		Status: resp.Status, Response: d.r.hist.Keep(resp.Body),
 		Invoke: invoke, Complete: complete,
 		Outcome: history.OutcomeOf(resp.Status),
 	}

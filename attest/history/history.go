@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clstr-dev/clstr/attest/cluster"
@@ -106,12 +107,35 @@ type Recorder struct {
 	// never copies what it already holds.
 	chunks [][]Op
 	events []Event
+
+	// long is what remains of the bytes of long bodies (over clipAt) the
+	// recorder keeps whole; past it, Keep clips them.
+	long atomic.Int64
 }
 
 const chunkLen = 1024
 
+// longBudget bounds the bytes of long bodies a run's history keeps whole:
+// the reads of a large set (a gossip node's thousands of messages) stay
+// readable, while a run of many large answers cannot pin them all.
+const longBudget = 64 << 20
+
 // NewRecorder returns a recorder whose clock starts now.
-func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
+func NewRecorder() *Recorder {
+	r := &Recorder{start: time.Now()}
+	r.long.Store(longBudget)
+	return r
+}
+
+// Keep returns the body s as the history keeps it: whole if it is at most
+// 8 KiB, or while the run's budget of long bodies (64 MiB) lasts;
+// clipped (see Clip) after that.
+func (r *Recorder) Keep(s string) string {
+	if len(s) <= clipAt || r.long.Add(-int64(len(s))) >= 0 {
+		return s
+	}
+	return Clip(s)
+}
 
 // Now returns the time since the recorder started, on the monotonic clock.
 func (r *Recorder) Now() time.Duration { return time.Since(r.start) }
@@ -125,7 +149,8 @@ func (r *Recorder) Start() time.Time { return r.start }
 const clipAt = 8 << 10
 
 // Clip returns s, or for a body longer than 8 KiB its first bytes and a
-// digest of the whole.
+// digest of the whole. Recorder.Keep clips only once a run's budget of
+// long bodies is spent.
 func Clip(s string) string {
 	if len(s) <= clipAt {
 		return s

@@ -429,11 +429,11 @@ func compareNodes(a, b string) int {
 // clipped reports whether a body was clipped by Clip: the history kept
 // only its start, so it cannot be read as JSON.
 func clipped(s string) bool {
-	return len(s) > clipAt-200 && strings.Contains(s[clipAt-200:], " bytes, sha256 ")
+	return len(s) > clipAt-200 && len(s) <= clipAt && strings.Contains(s[clipAt-200:], " bytes, sha256 ")
 }
 
 // errClipped says why a long answer cannot be read.
-var errClipped = errors.New("the answer is longer than 8 KiB and the history keeps only its start; keep the test's sets smaller")
+var errClipped = errors.New("the answer is longer than 8 KiB, and the run had already kept 64 MiB of long answers whole, so the history keeps only its start; read the set less often, or keep it smaller")
 
 // jsonInt reads the integer field of a JSON object.
 func jsonInt(body, field string) (int64, error) {

@@ -250,3 +250,41 @@ func BenchmarkCheckSet(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/check")
 	b.ReportMetric(100_000, "reads")
 }
+
+// TestCheckSetLongReads checks that the reads of a set too large for 8 KiB
+// are kept whole by a recorder, and judged, until the run's budget of long
+// bodies is spent; past it the check says why it cannot read them.
+func TestCheckSetLongReads(t *testing.T) {
+	var all []int
+	for m := range 3000 {
+		all = append(all, 1_000_000+m)
+	}
+	r := NewRecorder()
+	keep := func(op Op) Op {
+		op.Response = r.Keep(op.Response)
+		return op
+	}
+	judge := func() SetResult {
+		var ops []Op
+		for _, m := range all {
+			ops = append(ops, bcast("n1", m, 200, 0, 1))
+		}
+		ops = append(ops, keep(readSet("n1", 2, 3, all...)), keep(readSet("n2", 2, 3, all...)))
+		return CheckSet(nil, History{Ops: ops}, Broadcast, 0)
+	}
+	if long := len(readSet("n1", 0, 0, all...).Response); long <= clipAt {
+		t.Fatalf("a read of %d bytes: the test needs one over %d", long, clipAt)
+	}
+	if res := judge(); !res.Valid() || res.Stable != len(all) {
+		t.Fatalf("reads kept whole: %s\n%s", res.Summary(), res.Explain(Broadcast))
+	}
+
+	r.long.Store(0) // the run's budget is spent
+	res := judge()
+	if res.Valid() || len(res.Malformed) != 2 || !strings.Contains(res.Explain(Broadcast), "64 MiB") {
+		t.Fatalf("reads clipped: %s\n%s", res.Summary(), res.Explain(Broadcast))
+	}
+	if r.Keep("short") != "short" {
+		t.Error("a short body is clipped once the budget is spent")
+	}
+}
