@@ -323,6 +323,23 @@ var scenarios = []struct {
 		want: map[string]string{"e": "y"},
 	},
 	{
+		// rename(2) itself: Go's os.Rename refuses an existing directory
+		// as its destination before the file system sees the call.
+		name:   "directory renamed onto an empty one, parent synced",
+		before: map[string]string{"a/": "", "a/f": "x", "b/": ""},
+		steps: func(t *testing.T, m string) {
+			must(t, syscall.Rename(m+"/a", m+"/b"))
+			syncDir(t, m)
+		},
+		want: map[string]string{"b/": "", "b/f": "x"},
+	},
+	{
+		name:   "directory renamed onto an empty one, not synced, is undone",
+		before: map[string]string{"a/": "", "a/f": "x", "b/": ""},
+		steps:  func(t *testing.T, m string) { must(t, syscall.Rename(m+"/a", m+"/b")) },
+		want:   map[string]string{"a/": "", "a/f": "x", "b/": ""},
+	},
+	{
 		name:   "rename between directories, neither synced",
 		before: map[string]string{"a/": "", "b/": "", "a/f": "x"},
 		steps:  func(t *testing.T, m string) { must(t, os.Rename(m+"/a/f", m+"/b/f")) },
