@@ -17,6 +17,7 @@ func TestHistoriesOnContainers(t *testing.T) {
 		t.Skip("-short: runs clusters of containers")
 	}
 	dockerOrSkip(t)
+	checkNothingLeftAfter(t)
 	for _, tc := range []struct {
 		script string
 		mc     matrixCase

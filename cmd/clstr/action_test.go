@@ -15,6 +15,7 @@ import (
 // report are.
 func TestGitHubAction(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

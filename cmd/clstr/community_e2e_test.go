@@ -24,6 +24,7 @@ var greetChallenge = map[string]string{
 // next and status, sandboxed: the sandbox's limits apply to its stages.
 func TestLearnCommunityChallenge(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	kv := kvBinary(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "greet-challenge")

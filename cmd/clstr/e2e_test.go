@@ -84,6 +84,20 @@ func dockerOrSkip(t testing.TB) {
 	testenv.Docker(t)
 }
 
+// alongsideSlots holds a slot for each test running alongside another.
+var alongsideSlots = make(chan struct{}, 2)
+
+// alongside lets t run beside one other such test, whatever go test's
+// -parallel: it suits the tests that run the clstr binary, each with its
+// own process, owner label and folder, and that spend their time waiting
+// on containers. Tests that run clstr in this process, change its
+// environment or folder, or remove what other runs may use stay serial.
+func alongside(t *testing.T) {
+	t.Parallel()
+	alongsideSlots <- struct{}{}
+	t.Cleanup(func() { <-alongsideSlots })
+}
+
 // result is what a run of the clstr binary did.
 type result struct {
 	status         int
@@ -194,6 +208,7 @@ test("peers", peers)
 
 func TestRunPasses(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	res := clstrRun(t, map[string]string{"pass.star": passScript}, nil, "run", "--binary", testnode, "pass.star")
 	if res.status != 0 {
@@ -220,6 +235,7 @@ test("never runs", lambda: None)
 
 func TestRunFails(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	res := clstrRun(t, map[string]string{"fail.star": failScript}, nil, "run", "--binary", testnode, "fail.star")
 	if res.status != 1 {
@@ -268,6 +284,7 @@ func TestRunSyntaxError(t *testing.T) {
 
 func TestRunUnhealthy(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	script := "suite(node_start_timeout = \"2s\")\ntest(\"t\", lambda: None)\n"
 	res := clstrRun(t, map[string]string{"s.star": script}, nil,
@@ -499,6 +516,7 @@ func TestCleanImages(t *testing.T) {
 
 func TestDoctor(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	res := clstrRun(t, nil, nil, "doctor")
 	if res.status != 0 {
 		t.Fatalf("exit status %d; want 0\nstdout:\n%s\nstderr:\n%s", res.status, res.stdout, res.stderr)

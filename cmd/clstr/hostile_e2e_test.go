@@ -41,6 +41,7 @@ test("disk", disk)
 // leaves are bounded by --max-disk, with one clear error and exit 2.
 func TestRunDiskBounded(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	res := clstrRun(t, map[string]string{"s.star": diskScript}, nil, "run", "--binary", testnode, "--report", "rep", "s.star")
 	if res.status != exitFail {
@@ -78,6 +79,7 @@ func TestRunDiskBounded(t *testing.T) {
 // limit: its log holds what fits, and says that the rest is not kept.
 func TestRunNodeLogsBounded(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	script := `suite(cluster = 1)
 
@@ -166,6 +168,7 @@ func TestRunOnGitHubActions(t *testing.T) {
 // reached a loopback listener.
 func TestRunVisualizationHostile(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	var hits atomic.Int64
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

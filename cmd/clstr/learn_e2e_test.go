@@ -180,6 +180,7 @@ func TestLearnInit(t *testing.T) {
 // next does not move on, and the logs show what happened.
 func TestLearnStarterFails(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	dir := t.TempDir()
 	wantStatus(t, clstrIn(t, dir, "init", "kv-store", "ws"), 0)
 	ws := filepath.Join(dir, "ws")
@@ -264,6 +265,7 @@ func checkLogOrder(t *testing.T, out string, wants ...string) {
 // stops at persistence.
 func TestLearnNext(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	kv := kvBinary(t)
 	dir := t.TempDir()
 	wantStatus(t, clstrIn(t, dir, "init", "kv-store", "ws"), 0)

@@ -76,6 +76,7 @@ func clstrFiles(t *testing.T, dir string) map[string]string {
 // stay as they were, and clstr logs still shows them.
 func TestRunWithoutDockerKeepsTheLastLogs(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	dir := t.TempDir()
 	wantStatus(t, clstrIn(t, dir, "init", "kv-store", "ws"), 0)

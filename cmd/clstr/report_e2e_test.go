@@ -34,6 +34,7 @@ func readJSONReport(t *testing.T, dir string) report.Report {
 // annotation, report.json, and the page in a real browser.
 func TestReportOfFailingStage(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	kv := kvBinary(t)
 	dir := t.TempDir()
 	wantStatus(t, clstrIn(t, dir, "init", "kv-store", "ws"), 0)
@@ -114,6 +115,7 @@ func TestReportOfFailingStage(t *testing.T) {
 // run with clstr logs --html.
 func TestRunReportFaults(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	script := `suite(cluster = 3)
 

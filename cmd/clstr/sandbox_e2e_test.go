@@ -30,6 +30,7 @@ test("counts", count)
 // exit status 2; with --trust the same script passes.
 func TestRunSandboxed(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	files := map[string]string{"count.star": countScript}
 	res := clstrRun(t, files, nil, "run", "--binary", testnode, "--max-steps", "100000", "count.star")
@@ -89,6 +90,7 @@ func tarGz(t *testing.T, files [][2]string) string {
 // archive whose entries would leave its directory.
 func TestRunArchive(t *testing.T) {
 	dockerOrSkip(t)
+	alongside(t)
 	_, testnode := binaries(t)
 	good := tarGz(t, [][2]string{
 		{"c/stage.star", "load(\"lib.star\", \"path\")\nsuite(cluster = 1)\ntest(\"health\", lambda: get(\"n1\", path).status(200).run())\n"},
