@@ -103,7 +103,7 @@ func TestStopClosesIdleConnectionsFirst(t *testing.T) {
 func TestRestartSavesOnShutdownInContainer(t *testing.T) {
 	ctx := context.Background()
 	bin := filepath.Join(t.TempDir(), "testnode")
-	build := exec.Command("go", "build", "-o", bin, "../internal/testkit/testnode")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../internal/testkit/testnode")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the test node: %v\n%s", err, out)

@@ -18,6 +18,7 @@ func TestHistoriesOnContainers(t *testing.T) {
 	}
 	dockerOrSkip(t)
 	checkNothingLeftAfter(t)
+	var cases []suiteCase
 	for _, tc := range []struct {
 		script string
 		mc     matrixCase
@@ -32,12 +33,11 @@ func TestHistoriesOnContainers(t *testing.T) {
 		if tc.mc.bug != "" {
 			name = tc.script + "/" + tc.mc.bug
 		}
-		t.Run(name, func(t *testing.T) {
-			s, err := starlark.Load("testdata/histories/"+tc.script, starlark.Options{Stdlib: stdlib.FS})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runSuiteCase(t, s.Suite(), tc.mc)
-		})
+		s, err := starlark.Load("testdata/histories/"+tc.script, starlark.Options{Stdlib: stdlib.FS})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cases = append(cases, suiteCase{name, s.Suite(), tc.mc})
 	}
+	runCases(t, cases)
 }

@@ -2,6 +2,7 @@ package challenges
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -239,58 +240,81 @@ func TestMatrix(t *testing.T) {
 	dockerOrSkip(t)
 	checkNothingLeftAfter(t)
 	full := os.Getenv(fullMatrixEnv) != ""
-	g, _ := registry.Lookup("gossip")
-	for _, mc := range gossipMatrix {
-		t.Run("gossip/"+mc.name(), func(t *testing.T) {
+	var cases []suiteCase
+	add := func(key, prefix string, mcs []matrixCase) {
+		c, _ := registry.Lookup(key)
+		for _, mc := range mcs {
+			name := prefix + mc.name()
 			if !mc.ci && !full {
-				t.Skipf("in the full matrix only: set %s=1", fullMatrixEnv)
-			}
-			stage, _ := g.Stage(mc.stage)
-			runCase(t, stage, mc)
-		})
-	}
-	c, _ := registry.Lookup("kv-store")
-	for _, mc := range matrix {
-		t.Run(mc.name(), func(t *testing.T) {
-			if !mc.ci && !full {
-				t.Skipf("in the full matrix only: set %s=1", fullMatrixEnv)
+				t.Run(name, func(t *testing.T) { t.Skipf("in the full matrix only: set %s=1", fullMatrixEnv) })
+				continue
 			}
 			stage, _ := c.Stage(mc.stage)
-			runCase(t, stage, mc)
+			suite, err := stage.Suite()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			cases = append(cases, suiteCase{name, suite, mc})
+		}
+	}
+	add("gossip", "gossip/", gossipMatrix)
+	add("kv-store", "", matrix)
+	runCases(t, cases)
+}
+
+// suiteCase is a suite to run against one example, with the outcome mc
+// expects, as subtest name.
+type suiteCase struct {
+	name  string
+	suite *attest.Suite
+	mc    matrixCase
+}
+
+// maxSharedNodes is the largest cluster whose case runs beside another.
+// The stages' clusters of up to seven nodes spend most of their time
+// waiting on timeouts, elections and restarts, and the runner uses well
+// under a core; the 25-node stages keep two cores busy and time their
+// broadcasts, so they run alone.
+const maxSharedNodes = 7
+
+// runCases runs each case as a subtest of t: those of large clusters one
+// at a time, then the others two at a time, the Raft cases first (they
+// take the longest), each in the order given.
+func runCases(t *testing.T, cases []suiteCase) {
+	var shared []suiteCase
+	for _, c := range cases {
+		if cfg := c.suite.Config(); cfg.Nodes+cfg.Spare > maxSharedNodes {
+			t.Run(c.name, func(t *testing.T) { runSuiteCase(t, c.suite, c.mc, false) })
+			continue
+		}
+		shared = append(shared, c)
+	}
+	raftFirst := func(c suiteCase) int {
+		if c.mc.target == raft {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(shared, func(a, b suiteCase) int { return cmp.Compare(raftFirst(a), raftFirst(b)) })
+	queue := make(chan suiteCase)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for c := range queue {
+				t.Run(c.name, func(t *testing.T) { runSuiteCase(t, c.suite, c.mc, true) })
+			}
 		})
 	}
-}
-
-// runCase runs one stage against one example and checks the outcome.
-func runCase(t *testing.T, stage *registry.Stage, mc matrixCase) {
-	suite, err := stage.Suite()
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range shared {
+		queue <- c
 	}
-	runSuiteCase(t, suite, mc)
+	close(queue)
+	wg.Wait()
 }
-
-// maxSharedNodes is the largest cluster whose case runs beside another,
-// two at a time (see sharing). The stages' clusters of five spend most of
-// their time waiting on timeouts, elections and restarts, and the runner
-// uses well under a core; the 25-node stages keep two cores busy and time
-// their broadcasts, so they run alone, before the others.
-const maxSharedNodes = 5
-
-// sharing holds a slot for each case running beside another: two at a
-// time, whatever go test's -parallel.
-var sharing = make(chan struct{}, 2)
 
 // runSuiteCase runs a suite against one example and checks the outcome
-// that mc expects.
-func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase) {
-	cfg := suite.Config()
-	shared := cfg.Nodes+cfg.Spare <= maxSharedNodes
-	if shared {
-		t.Parallel()
-		sharing <- struct{}{}
-		defer func() { <-sharing }()
-	}
+// that mc expects. A shared case runs beside another.
+func runSuiteCase(t *testing.T, suite *attest.Suite, mc matrixCase, shared bool) {
 	bin := exampleBinary(t, mc.target)
 	opts := docker.Options{Binary: bin, LogDir: t.TempDir()}
 	if mc.bug != "" {
@@ -425,7 +449,7 @@ func exampleBinary(t *testing.T, name string) string {
 			return
 		}
 		for _, ex := range []string{kv, raft, gossip} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(examples.dir, ex), "github.com/clstr-dev/clstr/examples/"+ex)
+			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(examples.dir, ex), "github.com/clstr-dev/clstr/examples/"+ex)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				examples.err = fmt.Errorf("build examples/%s: %v\n%s", ex, err, out)

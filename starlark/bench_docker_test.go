@@ -89,7 +89,7 @@ func BenchmarkSuiteContainers(b *testing.B) {
 func containerBench(b *testing.B) (rt *docker.Runtime, bin, path string) {
 	ctx := context.Background()
 	bin = filepath.Join(b.TempDir(), "testnode")
-	build := exec.Command("go", "build", "-o", bin, "../internal/testkit/testnode")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../internal/testkit/testnode")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build the test node: %v\n%s", err, out)

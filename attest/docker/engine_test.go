@@ -47,7 +47,7 @@ func testnode(t testing.TB) string {
 			return
 		}
 		nodeBin = filepath.Join(dir, "testnode")
-		cmd := exec.Command("go", "build", "-o", nodeBin, "../../internal/testkit/testnode")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", nodeBin, "../../internal/testkit/testnode")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			nodeBinErr = fmt.Errorf("build testnode: %v\n%s", err, out)

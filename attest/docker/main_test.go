@@ -26,7 +26,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	testnodeBin = filepath.Join(dir, "testnode")
-	cmd := exec.Command("go", "build", "-o", testnodeBin, "../../internal/testkit/testnode")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", testnodeBin, "../../internal/testkit/testnode")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build testnode: %v\n%s", err, out)

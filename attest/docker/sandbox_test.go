@@ -147,7 +147,7 @@ func TestSandboxConfinesNodes(t *testing.T) {
 func TestSandboxedKVStore(t *testing.T) {
 	dockerOrSkip(t)
 	bin := filepath.Join(t.TempDir(), "kv")
-	cmd := exec.Command("go", "build", "-o", bin, "../../examples/kv")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../../examples/kv")
 	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build examples/kv: %v\n%s", err, out)

@@ -34,7 +34,7 @@ func kvBinary(t *testing.T) string {
 	binaries(t) // makes buildDir
 	kvOnce.Do(func() {
 		kvPath = filepath.Join(buildDir, "kv")
-		cmd := exec.Command("go", "build", "-o", kvPath, "../../examples/kv")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", kvPath, "../../examples/kv")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			kvErr = fmt.Errorf("go build examples/kv: %v\n%s", err, out)
@@ -184,7 +184,7 @@ func TestLearnStarterFails(t *testing.T) {
 	dir := t.TempDir()
 	wantStatus(t, clstrIn(t, dir, "init", "kv-store", "ws"), 0)
 	ws := filepath.Join(dir, "ws")
-	build := exec.Command("go", "build", "-o", "server", ".")
+	build := exec.Command("go", "build", "-trimpath", "-o", "server", ".")
 	build.Dir = ws
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -86,7 +86,7 @@ func TestVersionCommands(t *testing.T) {
 		t.Fatalf("git checkout: %v\n%s", err, out)
 	}
 	bin := filepath.Join(t.TempDir(), "clstr")
-	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./cmd/clstr")
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=true", "-o", bin, "./cmd/clstr")
 	build.Dir = clone
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -46,7 +46,7 @@ func kvRuntime(t *testing.T, env map[string]string) *docker.Runtime {
 			return
 		}
 		kvBinary.path = filepath.Join(dir, "kv")
-		build := exec.Command("go", "build", "-o", kvBinary.path, "github.com/clstr-dev/clstr/examples/kv")
+		build := exec.Command("go", "build", "-trimpath", "-o", kvBinary.path, "github.com/clstr-dev/clstr/examples/kv")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			kvBinary.err = fmt.Errorf("build examples/kv: %v\n%s", err, out)
