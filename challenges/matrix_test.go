@@ -475,7 +475,7 @@ func TestMain(m *testing.M) {
 // a container, network or volume that this process created is still there.
 func checkNothingLeftAfter(t *testing.T) {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := docker.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
