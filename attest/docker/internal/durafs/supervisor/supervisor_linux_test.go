@@ -159,7 +159,9 @@ func TestPowerLoss(t *testing.T) {
 // loses nothing, and a power loss begun before a kill is finished by the
 // next supervisor before it mounts.
 func TestStopKeepsEverything(t *testing.T) {
-	s := startSupervisor(t, "", `: > running; trap 'echo unsynced > late; kill $!; exit 7' TERM; sleep 60 & wait`)
+	// The trap is set before the script says it runs, which is when the
+	// test may stop it.
+	s := startSupervisor(t, "", `trap 'echo unsynced > late; kill $!; exit 7' TERM; : > running; sleep 60 & wait`)
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
